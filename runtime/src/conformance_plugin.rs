@@ -1,0 +1,50 @@
+//! The conformance suite's plugin protocol.
+//!
+//! The reference runner starts the plugin once per test: the program's bytes as hex on one
+//! line of standard input, the memory as hex in one argument (left out when the test has no
+//! memory, so the plugin's own options may come first or last). The plugin prints r0 in hex
+//! on standard output and exits 0, or prints an error on standard error and exits non-zero
+//! when the program cannot be loaded or run.
+
+use uxdp_jit::insn::insns_from_bytes;
+
+use crate::engine::{Engine, Loaded};
+use crate::helpers::base_helpers;
+use crate::hex;
+
+/// Runs one test: `program_hex` from standard input, `memory_hex` from the argument.
+/// Returns the line to print on success, or the error to report.
+pub fn run(engine: Engine, program_hex: &str, memory_hex: Option<&str>) -> anyhow::Result<String> {
+    let code = hex::parse(program_hex).map_err(|e| anyhow::anyhow!("program: {e}"))?;
+    let mut memory = match memory_hex {
+        Some(m) => hex::parse(m).map_err(|e| anyhow::anyhow!("memory: {e}"))?,
+        None => Vec::new(),
+    };
+    let insns = insns_from_bytes(&code)?;
+    let mut loaded = Loaded::new(engine, insns, base_helpers())?;
+    let r0 = loaded.run_on_memory(&mut memory)?;
+    Ok(format!("{r0:x}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prints_r0_in_hex() {
+        // mov r0, r2 ; exit — r2 is the memory length.
+        let prog = "bf 20 00 00 00 00 00 00 95 00 00 00 00 00 00 00";
+        assert_eq!(run(Engine::Interpret, prog, Some("00  01  02")).unwrap(), "3");
+        assert_eq!(run(Engine::Interpret, prog, None).unwrap(), "0");
+    }
+
+    #[test]
+    fn reports_bad_input() {
+        let e = run(Engine::Interpret, "b7 00 00", None).unwrap_err();
+        assert!(e.to_string().contains("not a whole number"), "{e}");
+        let e = run(Engine::Interpret, "ff 00 00 00 00 00 00 00", None).unwrap_err();
+        assert_eq!(e.to_string(), "instruction 0: unknown opcode 0xff");
+        let e = run(Engine::Interpret, "95 00 00 00 00 00 00 00", Some("xy")).unwrap_err();
+        assert_eq!(e.to_string(), "memory: `xy` is not a hex byte");
+    }
+}

@@ -1,0 +1,8 @@
+//! uxdp's runtime: the pieces that turn the instruction-set core (`uxdp-jit`) into a
+//! userspace XDP host. So far: the kernel helpers that need no maps or packet, the choice
+//! of execution engine, and the conformance-suite plugin protocol.
+
+pub mod conformance_plugin;
+pub mod engine;
+pub mod helpers;
+pub mod hex;

@@ -1,0 +1,163 @@
+//! The `uxdp` command.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use uxdp::engine::{Engine, Loaded};
+use uxdp::helpers::base_helpers;
+use uxdp::{conformance_plugin, hex};
+use uxdp_jit::asm::assemble;
+use uxdp_jit::conformance;
+use uxdp_jit::disasm::disassemble;
+use uxdp_jit::insn::{insns_from_bytes, insns_to_bytes};
+use uxdp_jit::Insn;
+
+/// uxdp: run unmodified XDP programs in userspace.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Assemble a program (assembly text or a conformance .data file) to bytecode.
+    Asm {
+        /// Source file, or `-` for standard input.
+        file: PathBuf,
+        /// Write raw bytecode here instead of hex on standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Disassemble bytecode (raw bytes, or hex with --hex).
+    Disasm {
+        /// Bytecode file, or `-` for standard input.
+        file: PathBuf,
+        /// The input is hex text rather than raw bytes.
+        #[arg(long)]
+        hex: bool,
+    },
+    /// Run a program on a memory buffer and print r0 (r1 = buffer, r2 = its length).
+    Exec {
+        /// Assembly text, or a conformance .data file (its memory and expected result).
+        file: PathBuf,
+        /// Memory as hex bytes (overrides a .data file's memory).
+        #[arg(long)]
+        mem: Option<String>,
+        /// Execution engine.
+        #[arg(long, default_value_t = Engine::Interpret)]
+        engine: Engine,
+    },
+    /// Speak the conformance suite's plugin protocol: program hex on stdin, memory hex as
+    /// the argument, r0 in hex on stdout.
+    ConformancePlugin {
+        /// Memory as hex bytes; absent when the test has none.
+        memory: Option<String>,
+        /// Use the interpreter (the default).
+        #[arg(long)]
+        interpret: bool,
+        /// Execution engine.
+        #[arg(long, default_value_t = Engine::Interpret)]
+        engine: Engine,
+    },
+}
+
+fn read_input(file: &Path) -> anyhow::Result<Vec<u8>> {
+    if file == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::stdin().read_to_end(&mut buf)?;
+        Ok(buf)
+    } else {
+        std::fs::read(file).with_context(|| format!("reading {}", file.display()))
+    }
+}
+
+/// Reads a program source: a conformance `.data` file or plain assembly.
+fn read_source(file: &Path) -> anyhow::Result<(Vec<Insn>, Option<conformance::TestCase>)> {
+    let text = String::from_utf8(read_input(file)?)
+        .with_context(|| format!("{} is not text", file.display()))?;
+    let name = file.display();
+    if text.lines().any(|l| l.trim() == "-- asm" || l.trim() == "-- raw") {
+        let case = conformance::parse(&text).with_context(|| format!("{name}"))?;
+        Ok((case.program.clone(), Some(case)))
+    } else {
+        Ok((assemble(&text).with_context(|| format!("{name}"))?, None))
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Asm { file, output } => {
+            let (insns, _) = read_source(&file)?;
+            let bytes = insns_to_bytes(&insns);
+            match output {
+                Some(path) => std::fs::write(&path, bytes)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => {
+                    let text: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                    println!("{}", text.join(" "));
+                }
+            }
+        }
+        Command::Disasm { file, hex: is_hex } => {
+            let raw = read_input(&file)?;
+            let bytes = if is_hex {
+                hex::parse(std::str::from_utf8(&raw).context("hex input is not text")?)?
+            } else {
+                raw
+            };
+            let insns = insns_from_bytes(&bytes)?;
+            print!("{}", disassemble(&insns).with_context(|| file.display().to_string())?);
+        }
+        Command::Exec { file, mem, engine } => {
+            let (insns, case) = read_source(&file)?;
+            let mut memory = match (&mem, &case) {
+                (Some(m), _) => hex::parse(m)?,
+                (None, Some(c)) => c.memory.clone(),
+                (None, None) => Vec::new(),
+            };
+            let mut loaded = Loaded::new(engine, insns, base_helpers())
+                .with_context(|| format!("loading {}", file.display()))?;
+            let r0 = loaded
+                .run_on_memory(&mut memory)
+                .with_context(|| format!("running {}", file.display()))?;
+            println!("{r0:#x}");
+            if let Some(want) = case.and_then(|c| c.result).filter(|_| mem.is_none()) {
+                if want != r0 {
+                    eprintln!("expected {want:#x}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+        Command::ConformancePlugin {
+            memory,
+            interpret,
+            engine,
+        } => {
+            let engine = if interpret { Engine::Interpret } else { engine };
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            if line.trim().is_empty() {
+                bail!("no program on standard input");
+            }
+            let out = conformance_plugin::run(engine, &line, memory.as_deref())?;
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "{out}")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("uxdp: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

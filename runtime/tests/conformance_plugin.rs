@@ -1,0 +1,93 @@
+//! Drives `uxdp conformance-plugin` over every file of the shared suite exactly as the
+//! reference runner does: a fresh process per test, program hex on standard input, memory hex
+//! as one argument (omitted when empty), r0 parsed from standard output as hex.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use uxdp_jit::conformance::parse;
+use uxdp_jit::insn::insns_to_bytes;
+
+/// The runner's encoding: each byte as two hex digits followed by two spaces.
+fn runner_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}  ")).collect()
+}
+
+fn plugin(args: &[String], stdin: &str) -> (bool, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_uxdp"))
+        .arg("conformance-plugin")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start uxdp");
+    // The plugin may exit before reading (bad options): a broken pipe is its answer.
+    let _ = child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{stdin}\n").as_bytes());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    )
+}
+
+#[test]
+fn every_conformance_file_passes_through_the_plugin_protocol() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/tests");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("conformance suite missing at {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "data"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 313, "found only {} files", files.len());
+
+    let mut failures = Vec::new();
+    for (n, file) in files.iter().enumerate() {
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        let case = parse(&std::fs::read_to_string(file).unwrap()).unwrap();
+        // Alternate where the engine option goes, as the runner allows both.
+        let mut args = Vec::new();
+        if !case.memory.is_empty() {
+            args.push(runner_hex(&case.memory));
+        }
+        if n % 2 == 0 {
+            args.insert(0, "--interpret".to_string());
+        } else {
+            args.push("--interpret".to_string());
+        }
+        let (ok, stdout, stderr) = plugin(&args, &runner_hex(&insns_to_bytes(&case.program)));
+        let got = u64::from_str_radix(stdout.trim_start_matches("0x"), 16).ok();
+        match (ok, case.result, &case.error) {
+            (true, Some(want), _) if got == Some(want) => {}
+            (false, _, Some(_)) => {}
+            _ => failures.push(format!(
+                "{name}: exit ok={ok} stdout={stdout:?} stderr={stderr:?} want={:x?}",
+                case.result
+            )),
+        }
+    }
+    println!(
+        "conformance (plugin protocol, interpreter): {}/{} files passed",
+        files.len() - failures.len(),
+        files.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn load_errors_exit_non_zero_with_a_message() {
+    let (ok, stdout, stderr) = plugin(&[], "ff 00 00 00 00 00 00 00");
+    assert!(!ok);
+    assert_eq!(stdout, "");
+    assert_eq!(stderr, "uxdp: instruction 0: unknown opcode 0xff");
+    let (ok, _, stderr) = plugin(&["--engine".into(), "warp".into()], "95 00 00 00 00 00 00 00");
+    assert!(!ok);
+    assert!(stderr.contains("unknown engine `warp`"), "{stderr}");
+}

@@ -1,0 +1,84 @@
+//! The `uxdp` command as a user runs it.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn uxdp(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_uxdp"))
+        .args(args)
+        .current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .output()
+        .expect("run uxdp")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).trim().to_string()
+}
+
+const EXAMPLE: &str = "examples/asm/udp_dst_port.data";
+
+#[test]
+fn exec_runs_the_shipped_example_and_checks_its_result() {
+    let o = uxdp(&["exec", EXAMPLE]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "0x35");
+}
+
+#[test]
+fn exec_with_other_memory_reports_without_checking() {
+    // An ARP frame (EtherType 0x0806): not UDP, so 0.
+    let arp = "ff ff ff ff ff ff 02 00 00 00 00 01 08 06 00 01 08 00 06 04 00 01 \
+               02 00 00 00 00 01 c0 00 02 01 00 00 00 00 00 00 c0 00 02 02";
+    let o = uxdp(&["exec", EXAMPLE, "--mem", arp]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "0x0");
+}
+
+#[test]
+fn asm_and_disasm_round_trip_through_files() {
+    let dir = std::env::temp_dir().join(format!("uxdp-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = dir.join("prog.bin");
+    let o = uxdp(&["asm", EXAMPLE, "-o", bin.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::metadata(&bin).unwrap().len(), 17 * 8);
+    let o = uxdp(&["disasm", bin.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let listing = stdout(&o);
+    assert!(listing.starts_with("mov %r0, 0\njlt %r2, 34, +14\n"), "{listing}");
+    assert!(listing.ends_with("be16 %r0\nexit"), "{listing}");
+    // The listing assembles back to the same bytes.
+    let src = dir.join("prog.s");
+    std::fs::write(&src, format!("{listing}\n")).unwrap();
+    let again = dir.join("again.bin");
+    let o = uxdp(&["asm", src.to_str().unwrap(), "-o", again.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&bin).unwrap(), std::fs::read(&again).unwrap());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_input_gets_a_clear_error() {
+    let dir = std::env::temp_dir().join(format!("uxdp-cli-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join("bad.s");
+    std::fs::write(&src, "mov %r0, 1\nldxw %r0, [%r1+4]\nfrob %r2\nexit\n").unwrap();
+    let o = uxdp(&["exec", src.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).ends_with("line 3: unknown mnemonic `frob`"), "{}", stderr(&o));
+
+    // Reading past the end of the memory stops the run at that instruction.
+    std::fs::write(&src, "mov %r0, 1\nldxw %r0, [%r1+4]\nexit\n").unwrap();
+    let o = uxdp(&["exec", src.to_str().unwrap(), "--mem", "00 01 02 03"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("instruction 1: read of 4 bytes at"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

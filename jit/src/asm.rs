@@ -109,7 +109,10 @@ pub fn assemble(source: &str) -> std::result::Result<Vec<Insn>, AsmError> {
             Fixup::Off16 => {
                 out[p.slot].off = i16::try_from(rel).map_err(|_| AsmError {
                     line: p.line,
-                    message: format!("label `{}` is {rel} slots away, beyond a 16-bit offset", p.label),
+                    message: format!(
+                        "label `{}` is {rel} slots away, beyond a 16-bit offset",
+                        p.label
+                    ),
                 })?;
             }
             // Within a Vec of 8-byte slots the distance always fits 32 bits in practice;
@@ -128,7 +131,7 @@ fn operands(text: &str) -> Vec<&str> {
     text.split(',').map(str::trim).collect()
 }
 
-fn expect_n<'a>(ops: &[&'a str], n: usize, mnemonic: &str) -> Result<()> {
+fn expect_n(ops: &[&str], n: usize, mnemonic: &str) -> Result<()> {
     if ops.len() == n {
         Ok(())
     } else {
@@ -453,7 +456,10 @@ fn parse_call(rest: &str, label_ref: &mut Option<(String, Fixup)>) -> Result<Ins
         _ => CallTarget::Helper(imm32(target_text)?),
     };
     if mode != "runtime" && !extra.is_empty() {
-        return Err(format!("unexpected `{}` after call target", extra.join(" ")));
+        return Err(format!(
+            "unexpected `{}` after call target",
+            extra.join(" ")
+        ));
     }
     Ok(Instruction::Call(target))
 }
@@ -504,7 +510,11 @@ fn target(text: &str, kind: Fixup, label_ref: &mut Option<(String, Fixup)>) -> R
             Fixup::Imm32 => imm32(text),
         };
     }
-    if text.is_empty() || !text.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+    if text.is_empty()
+        || !text
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '.')
+    {
         return Err(format!("`{text}` is neither a label nor an offset"));
     }
     *label_ref = Some((text.to_string(), kind));
@@ -590,7 +600,10 @@ mod tests {
         assert_eq!(asm1("mov %r0, 1"), Insn::new(0xb7, 0, 0, 0, 1));
         assert_eq!(asm1("mov32 %r1, -1"), Insn::new(0xb4, 1, 0, 0, -1));
         assert_eq!(asm1("ldxb %r0, [%r1+0x2]"), Insn::new(0x71, 0, 1, 2, 0));
-        assert_eq!(asm1("stdw [%r10-16], 0xab"), Insn::new(0x7a, 10, 0, -16, 0xab));
+        assert_eq!(
+            asm1("stdw [%r10-16], 0xab"),
+            Insn::new(0x7a, 10, 0, -16, 0xab)
+        );
         assert_eq!(
             asm1("lock xor [%r10-8], %r1"),
             Insn::new(0xdb, 10, 1, -8, i32::from(op::XOR))
@@ -606,7 +619,10 @@ mod tests {
         assert_eq!(asm1("be16 %r0"), Insn::new(0xdc, 0, 0, 0, 16));
         assert_eq!(asm1("swap32 %r0"), Insn::new(0xd7, 0, 0, 0, 32));
         assert_eq!(asm1("neg32 %r3"), Insn::new(0x84, 3, 0, 0, 0));
-        assert_eq!(asm1("jeq %r1, 0x80000000, +1"), Insn::new(0x15, 1, 0, 1, i32::MIN));
+        assert_eq!(
+            asm1("jeq %r1, 0x80000000, +1"),
+            Insn::new(0x15, 1, 0, 1, i32::MIN)
+        );
         assert_eq!(asm1("ja32 +4"), Insn::new(0x06, 0, 0, 0, 4));
         assert_eq!(asm1("call 5"), Insn::new(0x85, 0, 0, 0, 5));
         assert_eq!(asm1("call %r2"), Insn::new(0x8d, 2, 0, 0, 0));
@@ -615,10 +631,8 @@ mod tests {
 
     #[test]
     fn resolves_labels_and_the_implicit_exit() {
-        let prog = assemble(
-            "mov %r0, 0\n jeq %r0, 0, exit\nloop:\n add %r0, 1\n ja loop\n exit\n",
-        )
-        .unwrap();
+        let prog = assemble("mov %r0, 0\n jeq %r0, 0, exit\nloop:\n add %r0, 1\n ja loop\n exit\n")
+            .unwrap();
         assert_eq!(prog[1].off, 2); // to the exit at slot 4
         assert_eq!(prog[3].off, -2); // back to slot 2
         let call = assemble("call local f\nexit\nf:\nmov %r0, 1\nexit").unwrap();
@@ -642,9 +656,17 @@ mod tests {
             ("mov %r11, 1", 1, "`%r11` is not a register %r0..%r10"),
             ("ja nowhere", 1, "undefined label `nowhere`"),
             ("x:\nx:\nexit", 2, "duplicate label `x`"),
-            ("mov %r0, 0x100000000", 1, "`0x100000000` does not fit a 32-bit immediate"),
+            (
+                "mov %r0, 0x100000000",
+                1,
+                "`0x100000000` does not fit a 32-bit immediate",
+            ),
             ("add %r0", 1, "`add` takes 2 operands, found 1"),
-            ("ldxdw %r0, %r1", 1, "`%r1` is not a memory operand [%rN+off]"),
+            (
+                "ldxdw %r0, %r1",
+                1,
+                "`%r1` is not a memory operand [%rN+off]",
+            ),
         ];
         for (src, line, msg) in cases {
             let e = assemble(src).unwrap_err();

@@ -601,13 +601,25 @@ pub fn encode(ins: &Instruction) -> Encoded {
             dst,
             off,
             imm,
-        } => one(Insn::new(op::ST | op::MEM | size_bits(size), dst, 0, off, imm)),
+        } => one(Insn::new(
+            op::ST | op::MEM | size_bits(size),
+            dst,
+            0,
+            off,
+            imm,
+        )),
         Instruction::StoreReg {
             size,
             dst,
             src,
             off,
-        } => one(Insn::new(op::STX | op::MEM | size_bits(size), dst, src, off, 0)),
+        } => one(Insn::new(
+            op::STX | op::MEM | size_bits(size),
+            dst,
+            src,
+            off,
+            0,
+        )),
         Instruction::Atomic {
             size,
             op,
@@ -652,7 +664,10 @@ mod tests {
                 (0, 2, 4, 99),
                 (4, 6, 0, 0x101),
             ] {
-                let slots = [Insn::new(opcode, dst, src, off, imm), Insn::new(0, 0, 0, 0, 5)];
+                let slots = [
+                    Insn::new(opcode, dst, src, off, imm),
+                    Insn::new(0, 0, 0, 0, 5),
+                ];
                 if let Ok(ins) = decode(&slots) {
                     assert_eq!(
                         encode(&ins).as_slice(),
@@ -727,7 +742,11 @@ mod tests {
         );
         assert!(matches!(
             dec(0x91, 1, 2, 4, 0).unwrap(),
-            Instruction::Load { signed: true, size: Size::B, .. }
+            Instruction::Load {
+                signed: true,
+                size: Size::B,
+                ..
+            }
         ));
         assert_eq!(dec(0x99, 1, 2, 4, 0), Err(DecodeError::UnknownOpcode(0x99)));
     }
@@ -737,16 +756,30 @@ mod tests {
         let xchg = dec(0xdb, 10, 1, -8, op::XCHG).unwrap();
         assert!(matches!(
             xchg,
-            Instruction::Atomic { op: AtomicOp::Xchg, fetch: true, size: Size::DW, .. }
+            Instruction::Atomic {
+                op: AtomicOp::Xchg,
+                fetch: true,
+                size: Size::DW,
+                ..
+            }
         ));
         // Read-modify-write atomics exist only for W and DW.
-        assert!(matches!(dec(0xd3, 1, 2, 0, 0), Err(DecodeError::BadAtomic { .. })));
+        assert!(matches!(
+            dec(0xd3, 1, 2, 0, 0),
+            Err(DecodeError::BadAtomic { .. })
+        ));
         // Load-acquire exists for bytes too.
         assert!(matches!(
             dec(0xd3, 1, 2, 0, op::LOAD_ACQ).unwrap(),
-            Instruction::Atomic { op: AtomicOp::LoadAcquire, .. }
+            Instruction::Atomic {
+                op: AtomicOp::LoadAcquire,
+                ..
+            }
         ));
-        assert!(matches!(dec(0xdb, 1, 2, 0, 0x02), Err(DecodeError::BadAtomic { .. })));
+        assert!(matches!(
+            dec(0xdb, 1, 2, 0, 0x02),
+            Err(DecodeError::BadAtomic { .. })
+        ));
     }
 
     #[test]
@@ -759,10 +792,7 @@ mod tests {
                 imm: Imm64::MapValue { fd: 7, off: 16 }
             }
         );
-        assert_eq!(
-            decode(&slots[..1]),
-            Err(DecodeError::TruncatedLddw)
-        );
+        assert_eq!(decode(&slots[..1]), Err(DecodeError::TruncatedLddw));
         let bad = [Insn::new(0x18, 1, 0, 0, 7), Insn::new(0x07, 0, 0, 0, 16)];
         assert_eq!(decode(&bad), Err(DecodeError::BadLddwSecondSlot));
         let unknown = [Insn::new(0x18, 1, 9, 0, 7), Insn::new(0, 0, 0, 0, 0)];

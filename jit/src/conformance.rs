@@ -134,14 +134,20 @@ mod tests {
     #[test]
     fn raw_overrides_asm() {
         let case = parse("-- asm\nexit\n-- raw\n0x00000000000000b7 0x95\n-- result\n0\n").unwrap();
-        assert_eq!(case.program, [Insn::new(0xb7, 0, 0, 0, 0), Insn::new(0x95, 0, 0, 0, 0)]);
+        assert_eq!(
+            case.program,
+            [Insn::new(0xb7, 0, 0, 0, 0), Insn::new(0x95, 0, 0, 0, 0)]
+        );
     }
 
     #[test]
     fn asm_errors_keep_file_line_numbers() {
         let e = parse("-- asm\nmov %r0, 1\nbogus\n-- result\n0\n").unwrap_err();
         // The asm section starts after line 1; `bogus` is its second line, file line 3.
-        assert!(matches!(e, ParseError::Asm(AsmError { line: 3, .. })), "{e:?}");
+        assert!(
+            matches!(e, ParseError::Asm(AsmError { line: 3, .. })),
+            "{e:?}"
+        );
     }
 
     #[test]

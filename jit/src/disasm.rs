@@ -142,7 +142,12 @@ impl Display for Instruction {
                 signed,
             } => {
                 let s = if signed { "s" } else { "" };
-                write!(f, "ldx{s}{} %r{dst}, {}", size.suffix(), Mem(src, off.into()))
+                write!(
+                    f,
+                    "ldx{s}{} %r{dst}, {}",
+                    size.suffix(),
+                    Mem(src, off.into())
+                )
             }
             Instruction::StoreImm {
                 size,

@@ -294,10 +294,7 @@ mod tests {
 
     #[test]
     fn rejects_partial_instructions() {
-        assert_eq!(
-            insns_from_bytes(&[0; 12]),
-            Err(TrailingBytes { len: 12 })
-        );
+        assert_eq!(insns_from_bytes(&[0; 12]), Err(TrailingBytes { len: 12 }));
         assert_eq!(insns_from_bytes(&[0; 16]).unwrap().len(), 2);
     }
 }

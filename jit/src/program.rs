@@ -169,6 +169,9 @@ mod tests {
         );
         let e = Program::new(vec![Insn::new(0x18, 0, 0, 0, 1)]).unwrap_err();
         assert_eq!(e.kind, ProgramErrorKind::Decode(DecodeError::TruncatedLddw));
-        assert_eq!(e.to_string(), "instruction 0: lddw is missing its second slot");
+        assert_eq!(
+            e.to_string(),
+            "instruction 0: lddw is missing its second slot"
+        );
     }
 }

@@ -50,7 +50,11 @@ fn every_conformance_file_passes_in_the_interpreter() {
         .filter(|p| p.extension().is_some_and(|x| x == "data"))
         .collect();
     files.sort();
-    assert!(files.len() >= 313, "expected the 313-file suite, found {}", files.len());
+    assert!(
+        files.len() >= 313,
+        "expected the 313-file suite, found {}",
+        files.len()
+    );
 
     let failures: Vec<String> = files
         .iter()

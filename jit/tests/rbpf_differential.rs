@@ -75,8 +75,15 @@ fn body_insn() -> impl Strategy<Value = Instruction> {
         AluOp::Mov,
         AluOp::Arsh,
     ]);
-    let alu = (width(), alu_ops, value_reg(), value_reg(), imm(), any::<bool>()).prop_map(
-        |(width, op, dst, src, imm, use_reg)| {
+    let alu = (
+        width(),
+        alu_ops,
+        value_reg(),
+        value_reg(),
+        imm(),
+        any::<bool>(),
+    )
+        .prop_map(|(width, op, dst, src, imm, use_reg)| {
             let bits = if width == Width::W64 { 64 } else { 32 };
             let src = match op {
                 AluOp::Neg => Source::Imm(0),
@@ -90,8 +97,7 @@ fn body_insn() -> impl Strategy<Value = Instruction> {
                 dst,
                 src,
             }
-        },
-    );
+        });
     let endian = (
         prop_oneof![Just(ByteOrder::Le), Just(ByteOrder::Be)],
         prop::sample::select(vec![16u8, 32, 64]),

@@ -34,7 +34,10 @@ mod tests {
     fn prints_r0_in_hex() {
         // mov r0, r2 ; exit — r2 is the memory length.
         let prog = "bf 20 00 00 00 00 00 00 95 00 00 00 00 00 00 00";
-        assert_eq!(run(Engine::Interpret, prog, Some("00  01  02")).unwrap(), "3");
+        assert_eq!(
+            run(Engine::Interpret, prog, Some("00  01  02")).unwrap(),
+            "3"
+        );
         assert_eq!(run(Engine::Interpret, prog, None).unwrap(), "0");
     }
 

@@ -69,8 +69,12 @@ mod tests {
 
     #[test]
     fn load_errors_name_the_instruction() {
-        let e = Loaded::new(Engine::Interpret, assemble("call 9999\nexit").unwrap(), HelperTable::new())
-            .unwrap_err();
+        let e = Loaded::new(
+            Engine::Interpret,
+            assemble("call 9999\nexit").unwrap(),
+            HelperTable::new(),
+        )
+        .unwrap_err();
         assert_eq!(e.to_string(), "instruction 0: unknown helper 9999");
     }
 }

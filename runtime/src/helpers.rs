@@ -82,8 +82,16 @@ pub fn base_helpers() -> HelperTable {
     unsafe {
         t.register(KTIME_GET_NS, "bpf_ktime_get_ns", ktime_get_ns);
         t.register(GET_PRANDOM_U32, "bpf_get_prandom_u32", get_prandom_u32);
-        t.register(GET_SMP_PROCESSOR_ID, "bpf_get_smp_processor_id", get_smp_processor_id);
-        t.register(KTIME_GET_BOOT_NS, "bpf_ktime_get_boot_ns", ktime_get_boot_ns);
+        t.register(
+            GET_SMP_PROCESSOR_ID,
+            "bpf_get_smp_processor_id",
+            get_smp_processor_id,
+        );
+        t.register(
+            KTIME_GET_BOOT_NS,
+            "bpf_ktime_get_boot_ns",
+            ktime_get_boot_ns,
+        );
     }
     t
 }

@@ -49,7 +49,10 @@ fn asm_and_disasm_round_trip_through_files() {
     let o = uxdp(&["disasm", bin.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let listing = stdout(&o);
-    assert!(listing.starts_with("mov %r0, 0\njlt %r2, 34, +14\n"), "{listing}");
+    assert!(
+        listing.starts_with("mov %r0, 0\njlt %r2, 34, +14\n"),
+        "{listing}"
+    );
     assert!(listing.ends_with("be16 %r0\nexit"), "{listing}");
     // The listing assembles back to the same bytes.
     let src = dir.join("prog.s");
@@ -69,7 +72,11 @@ fn bad_input_gets_a_clear_error() {
     std::fs::write(&src, "mov %r0, 1\nldxw %r0, [%r1+4]\nfrob %r2\nexit\n").unwrap();
     let o = uxdp(&["exec", src.to_str().unwrap()]);
     assert!(!o.status.success());
-    assert!(stderr(&o).ends_with("line 3: unknown mnemonic `frob`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).ends_with("line 3: unknown mnemonic `frob`"),
+        "{}",
+        stderr(&o)
+    );
 
     // Reading past the end of the memory stops the run at that instruction.
     std::fs::write(&src, "mov %r0, 1\nldxw %r0, [%r1+4]\nexit\n").unwrap();

@@ -87,7 +87,10 @@ fn load_errors_exit_non_zero_with_a_message() {
     assert!(!ok);
     assert_eq!(stdout, "");
     assert_eq!(stderr, "uxdp: instruction 0: unknown opcode 0xff");
-    let (ok, _, stderr) = plugin(&["--engine".into(), "warp".into()], "95 00 00 00 00 00 00 00");
+    let (ok, _, stderr) = plugin(
+        &["--engine".into(), "warp".into()],
+        "95 00 00 00 00 00 00 00",
+    );
     assert!(!ok);
     assert!(stderr.contains("unknown engine `warp`"), "{stderr}");
 }

@@ -91,10 +91,16 @@ mod tests {
         assert!(m.translate(pa, 8, true).is_some());
         assert!(m.translate(pa + 8, 8, true).is_some());
         assert!(m.translate(pa + 9, 8, false).is_none(), "straddles the end");
-        assert!(m.translate(pa.wrapping_sub(1), 2, false).is_none(), "starts before");
+        assert!(
+            m.translate(pa.wrapping_sub(1), 2, false).is_none(),
+            "starts before"
+        );
         assert!(m.translate(pb, 8, false).is_some());
         assert!(m.translate(pb, 1, true).is_none(), "read-only");
         assert!(m.translate(u64::MAX, 8, false).is_none(), "wraps");
-        assert!(m.translate(pa, 17, false).is_none(), "longer than the region");
+        assert!(
+            m.translate(pa, 17, false).is_none(),
+            "longer than the region"
+        );
     }
 }

@@ -139,7 +139,10 @@ impl Interpreter {
                     LoadErrorKind::Unrelocated(imm)
                 }
                 Instruction::Call(CallTarget::Helper(id))
-                    if u32::try_from(id).ok().and_then(|id| helpers.get(id)).is_none() =>
+                    if u32::try_from(id)
+                        .ok()
+                        .and_then(|id| helpers.get(id))
+                        .is_none() =>
                 {
                     LoadErrorKind::UnknownHelper(id)
                 }
@@ -258,7 +261,7 @@ impl Vm<'_, '_> {
     /// Checks an atomic access and returns its aligned host pointer.
     fn atomic_ptr(&self, pc: usize, addr: u64, len: u8, write: bool) -> Result<*mut u8, RunError> {
         let p = self.translate(pc, addr, len, write)?;
-        if (p as usize) % usize::from(len) != 0 {
+        if !(p as usize).is_multiple_of(usize::from(len)) {
             return Err(RunError {
                 pc,
                 kind: RunErrorKind::Misaligned { addr, len },

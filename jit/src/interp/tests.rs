@@ -23,8 +23,14 @@ fn division_and_modulo_follow_the_kernel() {
     assert_eq!(r0("mov %r0, 7\nmov %r1, 0\ndiv %r0, %r1\nexit"), 0);
     assert_eq!(r0("mov %r0, 7\nmov %r1, 0\nmod %r0, %r1\nexit"), 7);
     // 32-bit modulo by zero keeps the low half, zero-extended.
-    assert_eq!(r0("mov %r0, -1\nmov %r1, 0\nmod32 %r0, %r1\nexit"), 0xffff_ffff);
-    assert_eq!(r0("lddw %r0, 0x8000000000000000\nsdiv %r0, -1\nexit"), 1 << 63);
+    assert_eq!(
+        r0("mov %r0, -1\nmov %r1, 0\nmod32 %r0, %r1\nexit"),
+        0xffff_ffff
+    );
+    assert_eq!(
+        r0("lddw %r0, 0x8000000000000000\nsdiv %r0, -1\nexit"),
+        1 << 63
+    );
     assert_eq!(r0("lddw %r0, 0x8000000000000000\nsmod %r0, -1\nexit"), 0);
     assert_eq!(r0("mov %r0, -7\nsmod %r0, 2\nexit"), (-1i64) as u64);
     assert_eq!(r0("mov32 %r0, -7\nsdiv32 %r0, 2\nexit"), 0xffff_fffd);
@@ -44,10 +50,16 @@ fn shifts_mask_the_amount_and_alu32_zero_extends() {
 
 #[test]
 fn sign_extension_and_byte_order() {
-    assert_eq!(r0("mov %r1, 0x80\nmovsx864 %r0, %r1\nexit"), (-128i64) as u64);
+    assert_eq!(
+        r0("mov %r1, 0x80\nmovsx864 %r0, %r1\nexit"),
+        (-128i64) as u64
+    );
     assert_eq!(r0("mov %r1, 0x8000\nmovsx1632 %r0, %r1\nexit"), 0xffff_8000);
     assert_eq!(r0("lddw %r0, 0x1122334455667788\nbe16 %r0\nexit"), 0x8877);
-    assert_eq!(r0("lddw %r0, 0x1122334455667788\nle32 %r0\nexit"), 0x5566_7788);
+    assert_eq!(
+        r0("lddw %r0, 0x1122334455667788\nle32 %r0\nexit"),
+        0x5566_7788
+    );
     assert_eq!(
         r0("lddw %r0, 0x1122334455667788\nbswap64 %r0\nexit"),
         0x8877_6655_4433_2211
@@ -107,7 +119,10 @@ fn read_only_regions_refuse_stores() {
     let mut v = vm("ldxb %r0, [%r1]\nstb [%r1], 1\nexit");
     let e = v.run(&[addr], &map).unwrap_err();
     assert_eq!(e.pc, 1);
-    assert!(matches!(e.kind, RunErrorKind::OutOfBounds { write: true, .. }));
+    assert!(matches!(
+        e.kind,
+        RunErrorKind::OutOfBounds { write: true, .. }
+    ));
     assert_eq!(data, [7u8; 8]);
 }
 
@@ -130,7 +145,13 @@ fn infinite_loops_exhaust_the_budget() {
     let mut v = vm("mov %r0, 0\nl:\nadd %r0, 1\nja l\nexit");
     v.set_budget(1000);
     let e = v.run_on_memory(&mut []).unwrap_err();
-    assert_eq!(e, RunError { pc: 2, kind: RunErrorKind::BudgetExhausted(1000) });
+    assert_eq!(
+        e,
+        RunError {
+            pc: 2,
+            kind: RunErrorKind::BudgetExhausted(1000)
+        }
+    );
     let mut v = vm("l:\nja32 l\nexit");
     v.set_budget(10);
     assert!(matches!(
@@ -152,7 +173,13 @@ fn helpers_get_r1_to_r5_and_callx_checks_the_id() {
     assert_eq!(vm_with(src, h.clone()).run_on_memory(&mut []).unwrap(), 15);
     let callx = "mov %r1, 1\nmov %r6, 3\ncall %r6\nmov %r6, 4\ncall %r6\nexit";
     let e = vm_with(callx, h).run_on_memory(&mut []).unwrap_err();
-    assert_eq!(e, RunError { pc: 4, kind: RunErrorKind::UnknownHelper(4) });
+    assert_eq!(
+        e,
+        RunError {
+            pc: 4,
+            kind: RunErrorKind::UnknownHelper(4)
+        }
+    );
 }
 
 #[test]
@@ -163,14 +190,20 @@ fn unrunnable_programs_are_refused_at_load() {
     };
     assert_eq!(
         load("mov %r0, 0\ncall 1\nexit"),
-        LoadError { pc: 1, kind: LoadErrorKind::UnknownHelper(1) }
+        LoadError {
+            pc: 1,
+            kind: LoadErrorKind::UnknownHelper(1)
+        }
     );
     assert_eq!(
         load("lddw %r1, map_fd 3\nexit").kind,
         LoadErrorKind::Unrelocated(Imm64::MapFd(3))
     );
     assert_eq!(load("call runtime 77\nexit").kind, LoadErrorKind::Kfunc(77));
-    assert_eq!(load("ldabsb 12\nexit").kind, LoadErrorKind::LegacyPacketLoad);
+    assert_eq!(
+        load("ldabsb 12\nexit").kind,
+        LoadErrorKind::LegacyPacketLoad
+    );
     assert_eq!(
         load("call runtime 77\nexit").to_string(),
         "instruction 0: kfunc call (BTF id 77) is not supported: uxdp runs no kernel functions"

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the system packages uxdp needs on Debian 12. Idempotent: installs only what is
+# missing. Needs root (or sudo) the first time.
+set -euo pipefail
+
+packages=(build-essential pkg-config)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  apt=(apt-get -o DPkg::Lock::Timeout=900)
+  "${sudo[@]}" "${apt[@]}" update
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" "${apt[@]}" install -y --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "setup: cargo not found: install Rust 1.95 or newer (rustup) first" >&2
+  exit 1
+fi

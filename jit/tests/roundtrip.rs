@@ -14,7 +14,14 @@ fn slot() -> impl Strategy<Value = Insn> {
         any::<u8>(),
         prop_oneof![Just(0u8), 0u8..=10],
         prop_oneof![Just(0u8), 0u8..=10],
-        prop_oneof![Just(0i16), Just(1), Just(8), Just(16), Just(32), any::<i16>()],
+        prop_oneof![
+            Just(0i16),
+            Just(1),
+            Just(8),
+            Just(16),
+            Just(32),
+            any::<i16>()
+        ],
         prop_oneof![
             Just(0i32),
             Just(16),
@@ -48,8 +55,8 @@ proptest! {
 
 #[test]
 fn every_conformance_program_round_trips() {
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/conformance/tests");
+    let dir =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/tests");
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).expect("conformance suite present") {
         let path = entry.unwrap().path();

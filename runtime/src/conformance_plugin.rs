@@ -5,12 +5,49 @@
 //! memory, so the plugin's own options may come first or last). The plugin prints r0 in hex
 //! on standard output and exits 0, or prints an error on standard error and exits non-zero
 //! when the program cannot be loaded or run.
+//!
+//! The runner calls `PLUGIN [MEMORY] OPTIONS...`, memory first; the standalone
+//! `uxdp-conformance-plugin` binary takes that as it comes, so the runner can start it
+//! directly (`--plugin_path .../uxdp-conformance-plugin --plugin_options --interpret`).
+//! `uxdp conformance-plugin` is the same protocol as a subcommand.
+
+use std::io::Write;
 
 use uxdp_jit::insn::insns_from_bytes;
 
 use crate::engine::{Engine, Loaded};
 use crate::helpers::base_helpers;
 use crate::hex;
+
+/// The plugin's command line: options before or after the memory argument.
+#[derive(Debug, clap::Args)]
+pub struct PluginArgs {
+    /// Memory as hex bytes; absent when the test has none.
+    pub memory: Option<String>,
+    /// Use the interpreter (the default).
+    #[arg(long)]
+    pub interpret: bool,
+    /// Execution engine.
+    #[arg(long, default_value_t = Engine::Interpret)]
+    pub engine: Engine,
+}
+
+/// Serves one test: reads the program line from standard input, prints r0.
+pub fn serve(args: &PluginArgs) -> anyhow::Result<()> {
+    let engine = if args.interpret {
+        Engine::Interpret
+    } else {
+        args.engine
+    };
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    if line.trim().is_empty() {
+        anyhow::bail!("no program on standard input");
+    }
+    let out = run(engine, &line, args.memory.as_deref())?;
+    writeln!(std::io::stdout().lock(), "{out}")?;
+    Ok(())
+}
 
 /// Runs one test: `program_hex` from standard input, `memory_hex` from the argument.
 /// Returns the line to print on success, or the error to report.

@@ -1,14 +1,15 @@
 //! The `uxdp` command.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+use uxdp::conformance_plugin::{self, PluginArgs};
 use uxdp::engine::{Engine, Loaded};
 use uxdp::helpers::base_helpers;
-use uxdp::{conformance_plugin, hex};
+use uxdp::hex;
 use uxdp_jit::Insn;
 use uxdp_jit::asm::assemble;
 use uxdp_jit::conformance;
@@ -54,16 +55,7 @@ enum Command {
     },
     /// Speak the conformance suite's plugin protocol: program hex on stdin, memory hex as
     /// the argument, r0 in hex on stdout.
-    ConformancePlugin {
-        /// Memory as hex bytes; absent when the test has none.
-        memory: Option<String>,
-        /// Use the interpreter (the default).
-        #[arg(long)]
-        interpret: bool,
-        /// Execution engine.
-        #[arg(long, default_value_t = Engine::Interpret)]
-        engine: Engine,
-    },
+    ConformancePlugin(PluginArgs),
 }
 
 fn read_input(file: &Path) -> anyhow::Result<Vec<u8>> {
@@ -139,21 +131,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
-        Command::ConformancePlugin {
-            memory,
-            interpret,
-            engine,
-        } => {
-            let engine = if interpret { Engine::Interpret } else { engine };
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line)?;
-            if line.trim().is_empty() {
-                bail!("no program on standard input");
-            }
-            let out = conformance_plugin::run(engine, &line, memory.as_deref())?;
-            let mut stdout = std::io::stdout().lock();
-            writeln!(stdout, "{out}")?;
-        }
+        Command::ConformancePlugin(args) => conformance_plugin::serve(&args)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,8 @@
-//! Drives `uxdp conformance-plugin` over every file of the shared suite exactly as the
-//! reference runner does: a fresh process per test, program hex on standard input, memory hex
-//! as one argument (omitted when empty), r0 parsed from standard output as hex.
+//! Drives the plugin over every file of the shared suite exactly as the reference runner
+//! does: a fresh process per test, program hex on standard input, memory hex as one argument
+//! (omitted when empty) placed before the plugin options, r0 parsed from standard output as
+//! hex. Both forms are driven: the standalone `uxdp-conformance-plugin` binary and the
+//! `uxdp conformance-plugin` subcommand.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -14,9 +16,25 @@ fn runner_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}  ")).collect()
 }
 
-fn plugin(args: &[String], stdin: &str) -> (bool, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_uxdp"))
-        .arg("conformance-plugin")
+/// How the plugin is started.
+#[derive(Clone, Copy)]
+enum Form {
+    /// `uxdp-conformance-plugin [MEMORY] OPTIONS`, as the runner starts a plugin.
+    Standalone,
+    /// `uxdp conformance-plugin ...`.
+    Subcommand,
+}
+
+fn plugin(form: Form, args: &[String], stdin: &str) -> (bool, String, String) {
+    let mut cmd = match form {
+        Form::Standalone => Command::new(env!("CARGO_BIN_EXE_uxdp-conformance-plugin")),
+        Form::Subcommand => {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_uxdp"));
+            c.arg("conformance-plugin");
+            c
+        }
+    };
+    let mut child = cmd
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -52,17 +70,21 @@ fn every_conformance_file_passes_through_the_plugin_protocol() {
     for (n, file) in files.iter().enumerate() {
         let name = file.file_name().unwrap().to_string_lossy().to_string();
         let case = parse(&std::fs::read_to_string(file).unwrap()).unwrap();
-        // Alternate where the engine option goes, as the runner allows both.
+        // Memory first, then options, as the runner passes them; every other test through
+        // the subcommand with the option first.
         let mut args = Vec::new();
         if !case.memory.is_empty() {
             args.push(runner_hex(&case.memory));
         }
-        if n % 2 == 0 {
-            args.insert(0, "--interpret".to_string());
-        } else {
+        let form = if n % 2 == 0 {
             args.push("--interpret".to_string());
-        }
-        let (ok, stdout, stderr) = plugin(&args, &runner_hex(&insns_to_bytes(&case.program)));
+            Form::Standalone
+        } else {
+            args.insert(0, "--interpret".to_string());
+            Form::Subcommand
+        };
+        let program = runner_hex(&insns_to_bytes(&case.program));
+        let (ok, stdout, stderr) = plugin(form, &args, &program);
         let got = u64::from_str_radix(stdout.trim_start_matches("0x"), 16).ok();
         match (ok, case.result, &case.error) {
             (true, Some(want), _) if got == Some(want) => {}
@@ -83,14 +105,14 @@ fn every_conformance_file_passes_through_the_plugin_protocol() {
 
 #[test]
 fn load_errors_exit_non_zero_with_a_message() {
-    let (ok, stdout, stderr) = plugin(&[], "ff 00 00 00 00 00 00 00");
-    assert!(!ok);
-    assert_eq!(stdout, "");
-    assert_eq!(stderr, "uxdp: instruction 0: unknown opcode 0xff");
-    let (ok, _, stderr) = plugin(
-        &["--engine".into(), "warp".into()],
-        "95 00 00 00 00 00 00 00",
-    );
+    for form in [Form::Standalone, Form::Subcommand] {
+        let (ok, stdout, stderr) = plugin(form, &[], "ff 00 00 00 00 00 00 00");
+        assert!(!ok);
+        assert_eq!(stdout, "");
+        assert_eq!(stderr, "uxdp: instruction 0: unknown opcode 0xff");
+    }
+    let args = ["--engine".to_string(), "warp".to_string()];
+    let (ok, _, stderr) = plugin(Form::Standalone, &args, "95 00 00 00 00 00 00 00");
     assert!(!ok);
     assert!(stderr.contains("unknown engine `warp`"), "{stderr}");
 }

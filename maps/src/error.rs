@@ -1,0 +1,68 @@
+//! Map errors, each with the errno the kernel's `bpf()` returns for the same case.
+
+/// What went wrong with a map operation; [`MapError::errno`] gives the kernel's code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MapError {
+    /// No such element (or map).
+    #[error("no such element")]
+    NotFound,
+    /// The element exists and `BPF_NOEXIST` was given.
+    #[error("element exists")]
+    Exists,
+    /// No room: the map is full, or an index or size is beyond its limit.
+    #[error("{0}")]
+    TooBig(&'static str),
+    /// An argument the map type does not accept.
+    #[error("invalid argument: {0}")]
+    Invalid(&'static str),
+    /// The operation is refused by the map's flags or frozen state.
+    #[error("not permitted: {0}")]
+    Permission(&'static str),
+    /// The store has no room left for the map.
+    #[error("out of memory: {0}")]
+    NoMemory(String),
+    /// The operation conflicts with the map's state (e.g. freezing twice).
+    #[error("busy")]
+    Busy,
+    /// The map type does not support the operation at all.
+    #[error("operation not supported by this map type")]
+    NotSupported,
+    /// The caller's buffer does not match the map's key or value size.
+    #[error("buffer of {got} bytes where the map needs {want}")]
+    BufferSize {
+        /// Bytes the map needs.
+        want: usize,
+        /// Bytes given.
+        got: usize,
+    },
+}
+
+impl MapError {
+    /// The errno the kernel returns for this case (positive).
+    pub fn errno(&self) -> i32 {
+        match self {
+            MapError::NotFound => libc::ENOENT,
+            MapError::Exists => libc::EEXIST,
+            MapError::TooBig(_) => libc::E2BIG,
+            MapError::Invalid(_) | MapError::BufferSize { .. } => libc::EINVAL,
+            MapError::Permission(_) => libc::EPERM,
+            MapError::NoMemory(_) => libc::ENOMEM,
+            MapError::Busy => libc::EBUSY,
+            MapError::NotSupported => libc::EOPNOTSUPP,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errnos_are_the_kernels() {
+        assert_eq!(MapError::NotFound.errno(), 2);
+        assert_eq!(MapError::Exists.errno(), 17);
+        assert_eq!(MapError::TooBig("full").errno(), 7);
+        assert_eq!(MapError::Invalid("flags").errno(), 22);
+        assert_eq!(MapError::Permission("frozen").errno(), 1);
+    }
+}

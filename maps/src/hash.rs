@@ -1,0 +1,444 @@
+//! `BPF_MAP_TYPE_HASH` and `BPF_MAP_TYPE_PERCPU_HASH`: preallocated open hashing.
+//!
+//! Region layout (offsets from the region start, derived from the definition):
+//!
+//! ```text
+//! 0            HashHeader: element count, free-list lock and head, never-used cursor
+//! 64           buckets: n_buckets × { lock: u32, head: u32 }   (n_buckets = 2^k ≥ max_entries)
+//! elems_off    elements: n_elems × { next, hash, seq, free_next: u32; key; value (plain hash) }
+//! values_off   per-CPU hash only: one plane of values per CPU slot, 64-byte aligned
+//! ```
+//!
+//! Links are `element index + 1`; 0 ends a chain, so an all-zero region is an empty map and
+//! nothing is touched before it is used. `n_elems = max_entries + n_cpus`: the spare
+//! elements let an update replace a key of a full map, as the kernel's extra elements do.
+//!
+//! Readers take no lock. Writers hold the bucket's lock word (see [`crate::spin`]). A plain
+//! hash never changes a linked element: an update links a fully written new element in
+//! place of the old one with a single store, so a reader sees the whole old or the whole
+//! new value. Each element's `seq` is odd while it is being rewritten after reuse; readers
+//! check it around what they read and start over if it moved, so a reader that wandered
+//! onto a reused element never trusts what it saw there.
+
+use std::sync::atomic::{AtomicU32, Ordering, fence};
+
+use crate::def::{MapDef, update};
+use crate::error::MapError;
+use crate::spin;
+
+const HEADER: u64 = 64;
+const ELEM_HDR: u64 = 16;
+const EMPTY: u32 = u32::MAX;
+
+#[repr(C)]
+struct HashHeader {
+    count: AtomicU32,
+    free_lock: AtomicU32,
+    /// First free element + 1 (0 = none) — `free_next` links the rest.
+    free_head: AtomicU32,
+    /// Elements never used yet start here.
+    fresh: AtomicU32,
+}
+
+#[repr(C)]
+struct Bucket {
+    lock: AtomicU32,
+    head: AtomicU32,
+}
+
+#[repr(C)]
+struct ElemHdr {
+    next: AtomicU32,
+    hash: AtomicU32,
+    seq: AtomicU32,
+    free_next: AtomicU32,
+}
+
+/// Where everything of a hash map lives, derived from its definition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashLayout {
+    /// Bucket count, a power of two.
+    pub n_buckets: u64,
+    /// Preallocated elements.
+    pub n_elems: u64,
+    /// Largest number of keys.
+    pub max_entries: u64,
+    /// Key bytes.
+    pub key_size: u64,
+    /// Key bytes rounded up to 8.
+    pub key_stride: u64,
+    /// Value bytes rounded up to 8.
+    pub value_stride: u64,
+    /// Bytes per element: header, key and (plain hash) value.
+    pub elem_size: u64,
+    /// Offset of element 0.
+    pub elems_off: u64,
+    /// Offset of the per-CPU value planes (0 for a plain hash).
+    pub values_off: u64,
+    /// Bytes per per-CPU plane (0 for a plain hash).
+    pub plane: u64,
+    /// Per-CPU planes (0 for a plain hash).
+    pub planes: u64,
+}
+
+impl HashLayout {
+    /// The layout of `def` in a store with `n_cpus` CPU slots.
+    pub fn new(def: &MapDef, n_cpus: u32) -> Result<Self, MapError> {
+        let max_entries = u64::from(def.max_entries);
+        let n_buckets = max_entries.next_power_of_two();
+        let n_elems = max_entries + u64::from(n_cpus);
+        if n_elems >= u64::from(EMPTY) {
+            return Err(MapError::TooBig("max_entries too large"));
+        }
+        let key_size = u64::from(def.key_size);
+        let key_stride = key_size.next_multiple_of(8);
+        let value_stride = def.value_stride();
+        let percpu = def.map_type.is_percpu();
+        let elem_size = ELEM_HDR + key_stride + if percpu { 0 } else { value_stride };
+        let elems_off = HEADER + n_buckets * 8;
+        let elems_end = elems_off + n_elems * elem_size;
+        let (values_off, plane, planes) = if percpu {
+            let off = elems_end.next_multiple_of(64);
+            (off, (n_elems * value_stride).next_multiple_of(64), u64::from(n_cpus))
+        } else {
+            (0, 0, 0)
+        };
+        Ok(Self {
+            n_buckets,
+            n_elems,
+            max_entries,
+            key_size,
+            key_stride,
+            value_stride,
+            elem_size,
+            elems_off,
+            values_off,
+            plane,
+            planes,
+        })
+    }
+
+    /// Bytes the region needs.
+    pub fn size(&self) -> u64 {
+        if self.planes > 0 {
+            self.values_off + self.plane * self.planes
+        } else {
+            self.elems_off + self.n_elems * self.elem_size
+        }
+    }
+}
+
+/// A hash map's region, for operations.
+pub(crate) struct HashMap<'a> {
+    pub(crate) layout: &'a HashLayout,
+    pub(crate) base: *mut u8,
+    pub(crate) seed: u64,
+}
+
+/// The result of a search: element index.
+type Elem = u64;
+
+impl HashMap<'_> {
+    fn header(&self) -> &HashHeader {
+        // SAFETY: the region starts with a HashHeader (layout), inside the store mapping.
+        unsafe { &*self.base.cast::<HashHeader>() }
+    }
+
+    fn bucket(&self, b: u64) -> &Bucket {
+        // SAFETY: b < n_buckets, so the bucket lies inside the region.
+        unsafe { &*self.base.add((HEADER + b * 8) as usize).cast::<Bucket>() }
+    }
+
+    fn elem_ptr(&self, e: Elem) -> *mut u8 {
+        // In bounds for e < n_elems, which every caller ensures.
+        self.base
+            .wrapping_add((self.layout.elems_off + e * self.layout.elem_size) as usize)
+    }
+
+    fn elem(&self, e: Elem) -> &ElemHdr {
+        // SAFETY: e < n_elems (callers check links before use); headers are all atomics.
+        unsafe { &*self.elem_ptr(e).cast::<ElemHdr>() }
+    }
+
+    /// Pointer to element `e`'s key.
+    pub(crate) fn key_ptr(&self, e: Elem) -> *mut u8 {
+        self.elem_ptr(e).wrapping_add(ELEM_HDR as usize)
+    }
+
+    /// Pointer to element `e`'s value for `cpu` (ignored for a plain hash).
+    pub(crate) fn value_ptr(&self, e: Elem, cpu: u64) -> *mut u8 {
+        let l = self.layout;
+        if l.planes == 0 {
+            self.elem_ptr(e)
+                .wrapping_add((ELEM_HDR + l.key_stride) as usize)
+        } else {
+            self.base
+                .wrapping_add((l.values_off + cpu * l.plane + e * l.value_stride) as usize)
+        }
+    }
+
+    /// The key's hash; its low bits choose the bucket.
+    pub(crate) fn hash(&self, key: &[u8]) -> u32 {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = foldhash::fast::FixedState::with_seed(self.seed).build_hasher();
+        h.write(key);
+        let full = h.finish();
+        (full ^ (full >> 32)) as u32
+    }
+
+    fn key_eq(&self, e: Elem, key: &[u8]) -> bool {
+        // SAFETY: the key area of an element in bounds holds key_size bytes.
+        let stored = unsafe { std::slice::from_raw_parts(self.key_ptr(e), key.len()) };
+        stored == key
+    }
+
+    /// Decodes a link, refusing one that points outside the element array.
+    fn link(&self, raw: u32) -> Option<Elem> {
+        let e = u64::from(raw.checked_sub(1)?);
+        (e < self.layout.n_elems).then_some(e)
+    }
+
+    /// Finds `key` without locking. `check` runs on the match while its `seq` is known; the
+    /// search starts over if the element was reused meanwhile.
+    pub(crate) fn find<R>(&self, key: &[u8], mut check: impl FnMut(Elem) -> R) -> Option<R> {
+        let h = self.hash(key);
+        let bucket = self.bucket(u64::from(h) & (self.layout.n_buckets - 1));
+        'restart: loop {
+            let mut raw = bucket.head.load(Ordering::Acquire);
+            let mut hops = 0u64;
+            while raw != 0 {
+                let Some(e) = self.link(raw) else {
+                    return None; // a corrupt link: never follow it
+                };
+                let hdr = self.elem(e);
+                let seq = hdr.seq.load(Ordering::Acquire);
+                if seq & 1 == 1 {
+                    continue 'restart;
+                }
+                let found = hdr.hash.load(Ordering::Relaxed) == h && self.key_eq(e, key);
+                let result = found.then(|| check(e));
+                let next = hdr.next.load(Ordering::Acquire);
+                fence(Ordering::Acquire);
+                if hdr.seq.load(Ordering::Relaxed) != seq {
+                    continue 'restart;
+                }
+                if result.is_some() {
+                    return result;
+                }
+                raw = next;
+                hops += 1;
+                if hops > self.layout.n_elems {
+                    continue 'restart;
+                }
+            }
+            return None;
+        }
+    }
+
+    /// Finds `key` in bucket `b` while holding its lock; returns (predecessor, element).
+    fn find_locked(&self, b: &Bucket, key: &[u8], h: u32) -> (Option<Elem>, Option<Elem>) {
+        let mut prev = None;
+        let mut raw = b.head.load(Ordering::Relaxed);
+        let mut hops = 0;
+        while let Some(e) = self.link(raw) {
+            if self.elem(e).hash.load(Ordering::Relaxed) == h && self.key_eq(e, key) {
+                return (prev, Some(e));
+            }
+            prev = Some(e);
+            raw = self.elem(e).next.load(Ordering::Relaxed);
+            hops += 1;
+            if hops > self.layout.n_elems {
+                break;
+            }
+        }
+        (prev, None)
+    }
+
+    fn alloc(&self) -> Option<Elem> {
+        let h = self.header();
+        spin::lock(&h.free_lock);
+        let got = match self.link(h.free_head.load(Ordering::Relaxed)) {
+            Some(e) => {
+                h.free_head
+                    .store(self.elem(e).free_next.load(Ordering::Relaxed), Ordering::Relaxed);
+                Some(e)
+            }
+            None => {
+                let f = u64::from(h.fresh.load(Ordering::Relaxed));
+                (f < self.layout.n_elems).then(|| {
+                    h.fresh.store(f as u32 + 1, Ordering::Relaxed);
+                    f
+                })
+            }
+        };
+        spin::unlock(&h.free_lock);
+        got
+    }
+
+    fn free(&self, e: Elem) {
+        let h = self.header();
+        spin::lock(&h.free_lock);
+        self.elem(e)
+            .free_next
+            .store(h.free_head.load(Ordering::Relaxed), Ordering::Relaxed);
+        h.free_head.store(e as u32 + 1, Ordering::Relaxed);
+        spin::unlock(&h.free_lock);
+    }
+
+    /// Inserts or replaces `key`. `fill(elem, is_new_element)` writes the value(s) of a
+    /// fresh element; for a per-CPU hash, `in_place` writes an existing element's values.
+    pub(crate) fn update(
+        &self,
+        key: &[u8],
+        flags: u64,
+        fill: impl Fn(Elem),
+        in_place: Option<&dyn Fn(Elem)>,
+    ) -> Result<(), MapError> {
+        let h = self.hash(key);
+        let bucket = self.bucket(u64::from(h) & (self.layout.n_buckets - 1));
+        spin::lock(&bucket.lock);
+        let result = (|| {
+            let (prev, old) = self.find_locked(bucket, key, h);
+            match (old, flags & 3) {
+                (Some(_), update::NOEXIST) => return Err(MapError::Exists),
+                (None, update::EXIST) => return Err(MapError::NotFound),
+                _ => {}
+            }
+            if let (Some(old), Some(write)) = (old, in_place) {
+                write(old);
+                return Ok(());
+            }
+            let count = &self.header().count;
+            if old.is_none() && count.fetch_add(1, Ordering::Relaxed) as u64 >= self.layout.max_entries {
+                count.fetch_sub(1, Ordering::Relaxed);
+                return Err(MapError::TooBig("hash map is full"));
+            }
+            let Some(new) = self.alloc() else {
+                if old.is_none() {
+                    count.fetch_sub(1, Ordering::Relaxed);
+                }
+                return Err(MapError::TooBig("no free element"));
+            };
+            let hdr = self.elem(new);
+            hdr.seq.fetch_add(1, Ordering::Relaxed); // odd: being written
+            fence(Ordering::Release);
+            hdr.hash.store(h, Ordering::Relaxed);
+            // SAFETY: `new` is ours alone (just taken from the free list); its key area
+            // holds key_size bytes.
+            unsafe { std::ptr::copy_nonoverlapping(key.as_ptr(), self.key_ptr(new), key.len()) };
+            fill(new);
+            let next = match old {
+                Some(o) => self.elem(o).next.load(Ordering::Relaxed),
+                None => bucket.head.load(Ordering::Relaxed),
+            };
+            hdr.next.store(next, Ordering::Relaxed);
+            hdr.seq.fetch_add(1, Ordering::Release); // even: complete
+            // Publish: one store swaps the new element in (in place of the old one).
+            let link = new as u32 + 1;
+            match (old, prev) {
+                (Some(_), Some(p)) => self.elem(p).next.store(link, Ordering::Release),
+                _ => bucket.head.store(link, Ordering::Release),
+            }
+            if let Some(o) = old {
+                self.free(o);
+            }
+            Ok(())
+        })();
+        spin::unlock(&bucket.lock);
+        result
+    }
+
+    /// Removes `key`; `before_free` sees the element (e.g. to copy its value out) first.
+    pub(crate) fn delete(&self, key: &[u8], before_free: impl FnOnce(Elem)) -> Result<(), MapError> {
+        let h = self.hash(key);
+        let bucket = self.bucket(u64::from(h) & (self.layout.n_buckets - 1));
+        spin::lock(&bucket.lock);
+        let (prev, found) = self.find_locked(bucket, key, h);
+        let result = match found {
+            None => Err(MapError::NotFound),
+            Some(e) => {
+                let next = self.elem(e).next.load(Ordering::Relaxed);
+                match prev {
+                    Some(p) => self.elem(p).next.store(next, Ordering::Release),
+                    None => bucket.head.store(next, Ordering::Release),
+                }
+                before_free(e);
+                self.header().count.fetch_sub(1, Ordering::Relaxed);
+                Ok(e)
+            }
+        };
+        spin::unlock(&bucket.lock);
+        // Freed after unlocking: a reader still on it sees `seq` move when it is reused.
+        result.map(|e| self.free(e))
+    }
+
+    /// The key following `key` in (bucket, key bytes) order, so that an iteration visits each
+    /// key present throughout exactly once, whatever is deleted or added meanwhile.
+    pub(crate) fn next_key(&self, key: Option<&[u8]>, out: &mut [u8]) -> Result<(), MapError> {
+        let (first, mut after) = match key {
+            Some(k) => (u64::from(self.hash(k)) & (self.layout.n_buckets - 1), Some(k.to_vec())),
+            None => (0, None),
+        };
+        for b in first..self.layout.n_buckets {
+            let bucket = self.bucket(b);
+            if bucket.head.load(Ordering::Acquire) == 0 {
+                after = None;
+                continue;
+            }
+            spin::lock(&bucket.lock);
+            let mut best: Option<Elem> = None;
+            let mut raw = bucket.head.load(Ordering::Relaxed);
+            let mut hops = 0;
+            while let Some(e) = self.link(raw) {
+                // SAFETY: key area of an in-bounds element.
+                let k = unsafe { std::slice::from_raw_parts(self.key_ptr(e), out.len()) };
+                let beyond = after.as_deref().is_none_or(|a| k > a);
+                let smaller = best.is_none_or(|b| {
+                    // SAFETY: as above.
+                    k < unsafe { std::slice::from_raw_parts(self.key_ptr(b), out.len()) }
+                });
+                if beyond && smaller {
+                    best = Some(e);
+                }
+                raw = self.elem(e).next.load(Ordering::Relaxed);
+                hops += 1;
+                if hops > self.layout.n_elems {
+                    break;
+                }
+            }
+            if let Some(e) = best {
+                // SAFETY: out has key_size bytes; the element is linked while we hold the lock.
+                unsafe { std::ptr::copy_nonoverlapping(self.key_ptr(e), out.as_mut_ptr(), out.len()) };
+            }
+            spin::unlock(&bucket.lock);
+            if best.is_some() {
+                return Ok(());
+            }
+            after = None;
+        }
+        Err(MapError::NotFound)
+    }
+
+    /// Number of keys.
+    pub(crate) fn len(&self) -> u32 {
+        self.header().count.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::def::MapType;
+
+    #[test]
+    fn layout_sizes() {
+        let l = HashLayout::new(&MapDef::new(MapType::Hash, 20, 12, 100), 2).unwrap();
+        assert_eq!((l.n_buckets, l.n_elems), (128, 102));
+        assert_eq!(l.elem_size, 16 + 24 + 16);
+        assert_eq!(l.size(), 64 + 128 * 8 + 102 * 56);
+        let p = HashLayout::new(&MapDef::new(MapType::PercpuHash, 4, 8, 10), 4).unwrap();
+        assert_eq!(p.elem_size, 16 + 8);
+        assert_eq!(p.values_off % 64, 0);
+        assert_eq!(p.size(), p.values_off + 4 * (14 * 8u64).next_multiple_of(64));
+    }
+}

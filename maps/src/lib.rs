@@ -1,0 +1,21 @@
+//! uxdp's maps: a shared-memory object store and the kernel's map types inside it.
+//!
+//! A [`Store`] is one file (in `/dev/shm` by default) that any number of processes map at
+//! any address; it holds maps as offsets, never pointers. A [`Map`] gives both the `bpf()`
+//! syscall side (copying lookups/updates, iteration, freeze) and the program side (lookups
+//! returning a pointer into the value, per-CPU values by worker slot) with the kernel's
+//! semantics and errno values. This crate knows nothing of eBPF instructions.
+
+pub mod array;
+pub mod def;
+pub mod error;
+pub mod hash;
+pub mod map;
+mod spin;
+pub mod store;
+mod value;
+
+pub use def::{MapDef, MapType};
+pub use error::MapError;
+pub use map::{FastPath, Map};
+pub use store::{Store, StoreError, StoreOptions};

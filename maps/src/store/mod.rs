@@ -1,0 +1,449 @@
+//! The object store: one shared-memory file, mapped by every participating process.
+//!
+//! Layout (all positions are byte offsets from the start of the file, never pointers):
+//!
+//! ```text
+//! 0            Header: magic, layout version, capacity, CPU slots, heap break, mutex
+//! DIR_OFFSET   Directory: MAX_OBJECTS entries of 128 bytes (one per map)
+//! HEAP_OFFSET  Heap: object regions, 4 KiB aligned, handed out by a bump allocator
+//! capacity     end of the (sparse) file
+//! ```
+//!
+//! The file is created sparse at its full capacity (256 GiB by default) and mapped whole
+//! with `MAP_NORESERVE`: memory is committed only for pages that are touched, so the store
+//! "grows" to whatever its maps use. Creation is atomic (a fully initialised file is linked
+//! into place), files are 0600, and opening validates every field before use.
+
+mod lock;
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use memmap2::{MmapOptions, MmapRaw};
+
+use crate::def::{MapDef, MapType};
+use crate::error::MapError;
+use lock::RobustMutex;
+
+/// File magic.
+pub const MAGIC: [u8; 8] = *b"UXDPSTOR";
+/// Layout version; a store of another version is refused.
+pub const LAYOUT_VERSION: u32 = 1;
+/// Directory entries (maps) a store can hold.
+pub const MAX_OBJECTS: u32 = 4096;
+/// Default capacity: address space reserved, not memory committed.
+pub const DEFAULT_CAPACITY: u64 = 256 << 30;
+
+const PAGE: u64 = 4096;
+const DIR_OFFSET: u64 = PAGE;
+const ENTRY_SIZE: u64 = 128;
+const HEAP_OFFSET: u64 = DIR_OFFSET + MAX_OBJECTS as u64 * ENTRY_SIZE;
+
+/// The store header, at offset 0.
+#[repr(C)]
+struct Header {
+    magic: [u8; 8],
+    version: u32,
+    header_size: u32,
+    capacity: u64,
+    n_cpus: u32,
+    max_objects: u32,
+    /// End of the heap in use; advanced under `lock`.
+    brk: AtomicU64,
+    /// Next map id; ids start at 1 as the kernel's do.
+    next_id: AtomicU32,
+    _pad: u32,
+    lock: RobustMutex,
+}
+
+const _: () = assert!(size_of::<Header>() <= PAGE as usize);
+
+/// Directory entry states.
+const FREE: u32 = 0;
+const LIVE: u32 = 1;
+
+/// One directory entry: a map's definition and its heap region.
+#[repr(C)]
+pub(crate) struct Entry {
+    state: AtomicU32,
+    id: u32,
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    flags: u32,
+    /// `u32::MAX` when the value has no `bpf_spin_lock`.
+    spin_lock_off: u32,
+    /// Non-zero once `BPF_MAP_FREEZE` was applied.
+    pub(crate) frozen: AtomicU32,
+    _pad: u32,
+    offset: u64,
+    size: u64,
+    name: [u8; 16],
+    _reserved: [u8; 56],
+}
+
+const _: () = assert!(size_of::<Entry>() == ENTRY_SIZE as usize);
+
+/// Why a store could not be created or opened.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A system call failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The store file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The file is not a store, or one this build cannot read.
+    #[error("{path}: {reason}")]
+    Corrupt {
+        /// The store file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// How to create a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Address space reserved for the store (the sparse file's size).
+    pub capacity: u64,
+    /// Per-CPU value slots: the kernel's number of possible CPUs by default, as libbpf
+    /// sizes per-CPU value buffers by it.
+    pub n_cpus: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            capacity: DEFAULT_CAPACITY,
+            n_cpus: possible_cpus(),
+        }
+    }
+}
+
+/// Number of possible CPUs, from `/sys/devices/system/cpu/possible` (as libbpf reads it).
+pub fn possible_cpus() -> u32 {
+    let text = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap_or_default();
+    let count: u32 = text
+        .trim()
+        .split(',')
+        .filter_map(|range| {
+            let (a, b) = range.split_once('-').unwrap_or((range, range));
+            Some(b.trim().parse::<u32>().ok()? - a.trim().parse::<u32>().ok()? + 1)
+        })
+        .sum();
+    count.max(1)
+}
+
+/// A mapped store. Cheap to share between threads through `Arc`.
+pub struct Store {
+    map: MmapRaw,
+    path: PathBuf,
+    capacity: u64,
+    n_cpus: u32,
+    _file: File,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("capacity", &self.capacity)
+            .field("n_cpus", &self.n_cpus)
+            .finish()
+    }
+}
+
+impl Store {
+    /// The default path of the store called `name`: `/dev/shm/uxdp-NAME`.
+    pub fn default_path(name: &str) -> PathBuf {
+        PathBuf::from(format!("/dev/shm/uxdp-{name}"))
+    }
+
+    /// Creates a new store at `path`; fails if one exists.
+    pub fn create(path: &Path, opts: &StoreOptions) -> Result<Arc<Store>, StoreError> {
+        let io = |source| StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if opts.capacity < HEAP_OFFSET + PAGE || opts.n_cpus == 0 {
+            return Err(StoreError::Corrupt {
+                path: path.to_path_buf(),
+                reason: "capacity or CPU count too small".into(),
+            });
+        }
+        // Build the file under a private name, then link it into place: no process ever
+        // sees a half-initialised store.
+        let tmp = path.with_file_name(format!(
+            ".{}.{}.tmp",
+            path.file_name().and_then(|n| n.to_str()).unwrap_or("uxdp"),
+            std::process::id()
+        ));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io)?;
+        let result = (|| {
+            file.set_len(opts.capacity).map_err(io)?;
+            let map = map_file(&file, opts.capacity).map_err(io)?;
+            let base = map.as_mut_ptr();
+            // SAFETY: the mapping is at least HEAP_OFFSET bytes, page aligned, and private
+            // to this process until linked into place.
+            unsafe {
+                let h = base.cast::<Header>();
+                (&raw mut (*h).magic).write(MAGIC);
+                (&raw mut (*h).version).write(LAYOUT_VERSION);
+                (&raw mut (*h).header_size).write(size_of::<Header>() as u32);
+                (&raw mut (*h).capacity).write(opts.capacity);
+                (&raw mut (*h).n_cpus).write(opts.n_cpus);
+                (&raw mut (*h).max_objects).write(MAX_OBJECTS);
+                (&raw mut (*h).brk).write(AtomicU64::new(HEAP_OFFSET));
+                (&raw mut (*h).next_id).write(AtomicU32::new(1));
+                RobustMutex::init(&raw mut (*h).lock).map_err(io)?;
+            }
+            map.flush().map_err(io)?;
+            std::fs::hard_link(&tmp, path).map_err(io)
+        })();
+        let _ = std::fs::remove_file(&tmp);
+        result?;
+        drop(file);
+        Self::open(path)
+    }
+
+    /// Opens an existing store, validating its header.
+    pub fn open(path: &Path) -> Result<Arc<Store>, StoreError> {
+        let io = |source| StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let corrupt = |reason: String| StoreError::Corrupt {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(io)?;
+        let len = file.metadata().map_err(io)?.size();
+        if len < HEAP_OFFSET {
+            return Err(corrupt(format!("{len} bytes is too short for a uxdp store")));
+        }
+        let mut head = [0u8; 32];
+        std::os::unix::fs::FileExt::read_exact_at(&file, &mut head, 0).map_err(io)?;
+        if head[..8] != MAGIC {
+            return Err(corrupt("not a uxdp store (bad magic)".into()));
+        }
+        let word = |at: usize| u32::from_ne_bytes(head[at..at + 4].try_into().unwrap_or([0; 4]));
+        let version = word(8);
+        if version != LAYOUT_VERSION {
+            return Err(corrupt(format!(
+                "store layout version {version}, this build reads version {LAYOUT_VERSION}"
+            )));
+        }
+        if word(12) as usize != size_of::<Header>() {
+            return Err(corrupt("header size mismatch".into()));
+        }
+        let capacity = u64::from_ne_bytes(head[16..24].try_into().unwrap_or([0; 8]));
+        if capacity != len {
+            return Err(corrupt(format!(
+                "file is {len} bytes but its header says {capacity} (truncated?)"
+            )));
+        }
+        let map = map_file(&file, capacity).map_err(io)?;
+        let store = Store {
+            map,
+            path: path.to_path_buf(),
+            capacity,
+            n_cpus: 0,
+            _file: file,
+        };
+        let h = store.header();
+        let brk = h.brk.load(Ordering::Acquire);
+        if h.n_cpus == 0 || h.max_objects != MAX_OBJECTS || !(HEAP_OFFSET..=capacity).contains(&brk)
+        {
+            return Err(corrupt("header fields out of range".into()));
+        }
+        let n_cpus = h.n_cpus;
+        Ok(Arc::new(Store { n_cpus, ..store }))
+    }
+
+    /// Opens the store at `path`, creating it with `opts` if there is none.
+    pub fn open_or_create(path: &Path, opts: &StoreOptions) -> Result<Arc<Store>, StoreError> {
+        match Self::create(path, opts) {
+            Err(StoreError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::AlreadyExists =>
+            {
+                Self::open(path)
+            }
+            other => other,
+        }
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Per-CPU value slots of every per-CPU map in this store.
+    pub fn n_cpus(&self) -> u32 {
+        self.n_cpus
+    }
+
+    /// Bytes of heap handed out so far (an upper bound on what the maps can have touched).
+    pub fn heap_used(&self) -> u64 {
+        self.header().brk.load(Ordering::Relaxed) - HEAP_OFFSET
+    }
+
+    fn header(&self) -> &Header {
+        // SAFETY: the mapping holds a header at offset 0 (validated in `open`); fields that
+        // change after creation are atomics or the robust mutex.
+        unsafe { &*self.map.as_ptr().cast::<Header>() }
+    }
+
+    fn entry(&self, idx: u32) -> &Entry {
+        debug_assert!(idx < MAX_OBJECTS);
+        let off = DIR_OFFSET + u64::from(idx) * ENTRY_SIZE;
+        // SAFETY: the directory lies inside the mapping (HEAP_OFFSET <= capacity); entries
+        // are read through atomics or after their `state` was published with Release.
+        unsafe { &*self.map.as_ptr().add(off as usize).cast::<Entry>() }
+    }
+
+    fn entry_ptr(&self, idx: u32) -> *mut Entry {
+        debug_assert!(idx < MAX_OBJECTS);
+        let off = DIR_OFFSET + u64::from(idx) * ENTRY_SIZE;
+        self.map.as_mut_ptr().wrapping_add(off as usize).cast()
+    }
+
+    /// Pointer to `off` bytes into the store.
+    pub(crate) fn at(&self, off: u64) -> *mut u8 {
+        debug_assert!(off <= self.capacity);
+        self.map.as_mut_ptr().wrapping_add(off as usize)
+    }
+
+    /// Creates a map and returns its id.
+    pub fn create_map(self: &Arc<Self>, def: &MapDef) -> Result<u32, MapError> {
+        def.validate()?;
+        let size = crate::map::region_size(def, self.n_cpus)?;
+        let size = size.next_multiple_of(PAGE);
+        let h = self.header();
+        let _guard = h.lock.lock();
+        let idx = (0..MAX_OBJECTS)
+            .find(|&i| self.entry(i).state.load(Ordering::Acquire) == FREE)
+            .ok_or_else(|| MapError::NoMemory(format!("store holds at most {MAX_OBJECTS} maps")))?;
+        let brk = h.brk.load(Ordering::Relaxed);
+        let end = brk
+            .checked_add(size)
+            .filter(|&e| e <= self.capacity)
+            .ok_or_else(|| {
+                MapError::NoMemory(format!(
+                    "{} needs {size} bytes; the store has {} of {} left",
+                    format!("{:?}", def.map_type),
+                    self.capacity - brk,
+                    self.capacity
+                ))
+            })?;
+        // A crash after this leaves the region leaked, never a map half-defined.
+        h.brk.store(end, Ordering::Release);
+        let id = h.next_id.fetch_add(1, Ordering::Relaxed);
+        let e = self.entry_ptr(idx);
+        let mut name = [0u8; 16];
+        name[..def.name.len()].copy_from_slice(def.name.as_bytes());
+        // SAFETY: the entry is FREE and we hold the store lock, so no one else writes it and
+        // no reader trusts its fields until `state` is published below.
+        unsafe {
+            (&raw mut (*e).id).write(id);
+            (&raw mut (*e).map_type).write(def.map_type as u32);
+            (&raw mut (*e).key_size).write(def.key_size);
+            (&raw mut (*e).value_size).write(def.value_size);
+            (&raw mut (*e).max_entries).write(def.max_entries);
+            (&raw mut (*e).flags).write(def.flags);
+            (&raw mut (*e).spin_lock_off).write(def.spin_lock_off.unwrap_or(u32::MAX));
+            (*e).frozen.store(0, Ordering::Relaxed);
+            (&raw mut (*e).offset).write(brk);
+            (&raw mut (*e).size).write(size);
+            (&raw mut (*e).name).write(name);
+        }
+        // The region is fresh, never-touched sparse file: all zeros, which every map kind
+        // reads as empty.
+        self.entry(idx).state.store(LIVE, Ordering::Release);
+        Ok(id)
+    }
+
+    /// Ids of the live maps, ascending.
+    pub fn map_ids(&self) -> Vec<u32> {
+        let mut ids: Vec<u32> = (0..MAX_OBJECTS)
+            .map(|i| self.entry(i))
+            .filter(|e| e.state.load(Ordering::Acquire) == LIVE)
+            .map(|e| e.id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Finds a live map's directory entry and checks it describes a region inside the heap.
+    pub(crate) fn lookup_entry(&self, id: u32) -> Result<(&Entry, MapDef, u64), MapError> {
+        let brk = self.header().brk.load(Ordering::Acquire);
+        for i in 0..MAX_OBJECTS {
+            let e = self.entry(i);
+            if e.state.load(Ordering::Acquire) != LIVE || e.id != id {
+                continue;
+            }
+            let map_type = MapType::from_raw(e.map_type).ok_or(MapError::Invalid("corrupt map type"))?;
+            let name_len = e.name.iter().position(|&b| b == 0).unwrap_or(16);
+            let def = MapDef {
+                map_type,
+                key_size: e.key_size,
+                value_size: e.value_size,
+                max_entries: e.max_entries,
+                flags: e.flags,
+                name: String::from_utf8_lossy(&e.name[..name_len]).into_owned(),
+                spin_lock_off: (e.spin_lock_off != u32::MAX).then_some(e.spin_lock_off),
+            };
+            def.validate()?;
+            let need = crate::map::region_size(&def, self.n_cpus)?;
+            let inside = e.offset >= HEAP_OFFSET
+                && e.size >= need
+                && e.offset.checked_add(e.size).is_some_and(|end| end <= brk);
+            if !inside {
+                return Err(MapError::Invalid("corrupt map region"));
+            }
+            return Ok((e, def, e.offset));
+        }
+        Err(MapError::NotFound)
+    }
+
+    /// Deletes a map: its memory is returned to the system, its id is never reused.
+    pub fn delete_map(&self, id: u32) -> Result<(), MapError> {
+        let _guard = self.header().lock.lock();
+        let (e, _, offset) = self.lookup_entry(id)?;
+        e.state.store(FREE, Ordering::Release);
+        // Give the pages back; anyone still holding the map reads zeros, never a fault.
+        // SAFETY: plain syscall on our mapping's file range.
+        unsafe {
+            libc::madvise(
+                self.at(offset).cast(),
+                e.size as usize,
+                libc::MADV_REMOVE,
+            );
+        }
+        Ok(())
+    }
+}
+
+fn map_file(file: &File, len: u64) -> std::io::Result<MmapRaw> {
+    MmapOptions::new()
+        .len(len as usize)
+        .no_reserve_swap()
+        .map_raw(file)
+}

@@ -1,0 +1,171 @@
+//! Map semantics without the kernel: what each call returns and leaves behind.
+
+mod common;
+
+use common::TempStore;
+use uxdp_maps::def::{flags, update};
+use uxdp_maps::{FastPath, Map, MapDef, MapError, MapType};
+
+fn k4(i: u32) -> [u8; 4] {
+    i.to_ne_bytes()
+}
+
+#[test]
+fn array_follows_the_kernel() {
+    let t = TempStore::new("array", 2);
+    let m = Map::create(&t.store, &MapDef::new(MapType::Array, 4, 12, 3)).unwrap();
+    let mut v = [0u8; 12];
+    m.lookup(&k4(2), &mut v, 0).unwrap();
+    assert_eq!(v, [0; 12], "array elements exist from the start, zeroed");
+    m.update(&k4(2), &[9; 12], update::EXIST).unwrap();
+    m.lookup(&k4(2), &mut v, 0).unwrap();
+    assert_eq!(v, [9; 12]);
+    assert_eq!(m.update(&k4(1), &[1; 12], update::NOEXIST), Err(MapError::Exists));
+    assert_eq!(m.update(&k4(3), &[1; 12], 0).unwrap_err().errno(), libc::E2BIG);
+    assert_eq!(m.lookup(&k4(3), &mut v, 0), Err(MapError::NotFound));
+    assert_eq!(m.delete(&k4(0)).unwrap_err().errno(), libc::EINVAL);
+    assert_eq!(m.update(&k4(0), &[1; 12], 3).unwrap_err().errno(), libc::EINVAL);
+    assert!(matches!(m.update(&k4(0), &[1; 4], 0), Err(MapError::BufferSize { want: 12, got: 4 })));
+    let mut next = [0u8; 4];
+    m.next_key(None, &mut next).unwrap();
+    assert_eq!(next, k4(0));
+    m.next_key(Some(&k4(1)), &mut next).unwrap();
+    assert_eq!(next, k4(2));
+    assert_eq!(m.next_key(Some(&k4(2)), &mut next), Err(MapError::NotFound));
+    // The JIT's inline form points at the same bytes the syscall side wrote.
+    let FastPath::Array { base, layout } = m.fast_path() else {
+        panic!("arrays have an inline fast path");
+    };
+    // SAFETY: index 2 < max_entries; the map keeps the store mapped.
+    let byte = unsafe { *base.add(layout.value_offset(2, 0) as usize) };
+    assert_eq!(byte, 9);
+}
+
+#[test]
+fn percpu_values_use_the_kernels_userspace_layout() {
+    let t = TempStore::new("pcpu", 3);
+    for ty in [MapType::PercpuArray, MapType::PercpuHash] {
+        let m = Map::create(&t.store, &MapDef::new(ty, 4, 4, 8)).unwrap();
+        assert_eq!(m.syscall_value_size(), 3 * 8);
+        let mut all = vec![0u8; 24];
+        for cpu in 0..3 {
+            all[cpu * 8..cpu * 8 + 4].copy_from_slice(&(100 + cpu as u32).to_ne_bytes());
+        }
+        m.update(&k4(5), &all, 0).unwrap();
+        for cpu in 0..3u32 {
+            let p = m.lookup_ptr(&k4(5), cpu).unwrap();
+            // SAFETY: a live value of 4 bytes.
+            let v = unsafe { p.cast::<u32>().read() };
+            assert_eq!(v, 100 + cpu, "{ty:?} cpu {cpu}");
+        }
+        // A program on CPU 1 changes only its own value.
+        m.update_from_program(&k4(5), &7u32.to_ne_bytes(), 0, 1).unwrap();
+        let mut out = vec![0u8; 24];
+        m.lookup(&k4(5), &mut out, 0).unwrap();
+        assert_eq!(&out[8..12], &7u32.to_ne_bytes());
+        assert_eq!(&out[0..4], &100u32.to_ne_bytes());
+    }
+}
+
+#[test]
+fn percpu_hash_new_elements_show_other_cpus_zeros() {
+    let t = TempStore::new("pcpu-zero", 2);
+    let m = Map::create(&t.store, &MapDef::new(MapType::PercpuHash, 4, 8, 1)).unwrap();
+    m.update(&k4(1), &[0xaa; 16], 0).unwrap();
+    m.delete(&k4(1)).unwrap();
+    // The freed element is reused: CPU 0's slot must not show the old 0xaa bytes.
+    m.update_from_program(&k4(2), &[1; 8], 0, 1).unwrap();
+    let mut out = [0u8; 16];
+    m.lookup(&k4(2), &mut out, 0).unwrap();
+    assert_eq!(out, [[0u8; 8], [1u8; 8]].concat()[..]);
+}
+
+#[test]
+fn hash_follows_the_kernel() {
+    let t = TempStore::new("hash", 2);
+    let m = Map::create(&t.store, &MapDef::new(MapType::Hash, 4, 8, 2)).unwrap();
+    let mut v = [0u8; 8];
+    assert_eq!(m.lookup(&k4(1), &mut v, 0), Err(MapError::NotFound));
+    assert_eq!(m.update(&k4(1), &[1; 8], update::EXIST), Err(MapError::NotFound));
+    m.update(&k4(1), &[1; 8], update::NOEXIST).unwrap();
+    assert_eq!(m.update(&k4(1), &[2; 8], update::NOEXIST), Err(MapError::Exists));
+    m.update(&k4(2), &[2; 8], 0).unwrap();
+    assert_eq!(m.update(&k4(3), &[3; 8], 0).unwrap_err().errno(), libc::E2BIG);
+    // Replacing a key of a full map works (spare elements).
+    for round in 0..10u8 {
+        m.update(&k4(2), &[round; 8], update::EXIST).unwrap();
+    }
+    m.lookup(&k4(2), &mut v, 0).unwrap();
+    assert_eq!(v, [9; 8]);
+    assert_eq!(m.len(), 2);
+    m.lookup_and_delete(&k4(1), &mut v, 0).unwrap();
+    assert_eq!(v, [1; 8]);
+    assert_eq!(m.delete(&k4(1)), Err(MapError::NotFound));
+    assert_eq!(m.len(), 1);
+    m.update(&k4(3), &[3; 8], 0).unwrap();
+}
+
+#[test]
+fn iteration_visits_each_key_once_while_keys_are_deleted() {
+    let t = TempStore::new("iter", 1);
+    let m = Map::create(&t.store, &MapDef::new(MapType::Hash, 4, 4, 1000)).unwrap();
+    for i in 0..1000u32 {
+        m.update(&k4(i), &k4(i), 0).unwrap();
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut cur: Option<[u8; 4]> = None;
+    let mut next = [0u8; 4];
+    while m.next_key(cur.as_ref().map(|k| &k[..]), &mut next).is_ok() {
+        let k = u32::from_ne_bytes(next);
+        assert!(seen.insert(k), "key {k} visited twice");
+        // Delete the key just visited, and an odd key ahead, as a dumping tool might.
+        m.delete(&next).unwrap();
+        let _ = m.delete(&k4((k * 7 + 1) % 1000 | 1));
+        cur = Some(next);
+    }
+    // Every even key was present throughout, so every one was seen.
+    assert!((0..1000).step_by(2).all(|k| seen.contains(&k)));
+    assert!(m.is_empty() || m.len() < 1000);
+}
+
+#[test]
+fn freeze_and_access_flags() {
+    let t = TempStore::new("freeze", 1);
+    let m = Map::create(&t.store, &MapDef::new(MapType::Hash, 4, 4, 4)).unwrap();
+    m.update(&k4(1), &k4(1), 0).unwrap();
+    m.freeze().unwrap();
+    assert_eq!(m.freeze().unwrap_err().errno(), libc::EBUSY);
+    assert_eq!(m.update(&k4(2), &k4(2), 0).unwrap_err().errno(), libc::EPERM);
+    assert_eq!(m.delete(&k4(1)).unwrap_err().errno(), libc::EPERM);
+    // Programs may still write a frozen map.
+    m.update_from_program(&k4(2), &k4(2), 0, 0).unwrap();
+
+    let ro = Map::create(&t.store, &MapDef::new(MapType::Array, 4, 4, 4).with_flags(flags::RDONLY_PROG)).unwrap();
+    assert_eq!(ro.update_from_program(&k4(0), &k4(0), 0, 0).unwrap_err().errno(), libc::EPERM);
+    ro.update(&k4(0), &k4(5), 0).unwrap();
+    let wo = Map::create(&t.store, &MapDef::new(MapType::Array, 4, 4, 4).with_flags(flags::WRONLY)).unwrap();
+    let mut v = [0u8; 4];
+    assert_eq!(wo.lookup(&k4(0), &mut v, 0).unwrap_err().errno(), libc::EPERM);
+}
+
+#[test]
+fn f_lock_copies_around_the_spin_lock() {
+    let t = TempStore::new("lock", 1);
+    let mut def = MapDef::new(MapType::Hash, 4, 16, 4);
+    assert_eq!(
+        Map::create(&t.store, &def).unwrap().update(&k4(1), &[1; 16], update::F_LOCK).unwrap_err().errno(),
+        libc::EINVAL,
+        "BPF_F_LOCK without a bpf_spin_lock in the value"
+    );
+    def.spin_lock_off = Some(4);
+    let m = Map::create(&t.store, &def).unwrap();
+    m.update(&k4(1), &[7; 16], 0).unwrap();
+    let p = m.lookup_ptr(&k4(1), 0).unwrap();
+    // SAFETY: the value is 16 bytes; the lock word is at offset 4.
+    let lock_word = unsafe { p.as_ptr().add(4).cast::<u32>().read() };
+    assert_eq!(lock_word, 0, "the lock word is never copied in");
+    m.update(&k4(1), &[8; 16], update::F_LOCK | update::EXIST).unwrap();
+    let mut v = [0u8; 16];
+    m.lookup(&k4(1), &mut v, update::F_LOCK).unwrap();
+    assert_eq!(v, [8, 8, 8, 8, 0, 0, 0, 0, 8, 8, 8, 8, 8, 8, 8, 8]);
+}

@@ -138,6 +138,14 @@ pub(crate) struct HashMap<'a> {
 /// The result of a search: element index.
 type Elem = u64;
 
+/// What one locked attempt at an update came to.
+enum Step {
+    /// Finished, with this result.
+    Done(Result<(), MapError>),
+    /// A fresh element is needed and none is free right now.
+    NeedElement,
+}
+
 impl HashMap<'_> {
     fn header(&self) -> &HashHeader {
         // SAFETY: the region starts with a HashHeader (layout), inside the store mapping.
@@ -285,8 +293,23 @@ impl HashMap<'_> {
         spin::unlock(&h.free_lock);
     }
 
-    /// Inserts or replaces `key`. `fill(elem, is_new_element)` writes the value(s) of a
-    /// fresh element; for a per-CPU hash, `in_place` writes an existing element's values.
+    /// Waits, without holding any bucket lock, for an element to come free: every writer
+    /// holding one is on its way to free another, so this only waits for them.
+    fn alloc_waiting(&self) -> Result<Elem, MapError> {
+        for spin in 0..1_000_000u32 {
+            if let Some(e) = self.alloc() {
+                return Ok(e);
+            }
+            if spin > 64 {
+                std::thread::yield_now();
+            }
+        }
+        Err(MapError::TooBig("no free element"))
+    }
+
+    /// Inserts or replaces `key`. `fill(elem)` writes the value(s) of a fresh element; for
+    /// kinds updated in place (per-CPU values, `BPF_F_LOCK`), `in_place` writes an existing
+    /// element's values instead.
     pub(crate) fn update(
         &self,
         key: &[u8],
@@ -296,56 +319,80 @@ impl HashMap<'_> {
     ) -> Result<(), MapError> {
         let h = self.hash(key);
         let bucket = self.bucket(u64::from(h) & (self.layout.n_buckets - 1));
-        spin::lock(&bucket.lock);
-        let result = (|| {
-            let (prev, old) = self.find_locked(bucket, key, h);
-            match (old, flags & 3) {
-                (Some(_), update::NOEXIST) => return Err(MapError::Exists),
-                (None, update::EXIST) => return Err(MapError::NotFound),
-                _ => {}
+        let mut spare: Option<Elem> = None;
+        let result = loop {
+            spin::lock(&bucket.lock);
+            let step = self.update_locked(bucket, key, h, flags, &mut spare, &fill, in_place);
+            spin::unlock(&bucket.lock);
+            match step {
+                Step::Done(r) => break r,
+                Step::NeedElement => match self.alloc_waiting() {
+                    Ok(e) => spare = Some(e),
+                    Err(e) => break Err(e),
+                },
             }
-            if let (Some(old), Some(write)) = (old, in_place) {
-                write(old);
-                return Ok(());
-            }
-            let count = &self.header().count;
-            if old.is_none() && count.fetch_add(1, Ordering::Relaxed) as u64 >= self.layout.max_entries {
-                count.fetch_sub(1, Ordering::Relaxed);
-                return Err(MapError::TooBig("hash map is full"));
-            }
-            let Some(new) = self.alloc() else {
-                if old.is_none() {
-                    count.fetch_sub(1, Ordering::Relaxed);
-                }
-                return Err(MapError::TooBig("no free element"));
-            };
-            let hdr = self.elem(new);
-            hdr.seq.fetch_add(1, Ordering::Relaxed); // odd: being written
-            fence(Ordering::Release);
-            hdr.hash.store(h, Ordering::Relaxed);
-            // SAFETY: `new` is ours alone (just taken from the free list); its key area
-            // holds key_size bytes.
-            unsafe { std::ptr::copy_nonoverlapping(key.as_ptr(), self.key_ptr(new), key.len()) };
-            fill(new);
-            let next = match old {
-                Some(o) => self.elem(o).next.load(Ordering::Relaxed),
-                None => bucket.head.load(Ordering::Relaxed),
-            };
-            hdr.next.store(next, Ordering::Relaxed);
-            hdr.seq.fetch_add(1, Ordering::Release); // even: complete
-            // Publish: one store swaps the new element in (in place of the old one).
-            let link = new as u32 + 1;
-            match (old, prev) {
-                (Some(_), Some(p)) => self.elem(p).next.store(link, Ordering::Release),
-                _ => bucket.head.store(link, Ordering::Release),
-            }
-            if let Some(o) = old {
-                self.free(o);
-            }
-            Ok(())
-        })();
-        spin::unlock(&bucket.lock);
+        };
+        if let Some(e) = spare {
+            self.free(e);
+        }
         result
+    }
+
+    /// One attempt at an update, under the bucket lock. Takes `spare` if it links it.
+    #[allow(clippy::too_many_arguments)]
+    fn update_locked(
+        &self,
+        bucket: &Bucket,
+        key: &[u8],
+        h: u32,
+        flags: u64,
+        spare: &mut Option<Elem>,
+        fill: &impl Fn(Elem),
+        in_place: Option<&dyn Fn(Elem)>,
+    ) -> Step {
+        let (prev, old) = self.find_locked(bucket, key, h);
+        match (old, flags & 3) {
+            (Some(_), update::NOEXIST) => return Step::Done(Err(MapError::Exists)),
+            (None, update::EXIST) => return Step::Done(Err(MapError::NotFound)),
+            _ => {}
+        }
+        if let (Some(old), Some(write)) = (old, in_place) {
+            write(old);
+            return Step::Done(Ok(()));
+        }
+        let Some(new) = spare.take().or_else(|| self.alloc()) else {
+            return Step::NeedElement;
+        };
+        let count = &self.header().count;
+        if old.is_none() && count.fetch_add(1, Ordering::Relaxed) as u64 >= self.layout.max_entries {
+            count.fetch_sub(1, Ordering::Relaxed);
+            *spare = Some(new);
+            return Step::Done(Err(MapError::TooBig("hash map is full")));
+        }
+        let hdr = self.elem(new);
+        hdr.seq.fetch_add(1, Ordering::Relaxed); // odd: being written
+        fence(Ordering::Release);
+        hdr.hash.store(h, Ordering::Relaxed);
+        // SAFETY: `new` is ours alone (taken from the free list); its key area holds
+        // key_size bytes.
+        unsafe { std::ptr::copy_nonoverlapping(key.as_ptr(), self.key_ptr(new), key.len()) };
+        fill(new);
+        let next = match old {
+            Some(o) => self.elem(o).next.load(Ordering::Relaxed),
+            None => bucket.head.load(Ordering::Relaxed),
+        };
+        hdr.next.store(next, Ordering::Relaxed);
+        hdr.seq.fetch_add(1, Ordering::Release); // even: complete
+        // Publish: one store swaps the new element in (in place of the old one).
+        let link = new as u32 + 1;
+        match (old, prev) {
+            (Some(_), Some(p)) => self.elem(p).next.store(link, Ordering::Release),
+            _ => bucket.head.store(link, Ordering::Release),
+        }
+        // The old element goes back to the free list (after the lock is dropped, by the
+        // caller's `spare` handling).
+        *spare = old;
+        Step::Done(Ok(()))
     }
 
     /// Removes `key`; `before_free` sees the element (e.g. to copy its value out) first.

@@ -185,8 +185,15 @@ impl MapDef {
     pub fn validate(&self) -> Result<(), MapError> {
         use flags::*;
         let f = self.flags;
-        if self.name.len() > 15 || self.name.bytes().any(|b| !(b.is_ascii_alphanumeric() || b == b'_' || b == b'.')) {
-            return Err(MapError::Invalid("map name must be at most 15 of [A-Za-z0-9_.]"));
+        if self.name.len() > 15
+            || self
+                .name
+                .bytes()
+                .any(|b| !(b.is_ascii_alphanumeric() || b == b'_' || b == b'.'))
+        {
+            return Err(MapError::Invalid(
+                "map name must be at most 15 of [A-Za-z0-9_.]",
+            ));
         }
         let access_ok = f & (RDONLY | WRONLY) != (RDONLY | WRONLY)
             && f & (RDONLY_PROG | WRONLY_PROG) != (RDONLY_PROG | WRONLY_PROG);
@@ -197,14 +204,22 @@ impl MapDef {
         match self.map_type {
             MapType::Array | MapType::PercpuArray => {
                 let mask = NUMA_NODE | MMAPABLE | ACCESS_MASK | PRESERVE_ELEMS | INNER_MAP;
-                if self.max_entries == 0 || self.key_size != 4 || self.value_size == 0 || f & !mask != 0 {
-                    return Err(MapError::Invalid("array needs key_size 4, value_size > 0, max_entries > 0"));
+                if self.max_entries == 0
+                    || self.key_size != 4
+                    || self.value_size == 0
+                    || f & !mask != 0
+                {
+                    return Err(MapError::Invalid(
+                        "array needs key_size 4, value_size > 0, max_entries > 0",
+                    ));
                 }
                 if self.map_type != MapType::Array && f & (MMAPABLE | INNER_MAP) != 0 {
                     return Err(MapError::Invalid("only plain arrays are mmapable"));
                 }
                 if f & PRESERVE_ELEMS != 0 {
-                    return Err(MapError::Invalid("BPF_F_PRESERVE_ELEMS is for perf event arrays"));
+                    return Err(MapError::Invalid(
+                        "BPF_F_PRESERVE_ELEMS is for perf event arrays",
+                    ));
                 }
                 if self.value_size > i32::MAX as u32 {
                     return Err(MapError::TooBig("value_size too large"));
@@ -216,9 +231,13 @@ impl MapDef {
                     return Err(MapError::Invalid("flag not valid for a hash map"));
                 }
                 if self.max_entries == 0 || self.key_size == 0 || self.value_size == 0 {
-                    return Err(MapError::Invalid("hash needs key_size, value_size and max_entries > 0"));
+                    return Err(MapError::Invalid(
+                        "hash needs key_size, value_size and max_entries > 0",
+                    ));
                 }
-                if u64::from(self.key_size) + u64::from(self.value_size) >= KMALLOC_MAX_SIZE - HTAB_ELEM_SIZE {
+                if u64::from(self.key_size) + u64::from(self.value_size)
+                    >= KMALLOC_MAX_SIZE - HTAB_ELEM_SIZE
+                {
                     return Err(MapError::TooBig("key and value too large"));
                 }
                 if self.max_entries > 1 << 31 {
@@ -230,10 +249,10 @@ impl MapDef {
         if percpu && self.value_stride() > u64::from(PCPU_MIN_UNIT_SIZE) {
             return Err(MapError::TooBig("per-CPU value too large"));
         }
-        if let Some(off) = self.spin_lock_off {
-            if u64::from(off) + 4 > u64::from(self.value_size) || off % 4 != 0 {
-                return Err(MapError::Invalid("bpf_spin_lock outside the value"));
-            }
+        if let Some(off) = self.spin_lock_off
+            && (u64::from(off) + 4 > u64::from(self.value_size) || off % 4 != 0)
+        {
+            return Err(MapError::Invalid("bpf_spin_lock outside the value"));
         }
         Ok(())
     }
@@ -255,7 +274,10 @@ mod tests {
     fn array_checks() {
         assert!(MapDef::new(MapType::Array, 4, 8, 1).validate().is_ok());
         assert_eq!(
-            MapDef::new(MapType::Array, 8, 8, 1).validate().unwrap_err().errno(),
+            MapDef::new(MapType::Array, 8, 8, 1)
+                .validate()
+                .unwrap_err()
+                .errno(),
             libc::EINVAL
         );
         assert_eq!(
@@ -267,7 +289,10 @@ mod tests {
             libc::EINVAL
         );
         assert_eq!(
-            MapDef::new(MapType::PercpuArray, 4, 40_000, 1).validate().unwrap_err().errno(),
+            MapDef::new(MapType::PercpuArray, 4, 40_000, 1)
+                .validate()
+                .unwrap_err()
+                .errno(),
             libc::E2BIG
         );
     }
@@ -277,12 +302,18 @@ mod tests {
         assert!(MapDef::new(MapType::Hash, 40, 8, 1024).validate().is_ok());
         let bad = |d: MapDef| d.validate().unwrap_err().errno();
         assert_eq!(bad(MapDef::new(MapType::Hash, 0, 8, 1)), libc::EINVAL);
-        assert_eq!(bad(MapDef::new(MapType::Hash, 4, 8, 1).with_flags(flags::MMAPABLE)), libc::EINVAL);
+        assert_eq!(
+            bad(MapDef::new(MapType::Hash, 4, 8, 1).with_flags(flags::MMAPABLE)),
+            libc::EINVAL
+        );
         assert_eq!(bad(MapDef::new(MapType::Hash, 4, 4 << 20, 1)), libc::E2BIG);
         assert_eq!(
             bad(MapDef::new(MapType::Hash, 4, 8, 1).with_flags(flags::RDONLY | flags::WRONLY)),
             libc::EINVAL
         );
-        assert_eq!(bad(MapDef::new(MapType::Hash, 4, 8, 1).with_name("this_name_is_too_long")), libc::EINVAL);
+        assert_eq!(
+            bad(MapDef::new(MapType::Hash, 4, 8, 1).with_name("this_name_is_too_long")),
+            libc::EINVAL
+        );
     }
 }

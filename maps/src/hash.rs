@@ -99,7 +99,11 @@ impl HashLayout {
         let elems_end = elems_off + n_elems * elem_size;
         let (values_off, plane, planes) = if percpu {
             let off = elems_end.next_multiple_of(64);
-            (off, (n_elems * value_stride).next_multiple_of(64), u64::from(n_cpus))
+            (
+                off,
+                (n_elems * value_stride).next_multiple_of(64),
+                u64::from(n_cpus),
+            )
         } else {
             (0, 0, 0)
         };
@@ -267,8 +271,10 @@ impl HashMap<'_> {
         spin::lock(&h.free_lock);
         let got = match self.link(h.free_head.load(Ordering::Relaxed)) {
             Some(e) => {
-                h.free_head
-                    .store(self.elem(e).free_next.load(Ordering::Relaxed), Ordering::Relaxed);
+                h.free_head.store(
+                    self.elem(e).free_next.load(Ordering::Relaxed),
+                    Ordering::Relaxed,
+                );
                 Some(e)
             }
             None => {
@@ -364,7 +370,8 @@ impl HashMap<'_> {
             return Step::NeedElement;
         };
         let count = &self.header().count;
-        if old.is_none() && count.fetch_add(1, Ordering::Relaxed) as u64 >= self.layout.max_entries {
+        if old.is_none() && count.fetch_add(1, Ordering::Relaxed) as u64 >= self.layout.max_entries
+        {
             count.fetch_sub(1, Ordering::Relaxed);
             *spare = Some(new);
             return Step::Done(Err(MapError::TooBig("hash map is full")));
@@ -396,7 +403,11 @@ impl HashMap<'_> {
     }
 
     /// Removes `key`; `before_free` sees the element (e.g. to copy its value out) first.
-    pub(crate) fn delete(&self, key: &[u8], before_free: impl FnOnce(Elem)) -> Result<(), MapError> {
+    pub(crate) fn delete(
+        &self,
+        key: &[u8],
+        before_free: impl FnOnce(Elem),
+    ) -> Result<(), MapError> {
         let h = self.hash(key);
         let bucket = self.bucket(u64::from(h) & (self.layout.n_buckets - 1));
         spin::lock(&bucket.lock);
@@ -423,7 +434,10 @@ impl HashMap<'_> {
     /// key present throughout exactly once, whatever is deleted or added meanwhile.
     pub(crate) fn next_key(&self, key: Option<&[u8]>, out: &mut [u8]) -> Result<(), MapError> {
         let (first, mut after) = match key {
-            Some(k) => (u64::from(self.hash(k)) & (self.layout.n_buckets - 1), Some(k.to_vec())),
+            Some(k) => (
+                u64::from(self.hash(k)) & (self.layout.n_buckets - 1),
+                Some(k.to_vec()),
+            ),
             None => (0, None),
         };
         for b in first..self.layout.n_buckets {
@@ -455,7 +469,9 @@ impl HashMap<'_> {
             }
             if let Some(e) = best {
                 // SAFETY: out has key_size bytes; the element is linked while we hold the lock.
-                unsafe { std::ptr::copy_nonoverlapping(self.key_ptr(e), out.as_mut_ptr(), out.len()) };
+                unsafe {
+                    std::ptr::copy_nonoverlapping(self.key_ptr(e), out.as_mut_ptr(), out.len());
+                };
             }
             spin::unlock(&bucket.lock);
             if best.is_some() {
@@ -486,6 +502,9 @@ mod tests {
         let p = HashLayout::new(&MapDef::new(MapType::PercpuHash, 4, 8, 10), 4).unwrap();
         assert_eq!(p.elem_size, 16 + 8);
         assert_eq!(p.values_off % 64, 0);
-        assert_eq!(p.size(), p.values_off + 4 * (14 * 8u64).next_multiple_of(64));
+        assert_eq!(
+            p.size(),
+            p.values_off + 4 * (14 * 8u64).next_multiple_of(64)
+        );
     }
 }

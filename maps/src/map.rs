@@ -34,7 +34,9 @@ enum Layout {
 impl Layout {
     fn new(def: &MapDef, n_cpus: u32) -> Result<Self, MapError> {
         match def.map_type {
-            MapType::Array | MapType::PercpuArray => Ok(Layout::Array(ArrayLayout::new(def, n_cpus))),
+            MapType::Array | MapType::PercpuArray => {
+                Ok(Layout::Array(ArrayLayout::new(def, n_cpus)))
+            }
             MapType::Hash | MapType::PercpuHash => Ok(Layout::Hash(HashLayout::new(def, n_cpus)?)),
             _ => Err(MapError::Invalid("map type not supported yet")),
         }
@@ -133,7 +135,11 @@ impl Map {
             Layout::Hash(l) => Some(HashMap {
                 layout: l,
                 base: self.base,
-                seed: if self.def.flags & flags::ZERO_SEED != 0 { 0 } else { HASH_SEED },
+                seed: if self.def.flags & flags::ZERO_SEED != 0 {
+                    0
+                } else {
+                    HASH_SEED
+                },
             }),
             Layout::Array(_) => None,
         }
@@ -169,7 +175,9 @@ impl Map {
         }
         match (self.def.spin_lock_off, self.def.map_type.is_percpu()) {
             (Some(off), false) => Ok(Some(off)),
-            _ => Err(MapError::Invalid("BPF_F_LOCK needs a value with a bpf_spin_lock")),
+            _ => Err(MapError::Invalid(
+                "BPF_F_LOCK needs a value with a bpf_spin_lock",
+            )),
         }
     }
 
@@ -186,7 +194,12 @@ impl Map {
                 // SAFETY: out holds n_cpus strides (checked by the caller); the source is a
                 // live value per this function's contract.
                 unsafe {
-                    value::copy(out.as_mut_ptr().add(cpu * stride), ptr_for(cpu as u64), size, None);
+                    value::copy(
+                        out.as_mut_ptr().add(cpu * stride),
+                        ptr_for(cpu as u64),
+                        size,
+                        None,
+                    );
                 }
             }
         } else {
@@ -212,7 +225,14 @@ impl Map {
         if self.def.map_type.is_percpu() {
             for cpu in 0..self.n_cpus as usize {
                 // SAFETY: as in copy_out.
-                unsafe { value::copy(ptr_for(cpu as u64), value.as_ptr().add(cpu * stride), size, None) };
+                unsafe {
+                    value::copy(
+                        ptr_for(cpu as u64),
+                        value.as_ptr().add(cpu * stride),
+                        size,
+                        None,
+                    );
+                };
             }
         } else {
             let dst = ptr_for(0);
@@ -245,7 +265,9 @@ impl Map {
                 }
                 let base = self.base;
                 // SAFETY: idx < max_entries and cpu < planes: inside the region.
-                unsafe { self.copy_out(out, lock, |cpu| base.add(l.value_offset(idx, cpu) as usize)) };
+                unsafe {
+                    self.copy_out(out, lock, |cpu| base.add(l.value_offset(idx, cpu) as usize));
+                };
                 Ok(())
             }
             Layout::Hash(_) => {
@@ -298,7 +320,10 @@ impl Map {
                     return Err(MapError::Exists);
                 }
                 let base = self.base;
-                write(&|cpu| base.wrapping_add(l.value_offset(idx, cpu) as usize), false)
+                write(
+                    &|cpu| base.wrapping_add(l.value_offset(idx, cpu) as usize),
+                    false,
+                )
             }
             Layout::Hash(_) => {
                 let h = self.hash().ok_or(MapError::NotSupported)?;
@@ -330,19 +355,28 @@ impl Map {
     }
 
     /// `BPF_MAP_LOOKUP_AND_DELETE_ELEM` (hash maps).
-    pub fn lookup_and_delete(&self, key: &[u8], out: &mut [u8], flags: u64) -> Result<(), MapError> {
+    pub fn lookup_and_delete(
+        &self,
+        key: &[u8],
+        out: &mut [u8],
+        flags: u64,
+    ) -> Result<(), MapError> {
         self.check_key(key)?;
         self.check_value(out.len())?;
         if flags & !update::F_LOCK != 0 {
             return Err(MapError::Invalid("lookup flags"));
         }
         if self.def.flags & (flags::RDONLY | flags::WRONLY) != 0 || self.is_frozen() {
-            return Err(MapError::Permission("map is read-only, write-only or frozen"));
+            return Err(MapError::Permission(
+                "map is read-only, write-only or frozen",
+            ));
         }
         let lock = self.lock_for(flags)?;
         let h = self.hash().ok_or(MapError::NotSupported)?;
         // SAFETY: the element is unlinked but not yet freed while the closure runs.
-        h.delete(key, |e| unsafe { self.copy_out(out, lock, |cpu| h.value_ptr(e, cpu)) })
+        h.delete(key, |e| unsafe {
+            self.copy_out(out, lock, |cpu| h.value_ptr(e, cpu));
+        })
     }
 
     /// `BPF_MAP_GET_NEXT_KEY`: the key after `key` (the first key for `None`).
@@ -365,7 +399,10 @@ impl Map {
                 out.copy_from_slice(&next.to_ne_bytes());
                 Ok(())
             }
-            Layout::Hash(_) => self.hash().ok_or(MapError::NotSupported)?.next_key(key, out),
+            Layout::Hash(_) => self
+                .hash()
+                .ok_or(MapError::NotSupported)?
+                .next_key(key, out),
         }
     }
 
@@ -405,19 +442,28 @@ impl Map {
             Layout::Array(l) => {
                 let idx = u64::from(array::index(key));
                 (idx < l.max_entries)
-                    .then(|| NonNull::new(self.base.wrapping_add(l.value_offset(idx, cpu) as usize)))
+                    .then(|| {
+                        NonNull::new(self.base.wrapping_add(l.value_offset(idx, cpu) as usize))
+                    })
                     .flatten()
             }
             Layout::Hash(_) => {
                 let h = self.hash()?;
-                h.find(key, |e| e).and_then(|e| NonNull::new(h.value_ptr(e, cpu)))
+                h.find(key, |e| e)
+                    .and_then(|e| NonNull::new(h.value_ptr(e, cpu)))
             }
         }
     }
 
     /// `bpf_map_update_elem` from a program on CPU slot `cpu`: `value` is one value; a new
     /// per-CPU element gets it on `cpu` and zeros elsewhere, an existing one on `cpu` only.
-    pub fn update_from_program(&self, key: &[u8], value: &[u8], flags: u64, cpu: u32) -> Result<(), MapError> {
+    pub fn update_from_program(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        flags: u64,
+        cpu: u32,
+    ) -> Result<(), MapError> {
         self.check_key(key)?;
         if value.len() != self.def.value_size as usize {
             return Err(MapError::BufferSize {
@@ -433,7 +479,11 @@ impl Map {
         let percpu = self.def.map_type.is_percpu();
         self.update_value(key, flags, |dst_for, fresh| {
             let lock = self.lock_for(flags)?;
-            let slots = if percpu { 0..u64::from(self.n_cpus) } else { 0..1 };
+            let slots = if percpu {
+                0..u64::from(self.n_cpus)
+            } else {
+                0..1
+            };
             for slot in slots {
                 let dst = dst_for(slot);
                 // SAFETY: `dst` is a value of an element this update owns or holds the bucket

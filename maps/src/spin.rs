@@ -35,7 +35,7 @@ pub(crate) fn lock(word: &AtomicU32) -> bool {
             continue;
         }
         spins += 1;
-        if spins % SPINS_BEFORE_CHECK == 0 && cur != me && !alive(cur) {
+        if spins.is_multiple_of(SPINS_BEFORE_CHECK) && cur != me && !alive(cur) {
             if word
                 .compare_exchange(cur, me, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()

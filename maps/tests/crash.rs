@@ -26,7 +26,9 @@ fn value(seq: u64) -> [u8; VALUE] {
 }
 
 fn words(v: &[u8]) -> Vec<u64> {
-    v.chunks(8).map(|w| u64::from_ne_bytes(w.try_into().unwrap())).collect()
+    v.chunks(8)
+        .map(|w| u64::from_ne_bytes(w.try_into().unwrap()))
+        .collect()
 }
 
 /// The writer loop: for ever, bump each of its keys' sequence number in the hash map, and
@@ -85,7 +87,11 @@ fn kill(child: &mut Child) {
 #[test]
 fn killed_writer_leaves_every_map_usable() {
     let t = TempStore::new("crash", 2);
-    let hash = Map::create(&t.store, &MapDef::new(MapType::Hash, 8, VALUE as u32, KEYS as u32)).unwrap();
+    let hash = Map::create(
+        &t.store,
+        &MapDef::new(MapType::Hash, 8, VALUE as u32, KEYS as u32),
+    )
+    .unwrap();
     let committed = Map::create(&t.store, &MapDef::new(MapType::Array, 4, 8, KEYS as u32)).unwrap();
 
     // Three writers; key k belongs to writer k % 3, so its sequence only grows.
@@ -107,9 +113,15 @@ fn killed_writer_leaves_every_map_usable() {
         hash.lookup(&k.to_ne_bytes(), &mut v, 0).unwrap();
         let w = words(&v);
         assert!(w.iter().all(|&x| x == w[0]), "key {k}: torn value {w:?}");
-        committed.lookup(&(k as u32).to_ne_bytes(), &mut c, 0).unwrap();
+        committed
+            .lookup(&(k as u32).to_ne_bytes(), &mut c, 0)
+            .unwrap();
         let c = u64::from_ne_bytes(c);
-        assert!(c >= 1 && (c..=c + 1).contains(&w[0]), "key {k}: value {} committed {c}", w[0]);
+        assert!(
+            c >= 1 && (c..=c + 1).contains(&w[0]),
+            "key {k}: value {} committed {c}",
+            w[0]
+        );
     }
     assert_eq!(hash.len(), KEYS as u32);
 
@@ -117,7 +129,10 @@ fn killed_writer_leaves_every_map_usable() {
     let mut seen = 0;
     let mut cur: Option<[u8; 8]> = None;
     let mut next = [0u8; 8];
-    while hash.next_key(cur.as_ref().map(|k| &k[..]), &mut next).is_ok() {
+    while hash
+        .next_key(cur.as_ref().map(|k| &k[..]), &mut next)
+        .is_ok()
+    {
         seen += 1;
         cur = Some(next);
     }

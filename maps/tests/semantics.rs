@@ -20,12 +20,24 @@ fn array_follows_the_kernel() {
     m.update(&k4(2), &[9; 12], update::EXIST).unwrap();
     m.lookup(&k4(2), &mut v, 0).unwrap();
     assert_eq!(v, [9; 12]);
-    assert_eq!(m.update(&k4(1), &[1; 12], update::NOEXIST), Err(MapError::Exists));
-    assert_eq!(m.update(&k4(3), &[1; 12], 0).unwrap_err().errno(), libc::E2BIG);
+    assert_eq!(
+        m.update(&k4(1), &[1; 12], update::NOEXIST),
+        Err(MapError::Exists)
+    );
+    assert_eq!(
+        m.update(&k4(3), &[1; 12], 0).unwrap_err().errno(),
+        libc::E2BIG
+    );
     assert_eq!(m.lookup(&k4(3), &mut v, 0), Err(MapError::NotFound));
     assert_eq!(m.delete(&k4(0)).unwrap_err().errno(), libc::EINVAL);
-    assert_eq!(m.update(&k4(0), &[1; 12], 3).unwrap_err().errno(), libc::EINVAL);
-    assert!(matches!(m.update(&k4(0), &[1; 4], 0), Err(MapError::BufferSize { want: 12, got: 4 })));
+    assert_eq!(
+        m.update(&k4(0), &[1; 12], 3).unwrap_err().errno(),
+        libc::EINVAL
+    );
+    assert!(matches!(
+        m.update(&k4(0), &[1; 4], 0),
+        Err(MapError::BufferSize { want: 12, got: 4 })
+    ));
     let mut next = [0u8; 4];
     m.next_key(None, &mut next).unwrap();
     assert_eq!(next, k4(0));
@@ -59,7 +71,8 @@ fn percpu_values_use_the_kernels_userspace_layout() {
             assert_eq!(v, 100 + cpu, "{ty:?} cpu {cpu}");
         }
         // A program on CPU 1 changes only its own value.
-        m.update_from_program(&k4(5), &7u32.to_ne_bytes(), 0, 1).unwrap();
+        m.update_from_program(&k4(5), &7u32.to_ne_bytes(), 0, 1)
+            .unwrap();
         let mut out = vec![0u8; 24];
         m.lookup(&k4(5), &mut out, 0).unwrap();
         assert_eq!(&out[8..12], &7u32.to_ne_bytes());
@@ -86,11 +99,20 @@ fn hash_follows_the_kernel() {
     let m = Map::create(&t.store, &MapDef::new(MapType::Hash, 4, 8, 2)).unwrap();
     let mut v = [0u8; 8];
     assert_eq!(m.lookup(&k4(1), &mut v, 0), Err(MapError::NotFound));
-    assert_eq!(m.update(&k4(1), &[1; 8], update::EXIST), Err(MapError::NotFound));
+    assert_eq!(
+        m.update(&k4(1), &[1; 8], update::EXIST),
+        Err(MapError::NotFound)
+    );
     m.update(&k4(1), &[1; 8], update::NOEXIST).unwrap();
-    assert_eq!(m.update(&k4(1), &[2; 8], update::NOEXIST), Err(MapError::Exists));
+    assert_eq!(
+        m.update(&k4(1), &[2; 8], update::NOEXIST),
+        Err(MapError::Exists)
+    );
     m.update(&k4(2), &[2; 8], 0).unwrap();
-    assert_eq!(m.update(&k4(3), &[3; 8], 0).unwrap_err().errno(), libc::E2BIG);
+    assert_eq!(
+        m.update(&k4(3), &[3; 8], 0).unwrap_err().errno(),
+        libc::E2BIG
+    );
     // Replacing a key of a full map works (spare elements).
     for round in 0..10u8 {
         m.update(&k4(2), &[round; 8], update::EXIST).unwrap();
@@ -120,7 +142,7 @@ fn iteration_visits_each_key_once_while_keys_are_deleted() {
         assert!(seen.insert(k), "key {k} visited twice");
         // Delete the key just visited, and an odd key ahead, as a dumping tool might.
         m.delete(&next).unwrap();
-        let _ = m.delete(&k4((k * 7 + 1) % 1000 | 1));
+        let _ = m.delete(&k4(((k * 7 + 1) % 1000) | 1));
         cur = Some(next);
     }
     // Every even key was present throughout, so every one was seen.
@@ -135,17 +157,36 @@ fn freeze_and_access_flags() {
     m.update(&k4(1), &k4(1), 0).unwrap();
     m.freeze().unwrap();
     assert_eq!(m.freeze().unwrap_err().errno(), libc::EBUSY);
-    assert_eq!(m.update(&k4(2), &k4(2), 0).unwrap_err().errno(), libc::EPERM);
+    assert_eq!(
+        m.update(&k4(2), &k4(2), 0).unwrap_err().errno(),
+        libc::EPERM
+    );
     assert_eq!(m.delete(&k4(1)).unwrap_err().errno(), libc::EPERM);
     // Programs may still write a frozen map.
     m.update_from_program(&k4(2), &k4(2), 0, 0).unwrap();
 
-    let ro = Map::create(&t.store, &MapDef::new(MapType::Array, 4, 4, 4).with_flags(flags::RDONLY_PROG)).unwrap();
-    assert_eq!(ro.update_from_program(&k4(0), &k4(0), 0, 0).unwrap_err().errno(), libc::EPERM);
+    let ro = Map::create(
+        &t.store,
+        &MapDef::new(MapType::Array, 4, 4, 4).with_flags(flags::RDONLY_PROG),
+    )
+    .unwrap();
+    assert_eq!(
+        ro.update_from_program(&k4(0), &k4(0), 0, 0)
+            .unwrap_err()
+            .errno(),
+        libc::EPERM
+    );
     ro.update(&k4(0), &k4(5), 0).unwrap();
-    let wo = Map::create(&t.store, &MapDef::new(MapType::Array, 4, 4, 4).with_flags(flags::WRONLY)).unwrap();
+    let wo = Map::create(
+        &t.store,
+        &MapDef::new(MapType::Array, 4, 4, 4).with_flags(flags::WRONLY),
+    )
+    .unwrap();
     let mut v = [0u8; 4];
-    assert_eq!(wo.lookup(&k4(0), &mut v, 0).unwrap_err().errno(), libc::EPERM);
+    assert_eq!(
+        wo.lookup(&k4(0), &mut v, 0).unwrap_err().errno(),
+        libc::EPERM
+    );
 }
 
 #[test]
@@ -153,7 +194,11 @@ fn f_lock_copies_around_the_spin_lock() {
     let t = TempStore::new("lock", 1);
     let mut def = MapDef::new(MapType::Hash, 4, 16, 4);
     assert_eq!(
-        Map::create(&t.store, &def).unwrap().update(&k4(1), &[1; 16], update::F_LOCK).unwrap_err().errno(),
+        Map::create(&t.store, &def)
+            .unwrap()
+            .update(&k4(1), &[1; 16], update::F_LOCK)
+            .unwrap_err()
+            .errno(),
         libc::EINVAL,
         "BPF_F_LOCK without a bpf_spin_lock in the value"
     );
@@ -164,7 +209,8 @@ fn f_lock_copies_around_the_spin_lock() {
     // SAFETY: the value is 16 bytes; the lock word is at offset 4.
     let lock_word = unsafe { p.as_ptr().add(4).cast::<u32>().read() };
     assert_eq!(lock_word, 0, "the lock word is never copied in");
-    m.update(&k4(1), &[8; 16], update::F_LOCK | update::EXIST).unwrap();
+    m.update(&k4(1), &[8; 16], update::F_LOCK | update::EXIST)
+        .unwrap();
     let mut v = [0u8; 16];
     m.lookup(&k4(1), &mut v, update::F_LOCK).unwrap();
     assert_eq!(v, [8, 8, 8, 8, 0, 0, 0, 0, 8, 8, 8, 8, 8, 8, 8, 8]);

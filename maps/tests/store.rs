@@ -13,8 +13,13 @@ fn created_owner_only_and_reopened_elsewhere() {
     let t = TempStore::new("perm", 2);
     let mode = std::fs::metadata(&t.path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
-    let m = Map::create(&t.store, &MapDef::new(MapType::Array, 4, 8, 4).with_name("counts")).unwrap();
-    m.update(&1u32.to_ne_bytes(), &42u64.to_ne_bytes(), 0).unwrap();
+    let m = Map::create(
+        &t.store,
+        &MapDef::new(MapType::Array, 4, 8, 4).with_name("counts"),
+    )
+    .unwrap();
+    m.update(&1u32.to_ne_bytes(), &42u64.to_ne_bytes(), 0)
+        .unwrap();
 
     // A second, independent mapping (as another process would have) sees the same map.
     let again = Store::open(&t.path).unwrap();
@@ -37,7 +42,12 @@ fn bad_files_are_refused_with_a_reason() {
         let p = t.path.with_extension("bad");
         std::fs::write(&p, bytes).unwrap();
         if let Some(len) = len {
-            std::fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(len).unwrap();
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&p)
+                .unwrap()
+                .set_len(len)
+                .unwrap();
         }
         let r = Store::open(&p).unwrap_err().to_string();
         std::fs::remove_file(&p).unwrap();
@@ -81,5 +91,8 @@ fn deleted_maps_disappear() {
     assert!(b.id() > a.id());
     t.store.delete_map(a.id()).unwrap();
     assert_eq!(t.store.map_ids(), [b.id()]);
-    assert_eq!(Map::open(&t.store, a.id()).unwrap_err(), uxdp_maps::MapError::NotFound);
+    assert_eq!(
+        Map::open(&t.store, a.id()).unwrap_err(),
+        uxdp_maps::MapError::NotFound
+    );
 }

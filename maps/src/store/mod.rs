@@ -237,7 +237,9 @@ impl Store {
             .map_err(io)?;
         let len = file.metadata().map_err(io)?.size();
         if len < HEAP_OFFSET {
-            return Err(corrupt(format!("{len} bytes is too short for a uxdp store")));
+            return Err(corrupt(format!(
+                "{len} bytes is too short for a uxdp store"
+            )));
         }
         let mut head = [0u8; 32];
         std::os::unix::fs::FileExt::read_exact_at(&file, &mut head, 0).map_err(io)?;
@@ -347,8 +349,8 @@ impl Store {
             .filter(|&e| e <= self.capacity)
             .ok_or_else(|| {
                 MapError::NoMemory(format!(
-                    "{} needs {size} bytes; the store has {} of {} left",
-                    format!("{:?}", def.map_type),
+                    "{:?} needs {size} bytes; the store has {} of {} left",
+                    def.map_type,
                     self.capacity - brk,
                     self.capacity
                 ))
@@ -399,7 +401,8 @@ impl Store {
             if e.state.load(Ordering::Acquire) != LIVE || e.id != id {
                 continue;
             }
-            let map_type = MapType::from_raw(e.map_type).ok_or(MapError::Invalid("corrupt map type"))?;
+            let map_type =
+                MapType::from_raw(e.map_type).ok_or(MapError::Invalid("corrupt map type"))?;
             let name_len = e.name.iter().position(|&b| b == 0).unwrap_or(16);
             let def = MapDef {
                 map_type,
@@ -431,11 +434,7 @@ impl Store {
         // Give the pages back; anyone still holding the map reads zeros, never a fault.
         // SAFETY: plain syscall on our mapping's file range.
         unsafe {
-            libc::madvise(
-                self.at(offset).cast(),
-                e.size as usize,
-                libc::MADV_REMOVE,
-            );
+            libc::madvise(self.at(offset).cast(), e.size as usize, libc::MADV_REMOVE);
         }
         Ok(())
     }

@@ -7,16 +7,16 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use uxdp_maps::{Store, StoreOptions};
 
 /// A uniquely named store file, deleted on drop.
-pub struct TempStore {
+pub(crate) struct TempStore {
     /// The open store.
-    pub store: Arc<Store>,
+    pub(crate) store: Arc<Store>,
     /// Its file.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
 }
 
 impl TempStore {
     /// Creates a store with `n_cpus` CPU slots.
-    pub fn new(tag: &str, n_cpus: u32) -> Self {
+    pub(crate) fn new(tag: &str, n_cpus: u32) -> Self {
         static N: AtomicU32 = AtomicU32::new(0);
         let path = PathBuf::from(format!(
             "/dev/shm/uxdp-test-{tag}-{}-{}",

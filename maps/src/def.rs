@@ -225,10 +225,14 @@ impl MapDef {
                     return Err(MapError::TooBig("value_size too large"));
                 }
             }
-            MapType::Hash | MapType::PercpuHash => {
+            MapType::Hash | MapType::PercpuHash | MapType::LruHash | MapType::LruPercpuHash => {
+                let lru = matches!(self.map_type, MapType::LruHash | MapType::LruPercpuHash);
                 let mask = NO_PREALLOC | NO_COMMON_LRU | NUMA_NODE | ACCESS_MASK | ZERO_SEED;
-                if f & !mask != 0 || f & NO_COMMON_LRU != 0 {
+                if f & !mask != 0 || (!lru && f & NO_COMMON_LRU != 0) {
                     return Err(MapError::Invalid("flag not valid for a hash map"));
+                }
+                if lru && f & NO_PREALLOC != 0 {
+                    return Err(MapError::KernelNotSupp("LRU maps are always preallocated"));
                 }
                 if self.max_entries == 0 || self.key_size == 0 || self.value_size == 0 {
                     return Err(MapError::Invalid(

@@ -24,6 +24,10 @@ pub enum MapError {
     /// The operation conflicts with the map's state (e.g. freezing twice).
     #[error("busy")]
     Busy,
+    /// The kernel's internal `ENOTSUPP` (524), which `bpf()` passes to userspace for some
+    /// attribute combinations.
+    #[error("not supported: {0}")]
+    KernelNotSupp(&'static str),
     /// The map type does not support the operation at all.
     #[error("operation not supported by this map type")]
     NotSupported,
@@ -48,6 +52,7 @@ impl MapError {
             MapError::Permission(_) => libc::EPERM,
             MapError::NoMemory(_) => libc::ENOMEM,
             MapError::Busy => libc::EBUSY,
+            MapError::KernelNotSupp(_) => 524,
             MapError::NotSupported => libc::EOPNOTSUPP,
         }
     }

@@ -20,9 +20,9 @@
 //! check it around what they read and start over if it moved, so a reader that wandered
 //! onto a reused element never trusts what it saw there.
 
-use std::sync::atomic::{AtomicU32, Ordering, fence};
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering, fence};
 
-use crate::def::{MapDef, update};
+use crate::def::{MapDef, MapType, update};
 use crate::error::MapError;
 use crate::spin;
 
@@ -38,6 +38,8 @@ struct HashHeader {
     free_head: AtomicU32,
     /// Elements never used yet start here.
     fresh: AtomicU32,
+    /// LRU maps: the eviction clock hand.
+    clock: AtomicU32,
 }
 
 #[repr(C)]
@@ -79,6 +81,8 @@ pub struct HashLayout {
     pub plane: u64,
     /// Per-CPU planes (0 for a plain hash).
     pub planes: u64,
+    /// LRU maps: offset of one reference byte per element (0 otherwise).
+    pub refs_off: u64,
 }
 
 impl HashLayout {
@@ -107,7 +111,19 @@ impl HashLayout {
         } else {
             (0, 0, 0)
         };
+        let values_end = if percpu {
+            values_off + plane * planes
+        } else {
+            elems_end
+        };
+        let lru = matches!(def.map_type, MapType::LruHash | MapType::LruPercpuHash);
+        let refs_off = if lru {
+            values_end.next_multiple_of(64)
+        } else {
+            0
+        };
         Ok(Self {
+            refs_off,
             n_buckets,
             n_elems,
             max_entries,
@@ -124,7 +140,9 @@ impl HashLayout {
 
     /// Bytes the region needs.
     pub fn size(&self) -> u64 {
-        if self.planes > 0 {
+        if self.refs_off > 0 {
+            self.refs_off + self.n_elems
+        } else if self.planes > 0 {
             self.values_off + self.plane * self.planes
         } else {
             self.elems_off + self.n_elems * self.elem_size
@@ -148,6 +166,8 @@ enum Step {
     Done(Result<(), MapError>),
     /// A fresh element is needed and none is free right now.
     NeedElement,
+    /// An LRU map is full: an element must be evicted first.
+    NeedEviction,
 }
 
 impl HashMap<'_> {
@@ -228,6 +248,9 @@ impl HashMap<'_> {
                     continue 'restart;
                 }
                 let found = hdr.hash.load(Ordering::Relaxed) == h && self.key_eq(e, key);
+                if found {
+                    self.touch(e);
+                }
                 let result = found.then(|| check(e));
                 let next = hdr.next.load(Ordering::Acquire);
                 fence(Ordering::Acquire);
@@ -332,10 +355,19 @@ impl HashMap<'_> {
             spin::unlock(&bucket.lock);
             match step {
                 Step::Done(r) => break r,
+                Step::NeedElement if self.is_lru() => match self.evict_one() {
+                    Ok(e) => spare = Some(e),
+                    Err(e) => break Err(e),
+                },
                 Step::NeedElement => match self.alloc_waiting() {
                     Ok(e) => spare = Some(e),
                     Err(e) => break Err(e),
                 },
+                Step::NeedEviction => {
+                    if let Err(e) = self.evict_one().map(|e| self.free(e)) {
+                        break Err(e);
+                    }
+                }
             }
         };
         if let Some(e) = spare {
@@ -374,7 +406,14 @@ impl HashMap<'_> {
         {
             count.fetch_sub(1, Ordering::Relaxed);
             *spare = Some(new);
+            if self.is_lru() {
+                return Step::NeedEviction;
+            }
             return Step::Done(Err(MapError::TooBig("hash map is full")));
+        }
+        // A new element starts unmarked (the kernel's inactive list): only use keeps it.
+        if self.is_lru() {
+            self.ref_bit(new).store(0, Ordering::Relaxed);
         }
         let hdr = self.elem(new);
         hdr.seq.fetch_add(1, Ordering::Relaxed); // odd: being written
@@ -400,6 +439,78 @@ impl HashMap<'_> {
         // caller's `spare` handling).
         *spare = old;
         Step::Done(Ok(()))
+    }
+
+    fn is_lru(&self) -> bool {
+        self.layout.refs_off != 0
+    }
+
+    fn ref_bit(&self, e: Elem) -> &AtomicU8 {
+        // SAFETY: LRU maps have one reference byte per element at refs_off; e < n_elems.
+        unsafe {
+            &*self
+                .base
+                .add((self.layout.refs_off + e) as usize)
+                .cast::<AtomicU8>()
+        }
+    }
+
+    /// Marks an LRU element recently used. Writes only when the mark is clear, so hot
+    /// elements do not bounce their cache line between readers.
+    #[inline]
+    fn touch(&self, e: Elem) {
+        if self.is_lru() {
+            let r = self.ref_bit(e);
+            if r.load(Ordering::Relaxed) == 0 {
+                r.store(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Evicts one element not used since the clock hand last passed it (approximate LRU, as
+    /// the kernel's is): sweeps the elements, clearing reference marks, and unlinks the first
+    /// unmarked linked element under its own bucket's lock. Holds no other lock.
+    fn evict_one(&self) -> Result<Elem, MapError> {
+        let n = self.layout.n_elems;
+        let hand = &self.header().clock;
+        for _ in 0..=2 * n {
+            let e = u64::from(hand.fetch_add(1, Ordering::Relaxed)) % n;
+            let r = self.ref_bit(e);
+            if r.load(Ordering::Relaxed) != 0 {
+                r.store(0, Ordering::Relaxed);
+                continue;
+            }
+            let h = self.elem(e).hash.load(Ordering::Relaxed);
+            let bucket = self.bucket(u64::from(h) & (self.layout.n_buckets - 1));
+            spin::lock(&bucket.lock);
+            let mut prev = None;
+            let mut raw = bucket.head.load(Ordering::Relaxed);
+            let mut hops = 0;
+            let mut unlinked = false;
+            while let Some(cur) = self.link(raw) {
+                let next = self.elem(cur).next.load(Ordering::Relaxed);
+                if cur == e {
+                    match prev {
+                        Some(p) => self.elem(p).next.store(next, Ordering::Release),
+                        None => bucket.head.store(next, Ordering::Release),
+                    }
+                    self.header().count.fetch_sub(1, Ordering::Relaxed);
+                    unlinked = true;
+                    break;
+                }
+                prev = Some(cur);
+                raw = next;
+                hops += 1;
+                if hops > n {
+                    break;
+                }
+            }
+            spin::unlock(&bucket.lock);
+            if unlinked {
+                return Ok(e);
+            }
+        }
+        Err(MapError::TooBig("no element could be evicted"))
     }
 
     /// Removes `key`; `before_free` sees the element (e.g. to copy its value out) first.

@@ -37,7 +37,9 @@ impl Layout {
             MapType::Array | MapType::PercpuArray => {
                 Ok(Layout::Array(ArrayLayout::new(def, n_cpus)))
             }
-            MapType::Hash | MapType::PercpuHash => Ok(Layout::Hash(HashLayout::new(def, n_cpus)?)),
+            MapType::Hash | MapType::PercpuHash | MapType::LruHash | MapType::LruPercpuHash => {
+                Ok(Layout::Hash(HashLayout::new(def, n_cpus)?))
+            }
             _ => Err(MapError::Invalid("map type not supported yet")),
         }
     }

@@ -215,3 +215,36 @@ fn f_lock_copies_around_the_spin_lock() {
     m.lookup(&k4(1), &mut v, update::F_LOCK).unwrap();
     assert_eq!(v, [8, 8, 8, 8, 0, 0, 0, 0, 8, 8, 8, 8, 8, 8, 8, 8]);
 }
+
+#[test]
+fn lru_evicts_what_was_not_used_recently() {
+    let t = TempStore::new("lru", 2);
+    for ty in [MapType::LruHash, MapType::LruPercpuHash] {
+        let m = Map::create(&t.store, &MapDef::new(ty, 4, 8, 64)).unwrap();
+        let v = vec![1u8; m.syscall_value_size()];
+        let mut out = vec![0u8; m.syscall_value_size()];
+        // Fill, then keep keys 0..16 hot while inserting 200 more keys.
+        for k in 0..64u32 {
+            m.update(&k4(k), &v, 0).unwrap();
+        }
+        for k in 64..264u32 {
+            for hot in 0..16u32 {
+                m.lookup_ptr(&k4(hot), 0).expect("hot key survives");
+            }
+            m.update(&k4(k), &v, 0).unwrap();
+            assert!(m.len() <= 64, "{ty:?}: {} keys", m.len());
+        }
+        for hot in 0..16u32 {
+            m.lookup(&k4(hot), &mut out, 0).unwrap();
+        }
+        assert_eq!(m.len(), 64);
+        // Inserting never fails with E2BIG, and NOEXIST/EXIST keep their meaning.
+        assert_eq!(m.update(&k4(0), &v, update::NOEXIST), Err(MapError::Exists));
+        assert_eq!(
+            m.update(&k4(9999), &v, update::EXIST),
+            Err(MapError::NotFound)
+        );
+    }
+    let bad = MapDef::new(MapType::LruHash, 4, 8, 4).with_flags(flags::NO_PREALLOC);
+    assert_eq!(bad.validate().unwrap_err().errno(), 524);
+}

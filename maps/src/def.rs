@@ -148,6 +148,8 @@ pub struct MapDef {
     pub name: String,
     /// Offset of a `struct bpf_spin_lock` in the value, if BTF declares one.
     pub spin_lock_off: Option<u32>,
+    /// `map_extra`: for a bloom filter, the number of hash functions in the low 4 bits.
+    pub map_extra: u64,
 }
 
 impl MapDef {
@@ -161,6 +163,7 @@ impl MapDef {
             flags: 0,
             name: String::new(),
             spin_lock_off: None,
+            map_extra: 0,
         }
     }
 
@@ -201,7 +204,31 @@ impl MapDef {
             return Err(MapError::Invalid("contradictory access flags"));
         }
         let percpu = self.map_type.is_percpu();
+        if self.map_extra != 0 && self.map_type != MapType::BloomFilter {
+            return Err(MapError::Invalid("map_extra is only for bloom filters"));
+        }
         match self.map_type {
+            MapType::Queue | MapType::Stack | MapType::BloomFilter => {
+                let bloom = self.map_type == MapType::BloomFilter;
+                let mask = NUMA_NODE | ACCESS_MASK | if bloom { ZERO_SEED } else { 0 };
+                if self.max_entries == 0
+                    || self.key_size != 0
+                    || self.value_size == 0
+                    || f & !mask != 0
+                {
+                    return Err(MapError::Invalid(
+                        "needs key_size 0, value_size > 0, max_entries > 0",
+                    ));
+                }
+                if bloom && self.map_extra & !0xf != 0 {
+                    return Err(MapError::Invalid(
+                        "map_extra holds only the number of hashes",
+                    ));
+                }
+                if u64::from(self.value_size) > KMALLOC_MAX_SIZE {
+                    return Err(MapError::TooBig("value_size too large"));
+                }
+            }
             MapType::Array | MapType::PercpuArray => {
                 let mask = NUMA_NODE | MMAPABLE | ACCESS_MASK | PRESERVE_ELEMS | INNER_MAP;
                 if self.max_entries == 0

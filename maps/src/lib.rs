@@ -7,10 +7,12 @@
 //! semantics and errno values. This crate knows nothing of eBPF instructions.
 
 pub mod array;
+pub mod bloom;
 pub mod def;
 pub mod error;
 pub mod hash;
 pub mod map;
+pub mod queue;
 mod spin;
 pub mod store;
 mod value;

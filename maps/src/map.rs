@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::array::{self, ArrayLayout};
+use crate::bloom::{Bloom, BloomLayout};
 use crate::def::{MapDef, MapType, flags, update};
 use crate::error::MapError;
 use crate::hash::{HashLayout, HashMap};
+use crate::queue::{Queue, QueueLayout};
 use crate::store::Store;
 use crate::value;
 
@@ -21,6 +23,8 @@ pub(crate) fn region_size(def: &MapDef, n_cpus: u32) -> Result<u64, MapError> {
     Ok(match Layout::new(def, n_cpus)? {
         Layout::Array(a) => a.size(),
         Layout::Hash(h) => h.size(),
+        Layout::Queue(q) => q.size(),
+        Layout::Bloom(b) => b.size(),
     }
     .max(1))
 }
@@ -29,6 +33,8 @@ pub(crate) fn region_size(def: &MapDef, n_cpus: u32) -> Result<u64, MapError> {
 enum Layout {
     Array(ArrayLayout),
     Hash(HashLayout),
+    Queue(QueueLayout),
+    Bloom(BloomLayout),
 }
 
 impl Layout {
@@ -40,6 +46,8 @@ impl Layout {
             MapType::Hash | MapType::PercpuHash | MapType::LruHash | MapType::LruPercpuHash => {
                 Ok(Layout::Hash(HashLayout::new(def, n_cpus)?))
             }
+            MapType::Queue | MapType::Stack => Ok(Layout::Queue(QueueLayout::new(def))),
+            MapType::BloomFilter => Ok(Layout::Bloom(BloomLayout::new(def)?)),
             _ => Err(MapError::Invalid("map type not supported yet")),
         }
     }
@@ -143,7 +151,76 @@ impl Map {
                     HASH_SEED
                 },
             }),
-            Layout::Array(_) => None,
+            _ => None,
+        }
+    }
+
+    fn seed(&self) -> u64 {
+        if self.def.flags & flags::ZERO_SEED != 0 {
+            0
+        } else {
+            HASH_SEED
+        }
+    }
+
+    fn queue(&self) -> Option<Queue<'_>> {
+        match &self.layout {
+            Layout::Queue(l) => Some(Queue {
+                layout: l,
+                base: self.base,
+            }),
+            _ => None,
+        }
+    }
+
+    fn bloom(&self) -> Option<Bloom<'_>> {
+        match &self.layout {
+            Layout::Bloom(l) => Some(Bloom {
+                layout: l,
+                base: self.base,
+                seed: self.seed(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Push (`BPF_MAP_UPDATE_ELEM` without a key, or `bpf_map_push_elem`) onto a queue,
+    /// stack or bloom filter.
+    pub fn push(&self, value: &[u8], flags: u64) -> Result<(), MapError> {
+        if value.len() != self.def.value_size as usize {
+            return Err(MapError::BufferSize {
+                want: self.def.value_size as usize,
+                got: value.len(),
+            });
+        }
+        match (self.queue(), self.bloom()) {
+            (Some(q), _) => q.push(value, flags),
+            (_, Some(b)) => b.push(value, flags),
+            _ => Err(MapError::Invalid(
+                "push is for queues, stacks and bloom filters",
+            )),
+        }
+    }
+
+    /// Pop (`BPF_MAP_LOOKUP_AND_DELETE_ELEM` without a key, or `bpf_map_pop_elem`).
+    pub fn pop(&self, out: &mut [u8]) -> Result<(), MapError> {
+        self.check_value(out.len())?;
+        match self.queue() {
+            Some(q) => q.take(out, true),
+            None => Err(MapError::KernelNotSupp("pop is for queues and stacks")),
+        }
+    }
+
+    /// Peek (`BPF_MAP_LOOKUP_ELEM` without a key, or `bpf_map_peek_elem`). For a bloom
+    /// filter `value` is the value to test and is not written.
+    pub fn peek(&self, value: &mut [u8]) -> Result<(), MapError> {
+        self.check_value(value.len())?;
+        match (self.queue(), self.bloom()) {
+            (Some(q), _) => q.take(value, false),
+            (_, Some(b)) => b.peek(value),
+            _ => Err(MapError::Invalid(
+                "peek is for queues, stacks and bloom filters",
+            )),
         }
     }
 
@@ -260,6 +337,7 @@ impl Map {
         }
         let lock = self.lock_for(flags)?;
         match &self.layout {
+            Layout::Queue(_) | Layout::Bloom(_) => self.peek(out),
             Layout::Array(l) => {
                 let idx = u64::from(array::index(key));
                 if idx >= l.max_entries {
@@ -290,6 +368,9 @@ impl Map {
         self.check_value(value.len())?;
         if self.def.flags & flags::RDONLY != 0 || self.is_frozen() {
             return Err(MapError::Permission("map is read-only or frozen"));
+        }
+        if matches!(self.layout, Layout::Queue(_) | Layout::Bloom(_)) {
+            return self.push(value, flags);
         }
         self.update_value(key, flags, |dst_for, _fresh| {
             let lock = self.lock_for(flags)?;
@@ -341,6 +422,9 @@ impl Map {
                 h.update(key, flags, fill, in_place)?;
                 result.into_inner()
             }
+            Layout::Queue(_) | Layout::Bloom(_) => {
+                Err(MapError::Invalid("this map takes push, not update by key"))
+            }
         }
     }
 
@@ -350,13 +434,24 @@ impl Map {
         if self.def.flags & flags::RDONLY != 0 || self.is_frozen() {
             return Err(MapError::Permission("map is read-only or frozen"));
         }
-        match self.hash() {
-            Some(h) => h.delete(key, |_| ()),
-            None => Err(MapError::Invalid("array elements cannot be deleted")),
+        self.delete_any(key)
+    }
+
+    /// Deletion shared by the syscall and program sides.
+    fn delete_any(&self, key: &[u8]) -> Result<(), MapError> {
+        match &self.layout {
+            Layout::Hash(_) => self
+                .hash()
+                .ok_or(MapError::NotSupported)?
+                .delete(key, |_| ()),
+            Layout::Array(_) | Layout::Queue(_) => {
+                Err(MapError::Invalid("elements cannot be deleted"))
+            }
+            Layout::Bloom(_) => Err(MapError::NotSupported),
         }
     }
 
-    /// `BPF_MAP_LOOKUP_AND_DELETE_ELEM` (hash maps).
+    /// `BPF_MAP_LOOKUP_AND_DELETE_ELEM`: hash maps by key, queues and stacks by pop.
     pub fn lookup_and_delete(
         &self,
         key: &[u8],
@@ -374,7 +469,12 @@ impl Map {
             ));
         }
         let lock = self.lock_for(flags)?;
-        let h = self.hash().ok_or(MapError::NotSupported)?;
+        if self.queue().is_some() {
+            return self.pop(out);
+        }
+        let h = self.hash().ok_or(MapError::KernelNotSupp(
+            "lookup and delete is for hashes, queues and stacks",
+        ))?;
         // SAFETY: the element is unlinked but not yet freed while the closure runs.
         h.delete(key, |e| unsafe {
             self.copy_out(out, lock, |cpu| h.value_ptr(e, cpu));
@@ -405,6 +505,8 @@ impl Map {
                 .hash()
                 .ok_or(MapError::NotSupported)?
                 .next_key(key, out),
+            Layout::Queue(_) => Err(MapError::Invalid("queues and stacks have no keys")),
+            Layout::Bloom(_) => Err(MapError::NotSupported),
         }
     }
 
@@ -454,6 +556,8 @@ impl Map {
                 h.find(key, |e| e)
                     .and_then(|e| NonNull::new(h.value_ptr(e, cpu)))
             }
+            // The verifier never lets programs look these up by key.
+            Layout::Queue(_) | Layout::Bloom(_) => None,
         }
     }
 
@@ -514,10 +618,7 @@ impl Map {
         if self.def.flags & flags::RDONLY_PROG != 0 {
             return Err(MapError::Permission("map is read-only for programs"));
         }
-        match self.hash() {
-            Some(h) => h.delete(key, |_| ()),
-            None => Err(MapError::Invalid("array elements cannot be deleted")),
-        }
+        self.delete_any(key)
     }
 
     /// What the JIT may inline for this map.
@@ -527,7 +628,7 @@ impl Map {
                 base: self.base,
                 layout,
             },
-            Layout::Hash(_) => FastPath::Call,
+            Layout::Hash(_) | Layout::Queue(_) | Layout::Bloom(_) => FastPath::Call,
         }
     }
 }

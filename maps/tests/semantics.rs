@@ -248,3 +248,42 @@ fn lru_evicts_what_was_not_used_recently() {
     let bad = MapDef::new(MapType::LruHash, 4, 8, 4).with_flags(flags::NO_PREALLOC);
     assert_eq!(bad.validate().unwrap_err().errno(), 524);
 }
+
+#[test]
+fn queue_stack_and_bloom_through_the_syscall_calls() {
+    let t = TempStore::new("qsb", 1);
+    let q = Map::create(&t.store, &MapDef::new(MapType::Queue, 0, 4, 2)).unwrap();
+    let s = Map::create(&t.store, &MapDef::new(MapType::Stack, 0, 4, 2)).unwrap();
+    for m in [&q, &s] {
+        m.update(&[], &k4(1), 0).unwrap();
+        m.update(&[], &k4(2), 0).unwrap();
+        assert_eq!(m.update(&[], &k4(3), 0).unwrap_err().errno(), libc::E2BIG);
+        assert_eq!(m.delete(&[]).unwrap_err().errno(), libc::EINVAL);
+        let mut next = [0u8; 0];
+        assert_eq!(
+            m.next_key(None, &mut next).unwrap_err().errno(),
+            libc::EINVAL
+        );
+    }
+    let mut v = [0u8; 4];
+    q.lookup(&[], &mut v, 0).unwrap();
+    assert_eq!(v, k4(1), "queue peeks the oldest");
+    s.lookup_and_delete(&[], &mut v, 0).unwrap();
+    assert_eq!(v, k4(2), "stack pops the newest");
+
+    let b = Map::create(&t.store, &MapDef::new(MapType::BloomFilter, 0, 4, 100)).unwrap();
+    b.update(&[], &k4(42), 0).unwrap();
+    let mut probe = k4(42);
+    b.lookup(&[], &mut probe, 0).unwrap();
+    assert_eq!(
+        b.update(&[], &k4(1), update::EXIST).unwrap_err().errno(),
+        libc::EINVAL
+    );
+    assert_eq!(b.delete(&[]).unwrap_err().errno(), libc::EOPNOTSUPP);
+    let mut bad = MapDef::new(MapType::BloomFilter, 0, 4, 100);
+    bad.map_extra = 16;
+    assert_eq!(bad.validate().unwrap_err().errno(), libc::EINVAL);
+    let mut extra = MapDef::new(MapType::Array, 4, 4, 1);
+    extra.map_extra = 1;
+    assert_eq!(extra.validate().unwrap_err().errno(), libc::EINVAL);
+}

@@ -83,7 +83,8 @@ pub(crate) struct Entry {
     offset: u64,
     size: u64,
     name: [u8; 16],
-    _reserved: [u8; 56],
+    map_extra: u64,
+    _reserved: [u8; 48],
 }
 
 const _: () = assert!(size_of::<Entry>() == ENTRY_SIZE as usize);
@@ -375,6 +376,7 @@ impl Store {
             (&raw mut (*e).offset).write(brk);
             (&raw mut (*e).size).write(size);
             (&raw mut (*e).name).write(name);
+            (&raw mut (*e).map_extra).write(def.map_extra);
         }
         // The region is fresh, never-touched sparse file: all zeros, which every map kind
         // reads as empty.
@@ -412,6 +414,7 @@ impl Store {
                 flags: e.flags,
                 name: String::from_utf8_lossy(&e.name[..name_len]).into_owned(),
                 spin_lock_off: (e.spin_lock_off != u32::MAX).then_some(e.spin_lock_off),
+                map_extra: e.map_extra,
             };
             def.validate()?;
             let need = crate::map::region_size(&def, self.n_cpus)?;

@@ -150,6 +150,48 @@ pub struct MapDef {
     pub spin_lock_off: Option<u32>,
     /// `map_extra`: for a bloom filter, the number of hash functions in the low 4 bits.
     pub map_extra: u64,
+    /// Map-in-map: what every inner map must look like (the kernel's `inner_map_fd`).
+    pub inner: Option<InnerTemplate>,
+}
+
+/// The shape an inner map of an `ARRAY_OF_MAPS` or `HASH_OF_MAPS` must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InnerTemplate {
+    /// Inner map type.
+    pub map_type: MapType,
+    /// Inner key size.
+    pub key_size: u32,
+    /// Inner value size.
+    pub value_size: u32,
+    /// Inner capacity (compared for arrays unless `flags` has `BPF_F_INNER_MAP`).
+    pub max_entries: u32,
+    /// Inner `map_flags`.
+    pub flags: u32,
+}
+
+impl InnerTemplate {
+    /// The template an existing map's definition gives.
+    pub fn of(def: &MapDef) -> Self {
+        Self {
+            map_type: def.map_type,
+            key_size: def.key_size,
+            value_size: def.value_size,
+            max_entries: def.max_entries,
+            flags: def.flags,
+        }
+    }
+
+    /// The kernel's `map_meta_equal`: whether `inner` may be stored in the outer map.
+    pub fn admits(&self, inner: &MapDef) -> bool {
+        let same = self.map_type == inner.map_type
+            && self.key_size == inner.key_size
+            && self.value_size == inner.value_size
+            && self.flags == inner.flags;
+        let array = matches!(self.map_type, MapType::Array | MapType::PercpuArray);
+        same && (!array
+            || self.flags & flags::INNER_MAP != 0
+            || self.max_entries == inner.max_entries)
+    }
 }
 
 impl MapDef {
@@ -164,6 +206,7 @@ impl MapDef {
             name: String::new(),
             spin_lock_off: None,
             map_extra: 0,
+            inner: None,
         }
     }
 
@@ -207,7 +250,54 @@ impl MapDef {
         if self.map_extra != 0 && self.map_type != MapType::BloomFilter {
             return Err(MapError::Invalid("map_extra is only for bloom filters"));
         }
+        let outer = matches!(self.map_type, MapType::ArrayOfMaps | MapType::HashOfMaps);
+        match (&self.inner, outer) {
+            (None, true) => {
+                return Err(MapError::Invalid("map-in-map needs an inner map template"));
+            }
+            (Some(_), false) => {
+                return Err(MapError::Invalid("only map-in-map takes an inner map"));
+            }
+            (Some(t), true)
+                if matches!(
+                    t.map_type,
+                    MapType::ProgArray | MapType::ArrayOfMaps | MapType::HashOfMaps
+                ) =>
+            {
+                return Err(MapError::KernelNotSupp(
+                    "this map type cannot be an inner map",
+                ));
+            }
+            _ => {}
+        }
         match self.map_type {
+            MapType::ProgArray
+            | MapType::ArrayOfMaps
+            | MapType::Devmap
+            | MapType::Cpumap
+            | MapType::Xskmap => {
+                crate::slots::validate(self)?;
+            }
+            MapType::HashOfMaps => {
+                if self.value_size != 4 {
+                    return Err(MapError::Invalid("value_size must be 4"));
+                }
+                let mut as_hash = self.clone();
+                as_hash.map_type = MapType::Hash;
+                as_hash.inner = None;
+                as_hash.validate()?;
+            }
+            MapType::DevmapHash => {
+                if self.value_size != 4 && self.value_size != 8 {
+                    return Err(MapError::Invalid("value_size must be 4 or 8"));
+                }
+                if self.key_size != 4
+                    || self.max_entries == 0
+                    || self.flags & !(NUMA_NODE | ACCESS_MASK) != 0
+                {
+                    return Err(MapError::Invalid("needs key_size 4, max_entries > 0"));
+                }
+            }
             MapType::Queue | MapType::Stack | MapType::BloomFilter => {
                 let bloom = self.map_type == MapType::BloomFilter;
                 let mask = NUMA_NODE | ACCESS_MASK | if bloom { ZERO_SEED } else { 0 };

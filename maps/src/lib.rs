@@ -13,6 +13,7 @@ pub mod error;
 pub mod hash;
 pub mod map;
 pub mod queue;
+pub mod slots;
 mod spin;
 pub mod store;
 mod value;

@@ -12,6 +12,7 @@ use crate::def::{MapDef, MapType, flags, update};
 use crate::error::MapError;
 use crate::hash::{HashLayout, HashMap};
 use crate::queue::{Queue, QueueLayout};
+use crate::slots::{SlotLayout, Slots};
 use crate::store::Store;
 use crate::value;
 
@@ -25,6 +26,7 @@ pub(crate) fn region_size(def: &MapDef, n_cpus: u32) -> Result<u64, MapError> {
         Layout::Hash(h) => h.size(),
         Layout::Queue(q) => q.size(),
         Layout::Bloom(b) => b.size(),
+        Layout::Slots(o) => o.size(),
     }
     .max(1))
 }
@@ -35,6 +37,7 @@ enum Layout {
     Hash(HashLayout),
     Queue(QueueLayout),
     Bloom(BloomLayout),
+    Slots(SlotLayout),
 }
 
 impl Layout {
@@ -43,11 +46,19 @@ impl Layout {
             MapType::Array | MapType::PercpuArray => {
                 Ok(Layout::Array(ArrayLayout::new(def, n_cpus)))
             }
-            MapType::Hash | MapType::PercpuHash | MapType::LruHash | MapType::LruPercpuHash => {
-                Ok(Layout::Hash(HashLayout::new(def, n_cpus)?))
-            }
+            MapType::Hash
+            | MapType::PercpuHash
+            | MapType::LruHash
+            | MapType::LruPercpuHash
+            | MapType::HashOfMaps
+            | MapType::DevmapHash => Ok(Layout::Hash(HashLayout::new(def, n_cpus)?)),
             MapType::Queue | MapType::Stack => Ok(Layout::Queue(QueueLayout::new(def))),
             MapType::BloomFilter => Ok(Layout::Bloom(BloomLayout::new(def)?)),
+            MapType::ProgArray
+            | MapType::ArrayOfMaps
+            | MapType::Devmap
+            | MapType::Cpumap
+            | MapType::Xskmap => Ok(Layout::Slots(SlotLayout::new(def))),
             _ => Err(MapError::Invalid("map type not supported yet")),
         }
     }
@@ -171,6 +182,30 @@ impl Map {
             }),
             _ => None,
         }
+    }
+
+    fn slots(&self) -> Option<Slots<'_>> {
+        match &self.layout {
+            Layout::Slots(l) => Some(Slots {
+                layout: l,
+                base: self.base,
+            }),
+            _ => None,
+        }
+    }
+
+    /// For map-in-map: checks that `value` names a map the inner template admits.
+    fn check_inner(&self, value: &[u8]) -> Result<(), MapError> {
+        let Some(template) = self.def.inner else {
+            return Ok(());
+        };
+        let id = u32::from_ne_bytes([value[0], value[1], value[2], value[3]]);
+        let inner =
+            Map::open(&self.store, id).map_err(|_| MapError::Invalid("no map with that id"))?;
+        if !template.admits(inner.def()) {
+            return Err(MapError::Invalid("inner map does not match the template"));
+        }
+        Ok(())
     }
 
     fn bloom(&self) -> Option<Bloom<'_>> {
@@ -338,6 +373,10 @@ impl Map {
         let lock = self.lock_for(flags)?;
         match &self.layout {
             Layout::Queue(_) | Layout::Bloom(_) => self.peek(out),
+            Layout::Slots(_) => self
+                .slots()
+                .ok_or(MapError::NotSupported)?
+                .lookup(array::index(key), out),
             Layout::Array(l) => {
                 let idx = u64::from(array::index(key));
                 if idx >= l.max_entries {
@@ -371,6 +410,13 @@ impl Map {
         }
         if matches!(self.layout, Layout::Queue(_) | Layout::Bloom(_)) {
             return self.push(value, flags);
+        }
+        self.check_inner(value)?;
+        if self.def.map_type == MapType::DevmapHash && value[..4] == [0; 4] {
+            return Err(MapError::Invalid("devmap_hash needs an interface"));
+        }
+        if let Some(s) = self.slots() {
+            return s.update(array::index(key), value, flags);
         }
         self.update_value(key, flags, |dst_for, _fresh| {
             let lock = self.lock_for(flags)?;
@@ -422,8 +468,8 @@ impl Map {
                 h.update(key, flags, fill, in_place)?;
                 result.into_inner()
             }
-            Layout::Queue(_) | Layout::Bloom(_) => {
-                Err(MapError::Invalid("this map takes push, not update by key"))
+            Layout::Queue(_) | Layout::Bloom(_) | Layout::Slots(_) => {
+                Err(MapError::Invalid("programs cannot update this map type"))
             }
         }
     }
@@ -444,6 +490,10 @@ impl Map {
                 .hash()
                 .ok_or(MapError::NotSupported)?
                 .delete(key, |_| ()),
+            Layout::Slots(_) => self
+                .slots()
+                .ok_or(MapError::NotSupported)?
+                .delete(array::index(key)),
             Layout::Array(_) | Layout::Queue(_) => {
                 Err(MapError::Invalid("elements cannot be deleted"))
             }
@@ -495,7 +545,7 @@ impl Map {
             return Err(MapError::Permission("map is write-only"));
         }
         match &self.layout {
-            Layout::Array(_) => {
+            Layout::Array(_) | Layout::Slots(_) => {
                 let next = array::next_key(self.def.max_entries, key.map(array::index))
                     .ok_or(MapError::NotFound)?;
                 out.copy_from_slice(&next.to_ne_bytes());
@@ -555,6 +605,14 @@ impl Map {
                 let h = self.hash()?;
                 h.find(key, |e| e)
                     .and_then(|e| NonNull::new(h.value_ptr(e, cpu)))
+            }
+            // The runtime reads object slots itself (tail calls, redirects, map-in-map).
+            Layout::Slots(l) => {
+                let idx = u64::from(array::index(key));
+                let s = self.slots()?;
+                (idx < l.max_entries && s.read(idx as u32, &mut []).is_ok())
+                    .then(|| NonNull::new(self.base.wrapping_add((idx * l.stride + 8) as usize)))
+                    .flatten()
             }
             // The verifier never lets programs look these up by key.
             Layout::Queue(_) | Layout::Bloom(_) => None,
@@ -628,7 +686,9 @@ impl Map {
                 base: self.base,
                 layout,
             },
-            Layout::Hash(_) | Layout::Queue(_) | Layout::Bloom(_) => FastPath::Call,
+            Layout::Hash(_) | Layout::Queue(_) | Layout::Bloom(_) | Layout::Slots(_) => {
+                FastPath::Call
+            }
         }
     }
 }

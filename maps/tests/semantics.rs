@@ -287,3 +287,89 @@ fn queue_stack_and_bloom_through_the_syscall_calls() {
     extra.map_extra = 1;
     assert_eq!(extra.validate().unwrap_err().errno(), libc::EINVAL);
 }
+
+#[test]
+fn map_in_map_checks_the_inner_template() {
+    use uxdp_maps::def::InnerTemplate;
+    let t = TempStore::new("mim", 1);
+    let inner_def = MapDef::new(MapType::Array, 4, 8, 16);
+    let inner = Map::create(&t.store, &inner_def).unwrap();
+    let other = Map::create(&t.store, &MapDef::new(MapType::Array, 4, 8, 32)).unwrap();
+    for outer_type in [MapType::ArrayOfMaps, MapType::HashOfMaps] {
+        assert_eq!(
+            MapDef::new(outer_type, 4, 4, 4)
+                .validate()
+                .unwrap_err()
+                .errno(),
+            libc::EINVAL,
+            "no template"
+        );
+        let mut def = MapDef::new(outer_type, 4, 4, 4);
+        def.inner = Some(InnerTemplate::of(&inner_def));
+        let outer = Map::create(&t.store, &def).unwrap();
+        outer.update(&k4(1), &inner.id().to_ne_bytes(), 0).unwrap();
+        let mut v = [0u8; 4];
+        outer.lookup(&k4(1), &mut v, 0).unwrap();
+        assert_eq!(
+            u32::from_ne_bytes(v),
+            inner.id(),
+            "lookup reports the inner map's id"
+        );
+        // An array of another size does not fit an array template without BPF_F_INNER_MAP.
+        assert_eq!(
+            outer
+                .update(&k4(2), &other.id().to_ne_bytes(), 0)
+                .unwrap_err()
+                .errno(),
+            libc::EINVAL
+        );
+        assert_eq!(
+            outer
+                .update(&k4(2), &9999u32.to_ne_bytes(), 0)
+                .unwrap_err()
+                .errno(),
+            libc::EINVAL
+        );
+    }
+    // With BPF_F_INNER_MAP in the template, sizes may differ.
+    let mut loose = MapDef::new(MapType::ArrayOfMaps, 4, 4, 4);
+    loose.inner = Some(InnerTemplate::of(
+        &inner_def.clone().with_flags(flags::INNER_MAP),
+    ));
+    let loose = Map::create(&t.store, &loose).unwrap();
+    let sized = Map::create(
+        &t.store,
+        &MapDef::new(MapType::Array, 4, 8, 99).with_flags(flags::INNER_MAP),
+    )
+    .unwrap();
+    loose.update(&k4(0), &sized.id().to_ne_bytes(), 0).unwrap();
+}
+
+#[test]
+fn object_arrays_through_the_map_api() {
+    let t = TempStore::new("objs", 1);
+    let progs = Map::create(&t.store, &MapDef::new(MapType::ProgArray, 4, 4, 8)).unwrap();
+    progs.update(&k4(3), &k4(77), 0).unwrap();
+    let p = progs.lookup_ptr(&k4(3), 0).expect("a present slot");
+    // SAFETY: a present slot's 4-byte value.
+    assert_eq!(unsafe { p.cast::<u32>().read() }, 77);
+    assert!(progs.lookup_ptr(&k4(2), 0).is_none());
+    assert_eq!(progs.delete(&k4(2)), Err(MapError::NotFound));
+    let mut next = [0u8; 4];
+    progs.next_key(Some(&k4(3)), &mut next).unwrap();
+    assert_eq!(next, k4(4));
+
+    let devs = Map::create(&t.store, &MapDef::new(MapType::DevmapHash, 4, 4, 8)).unwrap();
+    assert_eq!(
+        devs.update(&k4(1), &k4(0), 0).unwrap_err().errno(),
+        libc::EINVAL
+    );
+    devs.update(&k4(1), &k4(2), 0).unwrap();
+    assert_eq!(
+        MapDef::new(MapType::Devmap, 4, 12, 8)
+            .validate()
+            .unwrap_err()
+            .errno(),
+        libc::EINVAL
+    );
+}

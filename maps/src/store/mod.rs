@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use memmap2::{MmapOptions, MmapRaw};
 
-use crate::def::{MapDef, MapType};
+use crate::def::{InnerTemplate, MapDef, MapType};
 use crate::error::MapError;
 use lock::RobustMutex;
 
@@ -84,7 +84,9 @@ pub(crate) struct Entry {
     size: u64,
     name: [u8; 16],
     map_extra: u64,
-    _reserved: [u8; 48],
+    /// Map-in-map template: type (0 = none), key size, value size, max entries, flags.
+    inner: [u32; 5],
+    _reserved: [u8; 28],
 }
 
 const _: () = assert!(size_of::<Entry>() == ENTRY_SIZE as usize);
@@ -377,6 +379,15 @@ impl Store {
             (&raw mut (*e).size).write(size);
             (&raw mut (*e).name).write(name);
             (&raw mut (*e).map_extra).write(def.map_extra);
+            (&raw mut (*e).inner).write(def.inner.map_or([0; 5], |t| {
+                [
+                    t.map_type as u32,
+                    t.key_size,
+                    t.value_size,
+                    t.max_entries,
+                    t.flags,
+                ]
+            }));
         }
         // The region is fresh, never-touched sparse file: all zeros, which every map kind
         // reads as empty.
@@ -415,6 +426,17 @@ impl Store {
                 name: String::from_utf8_lossy(&e.name[..name_len]).into_owned(),
                 spin_lock_off: (e.spin_lock_off != u32::MAX).then_some(e.spin_lock_off),
                 map_extra: e.map_extra,
+                inner: match e.inner {
+                    [0, ..] => None,
+                    [ty, key_size, value_size, max_entries, flags] => Some(InnerTemplate {
+                        map_type: MapType::from_raw(ty)
+                            .ok_or(MapError::Invalid("corrupt inner map type"))?,
+                        key_size,
+                        value_size,
+                        max_entries,
+                        flags,
+                    }),
+                },
             };
             def.validate()?;
             let need = crate::map::region_size(&def, self.n_cpus)?;

@@ -155,7 +155,7 @@ fn maps(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(2));
+    config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(1));
     targets = maps
 }
 criterion_main!(benches);

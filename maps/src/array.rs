@@ -61,6 +61,7 @@ impl ArrayLayout {
 }
 
 /// Reads a 4-byte array key.
+#[inline]
 pub(crate) fn index(key: &[u8]) -> u32 {
     u32::from_ne_bytes([key[0], key[1], key[2], key[3]])
 }

@@ -171,33 +171,39 @@ enum Step {
 }
 
 impl HashMap<'_> {
+    #[inline]
     fn header(&self) -> &HashHeader {
         // SAFETY: the region starts with a HashHeader (layout), inside the store mapping.
         unsafe { &*self.base.cast::<HashHeader>() }
     }
 
+    #[inline]
     fn bucket(&self, b: u64) -> &Bucket {
         // SAFETY: b < n_buckets, so the bucket lies inside the region.
         unsafe { &*self.base.add((HEADER + b * 8) as usize).cast::<Bucket>() }
     }
 
+    #[inline]
     fn elem_ptr(&self, e: Elem) -> *mut u8 {
         // In bounds for e < n_elems, which every caller ensures.
         self.base
             .wrapping_add((self.layout.elems_off + e * self.layout.elem_size) as usize)
     }
 
+    #[inline]
     fn elem(&self, e: Elem) -> &ElemHdr {
         // SAFETY: e < n_elems (callers check links before use); headers are all atomics.
         unsafe { &*self.elem_ptr(e).cast::<ElemHdr>() }
     }
 
     /// Pointer to element `e`'s key.
+    #[inline]
     pub(crate) fn key_ptr(&self, e: Elem) -> *mut u8 {
         self.elem_ptr(e).wrapping_add(ELEM_HDR as usize)
     }
 
     /// Pointer to element `e`'s value for `cpu` (ignored for a plain hash).
+    #[inline]
     pub(crate) fn value_ptr(&self, e: Elem, cpu: u64) -> *mut u8 {
         let l = self.layout;
         if l.planes == 0 {
@@ -210,6 +216,7 @@ impl HashMap<'_> {
     }
 
     /// The key's hash; its low bits choose the bucket.
+    #[inline]
     pub(crate) fn hash(&self, key: &[u8]) -> u32 {
         use std::hash::{BuildHasher, Hasher};
         let mut h = foldhash::fast::FixedState::with_seed(self.seed).build_hasher();
@@ -218,13 +225,44 @@ impl HashMap<'_> {
         (full ^ (full >> 32)) as u32
     }
 
+    #[inline]
     fn key_eq(&self, e: Elem, key: &[u8]) -> bool {
-        // SAFETY: the key area of an element in bounds holds key_size bytes.
-        let stored = unsafe { std::slice::from_raw_parts(self.key_ptr(e), key.len()) };
-        stored == key
+        let stored = self.key_ptr(e);
+        let n = key.len();
+        let mut i = 0;
+        // Word-wise: keys are short (4 to 40 bytes typically) and a call to memcmp would
+        // cost more than the comparison.
+        // SAFETY: the key area of an in-bounds element holds key_size = key.len() bytes, and
+        // every read below stays below n.
+        unsafe {
+            while i + 8 <= n {
+                let a = stored.add(i).cast::<u64>().read_unaligned();
+                let b = key.as_ptr().add(i).cast::<u64>().read_unaligned();
+                if a != b {
+                    return false;
+                }
+                i += 8;
+            }
+            if i + 4 <= n {
+                let a = stored.add(i).cast::<u32>().read_unaligned();
+                let b = key.as_ptr().add(i).cast::<u32>().read_unaligned();
+                if a != b {
+                    return false;
+                }
+                i += 4;
+            }
+            while i < n {
+                if *stored.add(i) != key[i] {
+                    return false;
+                }
+                i += 1;
+            }
+        }
+        true
     }
 
     /// Decodes a link, refusing one that points outside the element array.
+    #[inline]
     fn link(&self, raw: u32) -> Option<Elem> {
         let e = u64::from(raw.checked_sub(1)?);
         (e < self.layout.n_elems).then_some(e)
@@ -232,6 +270,7 @@ impl HashMap<'_> {
 
     /// Finds `key` without locking. `check` runs on the match while its `seq` is known; the
     /// search starts over if the element was reused meanwhile.
+    #[inline]
     pub(crate) fn find<R>(&self, key: &[u8], mut check: impl FnMut(Elem) -> R) -> Option<R> {
         let h = self.hash(key);
         let bucket = self.bucket(u64::from(h) & (self.layout.n_buckets - 1));
@@ -441,10 +480,12 @@ impl HashMap<'_> {
         Step::Done(Ok(()))
     }
 
+    #[inline]
     fn is_lru(&self) -> bool {
         self.layout.refs_off != 0
     }
 
+    #[inline]
     fn ref_bit(&self, e: Elem) -> &AtomicU8 {
         // SAFETY: LRU maps have one reference byte per element at refs_off; e < n_elems.
         unsafe {

@@ -11,6 +11,7 @@ pub mod bloom;
 pub mod def;
 pub mod error;
 pub mod hash;
+pub mod lpm;
 pub mod map;
 pub mod queue;
 pub mod slots;

@@ -151,6 +151,7 @@ impl Map {
         }
     }
 
+    #[inline]
     fn hash(&self) -> Option<HashMap<'_>> {
         match &self.layout {
             Layout::Hash(l) => Some(HashMap {
@@ -166,6 +167,7 @@ impl Map {
         }
     }
 
+    #[inline]
     fn seed(&self) -> u64 {
         if self.def.flags & flags::ZERO_SEED != 0 {
             0
@@ -595,28 +597,32 @@ impl Map {
         match &self.layout {
             Layout::Array(l) => {
                 let idx = u64::from(array::index(key));
-                (idx < l.max_entries)
-                    .then(|| {
-                        NonNull::new(self.base.wrapping_add(l.value_offset(idx, cpu) as usize))
-                    })
-                    .flatten()
+                if idx < l.max_entries {
+                    NonNull::new(self.base.wrapping_add(l.value_offset(idx, cpu) as usize))
+                } else {
+                    None
+                }
             }
-            Layout::Hash(_) => {
-                let h = self.hash()?;
-                h.find(key, |e| e)
-                    .and_then(|e| NonNull::new(h.value_ptr(e, cpu)))
-            }
-            // The runtime reads object slots itself (tail calls, redirects, map-in-map).
-            Layout::Slots(l) => {
-                let idx = u64::from(array::index(key));
-                let s = self.slots()?;
-                (idx < l.max_entries && s.read(idx as u32, &mut []).is_ok())
-                    .then(|| NonNull::new(self.base.wrapping_add((idx * l.stride + 8) as usize)))
-                    .flatten()
-            }
+            Layout::Hash(_) => self.lookup_hash_ptr(key, cpu),
+            Layout::Slots(l) => self.lookup_slot_ptr(l, key),
             // The verifier never lets programs look these up by key.
             Layout::Queue(_) | Layout::Bloom(_) => None,
         }
+    }
+
+    fn lookup_hash_ptr(&self, key: &[u8], cpu: u64) -> Option<NonNull<u8>> {
+        let h = self.hash()?;
+        h.find(key, |e| e)
+            .and_then(|e| NonNull::new(h.value_ptr(e, cpu)))
+    }
+
+    /// The runtime reads object slots itself (tail calls, redirects, map-in-map).
+    fn lookup_slot_ptr(&self, l: &SlotLayout, key: &[u8]) -> Option<NonNull<u8>> {
+        let idx = u64::from(array::index(key));
+        let s = self.slots()?;
+        (idx < l.max_entries && s.read(idx as u32, &mut []).is_ok())
+            .then(|| NonNull::new(self.base.wrapping_add((idx * l.stride + 8) as usize)))
+            .flatten()
     }
 
     /// `bpf_map_update_elem` from a program on CPU slot `cpu`: `value` is one value; a new

@@ -29,6 +29,9 @@ use crate::spin;
 const HEADER: u64 = 64;
 const ELEM_HDR: u64 = 16;
 const EMPTY: u32 = u32::MAX;
+/// In `free_next` of an element a writer holds outside every chain and the free list:
+/// this bit and the writer's pid, so that the element can be reclaimed if the writer dies.
+const OWNED: u32 = 0x8000_0000;
 
 #[repr(C)]
 struct HashHeader {
@@ -347,8 +350,37 @@ impl HashMap<'_> {
                 })
             }
         };
+        if let Some(e) = got {
+            self.mark_owned(e);
+        }
         spin::unlock(&h.free_lock);
         got
+    }
+
+    /// Records that this process holds `e` outside every chain and the free list.
+    #[inline]
+    fn mark_owned(&self, e: Elem) {
+        self.elem(e)
+            .free_next
+            .store(OWNED | spin::my_pid(), Ordering::Relaxed);
+    }
+
+    /// Returns to the free list every element held by a process that no longer exists
+    /// (one that died between taking an element and linking or freeing it).
+    fn reclaim_dead(&self) {
+        let h = self.header();
+        spin::lock(&h.free_lock);
+        let fresh = u64::from(h.fresh.load(Ordering::Relaxed)).min(self.layout.n_elems);
+        for e in 0..fresh {
+            let mark = self.elem(e).free_next.load(Ordering::Relaxed);
+            if mark & OWNED != 0 && !spin::alive(mark & !OWNED) {
+                self.elem(e)
+                    .free_next
+                    .store(h.free_head.load(Ordering::Relaxed), Ordering::Relaxed);
+                h.free_head.store(e as u32 + 1, Ordering::Relaxed);
+            }
+        }
+        spin::unlock(&h.free_lock);
     }
 
     fn free(&self, e: Elem) {
@@ -367,6 +399,9 @@ impl HashMap<'_> {
         for spin in 0..1_000_000u32 {
             if let Some(e) = self.alloc() {
                 return Ok(e);
+            }
+            if spin % 1024 == 0 {
+                self.reclaim_dead();
             }
             if spin > 64 {
                 std::thread::yield_now();
@@ -467,6 +502,9 @@ impl HashMap<'_> {
             None => bucket.head.load(Ordering::Relaxed),
         };
         hdr.next.store(next, Ordering::Relaxed);
+        // No longer ours alone once linked: cleared first, so that a crash can at worst leak
+        // it, never have a linked element reclaimed.
+        hdr.free_next.store(0, Ordering::Relaxed);
         hdr.seq.fetch_add(1, Ordering::Release); // even: complete
         // Publish: one store swaps the new element in (in place of the old one).
         let link = new as u32 + 1;
@@ -476,6 +514,9 @@ impl HashMap<'_> {
         }
         // The old element goes back to the free list (after the lock is dropped, by the
         // caller's `spare` handling).
+        if let Some(o) = old {
+            self.mark_owned(o);
+        }
         *spare = old;
         Step::Done(Ok(()))
     }
@@ -535,6 +576,7 @@ impl HashMap<'_> {
                         Some(p) => self.elem(p).next.store(next, Ordering::Release),
                         None => bucket.head.store(next, Ordering::Release),
                     }
+                    self.mark_owned(e);
                     self.header().count.fetch_sub(1, Ordering::Relaxed);
                     unlinked = true;
                     break;
@@ -572,6 +614,7 @@ impl HashMap<'_> {
                     Some(p) => self.elem(p).next.store(next, Ordering::Release),
                     None => bucket.head.store(next, Ordering::Release),
                 }
+                self.mark_owned(e);
                 before_free(e);
                 self.header().count.fetch_sub(1, Ordering::Relaxed);
                 Ok(e)

@@ -11,14 +11,16 @@
 //! Region layout (offsets from the region start, derived from the definition):
 //!
 //! ```text
-//! 0          LpmHeader: lock word, root link, entry count, free-list head, never-used
-//!            cursor, nodes in use                                          (64 bytes)
-//! 64         nodes: n_nodes × { seq, prefixlen, flags, free_next: u32, child: [u32; 2];
+//! 0          LpmHeader: lock word, entry count, free-list head, never-used cursor, root
+//!            link, nodes in use                                            (64 bytes)
+//! 64         nodes: n_nodes × { seq, prefixlen, flags, free_next: u32, child: [u64; 2];
 //!                               data (data_size rounded to 8); value (value_size rounded to 8) }
 //! ```
 //!
-//! Links are `node index + 1`; 0 is "none", so an all-zero region is an empty trie, and nodes
-//! are taken from the never-used cursor in order, so untouched pages stay untouched.
+//! Trie links (root and children) are 64 bits: `node index + 1` in the low half (0 is
+//! "none") and the node's `seq` at the time it was linked in the high half. Free-list links
+//! are `node index + 1` in 32 bits. So an all-zero region is an empty trie, and nodes are
+//! taken from the never-used cursor in order, so untouched pages stay untouched.
 //! `n_nodes = 2 × max_entries`: with `r` real nodes a trie has at most `r - 1` intermediate
 //! ones, and an update needs at most one node more than the trie it replaces.
 //!
@@ -29,13 +31,18 @@
 //! count from what the trie reaches. Replacing a prefix's value links a fully written new
 //! node in place of the old one, so readers see the whole old or the whole new value.
 //!
-//! Readers take no lock. Each node's `seq` is odd while the node is being rewritten after
-//! reuse; a reader checks it around everything it reads from a node and starts over if it
-//! moved. Every link is checked against `n_nodes` before it is followed, and a walk stops
-//! after `max_prefixlen + 2` nodes, so a reader racing with writers never leaves the region
-//! and never loops; whatever it returns is a prefix that matched the key when it was read.
+//! Readers take no lock. A node is never rewritten while linked, only its child links and
+//! its intermediate flag change (single stores, as in the kernel); an unlinked node keeps its
+//! contents until it is reused. Each node's `seq` is odd while the node is being rewritten
+//! for reuse and moves on with every reuse. A reader arriving over a link checks that the
+//! node's `seq` is still the one the link was made with, and that it did not move while it
+//! read the node; otherwise the node was reused under it and it starts over from the root.
+//! So a reader sees what an RCU reader of the kernel's trie sees: each node it visits as it
+//! was at some moment of its walk. Every link is checked against `n_nodes` before it is
+//! followed and a walk stops after `max_prefixlen + 2` nodes, so a reader never leaves the
+//! region and never loops; it starts over only when a writer reused a node meanwhile.
 
-use std::sync::atomic::{AtomicU32, Ordering, fence};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
 use crate::def::{KMALLOC_MAX_SIZE, MapDef, flags, update};
 use crate::error::MapError;
@@ -54,8 +61,8 @@ pub const LPM_VAL_SIZE_MAX: u64 = KMALLOC_MAX_SIZE - LPM_DATA_SIZE_MAX as u64 - 
 
 /// Region header bytes.
 const HEADER: u64 = 64;
-/// Node header bytes: six `u32`s.
-const NODE_HDR: u64 = 24;
+/// Node header bytes: four `u32`s and two `u64` links.
+const NODE_HDR: u64 = 32;
 /// `flags` bit of an intermediate node (the kernel's `LPM_TREE_NODE_FLAG_IM`).
 const IM: u32 = 1;
 
@@ -171,21 +178,21 @@ impl LpmLayout {
 struct LpmHeader {
     /// Writers' lock word (see [`crate::spin`]).
     lock: AtomicU32,
-    /// Root node + 1 (0 = empty trie).
-    root: AtomicU32,
     /// Stored prefixes (real nodes).
     count: AtomicU32,
     /// First free node + 1 (0 = none); `free_next` links the rest.
     free_head: AtomicU32,
     /// Nodes never used yet start here.
     fresh: AtomicU32,
+    /// Link to the root node (0 = empty trie).
+    root: AtomicU64,
     /// Nodes linked or about to be: real and intermediate.
     in_use: AtomicU32,
 }
 
 #[repr(C)]
 struct NodeHdr {
-    /// Odd while the node is being rewritten after reuse.
+    /// Odd while the node is being rewritten for reuse; moves on with every reuse.
     seq: AtomicU32,
     /// Bits of `data` that form the prefix.
     prefixlen: AtomicU32,
@@ -193,8 +200,9 @@ struct NodeHdr {
     flags: AtomicU32,
     /// Next free node + 1, while on the free list.
     free_next: AtomicU32,
-    /// Children + 1 (0 = none): `child[b]` continues with bit `b` at position `prefixlen`.
-    child: [AtomicU32; 2],
+    /// Links to the children (0 = none): `child[b]` continues with bit `b` at position
+    /// `prefixlen`.
+    child: [AtomicU64; 2],
 }
 
 /// Bit `i` (from the most significant bit of byte 0) of `data`; 0 beyond its end.
@@ -221,7 +229,7 @@ fn match_len(a: &[u8], b: &[u8], limit: u32) -> u32 {
 /// Where a locked walk for a key stopped (the kernel's walks in update and delete).
 struct Walk<'s> {
     /// The link that holds (or would hold) the key's node.
-    slot: &'s AtomicU32,
+    slot: &'s AtomicU64,
     /// The node in `slot`, if any.
     node: Option<u64>,
     /// Bits `node` shares with the key (up to the shorter prefix).
@@ -229,7 +237,7 @@ struct Walk<'s> {
     /// The node owning `slot` (none when `slot` is the root).
     parent: Option<u64>,
     /// The link that holds `parent`.
-    parent_slot: &'s AtomicU32,
+    parent_slot: &'s AtomicU64,
 }
 
 /// Releases the lock word when dropped.
@@ -295,10 +303,22 @@ impl<'a> LpmTrie<'a> {
             .wrapping_add((NODE_HDR + self.layout.data_stride) as usize)
     }
 
-    /// Decodes a link, refusing one that points outside the node array.
+    /// Decodes a free-list link, or a trie link's node, refusing one that points outside
+    /// the node array.
     fn link(&self, raw: u32) -> Option<u64> {
         let n = u64::from(raw.checked_sub(1)?);
         (n < self.layout.n_nodes).then_some(n)
+    }
+
+    /// The node a trie link points to.
+    fn target(&self, link: u64) -> Option<u64> {
+        self.link(link as u32)
+    }
+
+    /// A trie link to node `n`, tagged with its current `seq` (lock held, `n` fully
+    /// written).
+    fn link_to(&self, n: u64) -> u64 {
+        u64::from(self.node(n).seq.load(Ordering::Relaxed)) << 32 | (n + 1)
     }
 
     /// Splits a key into its prefix length and data, checking its size.
@@ -326,14 +346,15 @@ impl<'a> LpmTrie<'a> {
         }
         'restart: loop {
             let mut found: Option<(u64, u32, u32)> = None;
-            let mut raw = self.header().root.load(Ordering::Acquire);
+            let mut link = self.header().root.load(Ordering::Acquire);
             for _ in 0..=self.layout.max_prefixlen + 1 {
-                let Some(n) = self.link(raw) else {
+                let Some(n) = self.target(link) else {
                     break;
                 };
                 let hdr = self.node(n);
                 let seq = hdr.seq.load(Ordering::Acquire);
                 if seq & 1 == 1 {
+                    // Reused since it was linked (or being rewritten right now).
                     continue 'restart;
                 }
                 let nplen = hdr.prefixlen.load(Ordering::Relaxed);
@@ -351,12 +372,12 @@ impl<'a> LpmTrie<'a> {
                 if matched < nplen {
                     break;
                 }
-                // On a settled path prefixes only grow; the check only matters to a reader
-                // that wandered onto a reused node.
+                // Prefixes grow along any path; the check only guards against a corrupt
+                // region.
                 if !im && found.is_none_or(|(_, _, best)| nplen > best) {
                     found = Some((n, seq, nplen));
                 }
-                raw = next;
+                link = next;
             }
             return found.map(|(n, seq, _)| (n, seq));
         }
@@ -417,7 +438,7 @@ impl<'a> LpmTrie<'a> {
         let mut stack = vec![h.root.load(Ordering::Relaxed)];
         let (mut real, mut used) = (0u32, 0u32);
         while let Some(raw) = stack.pop() {
-            let Some(n) = self.link(raw).filter(|&n| n < fresh) else {
+            let Some(n) = self.target(raw).filter(|&n| n < fresh) else {
                 continue;
             };
             if std::mem::replace(&mut reached[n as usize], true) {
@@ -488,7 +509,7 @@ impl<'a> LpmTrie<'a> {
         flags: u32,
         data: &[u8],
         value: Option<&[u8]>,
-        child: [u32; 2],
+        child: [u64; 2],
     ) {
         let hdr = self.node(n);
         // `| 1` keeps a node a dead writer left odd from turning even while rewritten.
@@ -522,7 +543,7 @@ impl<'a> LpmTrie<'a> {
             parent_slot: root,
         };
         for _ in 0..=self.layout.max_prefixlen + 1 {
-            let Some(n) = self.link(w.slot.load(Ordering::Relaxed)) else {
+            let Some(n) = self.target(w.slot.load(Ordering::Relaxed)) else {
                 return Ok(w);
             };
             let hdr = self.node(n);
@@ -587,7 +608,7 @@ impl<'a> LpmTrie<'a> {
             self.check_add(flags)?;
             let n = self.alloc()?;
             self.init(n, plen, 0, data, Some(value), [0, 0]);
-            w.slot.store(n as u32 + 1, Ordering::Release);
+            w.slot.store(self.link_to(n), Ordering::Release);
             self.count_add(1);
             return Ok(());
         };
@@ -604,7 +625,7 @@ impl<'a> LpmTrie<'a> {
             let n = self.alloc()?;
             let child = [0, 1].map(|b| hdr.child[b].load(Ordering::Relaxed));
             self.init(n, plen, 0, data, Some(value), child);
-            w.slot.store(n as u32 + 1, Ordering::Release);
+            w.slot.store(self.link_to(n), Ordering::Release);
             if im {
                 self.count_add(1);
             }
@@ -616,9 +637,9 @@ impl<'a> LpmTrie<'a> {
             // The key is a prefix of the node's: the new node becomes its parent.
             let n = self.alloc()?;
             let mut child = [0, 0];
-            child[bit(self.node_data(node), plen)] = node as u32 + 1;
+            child[bit(self.node_data(node), plen)] = w.slot.load(Ordering::Relaxed);
             self.init(n, plen, 0, data, Some(value), child);
-            w.slot.store(n as u32 + 1, Ordering::Release);
+            w.slot.store(self.link_to(n), Ordering::Release);
             self.count_add(1);
             return Ok(());
         }
@@ -632,7 +653,7 @@ impl<'a> LpmTrie<'a> {
             }
         };
         self.init(n, plen, 0, data, Some(value), [0, 0]);
-        let (new_link, old_link) = (n as u32 + 1, node as u32 + 1);
+        let (new_link, old_link) = (self.link_to(n), w.slot.load(Ordering::Relaxed));
         let child = if bit(data, w.matchlen) == 1 {
             [old_link, new_link]
         } else {
@@ -641,7 +662,7 @@ impl<'a> LpmTrie<'a> {
         // The intermediate node's data is the existing node's, as in the kernel; only its
         // first `matchlen` bits mean anything.
         self.init(split, w.matchlen, IM, self.node_data(node), None, child);
-        w.slot.store(split as u32 + 1, Ordering::Release);
+        w.slot.store(self.link_to(split), Ordering::Release);
         self.count_add(1);
         Ok(())
     }
@@ -677,7 +698,7 @@ impl<'a> LpmTrie<'a> {
         {
             // A leaf under an intermediate node: the sibling takes the parent's place.
             let ph = self.node(parent);
-            let sibling = if ph.child[0].load(Ordering::Relaxed) == node as u32 + 1 {
+            let sibling = if self.target(ph.child[0].load(Ordering::Relaxed)) == Some(node) {
                 ph.child[1].load(Ordering::Relaxed)
             } else {
                 ph.child[0].load(Ordering::Relaxed)
@@ -705,12 +726,12 @@ impl<'a> LpmTrie<'a> {
                 break;
             };
             let hdr = self.node(n);
-            let c0 = self.link(hdr.child[0].load(Ordering::Relaxed));
+            let c0 = self.target(hdr.child[0].load(Ordering::Relaxed));
             if self.is_im(n) {
                 cur = c0;
             } else {
                 next = Some(n);
-                cur = c0.or_else(|| self.link(hdr.child[1].load(Ordering::Relaxed)));
+                cur = c0.or_else(|| self.target(hdr.child[1].load(Ordering::Relaxed)));
             }
         }
         next
@@ -718,7 +739,7 @@ impl<'a> LpmTrie<'a> {
 
     /// The node after `key`'s in post-order (lock held): the kernel's `trie_get_next_key`.
     fn next_node(&self, key: Option<&[u8]>) -> Result<Option<u64>, MapError> {
-        let Some(root) = self.link(self.header().root.load(Ordering::Relaxed)) else {
+        let Some(root) = self.target(self.header().root.load(Ordering::Relaxed)) else {
             return Ok(None);
         };
         let start = match key {
@@ -756,7 +777,7 @@ impl<'a> LpmTrie<'a> {
                 exact = nplen == matched && !self.is_im(n);
                 break;
             }
-            cur = self.link(hdr.child[bit(data, nplen)].load(Ordering::Relaxed));
+            cur = self.target(hdr.child[bit(data, nplen)].load(Ordering::Relaxed));
         }
         if !exact {
             // The key is not stored: start over from the first node.
@@ -765,8 +786,8 @@ impl<'a> LpmTrie<'a> {
         let mut node = stack.pop().ok_or_else(corrupt)?;
         while let Some(&parent) = stack.last() {
             let ph = self.node(parent);
-            if ph.child[0].load(Ordering::Relaxed) == node as u32 + 1
-                && let Some(right) = self.link(ph.child[1].load(Ordering::Relaxed))
+            if self.target(ph.child[0].load(Ordering::Relaxed)) == Some(node)
+                && let Some(right) = self.target(ph.child[1].load(Ordering::Relaxed))
             {
                 return Ok(After::Leftmost(right));
             }
@@ -903,8 +924,8 @@ mod tests {
         let def = MapDef::new(MapType::LpmTrie, 8, 12, 100).with_flags(flags::NO_PREALLOC);
         let l = LpmLayout::new(&def).unwrap();
         assert_eq!((l.n_nodes, l.data_size, l.max_prefixlen), (200, 4, 32));
-        assert_eq!(l.node_size, 24 + 8 + 16);
-        assert_eq!(l.size(), 64 + 200 * 48);
+        assert_eq!(l.node_size, 32 + 8 + 16);
+        assert_eq!(l.size(), 64 + 200 * 56);
         assert!(validate(&def).is_ok());
         let bad = |d: MapDef| validate(&d).unwrap_err().errno();
         let lpm = |k, v, m| MapDef::new(MapType::LpmTrie, k, v, m);
@@ -1491,6 +1512,13 @@ mod tests {
                     let k = v4(10, 2 + (c % 8), c, 0, 16 + (c as u32 % 17));
                     let _ = t.update(&k, &v16(2000), 0);
                     let _ = t.delete(&v4(10, 2 + (c.wrapping_add(3) % 8), 0, 0, 16));
+                    // Free the intermediate node above 10.1.0.0/16 (with its sibling) and
+                    // reuse both at once for prefixes elsewhere, then bring it back.
+                    let far = v4(10, 128 + c % 64, c, 0, 24);
+                    let _ = t.delete(&v4(10, 0, 0, 0, 16));
+                    let _ = t.update(&far, &v16(3000), 0);
+                    let _ = t.update(&v4(10, 0, 0, 0, 16), &v16(4000), 0);
+                    let _ = t.delete(&far);
                     // Toggle 10.1.2.0/24 and replace its value.
                     match i % 3 {
                         0 => {

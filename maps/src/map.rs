@@ -306,14 +306,15 @@ impl Map {
         let size = self.def.value_size as usize;
         let stride = self.def.value_stride() as usize;
         if self.def.map_type.is_percpu() {
+            // Whole strides, padding included, as the kernel copies them.
             for cpu in 0..self.n_cpus as usize {
                 // SAFETY: out holds n_cpus strides (checked by the caller); the source is a
-                // live value per this function's contract.
+                // live value of `stride` bytes per this function's contract.
                 unsafe {
                     value::copy(
                         out.as_mut_ptr().add(cpu * stride),
                         ptr_for(cpu as u64),
-                        size,
+                        stride,
                         None,
                     );
                 }
@@ -345,7 +346,7 @@ impl Map {
                     value::copy(
                         ptr_for(cpu as u64),
                         value.as_ptr().add(cpu * stride),
-                        size,
+                        stride,
                         None,
                     );
                 };
@@ -569,10 +570,12 @@ impl Map {
         }
         // SAFETY: `frozen` points into the live directory entry.
         let frozen = unsafe { &*self.frozen };
+        // A frozen map is no longer writable from the syscall side, which is what the kernel
+        // checks first: freezing it again is refused with EPERM.
         frozen
             .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
             .map(drop)
-            .map_err(|_| MapError::Busy)
+            .map_err(|_| MapError::Permission("map is already frozen"))
     }
 
     /// Number of keys in a hash map; `max_entries` for an array.

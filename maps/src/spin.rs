@@ -9,11 +9,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// Spins before checking whether the holder is alive.
 const SPINS_BEFORE_CHECK: u32 = 1 << 14;
 
-fn my_pid() -> u32 {
+pub(crate) fn my_pid() -> u32 {
     std::process::id()
 }
 
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     // SAFETY: kill with signal 0 only checks for existence and permission.
     let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
     rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)

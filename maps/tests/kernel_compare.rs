@@ -327,7 +327,7 @@ impl Both {
         let k = self.kernel.freeze();
         let u = self.uxdp.freeze().map_err(|e| e.errno());
         assert_eq!(k, Err(libc::EPERM), "{}: kernel freezes twice", self.name);
-        self.agree("freeze again", k, u);
+        let _agreed = self.agree("freeze again", k, u);
     }
 
     /// The keys a full `get_next_key` walk from `None` reaches, walked on both sides

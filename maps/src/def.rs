@@ -298,6 +298,7 @@ impl MapDef {
                     return Err(MapError::Invalid("needs key_size 4, max_entries > 0"));
                 }
             }
+            MapType::Ringbuf => crate::ringbuf::validate(self)?,
             MapType::Queue | MapType::Stack | MapType::BloomFilter => {
                 let bloom = self.map_type == MapType::BloomFilter;
                 let mask = NUMA_NODE | ACCESS_MASK | if bloom { ZERO_SEED } else { 0 };

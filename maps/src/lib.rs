@@ -14,6 +14,7 @@ pub mod hash;
 pub mod lpm;
 pub mod map;
 pub mod queue;
+pub mod ringbuf;
 pub mod slots;
 mod spin;
 pub mod store;

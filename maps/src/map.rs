@@ -12,8 +12,9 @@ use crate::def::{MapDef, MapType, flags, update};
 use crate::error::MapError;
 use crate::hash::{HashLayout, HashMap};
 use crate::queue::{Queue, QueueLayout};
+use crate::ringbuf::{Ring, RingLayout};
 use crate::slots::{SlotLayout, Slots};
-use crate::store::Store;
+use crate::store::{DoubleMap, Store};
 use crate::value;
 
 /// Seed of every hash map's hash unless `BPF_F_ZERO_SEED` asks for zero.
@@ -26,6 +27,7 @@ pub(crate) fn region_size(def: &MapDef, n_cpus: u32) -> Result<u64, MapError> {
         Layout::Hash(h) => h.size(),
         Layout::Queue(q) => q.size(),
         Layout::Bloom(b) => b.size(),
+        Layout::Ring(r) => r.size(),
         Layout::Slots(o) => o.size(),
     }
     .max(1))
@@ -38,6 +40,7 @@ enum Layout {
     Queue(QueueLayout),
     Bloom(BloomLayout),
     Slots(SlotLayout),
+    Ring(RingLayout),
 }
 
 impl Layout {
@@ -54,6 +57,7 @@ impl Layout {
             | MapType::DevmapHash => Ok(Layout::Hash(HashLayout::new(def, n_cpus)?)),
             MapType::Queue | MapType::Stack => Ok(Layout::Queue(QueueLayout::new(def))),
             MapType::BloomFilter => Ok(Layout::Bloom(BloomLayout::new(def)?)),
+            MapType::Ringbuf => Ok(Layout::Ring(RingLayout::new(def))),
             MapType::ProgArray
             | MapType::ArrayOfMaps
             | MapType::Devmap
@@ -87,6 +91,10 @@ pub struct Map {
     layout: Layout,
     frozen: *const AtomicU32,
     n_cpus: u32,
+    /// Offset of the region in the store file.
+    offset: u64,
+    /// Ring buffers: the data pages mapped twice in a row.
+    ring_data: Option<DoubleMap>,
 }
 
 // SAFETY: `base` and `frozen` point into the store mapping, which `store` keeps alive; all
@@ -115,6 +123,14 @@ impl Map {
     pub fn open(store: &Arc<Store>, id: u32) -> Result<Map, MapError> {
         let (entry, def, offset) = store.lookup_entry(id)?;
         let layout = Layout::new(&def, store.n_cpus())?;
+        let ring_data = match layout {
+            Layout::Ring(r) => Some(
+                store
+                    .map_twice(offset + RingLayout::DATA_OFF, r.size)
+                    .map_err(|e| MapError::NoMemory(format!("mapping ring buffer data: {e}")))?,
+            ),
+            _ => None,
+        };
         Ok(Map {
             store: Arc::clone(store),
             id,
@@ -123,7 +139,62 @@ impl Map {
             def,
             layout,
             n_cpus: store.n_cpus(),
+            offset,
+            ring_data,
         })
+    }
+
+    /// Offset of the map's region in the store file, page-aligned: what the shim maps for
+    /// an mmap of the map's fd (an mmapable array's values, a ring buffer's pages).
+    pub fn region_offset(&self) -> u64 {
+        self.offset
+    }
+
+    fn ring(&self) -> Option<Ring<'_>> {
+        match (&self.layout, &self.ring_data) {
+            (Layout::Ring(l), Some(d)) => Some(Ring {
+                layout: l,
+                base: self.base,
+                data: d.as_ptr(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// `bpf_ringbuf_reserve`: room for `size` bytes, or `None` when the ring is full (or
+    /// this is not a ring buffer).
+    pub fn ringbuf_reserve(&self, size: u64) -> Option<NonNull<u8>> {
+        self.ring()?.reserve(size).and_then(NonNull::new)
+    }
+
+    /// `bpf_ringbuf_submit` (or `bpf_ringbuf_discard` when `discard`).
+    ///
+    /// # Safety
+    ///
+    /// `sample` must come from [`Map::ringbuf_reserve`] on this map and not be committed yet.
+    pub unsafe fn ringbuf_commit(&self, sample: NonNull<u8>, discard: bool) {
+        if let Some(r) = self.ring() {
+            // SAFETY: as this function's contract.
+            unsafe { r.commit(sample.as_ptr(), discard) };
+        }
+    }
+
+    /// `bpf_ringbuf_output`.
+    pub fn ringbuf_output(&self, data: &[u8]) -> Result<(), MapError> {
+        self.ring()
+            .ok_or(MapError::Invalid("not a ring buffer"))?
+            .output(data)
+    }
+
+    /// `bpf_ringbuf_query` (see [`crate::ringbuf::query`]).
+    pub fn ringbuf_query(&self, what: u64) -> u64 {
+        self.ring().map_or(0, |r| r.query(what))
+    }
+
+    /// Consumes committed samples, as libbpf's `ring_buffer__consume` does; returns how many
+    /// were delivered to `f`.
+    pub fn ringbuf_consume(&self, f: impl FnMut(&[u8])) -> usize {
+        self.ring().map_or(0, |r| r.consume(f))
     }
 
     /// The map's id.
@@ -376,6 +447,7 @@ impl Map {
         let lock = self.lock_for(flags)?;
         match &self.layout {
             Layout::Queue(_) | Layout::Bloom(_) => self.peek(out),
+            Layout::Ring(_) => Err(MapError::KernelNotSupp("ring buffers have no elements")),
             Layout::Slots(_) => self
                 .slots()
                 .ok_or(MapError::NotSupported)?
@@ -410,6 +482,9 @@ impl Map {
         self.check_value(value.len())?;
         if self.def.flags & flags::RDONLY != 0 || self.is_frozen() {
             return Err(MapError::Permission("map is read-only or frozen"));
+        }
+        if matches!(self.layout, Layout::Ring(_)) {
+            return Err(MapError::KernelNotSupp("ring buffers have no elements"));
         }
         if matches!(self.layout, Layout::Queue(_) | Layout::Bloom(_)) {
             return self.push(value, flags);
@@ -471,7 +546,7 @@ impl Map {
                 h.update(key, flags, fill, in_place)?;
                 result.into_inner()
             }
-            Layout::Queue(_) | Layout::Bloom(_) | Layout::Slots(_) => {
+            Layout::Queue(_) | Layout::Bloom(_) | Layout::Slots(_) | Layout::Ring(_) => {
                 Err(MapError::Invalid("programs cannot update this map type"))
             }
         }
@@ -501,6 +576,7 @@ impl Map {
                 Err(MapError::Invalid("elements cannot be deleted"))
             }
             Layout::Bloom(_) => Err(MapError::NotSupported),
+            Layout::Ring(_) => Err(MapError::KernelNotSupp("ring buffers have no elements")),
         }
     }
 
@@ -560,6 +636,7 @@ impl Map {
                 .next_key(key, out),
             Layout::Queue(_) => Err(MapError::Invalid("queues and stacks have no keys")),
             Layout::Bloom(_) => Err(MapError::NotSupported),
+            Layout::Ring(_) => Err(MapError::KernelNotSupp("ring buffers have no elements")),
         }
     }
 
@@ -609,7 +686,7 @@ impl Map {
             Layout::Hash(_) => self.lookup_hash_ptr(key, cpu),
             Layout::Slots(l) => self.lookup_slot_ptr(l, key),
             // The verifier never lets programs look these up by key.
-            Layout::Queue(_) | Layout::Bloom(_) => None,
+            Layout::Queue(_) | Layout::Bloom(_) | Layout::Ring(_) => None,
         }
     }
 
@@ -695,9 +772,11 @@ impl Map {
                 base: self.base,
                 layout,
             },
-            Layout::Hash(_) | Layout::Queue(_) | Layout::Bloom(_) | Layout::Slots(_) => {
-                FastPath::Call
-            }
+            Layout::Hash(_)
+            | Layout::Queue(_)
+            | Layout::Bloom(_)
+            | Layout::Slots(_)
+            | Layout::Ring(_) => FastPath::Call,
         }
     }
 }

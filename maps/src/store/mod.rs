@@ -151,7 +151,7 @@ pub struct Store {
     path: PathBuf,
     capacity: u64,
     n_cpus: u32,
-    _file: File,
+    file: File,
 }
 
 impl std::fmt::Debug for Store {
@@ -271,7 +271,7 @@ impl Store {
             path: path.to_path_buf(),
             capacity,
             n_cpus: 0,
-            _file: file,
+            file,
         };
         let h = store.header();
         let brk = h.brk.load(Ordering::Acquire);
@@ -328,6 +328,52 @@ impl Store {
         debug_assert!(idx < MAX_OBJECTS);
         let off = DIR_OFFSET + u64::from(idx) * ENTRY_SIZE;
         self.map.as_mut_ptr().wrapping_add(off as usize).cast()
+    }
+
+    /// Maps `len` bytes of the store file at `off` twice in a row in this process, as the
+    /// kernel maps a ring buffer's data pages, so that a record wrapping around the end of
+    /// the ring is contiguous. `off` and `len` must be page multiples.
+    pub(crate) fn map_twice(&self, off: u64, len: u64) -> std::io::Result<DoubleMap> {
+        use std::os::fd::AsRawFd;
+        let len =
+            usize::try_from(len).map_err(|_| std::io::Error::from_raw_os_error(libc::E2BIG))?;
+        let off = libc::off_t::try_from(off)
+            .map_err(|_| std::io::Error::from_raw_os_error(libc::E2BIG))?;
+        // SAFETY: a fresh anonymous reservation; nothing else refers to it.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                2 * len,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        let double = DoubleMap {
+            ptr: base.cast(),
+            len,
+        };
+        for half in 0..2 {
+            // SAFETY: replaces half of our own reservation with the store file's pages.
+            let p = unsafe {
+                libc::mmap(
+                    double.ptr.add(half * len).cast(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_SHARED | libc::MAP_FIXED,
+                    self.file.as_raw_fd(),
+                    off,
+                )
+            };
+            if p == libc::MAP_FAILED {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(double)
     }
 
     /// Pointer to `off` bytes into the store.
@@ -470,4 +516,25 @@ fn map_file(file: &File, len: u64) -> std::io::Result<MmapRaw> {
         .len(len as usize)
         .no_reserve_swap()
         .map_raw(file)
+}
+
+/// A range of the store file mapped twice in a row (see [`Store::map_twice`]).
+#[derive(Debug)]
+pub struct DoubleMap {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl DoubleMap {
+    /// Start of the `2 * len` bytes.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+}
+
+impl Drop for DoubleMap {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the reservation `map_twice` made and nothing else.
+        unsafe { libc::munmap(self.ptr.cast(), 2 * self.len) };
+    }
 }

@@ -21,6 +21,9 @@ pub enum MapError {
     /// The store has no room left for the map.
     #[error("out of memory: {0}")]
     NoMemory(String),
+    /// A batch's first bucket does not fit the caller's buffer.
+    #[error("no space for the next batch of elements")]
+    NoSpace,
     /// The operation conflicts with the map's state (e.g. freezing twice).
     #[error("busy")]
     Busy,
@@ -52,6 +55,7 @@ impl MapError {
             MapError::Permission(_) => libc::EPERM,
             MapError::NoMemory(_) => libc::ENOMEM,
             MapError::Busy => libc::EBUSY,
+            MapError::NoSpace => libc::ENOSPC,
             MapError::KernelNotSupp(_) => 524,
             MapError::NotSupported => libc::EOPNOTSUPP,
         }

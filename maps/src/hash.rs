@@ -625,6 +625,60 @@ impl HashMap<'_> {
         result.map(|e| self.free(e))
     }
 
+    /// Bucket count.
+    pub(crate) fn n_buckets(&self) -> u64 {
+        self.layout.n_buckets
+    }
+
+    /// Visits every element of bucket `b` under its lock, provided there are at most `room`
+    /// (`Err(count)` otherwise, visiting none); with `delete`, also unlinks them all.
+    pub(crate) fn take_bucket(
+        &self,
+        b: u64,
+        room: usize,
+        delete: bool,
+        mut visit: impl FnMut(Elem),
+    ) -> Result<usize, usize> {
+        let bucket = self.bucket(b);
+        if bucket.head.load(Ordering::Acquire) == 0 {
+            return Ok(0);
+        }
+        spin::lock(&bucket.lock);
+        let mut elems = Vec::new();
+        let mut raw = bucket.head.load(Ordering::Relaxed);
+        while let Some(e) = self.link(raw) {
+            elems.push(e);
+            raw = self.elem(e).next.load(Ordering::Relaxed);
+            if elems.len() as u64 > self.layout.n_elems {
+                break;
+            }
+        }
+        let fits = elems.len() <= room;
+        if fits {
+            for &e in &elems {
+                visit(e);
+            }
+            if delete {
+                bucket.head.store(0, Ordering::Release);
+                for &e in &elems {
+                    self.mark_owned(e);
+                    self.header().count.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+        }
+        spin::unlock(&bucket.lock);
+        if fits && delete {
+            for &e in &elems {
+                self.free(e);
+            }
+        }
+        if fits {
+            Ok(elems.len())
+        } else {
+            Err(elems.len())
+        }
+    }
+
     /// The key following `key` in (bucket, key bytes) order, so that an iteration visits each
     /// key present throughout exactly once, whatever is deleted or added meanwhile.
     pub(crate) fn next_key(&self, key: Option<&[u8]>, out: &mut [u8]) -> Result<(), MapError> {

@@ -22,5 +22,5 @@ mod value;
 
 pub use def::{MapDef, MapType};
 pub use error::MapError;
-pub use map::{FastPath, Map};
+pub use map::{BatchOutcome, FastPath, Map};
 pub use store::{Store, StoreError, StoreOptions};

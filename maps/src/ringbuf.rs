@@ -112,10 +112,10 @@ impl Ring<'_> {
         unsafe { &*self.base.add((PAGE + 8) as usize).cast::<AtomicU32>() }
     }
 
-    /// The record header at position `pos`.
+    /// The 4-byte word at position `pos`: a record's length (or, at `+ 4`, its page offset).
     fn header(&self, pos: u64) -> &AtomicU32 {
         let off = pos & (self.layout.size - 1);
-        // SAFETY: off < size and 8-aligned (positions advance by multiples of 8); the data
+        // SAFETY: off < size and 4-aligned (positions advance by multiples of 8); the data
         // mapping is 2 * size long.
         unsafe { &*self.data.add(off as usize).cast::<AtomicU32>() }
     }
@@ -135,13 +135,7 @@ impl Ring<'_> {
             hdr.store(size as u32 | BUSY, Ordering::Relaxed);
             // pg_off: pages from the ring's start, as the kernel records it.
             let pg_off = ((prod & (self.layout.size - 1)) / PAGE + 2) as u32;
-            // SAFETY: the header's second word follows the first, inside the mapping.
-            unsafe {
-                (hdr as *const AtomicU32)
-                    .add(1)
-                    .cast_mut()
-                    .write(AtomicU32::new(pg_off))
-            };
+            self.header(prod + 4).store(pg_off, Ordering::Relaxed);
             self.producer_pos().store(prod + total, Ordering::Release);
             self.data
                 .wrapping_add(((prod & (self.layout.size - 1)) + HDR) as usize)

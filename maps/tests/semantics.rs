@@ -373,3 +373,59 @@ fn object_arrays_through_the_map_api() {
         libc::EINVAL
     );
 }
+
+#[test]
+fn batches_walk_whole_maps() {
+    let t = TempStore::new("batch", 1);
+    let h = Map::create(&t.store, &MapDef::new(MapType::Hash, 4, 4, 512)).unwrap();
+    let keys: Vec<u8> = (0..300u32).flat_map(k4).collect();
+    let values: Vec<u8> = (0..300u32).flat_map(|i| k4(i * 2)).collect();
+    let up = h.update_batch(&keys, &values, 0);
+    assert_eq!((up.count, up.result), (300, Ok(())));
+
+    // Walk in batches of 32; the last call ends with ENOENT.
+    let mut seen = std::collections::BTreeMap::new();
+    let mut token: Option<Vec<u8>> = None;
+    loop {
+        let (mut kb, mut vb) = (vec![0u8; 32 * 4], vec![0u8; 32 * 4]);
+        let out = h.lookup_batch(token.as_deref(), &mut kb, &mut vb, 0, false);
+        for i in 0..out.count as usize {
+            let k = u32::from_ne_bytes(kb[i * 4..i * 4 + 4].try_into().unwrap());
+            let v = u32::from_ne_bytes(vb[i * 4..i * 4 + 4].try_into().unwrap());
+            assert!(seen.insert(k, v).is_none(), "key {k} twice");
+        }
+        match out.result {
+            Ok(()) => token = Some(out.token),
+            Err(e) => {
+                assert_eq!(e, MapError::NotFound);
+                break;
+            }
+        }
+    }
+    assert_eq!(seen.len(), 300);
+    assert!(seen.iter().all(|(k, v)| *v == k * 2));
+
+    // A zero-element buffer returns nothing, successfully, as the kernel does for count 0.
+    let tiny = Map::create(&t.store, &MapDef::new(MapType::Hash, 4, 4, 1)).unwrap();
+    tiny.update(&k4(1), &k4(1), 0).unwrap();
+    let out = tiny.lookup_batch(None, &mut [], &mut [], 0, false);
+    assert_eq!((out.count, out.result), (0, Ok(())));
+
+    // Lookup-and-delete empties the map; arrays have no delete batches.
+    let (mut kb, mut vb) = (vec![0u8; 512 * 4], vec![0u8; 512 * 4]);
+    let out = h.lookup_batch(None, &mut kb, &mut vb, 0, true);
+    assert_eq!((out.count, out.result), (300, Err(MapError::NotFound)));
+    assert!(h.is_empty());
+    let del = h.delete_batch(&keys[..8]);
+    assert_eq!((del.count, del.result), (0, Err(MapError::NotFound)));
+    let a = Map::create(&t.store, &MapDef::new(MapType::Array, 4, 4, 4)).unwrap();
+    assert_eq!(a.delete_batch(&keys[..4]).result.unwrap_err().errno(), 524);
+    let (mut kb, mut vb) = (vec![0u8; 16], vec![0u8; 16]);
+    let out = a.lookup_batch(None, &mut kb, &mut vb, 0, false);
+    assert_eq!((out.count, &out.token[..]), (4, &k4(3)[..]));
+    assert_eq!(
+        a.lookup_batch(Some(&out.token), &mut kb, &mut vb, 0, false)
+            .result,
+        Err(MapError::NotFound)
+    );
+}

@@ -2,6 +2,10 @@
 //! the `bpf()` syscall side (copying lookups and updates, iteration, freezing) and the
 //! program side (helpers that return a pointer into the value, per-CPU by worker slot).
 
+mod batch;
+
+pub use batch::BatchOutcome;
+
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -197,8 +197,12 @@ impl Store {
             .open(&tmp)
             .map_err(io)?;
         let result = (|| {
-            file.set_len(opts.capacity).map_err(io)?;
-            let map = map_file(&file, opts.capacity).map_err(io)?;
+            // On hugetlbfs every size must be a whole number of huge pages.
+            let capacity = opts
+                .capacity
+                .next_multiple_of(huge_page_size(&file).unwrap_or(1));
+            file.set_len(capacity).map_err(io)?;
+            let map = map_file(&file, capacity).map_err(io)?;
             let base = map.as_mut_ptr();
             // SAFETY: the mapping is at least HEAP_OFFSET bytes, page aligned, and private
             // to this process until linked into place.
@@ -207,7 +211,7 @@ impl Store {
                 (&raw mut (*h).magic).write(MAGIC);
                 (&raw mut (*h).version).write(LAYOUT_VERSION);
                 (&raw mut (*h).header_size).write(size_of::<Header>() as u32);
-                (&raw mut (*h).capacity).write(opts.capacity);
+                (&raw mut (*h).capacity).write(capacity);
                 (&raw mut (*h).n_cpus).write(opts.n_cpus);
                 (&raw mut (*h).max_objects).write(MAX_OBJECTS);
                 (&raw mut (*h).brk).write(AtomicU64::new(HEAP_OFFSET));
@@ -509,6 +513,20 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// `statfs` magic of hugetlbfs.
+const HUGETLBFS_MAGIC: i64 = 0x9584_58f6;
+
+/// The huge page size when `file` lives on hugetlbfs.
+fn huge_page_size(file: &File) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::zeroed();
+    // SAFETY: `st` is a writable statfs buffer; the fd is open.
+    let rc = unsafe { libc::fstatfs(file.as_raw_fd(), st.as_mut_ptr()) };
+    // SAFETY: fstatfs filled it (rc == 0).
+    let st = (rc == 0).then(|| unsafe { st.assume_init() })?;
+    (st.f_type as i64 == HUGETLBFS_MAGIC).then_some(st.f_bsize as u64)
 }
 
 fn map_file(file: &File, len: u64) -> std::io::Result<MmapRaw> {

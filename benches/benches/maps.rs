@@ -1,15 +1,20 @@
-//! Map lookups from the program side (what a helper call or inlined JIT code does), next to
-//! the in-process ceilings: hashbrown's `HashTable` with the same hasher and key/value sizes
-//! for hash maps, a plain slice index for arrays. Keys 4, 20 and 40 bytes; maps 1%, 50%
-//! and 90% full; one thread. Each iteration looks up 1024 present keys in a random order.
+//! Map operations from the program side (what a helper call or inlined JIT code does), next
+//! to the in-process ceilings: hashbrown's `HashTable` with the same hasher and key/value
+//! sizes for hash maps, a plain slice index for arrays. Keys 4, 20 and 40 bytes; maps 1%,
+//! 50% and 90% full; lookups on one and on two threads; updates (replacing a present key)
+//! and delete-then-insert pairs. Each iteration does 1024 operations on present keys in a
+//! scattered order. `array_lookup/*_fast_path` computes the address as the JIT's inlined
+//! code will (`FastPath::Array`).
 
 use std::hash::{BuildHasher, Hasher};
 use std::hint::black_box;
 use std::sync::Arc;
 
+use std::time::{Duration, Instant};
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use hashbrown::HashTable;
-use uxdp_maps::{Map, MapDef, MapType, Store, StoreOptions};
+use uxdp_maps::{FastPath, Map, MapDef, MapType, Store, StoreOptions};
 
 const MAX_ENTRIES: u32 = 65_536;
 const BATCH: usize = 1024;
@@ -22,9 +27,15 @@ struct TempStore {
 
 impl TempStore {
     fn new() -> Self {
-        let path = std::path::PathBuf::from(format!("/dev/shm/uxdp-bench-{}", std::process::id()));
+        // UXDP_BENCH_STORE_DIR puts the store elsewhere, e.g. on a hugetlbfs mount.
+        let dir = std::env::var("UXDP_BENCH_STORE_DIR").unwrap_or_else(|_| "/dev/shm".into());
+        let path = std::path::PathBuf::from(format!("{dir}/uxdp-bench-{}", std::process::id()));
         let _ = std::fs::remove_file(&path);
-        let store = Store::create(&path, &StoreOptions::default()).unwrap();
+        let opts = StoreOptions {
+            capacity: 8 << 30,
+            ..StoreOptions::default()
+        };
+        let store = Store::create(&path, &opts).unwrap();
         Self { store, path }
     }
 }
@@ -49,28 +60,33 @@ fn hash_of(bytes: &[u8]) -> u64 {
     h.finish()
 }
 
+type Table<const N: usize> = HashTable<([u8; N], [u8; VALUE])>;
+
+/// A uxdp hash map and a hashbrown table holding the same keys, `percent` full, and the
+/// keys to probe.
+fn filled<const N: usize>(t: &TempStore, percent: u32) -> (Map, Table<N>, Vec<[u8; N]>) {
+    let n = MAX_ENTRIES * percent / 100;
+    let def = MapDef::new(MapType::Hash, N as u32, VALUE as u32, MAX_ENTRIES);
+    let map = Map::create(&t.store, &def).unwrap();
+    let mut table: Table<N> = HashTable::with_capacity(MAX_ENTRIES as usize);
+    for i in 0..n {
+        let k = key::<N>(i);
+        map.update(&k, &u64::from(i).to_ne_bytes(), 0).unwrap();
+        table.insert_unique(hash_of(&k), (k, u64::from(i).to_ne_bytes()), |(k, _)| {
+            hash_of(k)
+        });
+    }
+    let probes = (0..BATCH as u32)
+        .map(|j| key::<N>((j * 7919) % n))
+        .collect();
+    (map, table, probes)
+}
+
 fn hash_lookup<const N: usize>(c: &mut Criterion, t: &TempStore) {
     let mut g = c.benchmark_group(format!("hash_lookup/key{N}"));
     g.throughput(Throughput::Elements(BATCH as u64));
     for percent in [1u32, 50, 90] {
-        let n = MAX_ENTRIES * percent / 100;
-        let map = Map::create(
-            &t.store,
-            &MapDef::new(MapType::Hash, N as u32, VALUE as u32, MAX_ENTRIES),
-        )
-        .unwrap();
-        let mut table: HashTable<([u8; N], [u8; VALUE])> =
-            HashTable::with_capacity(MAX_ENTRIES as usize);
-        for i in 0..n {
-            let k = key::<N>(i);
-            map.update(&k, &u64::from(i).to_ne_bytes(), 0).unwrap();
-            table.insert_unique(hash_of(&k), (k, u64::from(i).to_ne_bytes()), |(k, _)| {
-                hash_of(k)
-            });
-        }
-        let probes: Vec<[u8; N]> = (0..BATCH as u32)
-            .map(|j| key::<N>((j * 7919) % n))
-            .collect();
+        let (map, table, probes) = filled::<N>(t, percent);
         g.bench_with_input(
             BenchmarkId::new("uxdp", format!("{percent}%")),
             &probes,
@@ -104,6 +120,86 @@ fn hash_lookup<const N: usize>(c: &mut Criterion, t: &TempStore) {
         t.store.delete_map(map.id()).unwrap();
     }
     g.finish();
+    let (map, mut table, probes) = filled::<N>(t, 50);
+    two_threads::<N>(c, &map, &table, &probes);
+    updates::<N>(c, &map, &mut table, &probes);
+    t.store.delete_map(map.id()).unwrap();
+}
+
+/// Runs `f` for `iters` iterations on this thread and another at once; wall time.
+fn on_two_threads(iters: u64, f: impl Fn() + Sync) -> Duration {
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(|| (0..iters).for_each(|_| f()));
+        (0..iters).for_each(|_| f());
+    });
+    start.elapsed()
+}
+
+fn two_threads<const N: usize>(c: &mut Criterion, map: &Map, table: &Table<N>, probes: &[[u8; N]]) {
+    let mut g = c.benchmark_group(format!("hash_lookup_2threads/key{N}"));
+    g.throughput(Throughput::Elements(2 * BATCH as u64));
+    g.bench_function("uxdp/50%", |b| {
+        b.iter_custom(|iters| {
+            on_two_threads(iters, || {
+                for k in probes {
+                    black_box(map.lookup_ptr(black_box(k), 0).unwrap());
+                }
+            })
+        });
+    });
+    g.bench_function("hashbrown/50%", |b| {
+        b.iter_custom(|iters| {
+            on_two_threads(iters, || {
+                for k in probes {
+                    let k = black_box(k);
+                    black_box(table.find(hash_of(k), |(x, _)| x == k).unwrap());
+                }
+            })
+        });
+    });
+    g.finish();
+}
+
+fn updates<const N: usize>(c: &mut Criterion, map: &Map, table: &mut Table<N>, probes: &[[u8; N]]) {
+    let mut g = c.benchmark_group(format!("hash_update/key{N}"));
+    g.throughput(Throughput::Elements(BATCH as u64));
+    let v = [7u8; VALUE];
+    g.bench_function("uxdp/replace", |b| {
+        b.iter(|| {
+            for k in probes {
+                map.update_from_program(black_box(k), &v, 0, 0).unwrap();
+            }
+        });
+    });
+    g.bench_function("hashbrown/replace", |b| {
+        b.iter(|| {
+            for k in probes {
+                let k = black_box(k);
+                let e = table.find_mut(hash_of(k), |(x, _)| x == k).unwrap();
+                e.1 = v;
+            }
+        });
+    });
+    g.bench_function("uxdp/delete_insert", |b| {
+        b.iter(|| {
+            for k in probes {
+                map.delete_from_program(black_box(k)).unwrap();
+                map.update_from_program(k, &v, 0, 0).unwrap();
+            }
+        });
+    });
+    g.bench_function("hashbrown/delete_insert", |b| {
+        b.iter(|| {
+            for k in probes {
+                let k = black_box(k);
+                let h = hash_of(k);
+                table.find_entry(h, |(x, _)| x == k).unwrap().remove();
+                table.insert_unique(h, (*k, v), |(k, _)| hash_of(k));
+            }
+        });
+    });
+    g.finish();
 }
 
 fn array_lookup(c: &mut Criterion, t: &TempStore) {
@@ -125,6 +221,27 @@ fn array_lookup(c: &mut Criterion, t: &TempStore) {
     });
     for ty in [MapType::Array, MapType::PercpuArray] {
         let map = Map::create(&t.store, &MapDef::new(ty, 4, VALUE as u32, MAX_ENTRIES)).unwrap();
+        let FastPath::Array { base, layout } = map.fast_path() else {
+            unreachable!("arrays have a fast path")
+        };
+        g.bench_function(format!("uxdp_{ty:?}_fast_path"), |b| {
+            b.iter(|| {
+                let mut sum = 0u64;
+                for k in &probes {
+                    let idx = u64::from(u32::from_ne_bytes(*black_box(k)));
+                    if idx < layout.max_entries {
+                        // SAFETY: idx < max_entries and CPU slot 1 < planes (or plane 0):
+                        // inside the map's region, which `map` keeps mapped.
+                        let p = unsafe {
+                            base.add(layout.value_offset(idx, 1.min(layout.planes - 1)) as usize)
+                        };
+                        // SAFETY: a live 8-byte value.
+                        sum = sum.wrapping_add(unsafe { p.cast::<u64>().read() });
+                    }
+                }
+                sum
+            });
+        });
         g.bench_function(format!("uxdp_{ty:?}"), |b| {
             b.iter(|| {
                 let mut sum = 0u64;
@@ -150,7 +267,7 @@ fn maps(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(1));
+    config = Criterion::default().sample_size(20).measurement_time(Duration::from_secs(1));
     targets = maps
 }
 criterion_main!(benches);

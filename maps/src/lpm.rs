@@ -353,7 +353,7 @@ impl<'a> LpmTrie<'a> {
                 };
                 let hdr = self.node(n);
                 let seq = hdr.seq.load(Ordering::Acquire);
-                if seq & 1 == 1 {
+                if seq != (link >> 32) as u32 {
                     // Reused since it was linked (or being rewritten right now).
                     continue 'restart;
                 }

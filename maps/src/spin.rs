@@ -9,8 +9,26 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// Spins before checking whether the holder is alive.
 const SPINS_BEFORE_CHECK: u32 = 1 << 14;
 
+/// This process's pid, cached: `getpid` is a system call, and lock words need it on every
+/// acquisition. A fork child clears the cache (`pthread_atfork`), so it never uses its
+/// parent's pid.
 pub(crate) fn my_pid() -> u32 {
-    std::process::id()
+    static PID: AtomicU32 = AtomicU32::new(0);
+    static REGISTER: std::sync::Once = std::sync::Once::new();
+    extern "C" fn forget_in_child() {
+        PID.store(0, Ordering::Relaxed);
+    }
+    let cached = PID.load(Ordering::Relaxed);
+    if cached != 0 {
+        return cached;
+    }
+    REGISTER.call_once(|| {
+        // SAFETY: registers a handler that only stores to an atomic.
+        unsafe { libc::pthread_atfork(None, None, Some(forget_in_child)) };
+    });
+    let pid = std::process::id();
+    PID.store(pid, Ordering::Relaxed);
+    pid
 }
 
 pub(crate) fn alive(pid: u32) -> bool {

@@ -18,11 +18,11 @@
 //! The kernel side needs `CAP_BPF` (root); without it the tests fail, they never skip.
 
 use std::collections::BTreeSet;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use uxdp_kbpf::{ENOTSUPP, Errno, MapFd as KernelMap};
 use uxdp_maps::def::{flags, update};
 use uxdp_maps::{Map, MapDef, MapType, Store, StoreOptions};
 
@@ -30,113 +30,11 @@ use uxdp_maps::{Map, MapDef, MapType, Store, StoreOptions};
 type Res<T = ()> = Result<T, i32>;
 
 // ---------------------------------------------------------------------------------------
-// The kernel side: bpf() by hand.
+// The kernel side: uxdp-kbpf's thin bpf() layer.
 
-const BPF_MAP_CREATE: libc::c_long = 0;
-const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
-const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
-const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
-const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
-const BPF_MAP_LOOKUP_AND_DELETE_ELEM: libc::c_long = 21;
-const BPF_MAP_FREEZE: libc::c_long = 22;
-
-/// The kernel's internal `ENOTSUPP`, which `bpf()` passes through.
-const ENOTSUPP: i32 = 524;
-
-/// The `BPF_MAP_CREATE` prefix of `union bpf_attr`; the kernel zero-fills the rest.
-#[repr(C)]
-#[derive(Default)]
-struct MapCreateAttr {
-    map_type: u32,
-    key_size: u32,
-    value_size: u32,
-    max_entries: u32,
-    map_flags: u32,
-}
-
-/// The element-command prefix of `union bpf_attr` (`value` is `next_key` for
-/// `BPF_MAP_GET_NEXT_KEY`); `BPF_MAP_FREEZE` uses `map_fd` only.
-#[repr(C)]
-#[derive(Default)]
-struct ElemAttr {
-    map_fd: u32,
-    _pad: u32,
-    key: u64,
-    value: u64,
-    flags: u64,
-}
-
-fn sys_bpf<T>(cmd: libc::c_long, attr: &T) -> Res<libc::c_long> {
-    // SAFETY: `attr` is a live `#[repr(C)]` prefix of `union bpf_attr` and its exact size is
-    // passed; every pointer inside it refers to a buffer of the size the map needs.
-    let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr as *const T, size_of::<T>()) };
-    if r < 0 {
-        Err(std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(i32::MAX))
-    } else {
-        Ok(r)
-    }
-}
-
-fn ptr(buf: &[u8]) -> u64 {
-    buf.as_ptr() as u64
-}
-
-/// A kernel map, closed on drop.
-struct KernelMap {
-    fd: OwnedFd,
-}
-
-impl KernelMap {
-    fn create(def: &MapDef) -> Res<Self> {
-        let attr = MapCreateAttr {
-            map_type: def.map_type as u32,
-            key_size: def.key_size,
-            value_size: def.value_size,
-            max_entries: def.max_entries,
-            map_flags: def.flags,
-        };
-        let raw = sys_bpf(BPF_MAP_CREATE, &attr)? as i32;
-        // SAFETY: BPF_MAP_CREATE returned a new fd that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        Ok(Self { fd })
-    }
-
-    fn elem(&self, cmd: libc::c_long, key: u64, value: u64, flags: u64) -> Res {
-        let attr = ElemAttr {
-            map_fd: self.fd.as_raw_fd() as u32,
-            key,
-            value,
-            flags,
-            ..ElemAttr::default()
-        };
-        sys_bpf(cmd, &attr).map(drop)
-    }
-
-    fn lookup(&self, key: &[u8], out: &mut [u8], flags: u64) -> Res {
-        self.elem(BPF_MAP_LOOKUP_ELEM, ptr(key), ptr(out), flags)
-    }
-
-    fn update(&self, key: &[u8], value: &[u8], flags: u64) -> Res {
-        self.elem(BPF_MAP_UPDATE_ELEM, ptr(key), ptr(value), flags)
-    }
-
-    fn delete(&self, key: &[u8]) -> Res {
-        self.elem(BPF_MAP_DELETE_ELEM, ptr(key), 0, 0)
-    }
-
-    fn lookup_and_delete(&self, key: &[u8], out: &mut [u8], flags: u64) -> Res {
-        self.elem(BPF_MAP_LOOKUP_AND_DELETE_ELEM, ptr(key), ptr(out), flags)
-    }
-
-    fn next_key(&self, key: Option<&[u8]>, out: &mut [u8]) -> Res {
-        self.elem(BPF_MAP_GET_NEXT_KEY, key.map_or(0, ptr), ptr(out), 0)
-    }
-
-    fn freeze(&self) -> Res {
-        self.elem(BPF_MAP_FREEZE, 0, 0, 0)
-    }
+/// An outcome of the kernel side, its `Errno` as the plain number the uxdp side gives.
+fn kres<T>(r: Result<T, Errno>) -> Res<T> {
+    r.map_err(Errno::raw)
 }
 
 /// The kernel's `num_possible_cpus()`, which sizes its per-CPU value buffers.
@@ -155,7 +53,14 @@ fn possible_cpus() -> usize {
 /// Creates a kernel map, failing the test loudly when the kernel refuses for lack of
 /// privilege rather than because of the definition.
 fn kernel_create(def: &MapDef) -> Res<KernelMap> {
-    let r = KernelMap::create(def);
+    let r = kres(KernelMap::create(
+        def.map_type as u32,
+        def.key_size,
+        def.value_size,
+        def.max_entries,
+        def.flags,
+        def.map_extra,
+    ));
     assert_ne!(
         r.as_ref().err(),
         Some(&libc::EPERM),
@@ -217,6 +122,11 @@ impl Both {
             let kernel_len = possible_cpus() * def.value_stride() as usize;
             assert_eq!(uxdp.syscall_value_size(), kernel_len, "per-CPU value size");
         }
+        assert_eq!(
+            kernel.value_len(),
+            uxdp.syscall_value_size(),
+            "syscall value size"
+        );
         Self {
             name: format!(
                 "{:?} {}/{}/{}",
@@ -255,13 +165,13 @@ impl Both {
     }
 
     fn update(&mut self, key: &[u8], value: &[u8], flags: u64) -> Res {
-        let k = self.kernel.update(key, value, flags);
+        let k = kres(self.kernel.update(key, value, flags));
         let u = self.uxdp.update(key, value, flags).map_err(|e| e.errno());
         self.agree(&format!("update {key:?} flags {flags}"), k, u)
     }
 
     fn delete(&mut self, key: &[u8]) -> Res {
-        let k = self.kernel.delete(key);
+        let k = kres(self.kernel.delete(key));
         let u = self.uxdp.delete(key).map_err(|e| e.errno());
         self.agree(&format!("delete {key:?}"), k, u)
     }
@@ -269,7 +179,7 @@ impl Both {
     /// Lookup on both sides; `Ok` carries the (identical) value bytes.
     fn lookup(&mut self, key: &[u8], flags: u64) -> Res<Vec<u8>> {
         let (mut kv, mut uv) = (vec![0; self.value_len()], vec![0; self.value_len()]);
-        let k = self.kernel.lookup(key, &mut kv, flags).map(|()| kv);
+        let k = kres(self.kernel.lookup(key, &mut kv, flags)).map(|()| kv);
         let u = self.uxdp.lookup(key, &mut uv, flags).map(|()| uv);
         self.agree(
             &format!("lookup {key:?} flags {flags}"),
@@ -280,10 +190,7 @@ impl Both {
 
     fn lookup_and_delete(&mut self, key: &[u8], flags: u64) -> Res<Vec<u8>> {
         let (mut kv, mut uv) = (vec![0; self.value_len()], vec![0; self.value_len()]);
-        let k = self
-            .kernel
-            .lookup_and_delete(key, &mut kv, flags)
-            .map(|()| kv);
+        let k = kres(self.kernel.lookup_and_delete(key, &mut kv, flags)).map(|()| kv);
         let u = self
             .uxdp
             .lookup_and_delete(key, &mut uv, flags)
@@ -294,7 +201,7 @@ impl Both {
 
     fn raw_next_key(&self, key: Option<&[u8]>) -> (Res<Vec<u8>>, Res<Vec<u8>>) {
         let (mut kn, mut un) = (vec![0; self.key_size()], vec![0; self.key_size()]);
-        let k = self.kernel.next_key(key, &mut kn).map(|()| kn);
+        let k = kres(self.kernel.next_key(key, &mut kn)).map(|()| kn);
         let u = self.uxdp.next_key(key, &mut un).map(|()| un);
         (k, u.map_err(|e| e.errno()))
     }
@@ -316,7 +223,7 @@ impl Both {
     }
 
     fn freeze(&mut self) -> Res {
-        let k = self.kernel.freeze();
+        let k = kres(self.kernel.freeze());
         let u = self.uxdp.freeze().map_err(|e| e.errno());
         self.agree("freeze", k, u)
     }
@@ -324,7 +231,7 @@ impl Both {
     /// Freezing a frozen map: the kernel answers `EPERM` (a frozen map's fds have lost
     /// write permission, which `map_freeze` checks first).
     fn freeze_again(&mut self) {
-        let k = self.kernel.freeze();
+        let k = kres(self.kernel.freeze());
         let u = self.uxdp.freeze().map_err(|e| e.errno());
         assert_eq!(k, Err(libc::EPERM), "{}: kernel freezes twice", self.name);
         let _agreed = self.agree("freeze again", k, u);
@@ -333,7 +240,9 @@ impl Both {
     /// The keys a full `get_next_key` walk from `None` reaches, walked on both sides
     /// independently and compared as sets.
     fn keys(&mut self) -> BTreeSet<Vec<u8>> {
-        let kernel = walk(self.key_size(), |k, out| self.kernel.next_key(k, out));
+        let kernel = walk(self.key_size(), |key, out| {
+            kres(self.kernel.next_key(key, out))
+        });
         let uxdp = walk(self.key_size(), |k, out| {
             self.uxdp.next_key(k, out).map_err(|e| e.errno())
         });

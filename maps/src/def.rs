@@ -299,6 +299,7 @@ impl MapDef {
                 }
             }
             MapType::Ringbuf => crate::ringbuf::validate(self)?,
+            MapType::LpmTrie => crate::lpm::validate(self)?,
             MapType::Queue | MapType::Stack | MapType::BloomFilter => {
                 let bloom = self.map_type == MapType::BloomFilter;
                 let mask = NUMA_NODE | ACCESS_MASK | if bloom { ZERO_SEED } else { 0 };

@@ -1531,9 +1531,17 @@ mod tests {
                 }
             });
             s.spawn(|| {
+                /// Stops the writer however the reader ends, failed assertions included.
+                struct StopOnDrop<'a>(&'a AtomicU32);
+                impl Drop for StopOnDrop<'_> {
+                    fn drop(&mut self) {
+                        self.0.store(1, Ordering::Relaxed);
+                    }
+                }
+                let _stop = StopOnDrop(&stop);
                 let t = view();
                 let mut out = [0u8; 16];
-                for n in 0..200_000u32 {
+                for _ in 0..200_000u32 {
                     t.lookup(&v4(10, 1, 2, 3, 32), &mut out).unwrap();
                     let a = u64::from_ne_bytes(out[..8].try_into().unwrap());
                     let b = u64::from_ne_bytes(out[8..].try_into().unwrap());
@@ -1545,11 +1553,7 @@ mod tests {
                     // SAFETY: a value pointer of this trie, inside the region.
                     let x = unsafe { p.cast::<u64>().read_volatile() };
                     assert!(x == 8, "wrong prefix: {x}");
-                    if n == 100_000 {
-                        stop.store(1, Ordering::Relaxed);
-                    }
                 }
-                stop.store(1, Ordering::Relaxed);
             });
         });
         assert!(t.nodes_in_use() <= 2 * t.len());

@@ -429,3 +429,51 @@ fn batches_walk_whole_maps() {
         Err(MapError::NotFound)
     );
 }
+
+#[test]
+fn lpm_trie_through_the_map_api() {
+    let t = TempStore::new("lpm", 2);
+    let lpm = |prefix: u32, a: [u8; 4]| -> [u8; 8] {
+        let mut k = [0u8; 8];
+        k[..4].copy_from_slice(&prefix.to_ne_bytes());
+        k[4..].copy_from_slice(&a);
+        k
+    };
+    assert_eq!(
+        MapDef::new(MapType::LpmTrie, 8, 4, 16)
+            .validate()
+            .unwrap_err()
+            .errno(),
+        libc::EINVAL,
+        "LPM tries need BPF_F_NO_PREALLOC"
+    );
+    let def = MapDef::new(MapType::LpmTrie, 8, 4, 16).with_flags(flags::NO_PREALLOC);
+    let m = Map::create(&t.store, &def).unwrap();
+    m.update(&lpm(8, [10, 0, 0, 0]), &k4(8), 0).unwrap();
+    m.update(&lpm(24, [10, 1, 2, 0]), &k4(24), 0).unwrap();
+    m.update_from_program(&lpm(16, [10, 1, 0, 0]), &k4(16), 0, 1)
+        .unwrap();
+    let mut v = [0u8; 4];
+    m.lookup(&lpm(32, [10, 1, 2, 3]), &mut v, 0).unwrap();
+    assert_eq!(v, k4(24));
+    m.lookup(&lpm(32, [10, 1, 9, 9]), &mut v, 0).unwrap();
+    assert_eq!(v, k4(16));
+    let p = m.lookup_ptr(&lpm(32, [10, 9, 9, 9]), 0).unwrap();
+    // SAFETY: a live 4-byte value.
+    assert_eq!(unsafe { p.cast::<u32>().read_unaligned() }, 8);
+    assert_eq!(
+        m.lookup(&lpm(32, [11, 0, 0, 0]), &mut v, 0),
+        Err(MapError::NotFound)
+    );
+    m.delete(&lpm(24, [10, 1, 2, 0])).unwrap();
+    m.lookup(&lpm(32, [10, 1, 2, 3]), &mut v, 0).unwrap();
+    assert_eq!(v, k4(16));
+    let mut walked = 0;
+    let mut cur: Option<[u8; 8]> = None;
+    let mut next = [0u8; 8];
+    while m.next_key(cur.as_ref().map(|k| &k[..]), &mut next).is_ok() {
+        walked += 1;
+        cur = Some(next);
+    }
+    assert_eq!(walked, 2);
+}

@@ -21,6 +21,15 @@ pub struct BatchOutcome {
     pub result: Result<(), MapError>,
 }
 
+/// The four batch commands.
+#[derive(Clone, Copy)]
+enum BatchOp {
+    Lookup,
+    LookupAndDelete,
+    Update,
+    Delete,
+}
+
 impl BatchOutcome {
     fn new(count: usize, token: Vec<u8>, result: Result<(), MapError>) -> Self {
         Self {
@@ -39,12 +48,17 @@ impl Map {
         self.lock_for(elem_flags).map(drop)
     }
 
-    fn batch_capable(&self, delete: bool) -> Result<(), MapError> {
-        let ok = match self.layout {
-            Layout::Hash(_) => true,
-            Layout::Array(_) => !delete,
-            _ => false,
-        };
+    /// Which batch operations the kernel offers for this map type.
+    fn batch_capable(&self, op: BatchOp) -> Result<(), MapError> {
+        let ok = matches!(
+            (&self.layout, op),
+            (Layout::Hash(_), _)
+                | (
+                    Layout::Lpm(_),
+                    BatchOp::Lookup | BatchOp::Update | BatchOp::Delete
+                )
+                | (Layout::Array(_), BatchOp::Lookup | BatchOp::Update)
+        );
         if ok {
             Ok(())
         } else {
@@ -65,8 +79,13 @@ impl Map {
         delete: bool,
     ) -> BatchOutcome {
         let fail = |e| BatchOutcome::new(0, Vec::new(), Err(e));
+        let op = if delete {
+            BatchOp::LookupAndDelete
+        } else {
+            BatchOp::Lookup
+        };
         if let Err(e) = self
-            .batch_capable(delete)
+            .batch_capable(op)
             .and_then(|()| self.check_batch_flags(elem_flags))
         {
             return fail(e);
@@ -188,7 +207,7 @@ impl Map {
     pub fn update_batch(&self, keys: &[u8], values: &[u8], elem_flags: u64) -> BatchOutcome {
         let ks = self.def.key_size as usize;
         let vs = self.syscall_value_size();
-        if let Err(e) = self.batch_capable(false) {
+        if let Err(e) = self.batch_capable(BatchOp::Update) {
             return BatchOutcome::new(0, Vec::new(), Err(e));
         }
         let n = keys.len() / ks.max(1);
@@ -217,7 +236,7 @@ impl Map {
     /// `BPF_MAP_DELETE_BATCH`: deletes each key in order, stopping at the first error.
     pub fn delete_batch(&self, keys: &[u8]) -> BatchOutcome {
         let ks = self.def.key_size as usize;
-        if let Err(e) = self.batch_capable(true) {
+        if let Err(e) = self.batch_capable(BatchOp::Delete) {
             return BatchOutcome::new(0, Vec::new(), Err(e));
         }
         let n = keys.len() / ks.max(1);

@@ -15,6 +15,7 @@ use crate::bloom::{Bloom, BloomLayout};
 use crate::def::{MapDef, MapType, flags, update};
 use crate::error::MapError;
 use crate::hash::{HashLayout, HashMap};
+use crate::lpm::{LpmLayout, LpmTrie};
 use crate::queue::{Queue, QueueLayout};
 use crate::ringbuf::{Ring, RingLayout};
 use crate::slots::{SlotLayout, Slots};
@@ -32,6 +33,7 @@ pub(crate) fn region_size(def: &MapDef, n_cpus: u32) -> Result<u64, MapError> {
         Layout::Queue(q) => q.size(),
         Layout::Bloom(b) => b.size(),
         Layout::Ring(r) => r.size(),
+        Layout::Lpm(l) => l.size(),
         Layout::Slots(o) => o.size(),
     }
     .max(1))
@@ -45,6 +47,7 @@ enum Layout {
     Bloom(BloomLayout),
     Slots(SlotLayout),
     Ring(RingLayout),
+    Lpm(LpmLayout),
 }
 
 impl Layout {
@@ -62,6 +65,7 @@ impl Layout {
             MapType::Queue | MapType::Stack => Ok(Layout::Queue(QueueLayout::new(def))),
             MapType::BloomFilter => Ok(Layout::Bloom(BloomLayout::new(def)?)),
             MapType::Ringbuf => Ok(Layout::Ring(RingLayout::new(def))),
+            MapType::LpmTrie => Ok(Layout::Lpm(LpmLayout::new(def)?)),
             MapType::ProgArray
             | MapType::ArrayOfMaps
             | MapType::Devmap
@@ -261,6 +265,15 @@ impl Map {
         }
     }
 
+    fn lpm(&self) -> Option<LpmTrie<'_>> {
+        match &self.layout {
+            // SAFETY: the region is page-aligned, `layout.size()` long (checked when the map
+            // was opened), zero when created, and kept mapped by `self.store`.
+            Layout::Lpm(l) => Some(unsafe { LpmTrie::new(l, self.base) }),
+            _ => None,
+        }
+    }
+
     fn slots(&self) -> Option<Slots<'_>> {
         match &self.layout {
             Layout::Slots(l) => Some(Slots {
@@ -452,6 +465,7 @@ impl Map {
         match &self.layout {
             Layout::Queue(_) | Layout::Bloom(_) => self.peek(out),
             Layout::Ring(_) => Err(MapError::KernelNotSupp("ring buffers have no elements")),
+            Layout::Lpm(_) => self.lpm().ok_or(MapError::NotSupported)?.lookup(key, out),
             Layout::Slots(_) => self
                 .slots()
                 .ok_or(MapError::NotSupported)?
@@ -522,6 +536,15 @@ impl Map {
         }
         self.lock_for(flags)?;
         match &self.layout {
+            Layout::Lpm(l) => {
+                // The trie copies the value itself; gather it from the writer first.
+                let mut value = vec![0u8; l.value_size as usize];
+                let staging = value.as_mut_ptr();
+                write(&|_| staging, true)?;
+                self.lpm()
+                    .ok_or(MapError::NotSupported)?
+                    .update(key, &value, flags)
+            }
             Layout::Array(l) => {
                 let idx = u64::from(array::index(key));
                 if idx >= l.max_entries {
@@ -568,6 +591,7 @@ impl Map {
     /// Deletion shared by the syscall and program sides.
     fn delete_any(&self, key: &[u8]) -> Result<(), MapError> {
         match &self.layout {
+            Layout::Lpm(_) => self.lpm().ok_or(MapError::NotSupported)?.delete(key),
             Layout::Hash(_) => self
                 .hash()
                 .ok_or(MapError::NotSupported)?
@@ -628,6 +652,7 @@ impl Map {
             return Err(MapError::Permission("map is write-only"));
         }
         match &self.layout {
+            Layout::Lpm(_) => self.lpm().ok_or(MapError::NotSupported)?.next_key(key, out),
             Layout::Array(_) | Layout::Slots(_) => {
                 let next = array::next_key(self.def.max_entries, key.map(array::index))
                     .ok_or(MapError::NotFound)?;
@@ -679,6 +704,7 @@ impl Map {
     pub fn lookup_ptr(&self, key: &[u8], cpu: u32) -> Option<NonNull<u8>> {
         let cpu = u64::from(cpu.min(self.n_cpus - 1));
         match &self.layout {
+            Layout::Lpm(_) => self.lpm()?.lookup_value_ptr(key).and_then(NonNull::new),
             Layout::Array(l) => {
                 let idx = u64::from(array::index(key));
                 if idx < l.max_entries {
@@ -777,6 +803,7 @@ impl Map {
                 layout,
             },
             Layout::Hash(_)
+            | Layout::Lpm(_)
             | Layout::Queue(_)
             | Layout::Bloom(_)
             | Layout::Slots(_)

@@ -21,8 +21,8 @@ pub enum MapError {
     /// The store has no room left for the map.
     #[error("out of memory: {0}")]
     NoMemory(String),
-    /// A batch's first bucket does not fit the caller's buffer.
-    #[error("no space for the next batch of elements")]
+    /// No room: a full LPM trie, or a batch buffer too small for the next bucket.
+    #[error("no space left")]
     NoSpace,
     /// The operation conflicts with the map's state (e.g. freezing twice).
     #[error("busy")]

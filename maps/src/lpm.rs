@@ -68,10 +68,9 @@ const IM: u32 = 1;
 
 /// The error for a new prefix in a full trie.
 ///
-/// TEMPORARY: the kernel returns `ENOSPC` here, which no [`MapError`] variant maps to yet;
-/// `TooBig` (`E2BIG`) stands in until one does.
+/// A new prefix in a full trie: the kernel's `ENOSPC`.
 fn full() -> MapError {
-    MapError::TooBig("lpm trie is full")
+    MapError::NoSpace
 }
 
 /// The error for a trie that cannot be what writers leave behind (a corrupted region).
@@ -1123,8 +1122,7 @@ mod tests {
         put(&t, &v4(11, 0, 0, 0, 8), 2, 0).unwrap();
         put(&t, &v4(12, 0, 0, 0, 8), 3, 0).unwrap();
         let e = put(&t, &v4(13, 0, 0, 0, 8), 4, 0).unwrap_err();
-        // TEMPORARY: the kernel's ENOSPC, until MapError has a variant for it.
-        assert_eq!(e, MapError::TooBig("lpm trie is full"));
+        assert_eq!(e.errno(), libc::ENOSPC);
         // EXIST for a missing prefix is ENOENT even when full; NOEXIST of a present one EEXIST.
         assert_eq!(
             put(&t, &v4(13, 0, 0, 0, 8), 4, update::EXIST),
@@ -1464,6 +1462,25 @@ mod tests {
         assert_eq!(t.nodes_in_use(), 5);
         assert_eq!(val(&t, &v4(11, 1, 1, 1, 32)), Ok(2));
         assert_eq!(all_keys(&t).len(), 3);
+    }
+
+    #[test]
+    fn a_stale_link_is_refused() {
+        // A reader that read a link to an intermediate node which was then freed and reused
+        // must see that the node is no longer the one linked.
+        let r = Region::new(8, 8, 8);
+        let t = r.trie();
+        put(&t, &v4(10, 0, 0, 0, 16), 1, 0).unwrap();
+        put(&t, &v4(10, 1, 0, 0, 16), 2, 0).unwrap();
+        let stale = t.header().root.load(Ordering::Relaxed);
+        let im = t.target(stale).unwrap();
+        assert!(t.is_im(im));
+        assert_eq!(t.node(im).seq.load(Ordering::Relaxed), (stale >> 32) as u32);
+        t.delete(&v4(10, 0, 0, 0, 16)).unwrap();
+        put(&t, &v4(192, 168, 0, 0, 16), 3, 0).unwrap();
+        assert_eq!(t.nodes_in_use(), 3);
+        assert_ne!(t.node(im).seq.load(Ordering::Relaxed), (stale >> 32) as u32);
+        assert_eq!(val(&t, &v4(10, 1, 2, 3, 32)), Ok(2));
     }
 
     #[test]

@@ -107,7 +107,7 @@ fn run(prog: &ProgFd, iters: u64) -> Duration {
         let r = loop {
             match prog.test_run(&PACKET, repeat as u32) {
                 // A signal cut a long run short: run it again.
-                Err(e) if e.raw() == libc_eintr() => {}
+                Err(e) if std::io::Error::from(e).kind() == std::io::ErrorKind::Interrupted => {}
                 r => break r.expect("BPF_PROG_TEST_RUN"),
             }
         };
@@ -116,13 +116,6 @@ fn run(prog: &ProgFd, iters: u64) -> Duration {
         left -= repeat;
     }
     Duration::from_nanos(nanos)
-}
-
-/// `EINTR`, without a `libc` dependency for one constant.
-fn libc_eintr() -> i32 {
-    std::io::Error::from(std::io::ErrorKind::Interrupted)
-        .raw_os_error()
-        .unwrap_or(4)
 }
 
 fn hash_lookup<const N: usize>(c: &mut Criterion) {

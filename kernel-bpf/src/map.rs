@@ -1,0 +1,360 @@
+//! Kernel maps: `BPF_MAP_CREATE` and the element commands on the fd it returns.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use crate::{Errno, ptr, ptr_mut, sys_bpf};
+
+const BPF_MAP_CREATE: libc::c_long = 0;
+const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
+const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
+const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
+const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
+const BPF_MAP_LOOKUP_AND_DELETE_ELEM: libc::c_long = 21;
+const BPF_MAP_FREEZE: libc::c_long = 22;
+
+/// The `BPF_MAP_CREATE` prefix of `union bpf_attr`, up to and including `map_extra`.
+#[repr(C)]
+#[derive(Default)]
+struct MapCreateAttr {
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+    inner_map_fd: u32,
+    numa_node: u32,
+    map_name: [u8; 16],
+    map_ifindex: u32,
+    btf_fd: u32,
+    btf_key_type_id: u32,
+    btf_value_type_id: u32,
+    btf_vmlinux_value_type_id: u32,
+    /// At offset 64, 8-aligned: no implicit padding before it.
+    map_extra: u64,
+}
+
+/// The element-command prefix of `union bpf_attr` (`value` is `next_key` for
+/// `BPF_MAP_GET_NEXT_KEY`); `BPF_MAP_FREEZE` uses `map_fd` only.
+#[repr(C)]
+#[derive(Default)]
+struct ElemAttr {
+    map_fd: u32,
+    _pad: u32,
+    key: u64,
+    value: u64,
+    flags: u64,
+}
+
+/// A kernel map, closed (and freed once nothing else holds it) on drop.
+///
+/// Buffers are the syscall's: a key is `key_size` bytes, a value [`MapFd::value_len`]
+/// bytes (for per-CPU maps, `value_size` rounded up to 8, times the number of possible
+/// CPUs). Longer buffers are fine (the kernel uses their first bytes); shorter ones would
+/// let the kernel read or write past them, so every method panics on them instead.
+#[derive(Debug)]
+pub struct MapFd {
+    fd: OwnedFd,
+    key_size: usize,
+    value_len: usize,
+}
+
+impl MapFd {
+    /// `BPF_MAP_CREATE` with the given definition (no name, no BTF, no inner map).
+    pub fn create(
+        map_type: u32,
+        key_size: u32,
+        value_size: u32,
+        max_entries: u32,
+        flags: u32,
+        map_extra: u64,
+    ) -> Result<Self, Errno> {
+        let mut attr = MapCreateAttr {
+            map_type,
+            key_size,
+            value_size,
+            max_entries,
+            map_flags: flags,
+            map_extra,
+            ..MapCreateAttr::default()
+        };
+        // SAFETY: a `BPF_MAP_CREATE` attribute prefix without pointers and without padding.
+        let raw = unsafe { sys_bpf(BPF_MAP_CREATE, &mut attr) }?;
+        // SAFETY: BPF_MAP_CREATE returned a new fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw as RawFd) };
+        let value_len = if is_percpu(map_type) {
+            (value_size as usize).next_multiple_of(8) * possible_cpus()
+        } else {
+            value_size as usize
+        };
+        Ok(Self {
+            fd,
+            key_size: key_size as usize,
+            value_len,
+        })
+    }
+
+    /// The key size in bytes.
+    pub fn key_size(&self) -> usize {
+        self.key_size
+    }
+
+    /// The size of a value buffer for the syscall side: `value_size`, or for per-CPU maps
+    /// `value_size` rounded up to 8 times the number of possible CPUs.
+    pub fn value_len(&self) -> usize {
+        self.value_len
+    }
+
+    #[track_caller]
+    fn check_key(&self, key: &[u8]) {
+        assert!(
+            key.len() >= self.key_size,
+            "a key buffer of {} bytes for a map with key_size {}",
+            key.len(),
+            self.key_size
+        );
+    }
+
+    #[track_caller]
+    fn check_value(&self, value: &[u8]) {
+        assert!(
+            value.len() >= self.value_len,
+            "a value buffer of {} bytes for a map whose values take {}",
+            value.len(),
+            self.value_len
+        );
+    }
+
+    /// One element command on this map.
+    ///
+    /// # Safety
+    ///
+    /// `key` and `value` are 0 or the addresses of live buffers of the sizes `cmd` reads or
+    /// writes for this map.
+    unsafe fn elem(
+        &self,
+        cmd: libc::c_long,
+        key: u64,
+        value: u64,
+        flags: u64,
+    ) -> Result<(), Errno> {
+        let mut attr = ElemAttr {
+            map_fd: self.fd.as_raw_fd() as u32,
+            key,
+            value,
+            flags,
+            ..ElemAttr::default()
+        };
+        // SAFETY: an element-command prefix with explicit padding; the caller vouches for
+        // the buffers behind `key` and `value`.
+        unsafe { sys_bpf(cmd, &mut attr) }.map(drop)
+    }
+
+    /// `BPF_MAP_LOOKUP_ELEM`: copies the value of `key` into `value`.
+    ///
+    /// # Panics
+    ///
+    /// If a buffer is shorter than the map's key or value (see [`MapFd`]).
+    #[track_caller]
+    pub fn lookup(&self, key: &[u8], value: &mut [u8], flags: u64) -> Result<(), Errno> {
+        self.check_key(key);
+        self.check_value(value);
+        // SAFETY: both buffers are live for the call and at least as long as the kernel
+        // reads and writes.
+        unsafe { self.elem(BPF_MAP_LOOKUP_ELEM, ptr(key), ptr_mut(value), flags) }
+    }
+
+    /// `BPF_MAP_UPDATE_ELEM` with `BPF_ANY` (0), `BPF_NOEXIST` (1), `BPF_EXIST` (2), possibly
+    /// or'ed with `BPF_F_LOCK` (4).
+    ///
+    /// # Panics
+    ///
+    /// If a buffer is shorter than the map's key or value (see [`MapFd`]).
+    #[track_caller]
+    pub fn update(&self, key: &[u8], value: &[u8], flags: u64) -> Result<(), Errno> {
+        self.check_key(key);
+        self.check_value(value);
+        // SAFETY: both buffers are live for the call, long enough, and only read.
+        unsafe { self.elem(BPF_MAP_UPDATE_ELEM, ptr(key), ptr(value), flags) }
+    }
+
+    /// `BPF_MAP_DELETE_ELEM`.
+    ///
+    /// # Panics
+    ///
+    /// If `key` is shorter than the map's keys.
+    #[track_caller]
+    pub fn delete(&self, key: &[u8]) -> Result<(), Errno> {
+        self.check_key(key);
+        // SAFETY: `key` is live for the call, long enough, and only read.
+        unsafe { self.elem(BPF_MAP_DELETE_ELEM, ptr(key), 0, 0) }
+    }
+
+    /// `BPF_MAP_LOOKUP_AND_DELETE_ELEM`: copies the value of `key` into `value` and removes
+    /// the element.
+    ///
+    /// # Panics
+    ///
+    /// If a buffer is shorter than the map's key or value (see [`MapFd`]).
+    #[track_caller]
+    pub fn lookup_and_delete(&self, key: &[u8], value: &mut [u8], flags: u64) -> Result<(), Errno> {
+        self.check_key(key);
+        self.check_value(value);
+        // SAFETY: both buffers are live for the call and long enough.
+        unsafe {
+            self.elem(
+                BPF_MAP_LOOKUP_AND_DELETE_ELEM,
+                ptr(key),
+                ptr_mut(value),
+                flags,
+            )
+        }
+    }
+
+    /// `BPF_MAP_GET_NEXT_KEY`: the key after `key` (the first key for `None`) into
+    /// `next_key`; `ENOENT` after the last.
+    ///
+    /// # Panics
+    ///
+    /// If a buffer is shorter than the map's keys.
+    #[track_caller]
+    pub fn next_key(&self, key: Option<&[u8]>, next_key: &mut [u8]) -> Result<(), Errno> {
+        if let Some(key) = key {
+            self.check_key(key);
+        }
+        self.check_key(next_key);
+        // SAFETY: both buffers (or the null key) are live for the call and long enough.
+        unsafe {
+            self.elem(
+                BPF_MAP_GET_NEXT_KEY,
+                key.map_or(0, ptr),
+                ptr_mut(next_key),
+                0,
+            )
+        }
+    }
+
+    /// `BPF_MAP_FREEZE`: no more writes from the syscall side.
+    pub fn freeze(&self) -> Result<(), Errno> {
+        // SAFETY: no buffers.
+        unsafe { self.elem(BPF_MAP_FREEZE, 0, 0, 0) }
+    }
+}
+
+/// The map types whose syscall values hold one 8-byte-aligned value per possible CPU
+/// (`PERCPU_HASH`, `PERCPU_ARRAY`, `LRU_PERCPU_HASH`, `PERCPU_CGROUP_STORAGE`).
+fn is_percpu(map_type: u32) -> bool {
+    matches!(map_type, 5 | 6 | 10 | 21)
+}
+
+/// The kernel's `num_possible_cpus()`, from `/sys/devices/system/cpu/possible` (`0-3,8-9`);
+/// when that cannot be read, a count no machine exceeds, so buffers are never too short.
+fn possible_cpus() -> usize {
+    const FALLBACK: usize = 8192;
+    let Ok(text) = std::fs::read_to_string("/sys/devices/system/cpu/possible") else {
+        return FALLBACK;
+    };
+    let mut count = 0;
+    for range in text.trim().split(',') {
+        let (a, b) = range.split_once('-').unwrap_or((range, range));
+        match (a.parse::<usize>(), b.parse::<usize>()) {
+            (Ok(a), Ok(b)) if a <= b => count += b - a + 1,
+            _ => return FALLBACK,
+        }
+    }
+    count
+}
+
+impl AsFd for MapFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for MapFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::map_type;
+
+    /// `BPF_MAP_CREATE` refuses for lack of privilege: the tests need root, they never skip.
+    fn create(map_type: u32, key: u32, value: u32, max: u32) -> MapFd {
+        match MapFd::create(map_type, key, value, max, 0, 0) {
+            Ok(m) => m,
+            Err(Errno(libc::EPERM)) => {
+                panic!("bpf(BPF_MAP_CREATE): EPERM; these tests need CAP_BPF (run as root)")
+            }
+            Err(e) => panic!("bpf(BPF_MAP_CREATE): {e}"),
+        }
+    }
+
+    #[test]
+    fn attr_layout() {
+        assert_eq!(size_of::<MapCreateAttr>(), 72);
+        assert_eq!(std::mem::offset_of!(MapCreateAttr, map_extra), 64);
+        assert_eq!(size_of::<ElemAttr>(), 32);
+    }
+
+    #[test]
+    fn hash_create_update_lookup() {
+        let m = create(map_type::HASH, 4, 8, 16);
+        let mut v = [0u8; 8];
+        assert_eq!(
+            m.lookup(&1u32.to_ne_bytes(), &mut v, 0),
+            Err(Errno(libc::ENOENT))
+        );
+        m.update(&1u32.to_ne_bytes(), &7u64.to_ne_bytes(), 0)
+            .unwrap();
+        m.update(&2u32.to_ne_bytes(), &9u64.to_ne_bytes(), 1)
+            .unwrap();
+        assert_eq!(
+            m.update(&2u32.to_ne_bytes(), &9u64.to_ne_bytes(), 1),
+            Err(Errno(libc::EEXIST))
+        );
+        m.lookup(&1u32.to_ne_bytes(), &mut v, 0).unwrap();
+        assert_eq!(u64::from_ne_bytes(v), 7);
+        // Walk: both keys, then ENOENT.
+        let mut seen = Vec::new();
+        let mut cur: Option<[u8; 4]> = None;
+        loop {
+            let mut next = [0u8; 4];
+            match m.next_key(cur.as_ref().map(|k| &k[..]), &mut next) {
+                Ok(()) => {
+                    seen.push(u32::from_ne_bytes(next));
+                    cur = Some(next);
+                }
+                Err(e) => {
+                    assert_eq!(e, Errno(libc::ENOENT));
+                    break;
+                }
+            }
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, [1, 2]);
+        m.lookup_and_delete(&2u32.to_ne_bytes(), &mut v, 0).unwrap();
+        assert_eq!(u64::from_ne_bytes(v), 9);
+        assert_eq!(m.delete(&2u32.to_ne_bytes()), Err(Errno(libc::ENOENT)));
+        m.delete(&1u32.to_ne_bytes()).unwrap();
+        m.freeze().unwrap();
+        assert_eq!(
+            m.update(&1u32.to_ne_bytes(), &7u64.to_ne_bytes(), 0),
+            Err(Errno(libc::EPERM))
+        );
+    }
+
+    #[test]
+    fn create_errors() {
+        assert_eq!(
+            MapFd::create(map_type::ARRAY, 8, 8, 4, 0, 0).err(),
+            Some(Errno(libc::EINVAL))
+        );
+        assert_eq!(
+            MapFd::create(map_type::HASH, 4, 8, 0, 0, 0).err(),
+            Some(Errno(libc::EINVAL))
+        );
+    }
+}

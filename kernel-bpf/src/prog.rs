@@ -1,0 +1,289 @@
+//! Kernel programs: `BPF_PROG_LOAD` (with the verifier log) and `BPF_PROG_TEST_RUN`.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use crate::{Errno, ptr, ptr_mut, sys_bpf};
+
+const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_PROG_TEST_RUN: libc::c_long = 10;
+
+/// `BPF_LOG_LEVEL1 | BPF_LOG_STATS`: the failing path on errors, the statistics
+/// ("processed N insns ...") always.
+const LOG_LEVEL: u32 = 1 | 4;
+/// The first verifier-log buffer; it grows while the kernel reports `ENOSPC`.
+const LOG_START: usize = 256 << 10;
+/// The largest verifier-log buffer (the kernel accepts up to `u32::MAX >> 2`).
+const LOG_MAX: usize = 256 << 20;
+/// Room beyond the input packet for programs that grow it (`bpf_xdp_adjust_tail`).
+const DATA_OUT_SLACK: usize = 4096;
+
+/// The `BPF_PROG_LOAD` prefix of `union bpf_attr`, up to `prog_flags`.
+#[repr(C)]
+#[derive(Default)]
+struct ProgLoadAttr {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+}
+
+/// The `BPF_PROG_TEST_RUN` prefix of `union bpf_attr`, up to `duration` (no context).
+#[repr(C)]
+#[derive(Default)]
+struct TestRunAttr {
+    prog_fd: u32,
+    retval: u32,
+    data_size_in: u32,
+    data_size_out: u32,
+    data_in: u64,
+    data_out: u64,
+    repeat: u32,
+    duration: u32,
+}
+
+/// A program the verifier refused (or that could not be loaded at all).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bpf(BPF_PROG_LOAD): {errno}{}", if log.is_empty() { String::new() } else { format!("\nverifier log:\n{log}") })]
+pub struct LoadError {
+    /// The kernel's errno: `EACCES` or `EINVAL` for verifier rejections, `EPERM` without
+    /// privilege, `E2BIG` for too many instructions.
+    pub errno: Errno,
+    /// The verifier log (empty unless it was asked for).
+    pub log: String,
+}
+
+/// The outcome of [`ProgFd::test_run`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestRun {
+    /// The program's return value (of the last run).
+    pub retval: u32,
+    /// The kernel's measured time per run in nanoseconds: the total over all repeats
+    /// divided by `repeat`.
+    pub duration_ns: u32,
+    /// The packet as the program left it.
+    pub data_out: Vec<u8>,
+}
+
+/// A loaded kernel program, unloaded on drop (once nothing else holds it).
+#[derive(Debug)]
+pub struct ProgFd {
+    fd: OwnedFd,
+    log: String,
+}
+
+impl ProgFd {
+    /// `BPF_PROG_LOAD`: `insns` are raw 8-byte instruction slots (map references as
+    /// `lddw` with `src = BPF_PSEUDO_MAP_FD` and the map's fd), `license` e.g. `"GPL"`
+    /// (GPL-only helpers need a GPL-compatible one). With `log`, the verifier log (level 1
+    /// plus statistics) is collected: in the error on failure, in
+    /// [`ProgFd::verifier_log`] on success.
+    ///
+    /// # Panics
+    ///
+    /// If `insns` is not a whole number of 8-byte slots or `license` contains a NUL byte.
+    pub fn load(prog_type: u32, insns: &[u8], license: &str, log: bool) -> Result<Self, LoadError> {
+        assert!(
+            insns.len().is_multiple_of(8),
+            "a program of {} bytes is not a whole number of 8-byte instructions",
+            insns.len()
+        );
+        let insn_cnt = u32::try_from(insns.len() / 8).unwrap_or(u32::MAX);
+        let license = CString::new(license).expect("a license without NUL bytes");
+        let mut buf = vec![0u8; if log { LOG_START } else { 0 }];
+        loop {
+            let mut attr = ProgLoadAttr {
+                prog_type,
+                insn_cnt,
+                insns: ptr(insns),
+                license: license.as_ptr() as u64,
+                ..ProgLoadAttr::default()
+            };
+            if log {
+                attr.log_level = LOG_LEVEL;
+                attr.log_size = buf.len() as u32;
+                attr.log_buf = ptr_mut(&mut buf);
+            }
+            // SAFETY: a `BPF_PROG_LOAD` prefix without implicit padding; `insns` holds
+            // `insn_cnt` slots, `license` is NUL-terminated, and the log buffer (if any)
+            // is `log_size` writable bytes; all outlive the call.
+            let r = unsafe { sys_bpf(BPF_PROG_LOAD, &mut attr) };
+            match r {
+                Ok(raw) => {
+                    // SAFETY: BPF_PROG_LOAD returned a new fd that nothing else owns.
+                    let fd = unsafe { OwnedFd::from_raw_fd(raw as RawFd) };
+                    return Ok(Self {
+                        fd,
+                        log: log_text(&buf),
+                    });
+                }
+                // A truncated log: the kernel fails the load; retry with more room.
+                Err(Errno(libc::ENOSPC)) if log && buf.len() < LOG_MAX => {
+                    buf = vec![0u8; buf.len() * 4];
+                }
+                Err(errno) => {
+                    return Err(LoadError {
+                        errno,
+                        log: log_text(&buf),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The verifier log of a load with `log` (empty otherwise).
+    pub fn verifier_log(&self) -> &str {
+        &self.log
+    }
+
+    /// `BPF_PROG_TEST_RUN` on a copy of `data_in` (no context), `repeat` times (0 counts
+    /// as 1). XDP programs need at least 14 bytes (an Ethernet header), as do socket
+    /// filters. The returned packet is what the program left of it; a packet grown by more
+    /// than 4 KiB fails with `ENOSPC`. A signal during a long run fails it with `EINTR`.
+    pub fn test_run(&self, data_in: &[u8], repeat: u32) -> Result<TestRun, Errno> {
+        let mut out = vec![0u8; data_in.len() + DATA_OUT_SLACK];
+        let mut attr = TestRunAttr {
+            prog_fd: self.fd.as_raw_fd() as u32,
+            data_size_in: u32::try_from(data_in.len()).map_err(|_| Errno(libc::E2BIG))?,
+            data_size_out: out.len() as u32,
+            data_in: ptr(data_in),
+            data_out: ptr_mut(&mut out),
+            repeat,
+            ..TestRunAttr::default()
+        };
+        // SAFETY: a `BPF_PROG_TEST_RUN` prefix without implicit padding; `data_in` is
+        // `data_size_in` readable bytes and `out` `data_size_out` writable ones, both live
+        // for the call. The kernel writes `retval`, `data_size_out` and `duration` back.
+        unsafe { sys_bpf(BPF_PROG_TEST_RUN, &mut attr) }?;
+        out.truncate(attr.data_size_out as usize);
+        Ok(TestRun {
+            retval: attr.retval,
+            duration_ns: attr.duration,
+            data_out: out,
+        })
+    }
+}
+
+/// The log buffer's text, up to its NUL.
+fn log_text(buf: &[u8]) -> String {
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+impl AsFd for ProgFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for ProgFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MapFd, map_type, prog_type, slot, xdp_action};
+
+    const MOV64_IMM: u8 = 0xb7;
+    const MOV64_REG: u8 = 0xbf;
+    const ADD64_IMM: u8 = 0x07;
+    const STW_IMM: u8 = 0x62;
+    const LDXDW: u8 = 0x79;
+    const LDDW: u8 = 0x18;
+    const JEQ_IMM: u8 = 0x15;
+    const CALL: u8 = 0x85;
+    const EXIT: u8 = 0x95;
+
+    /// Raw program bytes from `(opcode, dst, src, off, imm)` tuples.
+    fn program(insns: &[(u8, u8, u8, i16, i32)]) -> Vec<u8> {
+        insns
+            .iter()
+            .flat_map(|&(op, dst, src, off, imm)| slot(op, dst, src, off, imm))
+            .collect()
+    }
+
+    fn load(prog_type: u32, insns: &[u8]) -> ProgFd {
+        ProgFd::load(prog_type, insns, "GPL", true).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn attr_layout() {
+        assert_eq!(size_of::<ProgLoadAttr>(), 48);
+        assert_eq!(size_of::<TestRunAttr>(), 40);
+        assert_eq!(std::mem::offset_of!(TestRunAttr, data_in), 16);
+        assert_eq!(std::mem::offset_of!(TestRunAttr, repeat), 32);
+        assert_eq!(std::mem::offset_of!(TestRunAttr, duration), 36);
+    }
+
+    #[test]
+    fn xdp_pass() {
+        let insns = program(&[(MOV64_IMM, 0, 0, 0, 2), (EXIT, 0, 0, 0, 0)]);
+        let prog = load(prog_type::XDP, &insns);
+        let packet: Vec<u8> = (0..64).collect();
+        let run = prog.test_run(&packet, 100).unwrap();
+        assert_eq!(run.retval, xdp_action::PASS);
+        assert_eq!(run.data_out, packet);
+        // Too short for an Ethernet header.
+        assert_eq!(prog.test_run(&packet[..10], 1), Err(Errno(libc::EINVAL)));
+    }
+
+    #[test]
+    fn verifier_rejects_with_log() {
+        // No exit at the end.
+        let insns = program(&[(MOV64_IMM, 0, 0, 0, 2)]);
+        let e = ProgFd::load(prog_type::XDP, &insns, "GPL", true).unwrap_err();
+        assert_eq!(e.errno, Errno(libc::EINVAL), "{e}");
+        assert!(e.log.contains("exit"), "{e}");
+        // Reading an uninitialised register.
+        let insns = program(&[(MOV64_REG, 0, 5, 0, 0), (EXIT, 0, 0, 0, 0)]);
+        let e = ProgFd::load(prog_type::XDP, &insns, "GPL", true).unwrap_err();
+        assert_eq!(e.errno, Errno(libc::EACCES), "{e}");
+        assert!(e.log.contains("R5 !read_ok"), "{e}");
+        // Without the log, only the errno.
+        let e = ProgFd::load(prog_type::XDP, &insns, "GPL", false).unwrap_err();
+        assert_eq!(e.errno, Errno(libc::EACCES));
+        assert_eq!(e.log, "");
+    }
+
+    /// A socket filter that returns the 8-byte value at key 0 of an array map (0 if the
+    /// lookup fails): `lddw map_fd`, `call bpf_map_lookup_elem`, a null check, a load.
+    #[test]
+    fn socket_filter_map_lookup() {
+        let map = MapFd::create(map_type::ARRAY, 4, 8, 4, 0, 0).unwrap();
+        map.update(&0u32.to_ne_bytes(), &40u64.to_ne_bytes(), 0)
+            .unwrap();
+        let fd = map.as_raw_fd();
+        let insns = program(&[
+            (STW_IMM, 10, 0, -4, 0),  // *(u32 *)(r10 - 4) = 0
+            (MOV64_REG, 2, 10, 0, 0), // r2 = r10
+            (ADD64_IMM, 2, 0, 0, -4), // r2 += -4
+            (LDDW, 1, 1, 0, fd),      // r1 = map_fd
+            (0, 0, 0, 0, 0),          //   (second lddw slot)
+            (CALL, 0, 0, 0, 1),       // r0 = bpf_map_lookup_elem(r1, r2)
+            (JEQ_IMM, 0, 0, 2, 0),    // if r0 == 0 goto +2
+            (LDXDW, 0, 0, 0, 0),      // r0 = *(u64 *)r0
+            (EXIT, 0, 0, 0, 0),
+            (MOV64_IMM, 0, 0, 0, 0),
+            (EXIT, 0, 0, 0, 0),
+        ]);
+        let prog = load(prog_type::SOCKET_FILTER, &insns);
+        assert!(
+            prog.verifier_log().contains("processed"),
+            "{}",
+            prog.verifier_log()
+        );
+        let run = prog.test_run(&[0u8; 64], 1).unwrap();
+        assert_eq!(run.retval, 40);
+        map.update(&0u32.to_ne_bytes(), &41u64.to_ne_bytes(), 0)
+            .unwrap();
+        assert_eq!(prog.test_run(&[0u8; 64], 1).unwrap().retval, 41);
+    }
+}

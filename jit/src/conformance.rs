@@ -5,6 +5,8 @@
 //! (expected r0), `error` (expected load/run error text); `c` and `no register offset`
 //! sections are commentary. `#` starts a comment in `asm`.
 
+use std::path::{Path, PathBuf};
+
 use crate::asm::{AsmError, assemble};
 use crate::insn::Insn;
 
@@ -54,6 +56,20 @@ fn parse_u64(text: &str) -> Result<u64, ParseError> {
         None => text.parse(),
     };
     parsed.map_err(|_| ParseError::BadNumber(text.to_string()))
+}
+
+/// The suite's test files (`*.data`) in `dir`, sorted by name. A missing or unreadable
+/// directory is an error: the suite is a required input, never an optional one.
+pub fn suite_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|x| x == "data") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
 }
 
 /// Parses the text of one test file.

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use uxdp_jit::Program;
-use uxdp_jit::conformance::parse;
+use uxdp_jit::conformance::{parse, suite_files};
 use uxdp_jit::interp::{HelperTable, Interpreter};
 
 /// Helper 5 of the suite's own harness returns its first argument (the harness uses it to
@@ -44,12 +44,8 @@ fn run_file(path: &std::path::Path) -> Result<(), String> {
 #[test]
 fn every_conformance_file_passes_in_the_interpreter() {
     let dir = suite_dir();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("conformance suite missing at {}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "data"))
-        .collect();
-    files.sort();
+    let files = suite_files(&dir)
+        .unwrap_or_else(|e| panic!("conformance suite missing at {}: {e}", dir.display()));
     assert!(
         files.len() >= 313,
         "expected the 313-file suite, found {}",

@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use uxdp_jit::Insn;
 use uxdp_jit::asm::assemble;
 use uxdp_jit::codec::decode;
-use uxdp_jit::conformance::parse;
+use uxdp_jit::conformance::{parse, suite_files};
 use uxdp_jit::disasm::disassemble;
 
 /// Slots biased towards valid encodings: field values the opcodes actually use.
@@ -58,8 +58,7 @@ fn every_conformance_program_round_trips() {
     let dir =
         std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/tests");
     let mut n = 0;
-    for entry in std::fs::read_dir(&dir).expect("conformance suite present") {
-        let path = entry.unwrap().path();
+    for path in suite_files(&dir).expect("conformance suite present") {
         let case = parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let text = disassemble(&case.program).unwrap();
         assert_eq!(assemble(&text).unwrap(), case.program, "{}", path.display());

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use uxdp_jit::conformance::parse;
+use uxdp_jit::conformance::{parse, suite_files};
 use uxdp_jit::insn::insns_to_bytes;
 
 /// The runner's encoding: each byte as two hex digits followed by two spaces.
@@ -58,12 +58,8 @@ fn plugin(form: Form, args: &[String], stdin: &str) -> (bool, String, String) {
 #[test]
 fn every_conformance_file_passes_through_the_plugin_protocol() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/tests");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("conformance suite missing at {}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "data"))
-        .collect();
-    files.sort();
+    let files = suite_files(&dir)
+        .unwrap_or_else(|e| panic!("conformance suite missing at {}: {e}", dir.display()));
     assert!(files.len() >= 313, "found only {} files", files.len());
 
     let mut failures = Vec::new();

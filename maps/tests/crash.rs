@@ -77,6 +77,20 @@ fn spawn(path: &Path, hash: u32, committed: u32, first: u64, step: u64) -> Child
         .unwrap()
 }
 
+/// The writer processes; any still running when the test ends (even by a failed
+/// assertion) are killed and reaped.
+struct Writers(Vec<Child>);
+
+impl Drop for Writers {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            if matches!(c.try_wait(), Ok(None)) {
+                kill(c);
+            }
+        }
+    }
+}
+
 fn kill(child: &mut Child) {
     // SAFETY: plain kill(2) on a child we started.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
@@ -95,10 +109,26 @@ fn killed_writer_leaves_every_map_usable() {
     let committed = Map::create(&t.store, &MapDef::new(MapType::Array, 4, 8, KEYS as u32)).unwrap();
 
     // Three writers; key k belongs to writer k % 3, so its sequence only grows.
-    let mut children: Vec<Child> = (0..3)
-        .map(|first| spawn(&t.path, hash.id(), committed.id(), first, 3))
-        .collect();
-    std::thread::sleep(Duration::from_millis(400));
+    let mut writers = Writers(
+        (0..3)
+            .map(|first| spawn(&t.path, hash.id(), committed.id(), first, 3))
+            .collect(),
+    );
+    let children = &mut writers.0;
+    // Wait until every key has been committed at least once (no dependence on timing),
+    // then let the writers run on a little and kill the first mid-loop.
+    let started = std::time::Instant::now();
+    let mut c = [0u8; 8];
+    while !(0..KEYS as u32).all(|k| {
+        committed.lookup(&k.to_ne_bytes(), &mut c, 0).is_ok() && u64::from_ne_bytes(c) >= 1
+    }) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "writers made no progress"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(100));
     kill(&mut children[0]);
     std::thread::sleep(Duration::from_millis(300));
     for c in &mut children[1..] {

@@ -1,5 +1,8 @@
 //! Inputs shared by uxdp's benchmarks.
 //!
+//! Map benchmarks share their sizes, keys and probe orders from here, so uxdp, hashbrown and
+//! the kernel are measured on the same tables.
+//!
 //! Benchmarks read their programs from the shared conformance suite beside the project
 //! (`../shared/conformance/tests`), so every engine is timed on the same, public programs.
 
@@ -24,6 +27,40 @@ pub fn conformance_case(name: &str) -> TestCase {
 /// The program of conformance test `name`.
 pub fn conformance_program(name: &str) -> Vec<Insn> {
     conformance_case(name).program
+}
+
+/// Entries of every benchmarked map.
+pub const MAX_ENTRIES: u32 = 65_536;
+/// Operations per benchmark iteration.
+pub const BATCH: u32 = 1024;
+/// Value bytes of every benchmarked map.
+pub const VALUE: usize = 8;
+/// How full the hash-like maps are, in percent of [`MAX_ENTRIES`].
+pub const FILLS: [u32; 3] = [1, 50, 90];
+
+/// Key `i` of `N` bytes: `i` little-endian in the first four bytes, 0x5a after them. A BPF
+/// program builds the same keys, so the kernel is measured on the same table.
+pub fn key<const N: usize>(i: u32) -> [u8; N] {
+    let mut k = [0x5au8; N];
+    k[..4].copy_from_slice(&i.to_le_bytes());
+    k
+}
+
+/// The number of keys in a map `percent` full.
+pub fn filled_count(percent: u32) -> u32 {
+    MAX_ENTRIES * percent / 100
+}
+
+/// Probe `j` (of [`BATCH`]) into a map holding keys `0..n`: scattered, every key hit once
+/// before any repeats when `n >= BATCH`.
+pub fn probe(j: u32, n: u32) -> u32 {
+    (j * 7919) % n
+}
+
+/// Probe `j` of thread `t` (0 or 1) into keys `0..n`: thread 0 takes even keys, thread 1
+/// odd ones, so two writers never touch the same key.
+pub fn probe_of_thread(j: u32, n: u32, t: u32) -> u32 {
+    2 * ((j * 7919) % (n / 2)) + t
 }
 
 #[cfg(test)]

@@ -75,6 +75,32 @@ impl MapType {
         })
     }
 
+    /// The name bpftool prints for this type (`hash`, `lru_percpu_hash`, `lpm_trie`...).
+    pub fn name(self) -> &'static str {
+        use MapType::*;
+        match self {
+            Hash => "hash",
+            Array => "array",
+            ProgArray => "prog_array",
+            PerfEventArray => "perf_event_array",
+            PercpuHash => "percpu_hash",
+            PercpuArray => "percpu_array",
+            LruHash => "lru_hash",
+            LruPercpuHash => "lru_percpu_hash",
+            LpmTrie => "lpm_trie",
+            ArrayOfMaps => "array_of_maps",
+            HashOfMaps => "hash_of_maps",
+            Devmap => "devmap",
+            Cpumap => "cpumap",
+            Xskmap => "xskmap",
+            Queue => "queue",
+            Stack => "stack",
+            DevmapHash => "devmap_hash",
+            Ringbuf => "ringbuf",
+            BloomFilter => "bloom_filter",
+        }
+    }
+
     /// Whether values are stored once per CPU (worker slot).
     pub fn is_percpu(self) -> bool {
         matches!(

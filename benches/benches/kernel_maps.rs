@@ -23,11 +23,11 @@
 //! would fail fast) and the object maps (programs reach them only through redirect and
 //! tail-call helpers, not by lookup).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
-use uxdp_benches::{BATCH, FILLS, MAX_ENTRIES, VALUE, filled_count, key, probe};
+use uxdp_benches::{BATCH, FILLS, MAX_ENTRIES, VALUE, filled_count, key, on_two_cpus, probe};
 use uxdp_kbpf::{MapFd, ProgFd, prog_type, xdp_action};
 use uxdp_maps::MapType;
 
@@ -183,7 +183,11 @@ fn program_source(map_fd: i32, probes: Probes, kind: KeyKind, body: Body, sum: b
     }
     s += "add %r6, 1\n";
     s += &format!("jlt %r6, {BATCH}, loop\n");
-    s += if sum { "mov %r0, %r7\n" } else { "mov %r0, 2\n" };
+    s += if sum {
+        "mov %r0, %r7\n"
+    } else {
+        "mov %r0, 2\n"
+    };
     s += "exit\n";
     s
 }
@@ -224,8 +228,8 @@ impl Loop {
             let r = loop {
                 match self.prog.test_run(&PACKET, repeat as u32) {
                     // A signal cut a long run short: run it again.
-                    Err(e)
-                        if std::io::Error::from(e).kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) if std::io::Error::from(e).kind() == std::io::ErrorKind::Interrupted => {
+                    }
                     r => break r.expect("BPF_PROG_TEST_RUN"),
                 }
             };
@@ -242,16 +246,14 @@ fn bench(g: &mut BenchmarkGroup<'_, WallTime>, id: &str, prog: &Loop) {
     g.bench_function(id, |b| b.iter_custom(|iters| prog.run(iters)));
 }
 
-/// Benchmarks `progs[0]` and `progs[1]` run at once on two threads; wall time.
+/// Benchmarks `progs[0]` and `progs[1]` run at once on two threads (on CPUs 0 and 1);
+/// wall time.
 fn bench_2t(g: &mut BenchmarkGroup<'_, WallTime>, id: &str, progs: [&Loop; 2]) {
     g.bench_function(id, |b| {
         b.iter_custom(|iters| {
-            let start = Instant::now();
-            std::thread::scope(|s| {
-                s.spawn(|| progs[1].run(iters));
-                progs[0].run(iters);
-            });
-            start.elapsed()
+            on_two_cpus(&|t| {
+                progs[t as usize].run(iters);
+            })
         });
     });
 }
@@ -263,8 +265,15 @@ fn group<'a>(c: &'a mut Criterion, name: String, ops: u32) -> BenchmarkGroup<'a,
 }
 
 fn create(ty: MapType, key_size: usize, flags: u32) -> MapFd {
-    MapFd::create(ty as u32, key_size as u32, VALUE as u32, MAX_ENTRIES, flags, 0)
-        .expect("BPF_MAP_CREATE (the bench needs CAP_BPF: run it as root)")
+    MapFd::create(
+        ty as u32,
+        key_size as u32,
+        VALUE as u32,
+        MAX_ENTRIES,
+        flags,
+        0,
+    )
+    .expect("BPF_MAP_CREATE (the bench needs CAP_BPF: run it as root)")
 }
 
 /// Checks that every probe of a lookup loop hits: its sum is the sum of the probed keys.
@@ -290,7 +299,10 @@ fn loop_only(c: &mut Criterion, map: &MapFd, n: u32, kind: KeyKind, at: &str, id
 fn ops(c: &mut Criterion, map: &MapFd, n: u32, kinds: [KeyKind; 2], at: &str, id: &str) {
     let [read, write] = kinds;
     let deletes = n > 0 && !id.contains("array");
-    let mut bodies = vec![("lookup", Body::Lookup, read), ("update", Body::Update, write)];
+    let mut bodies = vec![
+        ("lookup", Body::Lookup, read),
+        ("update", Body::Update, write),
+    ];
     if deletes {
         bodies.push(("delete_insert", Body::DeleteInsert, write));
     }
@@ -333,7 +345,8 @@ fn hash_like<const N: usize>(c: &mut Criterion) {
                 for cpu_value in v.chunks_mut(VALUE) {
                     cpu_value.copy_from_slice(&u64::from(i).to_le_bytes());
                 }
-                map.update(&key::<N>(i), &v, 0).expect("fill the kernel map");
+                map.update(&key::<N>(i), &v, 0)
+                    .expect("fill the kernel map");
             }
             let kind = KeyKind::Plain(N);
             check_lookups(&map, n, kind);
@@ -353,7 +366,14 @@ fn arrays(c: &mut Criterion) {
         if ty == MapType::Array {
             loop_only(c, &map, MAX_ENTRIES, kind, at, "kernel_loop");
         }
-        ops(c, &map, MAX_ENTRIES, [kind; 2], at, &format!("kernel_{}", ty.name()));
+        ops(
+            c,
+            &map,
+            MAX_ENTRIES,
+            [kind; 2],
+            at,
+            &format!("kernel_{}", ty.name()),
+        );
     }
 }
 
@@ -363,8 +383,14 @@ fn lpm<const N: usize>(c: &mut Criterion) {
         let n = filled_count(percent);
         let at = format!("key{N}/{percent}%");
         let map = create(MapType::LpmTrie, N, NO_PREALLOC);
-        let read = KeyKind::Lpm { size: N, prefix: false };
-        let write = KeyKind::Lpm { size: N, prefix: true };
+        let read = KeyKind::Lpm {
+            size: N,
+            prefix: false,
+        };
+        let write = KeyKind::Lpm {
+            size: N,
+            prefix: true,
+        };
         // The prefixes, built as the program builds them (and as maps.rs's lpm_prefix).
         for i in 0..n {
             let mut k = [0x5au8; N];
@@ -375,7 +401,8 @@ fn lpm<const N: usize>(c: &mut Criterion) {
                 k[..4].copy_from_slice(&64u32.to_ne_bytes());
                 k[4..8].copy_from_slice(&i.to_be_bytes());
             }
-            map.update(&k, &u64::from(i).to_le_bytes(), 0).expect("fill the trie");
+            map.update(&k, &u64::from(i).to_le_bytes(), 0)
+                .expect("fill the trie");
         }
         check_lookups(&map, n, read);
         loop_only(c, &map, n, read, &at, "kernel_lpm_loop");
@@ -391,8 +418,15 @@ fn value_maps(c: &mut Criterion) {
         bench(&mut g, &format!("kernel_{}", ty.name()), &prog);
     }
     g.finish();
-    let bloom = MapFd::create(MapType::BloomFilter as u32, 0, VALUE as u32, MAX_ENTRIES, 0, 3)
-        .expect("bloom filter");
+    let bloom = MapFd::create(
+        MapType::BloomFilter as u32,
+        0,
+        VALUE as u32,
+        MAX_ENTRIES,
+        0,
+        3,
+    )
+    .expect("bloom filter");
     let push = Loop::load(&bloom, Probes::All(1), KeyKind::None, Body::Push);
     let mut g = group(c, "push/value8/1024".into(), BATCH);
     bench(&mut g, "kernel_bloom_filter", &push);

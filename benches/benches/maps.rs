@@ -26,13 +26,13 @@
 use std::hash::{BuildHasher, Hasher};
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use hashbrown::HashTable;
 use uxdp_benches::{
-    BATCH, FILLS, MAX_ENTRIES, VALUE, filled_count, key, probe, probe_of_thread,
+    BATCH, FILLS, MAX_ENTRIES, VALUE, filled_count, key, on_two_cpus, probe, probe_of_thread,
 };
 use uxdp_maps::def::flags;
 use uxdp_maps::{FastPath, Map, MapDef, MapType, Store, StoreOptions};
@@ -79,14 +79,9 @@ fn group<'a>(c: &'a mut Criterion, name: String, ops: u32) -> BenchmarkGroup<'a,
     g
 }
 
-/// Runs `f(0)` on this thread and `f(1)` on another at once, `iters` times each; wall time.
+/// Runs `f(0)` on CPU 0 and `f(1)` on CPU 1 at once, `iters` times each; wall time.
 fn on_two_threads(iters: u64, f: &(impl Fn(u32) + Sync)) -> Duration {
-    let start = Instant::now();
-    std::thread::scope(|s| {
-        s.spawn(|| (0..iters).for_each(|_| f(1)));
-        (0..iters).for_each(|_| f(0));
-    });
-    start.elapsed()
+    on_two_cpus(&|t| (0..iters).for_each(|_| f(t)))
 }
 
 /// Benchmarks `f(thread)` run on two threads at once.
@@ -103,7 +98,9 @@ fn read_value(p: std::ptr::NonNull<u8>) -> u64 {
 /// Program-side lookups of every key in `keys` on CPU slot `cpu`; all must hit.
 fn lookup_all<K: AsRef<[u8]>>(map: &Map, keys: &[K], cpu: u32) -> u64 {
     keys.iter().fold(0u64, |sum, k| {
-        let p = map.lookup_ptr(black_box(k.as_ref()), cpu).expect("a present key");
+        let p = map
+            .lookup_ptr(black_box(k.as_ref()), cpu)
+            .expect("a present key");
         sum.wrapping_add(read_value(p))
     })
 }
@@ -282,11 +279,12 @@ fn plane_of(map: &Map, cpu: u64) -> *const u8 {
 }
 
 fn fast_path_sum(plane: *const u8, idxs: &[u32]) -> u64 {
-    idxs.iter().fold(0u64, |sum, &i| match fast_path(plane, black_box(i)) {
-        // SAFETY: in bounds of a live array of 8-byte values (checked by `plane_of`).
-        Some(p) => sum.wrapping_add(unsafe { p.read() }),
-        None => sum,
-    })
+    idxs.iter()
+        .fold(0u64, |sum, &i| match fast_path(plane, black_box(i)) {
+            // SAFETY: in bounds of a live array of 8-byte values (checked by `plane_of`).
+            Some(p) => sum.wrapping_add(unsafe { p.read() }),
+            None => sum,
+        })
 }
 
 fn arrays(c: &mut Criterion, t: &TempStore) {
@@ -463,7 +461,10 @@ fn value_maps(c: &mut Criterion, t: &TempStore) {
         .map(|j| u64::from(j + 1_000_000).to_ne_bytes())
         .collect();
     let mut g = group(c, "peek/value8/1024".into(), BATCH);
-    for (id, set) in [("bloom_filter_present", &values), ("bloom_filter_absent", &absent)] {
+    for (id, set) in [
+        ("bloom_filter_present", &values),
+        ("bloom_filter_absent", &absent),
+    ] {
         let mut set = set.clone();
         g.bench_function(id, |b| {
             b.iter(|| {

@@ -74,3 +74,36 @@ mod tests {
         assert!(case.program.len() > 10);
     }
 }
+
+/// Runs `f()` with the calling thread pinned to CPU `cpu` (where the machine has it), then
+/// restores the thread's CPU mask.
+///
+/// Two-thread benchmarks pin their threads to different CPUs: left to the scheduler, both
+/// sometimes start on one CPU, and a thread inside `BPF_PROG_TEST_RUN` (which yields only
+/// now and then) keeps the other waiting for milliseconds.
+pub fn on_cpu<R>(cpu: usize, f: impl FnOnce() -> R) -> R {
+    // SAFETY: cpu_set_t is plain data; every call gets its size and a valid pointer.
+    let old = unsafe {
+        let mut old: libc::cpu_set_t = std::mem::zeroed();
+        libc::sched_getaffinity(0, size_of_val(&old), &mut old);
+        let mut one: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut one);
+        libc::sched_setaffinity(0, size_of_val(&one), &one);
+        old
+    };
+    let r = f();
+    // SAFETY: restores the mask read above.
+    unsafe { libc::sched_setaffinity(0, size_of_val(&old), &old) };
+    r
+}
+
+/// Runs `f(0)` on this thread (on CPU 0) and `f(1)` on another (on CPU 1) at once; the
+/// wall time until both are done.
+pub fn on_two_cpus(f: &(impl Fn(u32) + Sync)) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(|| on_cpu(1, || f(1)));
+        on_cpu(0, || f(0));
+    });
+    start.elapsed()
+}

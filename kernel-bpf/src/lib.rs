@@ -15,16 +15,45 @@ pub mod prog;
 pub use map::MapFd;
 pub use prog::{LoadError, ProgFd, TestRun};
 
-/// `BPF_MAP_TYPE_*` values for [`MapFd::create`] (the common ones; any `u32` may be passed).
+/// `BPF_MAP_TYPE_*` values for [`MapFd::create`] (the XDP-relevant ones; any `u32` may be
+/// passed).
 pub mod map_type {
     /// `BPF_MAP_TYPE_HASH`.
     pub const HASH: u32 = 1;
     /// `BPF_MAP_TYPE_ARRAY`.
     pub const ARRAY: u32 = 2;
+    /// `BPF_MAP_TYPE_PROG_ARRAY`.
+    pub const PROG_ARRAY: u32 = 3;
     /// `BPF_MAP_TYPE_PERCPU_HASH`.
     pub const PERCPU_HASH: u32 = 5;
     /// `BPF_MAP_TYPE_PERCPU_ARRAY`.
     pub const PERCPU_ARRAY: u32 = 6;
+    /// `BPF_MAP_TYPE_LRU_HASH`.
+    pub const LRU_HASH: u32 = 9;
+    /// `BPF_MAP_TYPE_LRU_PERCPU_HASH`.
+    pub const LRU_PERCPU_HASH: u32 = 10;
+    /// `BPF_MAP_TYPE_LPM_TRIE`.
+    pub const LPM_TRIE: u32 = 11;
+    /// `BPF_MAP_TYPE_ARRAY_OF_MAPS`.
+    pub const ARRAY_OF_MAPS: u32 = 12;
+    /// `BPF_MAP_TYPE_HASH_OF_MAPS`.
+    pub const HASH_OF_MAPS: u32 = 13;
+    /// `BPF_MAP_TYPE_DEVMAP`.
+    pub const DEVMAP: u32 = 14;
+    /// `BPF_MAP_TYPE_CPUMAP`.
+    pub const CPUMAP: u32 = 16;
+    /// `BPF_MAP_TYPE_XSKMAP`.
+    pub const XSKMAP: u32 = 17;
+    /// `BPF_MAP_TYPE_QUEUE`.
+    pub const QUEUE: u32 = 22;
+    /// `BPF_MAP_TYPE_STACK`.
+    pub const STACK: u32 = 23;
+    /// `BPF_MAP_TYPE_DEVMAP_HASH`.
+    pub const DEVMAP_HASH: u32 = 25;
+    /// `BPF_MAP_TYPE_RINGBUF`.
+    pub const RINGBUF: u32 = 27;
+    /// `BPF_MAP_TYPE_BLOOM_FILTER`.
+    pub const BLOOM_FILTER: u32 = 30;
 }
 
 /// `BPF_PROG_TYPE_*` values for [`ProgFd::load`] (the common ones; any `u32` may be passed).
@@ -113,14 +142,51 @@ unsafe fn sys_bpf<T>(cmd: libc::c_long, attr: &mut T) -> Result<libc::c_long, Er
     if r < 0 { Err(Errno::last()) } else { Ok(r) }
 }
 
-/// A buffer's address as the kernel's `__aligned_u64` pointer.
+/// A buffer's address as the kernel's `__aligned_u64` pointer; an empty buffer is NULL, as
+/// libbpf passes the absent key of a queue, stack or bloom filter (the kernel refuses a
+/// non-NULL key for a map whose `key_size` is 0).
 fn ptr(buf: &[u8]) -> u64 {
-    buf.as_ptr() as u64
+    if buf.is_empty() {
+        0
+    } else {
+        buf.as_ptr() as u64
+    }
 }
 
-/// A mutable buffer's address as the kernel's `__aligned_u64` pointer.
+/// A mutable buffer's address as the kernel's `__aligned_u64` pointer (NULL when empty).
 fn ptr_mut(buf: &mut [u8]) -> u64 {
-    buf.as_mut_ptr() as u64
+    if buf.is_empty() {
+        0
+    } else {
+        buf.as_mut_ptr() as u64
+    }
+}
+
+const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+
+/// The `BPF_OBJ_GET_INFO_BY_FD` attribute.
+#[repr(C)]
+#[derive(Default)]
+struct InfoAttr {
+    bpf_fd: u32,
+    info_len: u32,
+    info: u64,
+}
+
+/// The kernel id of the program or map behind `fd`: the second `u32` of both `struct
+/// bpf_prog_info` and `struct bpf_map_info` (the kernel fills as much of the struct as it
+/// is given).
+fn object_id(fd: std::os::fd::BorrowedFd<'_>) -> Result<u32, Errno> {
+    use std::os::fd::AsRawFd;
+    let mut info = [0u32; 2];
+    let mut attr = InfoAttr {
+        bpf_fd: fd.as_raw_fd() as u32,
+        info_len: size_of_val(&info) as u32,
+        info: info.as_mut_ptr() as u64,
+    };
+    // SAFETY: the attribute has no padding; `info` is live and `info_len` bytes long.
+    unsafe { sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr) }?;
+    Ok(info[1])
 }
 
 /// Builds a raw instruction slot from its fields, for hand-written test programs.

@@ -68,12 +68,37 @@ impl MapFd {
         flags: u32,
         map_extra: u64,
     ) -> Result<Self, Errno> {
+        let def = [map_type, key_size, value_size, max_entries, flags];
+        Self::create_attr(def, map_extra, None)
+    }
+
+    /// `BPF_MAP_CREATE` of an `ARRAY_OF_MAPS` or `HASH_OF_MAPS` whose inner maps must look
+    /// like `inner` (the kernel takes the template from this map, which may be closed
+    /// afterwards).
+    pub fn create_outer(
+        map_type: u32,
+        key_size: u32,
+        max_entries: u32,
+        flags: u32,
+        inner: &MapFd,
+    ) -> Result<Self, Errno> {
+        let def = [map_type, key_size, 4, max_entries, flags];
+        Self::create_attr(def, 0, Some(inner.as_fd()))
+    }
+
+    /// `[map_type, key_size, value_size, max_entries, map_flags]`, `map_extra`, inner map.
+    fn create_attr(
+        [map_type, key_size, value_size, max_entries, flags]: [u32; 5],
+        map_extra: u64,
+        inner: Option<BorrowedFd<'_>>,
+    ) -> Result<Self, Errno> {
         let mut attr = MapCreateAttr {
             map_type,
             key_size,
             value_size,
             max_entries,
             map_flags: flags,
+            inner_map_fd: inner.map_or(0, |fd| fd.as_raw_fd() as u32),
             map_extra,
             ..MapCreateAttr::default()
         };
@@ -91,6 +116,12 @@ impl MapFd {
             key_size: key_size as usize,
             value_len,
         })
+    }
+
+    /// The map's kernel id (`BPF_OBJ_GET_INFO_BY_FD`), what a lookup in a map-in-map
+    /// returns for it.
+    pub fn id(&self) -> Result<u32, Errno> {
+        crate::object_id(self.fd.as_fd())
     }
 
     /// The key size in bytes.

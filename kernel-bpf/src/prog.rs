@@ -78,6 +78,12 @@ pub struct ProgFd {
 }
 
 impl ProgFd {
+    /// The program's kernel id (`BPF_OBJ_GET_INFO_BY_FD`), what a lookup in a
+    /// `PROG_ARRAY` returns for it.
+    pub fn id(&self) -> Result<u32, Errno> {
+        crate::object_id(self.fd.as_fd())
+    }
+
     /// `BPF_PROG_LOAD`: `insns` are raw 8-byte instruction slots (map references as
     /// `lddw` with `src = BPF_PSEUDO_MAP_FD` and the map's fd), `license` e.g. `"GPL"`
     /// (GPL-only helpers need a GPL-compatible one). With `log`, the verifier log (level 1

@@ -319,7 +319,7 @@ impl MapDef {
                 }
                 if self.key_size != 4
                     || self.max_entries == 0
-                    || self.flags & !(NUMA_NODE | ACCESS_MASK) != 0
+                    || self.flags & !(NUMA_NODE | RDONLY | WRONLY) != 0
                 {
                     return Err(MapError::Invalid("needs key_size 4, max_entries > 0"));
                 }

@@ -31,6 +31,12 @@ pub enum MapError {
     /// attribute combinations.
     #[error("not supported: {0}")]
     KernelNotSupp(&'static str),
+    /// A value beyond what the map type accepts (a cpumap queue larger than 16384).
+    #[error("value too large: {0}")]
+    Overflow(&'static str),
+    /// The element names a device that does not exist (a cpumap slot beyond the CPUs).
+    #[error("no such device: {0}")]
+    NoDevice(&'static str),
     /// The map type does not support the operation at all.
     #[error("operation not supported by this map type")]
     NotSupported,
@@ -58,6 +64,8 @@ impl MapError {
             MapError::NoSpace => libc::ENOSPC,
             MapError::KernelNotSupp(_) => 524,
             MapError::NotSupported => libc::EOPNOTSUPP,
+            MapError::Overflow(_) => libc::EOVERFLOW,
+            MapError::NoDevice(_) => libc::ENODEV,
         }
     }
 }

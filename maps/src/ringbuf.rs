@@ -129,12 +129,15 @@ impl Ring<'_> {
         spin::lock(self.lock());
         let cons = self.consumer_pos().load(Ordering::Acquire);
         let prod = self.producer_pos().load(Ordering::Relaxed);
-        let room = prod.wrapping_add(total).wrapping_sub(cons) <= self.layout.size;
+        // As the kernel: the producer may run at most size - 1 bytes ahead of the consumer
+        // (a record that would fill the ring exactly is refused).
+        let room = prod.wrapping_add(total).wrapping_sub(cons) < self.layout.size;
         let record = room.then(|| {
             let hdr = self.header(prod);
             hdr.store(size as u32 | BUSY, Ordering::Relaxed);
-            // pg_off: pages from the ring's start, as the kernel records it.
-            let pg_off = ((prod & (self.layout.size - 1)) / PAGE + 2) as u32;
+            // pg_off: pages from the start of the kernel's `struct bpf_ringbuf` (one page of
+            // its own fields, the consumer page, the producer page, then the data).
+            let pg_off = ((prod & (self.layout.size - 1)) / PAGE + 3) as u32;
             self.header(prod + 4).store(pg_off, Ordering::Relaxed);
             self.producer_pos().store(prod + total, Ordering::Release);
             self.data

@@ -11,13 +11,17 @@
 //! Fast path for the runtime: slot `i` is at `base + i * stride`; it holds a value when its
 //! first word is non-zero.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::def::{MapDef, MapType, update};
 use crate::error::MapError;
 
 /// Bytes before each slot's value.
 const SLOT_HDR: u64 = 8;
+/// The largest queue a cpumap entry may ask for (the kernel's sanity limit).
+const CPUMAP_MAX_QSIZE: u32 = 16_384;
+/// The kernel's `NR_CPUS` on Debian's kernels: the most entries a cpumap may have.
+const NR_CPUS: u32 = 8192;
 
 /// Where an object array's slots live.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +57,8 @@ impl SlotLayout {
 pub(crate) struct Slots<'a> {
     pub(crate) layout: &'a SlotLayout,
     pub(crate) base: *mut u8,
+    /// CPU (worker) slots of the store: the CPUs a cpumap entry may name.
+    pub(crate) n_cpus: u32,
 }
 
 impl Slots<'_> {
@@ -66,9 +72,17 @@ impl Slots<'_> {
         }
     }
 
-    fn value_ptr(&self, i: u64) -> *mut u8 {
-        self.base
-            .wrapping_add((i * self.layout.stride + SLOT_HDR) as usize)
+    /// Slot `i`'s value, read and written whole.
+    fn value_word(&self, i: u64) -> &AtomicU64 {
+        // SAFETY: i < max_entries (callers check); the value area of each slot is 8 bytes
+        // (values are 4 or 8 bytes, strides round up to 8) and 8-aligned (the region is
+        // page-aligned, slots are 16 bytes).
+        unsafe {
+            &*self
+                .base
+                .add((i * self.layout.stride + SLOT_HDR) as usize)
+                .cast::<AtomicU64>()
+        }
     }
 
     /// The kernel's update rules for each kind (the value itself is checked by the caller
@@ -97,6 +111,14 @@ impl Slots<'_> {
             }
             _ => {}
         }
+        if self.layout.kind == MapType::Cpumap {
+            if u32::from_ne_bytes([value[0], value[1], value[2], value[3]]) > CPUMAP_MAX_QSIZE {
+                return Err(MapError::Overflow("cpumap queue size above 16384"));
+            }
+            if index >= self.n_cpus {
+                return Err(MapError::NoDevice("no such CPU (worker) slot"));
+            }
+        }
         // A zero ifindex (devmap) or zero queue size (cpumap) empties the slot.
         let clears =
             matches!(self.layout.kind, MapType::Devmap | MapType::Cpumap) && value[..4] == [0; 4];
@@ -107,11 +129,12 @@ impl Slots<'_> {
             self.present(i).store(0, Ordering::Release);
             return Ok(());
         }
-        // Empty the slot while the value changes, so a reader never takes a half-written
-        // value for a present one.
-        self.present(i).store(0, Ordering::Release);
-        // SAFETY: the value area of slot i holds value_size bytes; value has as many.
-        unsafe { std::ptr::copy_nonoverlapping(value.as_ptr(), self.value_ptr(i), value.len()) };
+        // Values are at most 8 bytes (`validate`): one atomic store replaces the whole value,
+        // so a reader sees the old one or the new one, and a present slot never looks empty.
+        let mut word = [0u8; 8];
+        word[..value.len()].copy_from_slice(value);
+        self.value_word(i)
+            .store(u64::from_ne_bytes(word), Ordering::Release);
         self.present(i).store(1, Ordering::Release);
         Ok(())
     }
@@ -130,8 +153,9 @@ impl Slots<'_> {
         if i >= self.layout.max_entries || self.present(i).load(Ordering::Acquire) == 0 {
             return Err(MapError::NotFound);
         }
-        // SAFETY: as in update.
-        unsafe { std::ptr::copy_nonoverlapping(self.value_ptr(i), out.as_mut_ptr(), out.len()) };
+        let word = self.value_word(i).load(Ordering::Acquire).to_ne_bytes();
+        let n = out.len().min(word.len());
+        out[..n].copy_from_slice(&word[..n]);
         Ok(())
     }
 
@@ -176,13 +200,24 @@ pub(crate) fn validate(def: &MapDef) -> Result<(), MapError> {
             if def.value_size != 4 && def.value_size != 8 {
                 return Err(MapError::Invalid("value_size must be 4 or 8"));
             }
-            if f & !(NUMA_NODE | ACCESS_MASK) != 0 {
+            // A cpumap takes no access flags at all, a devmap no program-side ones.
+            let allowed = if def.map_type == MapType::Cpumap {
+                NUMA_NODE
+            } else {
+                NUMA_NODE | RDONLY | WRONLY
+            };
+            if f & !allowed != 0 {
                 return Err(MapError::Invalid("flag not valid for this map type"));
+            }
+            if def.map_type == MapType::Cpumap && def.max_entries > NR_CPUS {
+                return Err(MapError::TooBig("more cpumap entries than NR_CPUS"));
             }
         }
         MapType::Xskmap => {
-            if def.value_size != 4 || f & !(NUMA_NODE | ACCESS_MASK) != 0 {
-                return Err(MapError::Invalid("value_size must be 4"));
+            if def.value_size != 4 || f & !(NUMA_NODE | RDONLY | WRONLY) != 0 {
+                return Err(MapError::Invalid(
+                    "value_size must be 4, no program access flags",
+                ));
             }
         }
         _ => return Err(MapError::Invalid("not an object array")),
@@ -200,6 +235,7 @@ mod tests {
         f(&Slots {
             layout: &l,
             base: mem.as_mut_ptr().cast(),
+            n_cpus: 2,
         })
     }
 

@@ -17,307 +17,12 @@
 //!
 //! The kernel side needs `CAP_BPF` (root); without it the tests fail, they never skip.
 
-use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+mod kcmp;
 
-use uxdp_kbpf::{ENOTSUPP, Errno, MapFd as KernelMap};
+use kcmp::{Both, compare_definitions, k4, k8, random_ops, report, value};
+use uxdp_kbpf::ENOTSUPP;
 use uxdp_maps::def::{flags, update};
-use uxdp_maps::{Map, MapDef, MapType, Store, StoreOptions};
-
-/// An operation's outcome: `Ok` or a positive errno.
-type Res<T = ()> = Result<T, i32>;
-
-// ---------------------------------------------------------------------------------------
-// The kernel side: uxdp-kbpf's thin bpf() layer.
-
-/// An outcome of the kernel side, its `Errno` as the plain number the uxdp side gives.
-fn kres<T>(r: Result<T, Errno>) -> Res<T> {
-    r.map_err(Errno::raw)
-}
-
-/// The kernel's `num_possible_cpus()`, which sizes its per-CPU value buffers.
-fn possible_cpus() -> usize {
-    let text = std::fs::read_to_string("/sys/devices/system/cpu/possible").expect("possible");
-    text.trim()
-        .split(',')
-        .map(|range| {
-            let (a, b) = range.split_once('-').unwrap_or((range, range));
-            let n = |s: &str| s.parse::<usize>().expect("a CPU number");
-            n(b) - n(a) + 1
-        })
-        .sum()
-}
-
-/// Creates a kernel map, failing the test loudly when the kernel refuses for lack of
-/// privilege rather than because of the definition.
-fn kernel_create(def: &MapDef) -> Res<KernelMap> {
-    let r = kres(KernelMap::create(
-        def.map_type as u32,
-        def.key_size,
-        def.value_size,
-        def.max_entries,
-        def.flags,
-        def.map_extra,
-    ));
-    assert_ne!(
-        r.as_ref().err(),
-        Some(&libc::EPERM),
-        "bpf(BPF_MAP_CREATE) failed with EPERM: these tests compare against real kernel \
-         maps and need CAP_BPF/CAP_SYS_ADMIN (run them as root); they do not skip"
-    );
-    r
-}
-
-// ---------------------------------------------------------------------------------------
-// The uxdp side.
-
-/// A store in /dev/shm, removed on drop (pass or fail).
-struct TempStore {
-    store: Arc<Store>,
-    path: PathBuf,
-}
-
-impl TempStore {
-    fn new() -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let path = PathBuf::from(format!(
-            "/dev/shm/uxdp-test-{}-kcmp{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let store = Store::create(&path, &StoreOptions::default()).expect("create store");
-        Self { store, path }
-    }
-}
-
-impl Drop for TempStore {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// The harness: one kernel map and one uxdp map, driven in lockstep.
-
-struct Both {
-    name: String,
-    kernel: KernelMap,
-    uxdp: Map,
-    percpu: bool,
-    ops: usize,
-    /// Keeps the store file alive (and removes it) for as long as the map is used.
-    _store: TempStore,
-}
-
-impl Both {
-    fn new(def: &MapDef) -> Self {
-        let store = TempStore::new();
-        let kernel =
-            kernel_create(def).unwrap_or_else(|e| panic!("kernel refused {def:?}: errno {e}"));
-        let uxdp = Map::create(&store.store, def).expect("uxdp map");
-        if def.map_type.is_percpu() {
-            // The kernel writes this many bytes into every lookup buffer.
-            let kernel_len = possible_cpus() * def.value_stride() as usize;
-            assert_eq!(uxdp.syscall_value_size(), kernel_len, "per-CPU value size");
-        }
-        assert_eq!(
-            kernel.value_len(),
-            uxdp.syscall_value_size(),
-            "syscall value size"
-        );
-        Self {
-            name: format!(
-                "{:?} {}/{}/{}",
-                def.map_type, def.key_size, def.value_size, def.max_entries
-            ),
-            kernel,
-            uxdp,
-            percpu: def.map_type.is_percpu(),
-            ops: 0,
-            _store: store,
-        }
-    }
-
-    fn key_size(&self) -> usize {
-        self.uxdp.def().key_size as usize
-    }
-
-    fn value_len(&self) -> usize {
-        self.uxdp.syscall_value_size()
-    }
-
-    /// Counts one compared operation and checks that both sides agreed.
-    fn agree<T: PartialEq + std::fmt::Debug>(
-        &mut self,
-        what: &str,
-        k: Res<T>,
-        u: Res<T>,
-    ) -> Res<T> {
-        self.ops += 1;
-        assert_eq!(
-            u, k,
-            "{}: {what}: uxdp (left) differs from the kernel (right)",
-            self.name
-        );
-        k
-    }
-
-    fn update(&mut self, key: &[u8], value: &[u8], flags: u64) -> Res {
-        let k = kres(self.kernel.update(key, value, flags));
-        let u = self.uxdp.update(key, value, flags).map_err(|e| e.errno());
-        self.agree(&format!("update {key:?} flags {flags}"), k, u)
-    }
-
-    fn delete(&mut self, key: &[u8]) -> Res {
-        let k = kres(self.kernel.delete(key));
-        let u = self.uxdp.delete(key).map_err(|e| e.errno());
-        self.agree(&format!("delete {key:?}"), k, u)
-    }
-
-    /// Lookup on both sides; `Ok` carries the (identical) value bytes.
-    fn lookup(&mut self, key: &[u8], flags: u64) -> Res<Vec<u8>> {
-        let (mut kv, mut uv) = (vec![0; self.value_len()], vec![0; self.value_len()]);
-        let k = kres(self.kernel.lookup(key, &mut kv, flags)).map(|()| kv);
-        let u = self.uxdp.lookup(key, &mut uv, flags).map(|()| uv);
-        self.agree(
-            &format!("lookup {key:?} flags {flags}"),
-            k,
-            u.map_err(|e| e.errno()),
-        )
-    }
-
-    fn lookup_and_delete(&mut self, key: &[u8], flags: u64) -> Res<Vec<u8>> {
-        let (mut kv, mut uv) = (vec![0; self.value_len()], vec![0; self.value_len()]);
-        let k = kres(self.kernel.lookup_and_delete(key, &mut kv, flags)).map(|()| kv);
-        let u = self
-            .uxdp
-            .lookup_and_delete(key, &mut uv, flags)
-            .map(|()| uv);
-        let what = format!("lookup_and_delete {key:?} flags {flags}");
-        self.agree(&what, k, u.map_err(|e| e.errno()))
-    }
-
-    fn raw_next_key(&self, key: Option<&[u8]>) -> (Res<Vec<u8>>, Res<Vec<u8>>) {
-        let (mut kn, mut un) = (vec![0; self.key_size()], vec![0; self.key_size()]);
-        let k = kres(self.kernel.next_key(key, &mut kn)).map(|()| kn);
-        let u = self.uxdp.next_key(key, &mut un).map(|()| un);
-        (k, u.map_err(|e| e.errno()))
-    }
-
-    /// `get_next_key` compared exactly, next key included (arrays).
-    fn next_key(&mut self, key: Option<&[u8]>) -> Res<Vec<u8>> {
-        let (k, u) = self.raw_next_key(key);
-        self.agree(&format!("next_key {key:?}"), k, u)
-    }
-
-    /// `get_next_key` compared by outcome only (hash maps order keys their own way).
-    fn next_key_outcome(&mut self, key: Option<&[u8]>) -> Res {
-        let (k, u) = self.raw_next_key(key);
-        self.agree(
-            &format!("next_key {key:?} (outcome)"),
-            k.map(drop),
-            u.map(drop),
-        )
-    }
-
-    fn freeze(&mut self) -> Res {
-        let k = kres(self.kernel.freeze());
-        let u = self.uxdp.freeze().map_err(|e| e.errno());
-        self.agree("freeze", k, u)
-    }
-
-    /// Freezing a frozen map: the kernel answers `EPERM` (a frozen map's fds have lost
-    /// write permission, which `map_freeze` checks first).
-    fn freeze_again(&mut self) {
-        let k = kres(self.kernel.freeze());
-        let u = self.uxdp.freeze().map_err(|e| e.errno());
-        assert_eq!(k, Err(libc::EPERM), "{}: kernel freezes twice", self.name);
-        let _agreed = self.agree("freeze again", k, u);
-    }
-
-    /// The keys a full `get_next_key` walk from `None` reaches, walked on both sides
-    /// independently and compared as sets.
-    fn keys(&mut self) -> BTreeSet<Vec<u8>> {
-        let kernel = walk(self.key_size(), |key, out| {
-            kres(self.kernel.next_key(key, out))
-        });
-        let uxdp = walk(self.key_size(), |k, out| {
-            self.uxdp.next_key(k, out).map_err(|e| e.errno())
-        });
-        self.agree("get_next_key walk", Ok(kernel), Ok(uxdp))
-            .expect("walks compare as Ok")
-    }
-
-    /// Both maps hold the same keys with the same values.
-    fn assert_same_contents(&mut self) -> usize {
-        let keys = self.keys();
-        for key in &keys {
-            self.lookup(key, 0).expect("a walked key is present");
-        }
-        keys.len()
-    }
-}
-
-/// Walks `get_next_key` from `None` until `ENOENT`; every key must be new.
-fn walk(
-    key_size: usize,
-    mut next: impl FnMut(Option<&[u8]>, &mut [u8]) -> Res,
-) -> BTreeSet<Vec<u8>> {
-    let mut seen = BTreeSet::new();
-    let mut cur: Option<Vec<u8>> = None;
-    loop {
-        let mut out = vec![0; key_size];
-        match next(cur.as_deref(), &mut out) {
-            Ok(()) => {
-                assert!(seen.insert(out.clone()), "walk visited {out:?} twice");
-                cur = Some(out);
-            }
-            Err(e) => {
-                assert_eq!(e, libc::ENOENT, "a walk ends with ENOENT");
-                return seen;
-            }
-        }
-    }
-}
-
-/// A syscall-layout value: for per-CPU maps every CPU's value gets different bytes.
-///
-/// The padding after each per-CPU value (up to the 8-byte stride) is non-zero too: the
-/// kernel stores and returns whole strides per CPU, and so must uxdp.
-fn value(b: &Both, seed: u8) -> Vec<u8> {
-    let def = b.uxdp.def();
-    let (size, stride) = (def.value_size as usize, def.value_stride() as usize);
-    let mut v = vec![0; b.value_len()];
-    for (i, byte) in v.iter_mut().enumerate() {
-        let (cpu, at) = if b.percpu {
-            (i / stride, i % stride)
-        } else {
-            (0, i)
-        };
-        if at < size || b.percpu {
-            *byte = seed
-                .wrapping_mul(37)
-                .wrapping_add((cpu as u8).wrapping_mul(101))
-                .wrapping_add(at as u8)
-                | 1;
-        }
-    }
-    v
-}
-
-fn k4(i: u32) -> [u8; 4] {
-    i.to_ne_bytes()
-}
-
-fn k8(i: u64) -> [u8; 8] {
-    i.to_ne_bytes()
-}
-
-fn report(test: &str, ops: usize) {
-    eprintln!("kernel_compare: {test}: {ops} operations compared");
-}
+use uxdp_maps::{MapDef, MapType};
 
 // ---------------------------------------------------------------------------------------
 // Fixed sequences.
@@ -670,117 +375,28 @@ const GOOD_DEFINITIONS: &[Def] = {
     ]
 };
 
-/// uxdp's create-time verdict: `validate()` and `Map::create` must agree with each other.
-fn uxdp_create(store: &TempStore, def: &MapDef) -> Res {
-    let validated = def.validate().map_err(|e| e.errno());
-    let created = Map::create(&store.store, def)
-        .map(drop)
-        .map_err(|e| e.errno());
-    assert_eq!(
-        validated, created,
-        "validate() and Map::create differ for {def:?}"
-    );
-    created
-}
-
 #[test]
 fn create_checks() {
-    let store = TempStore::new();
-    let mut ops = 0;
-    let mut wrong = Vec::new();
-    for &(case, d, errno) in BAD_DEFINITIONS {
-        let def = def(d);
-        let kernel = kernel_create(&def).map(drop);
-        let uxdp = uxdp_create(&store, &def);
-        if uxdp != kernel || kernel != Err(errno) {
-            wrong.push(format!(
-                "{case}: kernel {kernel:?}, uxdp {uxdp:?}, expected Err({errno})"
-            ));
-        }
-        ops += 1;
-    }
-    for &d in GOOD_DEFINITIONS {
-        let def = def(d);
-        let kernel = kernel_create(&def).map(drop);
-        let uxdp = uxdp_create(&store, &def);
-        if kernel != Ok(()) || uxdp != Ok(()) {
-            wrong.push(format!("{def:?}: kernel {kernel:?}, uxdp {uxdp:?}"));
-        }
-        ops += 1;
-    }
-    assert!(
-        wrong.is_empty(),
-        "create-time checks differ:\n{}",
-        wrong.join("\n")
-    );
+    let bad = BAD_DEFINITIONS
+        .iter()
+        .map(|&(case, d, errno)| (case, def(d), errno));
+    let ops = compare_definitions(bad, GOOD_DEFINITIONS.iter().map(|&d| def(d)));
     report("create checks", ops);
 }
 
 // ---------------------------------------------------------------------------------------
-// A long pseudo-random sequence.
+// Long pseudo-random sequences.
 
-/// xorshift64: deterministic, no crates.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-/// `n_ops` random updates (random flags), deletes, lookups and lookups-and-deletes over
-/// 100 keys, every result compared, and the whole contents every 500 operations.
-fn random_ops(def: &MapDef, seed: u64, n_ops: usize) -> usize {
-    const KEYS: u64 = 100;
-    let mut b = Both::new(def);
-    let mut rng = XorShift(seed);
-    // How often each outcome (0 = success, else errno) occurred.
-    let mut outcomes = std::collections::BTreeMap::<i32, usize>::new();
-    for op in 0..n_ops {
-        let key = k8(rng.below(KEYS).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        let outcome = match rng.below(8) {
-            0..=3 => {
-                let flags = [update::ANY, update::NOEXIST, update::EXIST][rng.below(3) as usize];
-                let v = value(&b, rng.next() as u8);
-                b.update(&key, &v, flags)
-            }
-            4 => b.delete(&key),
-            5 | 6 => b.lookup(&key, 0).map(drop),
-            _ => b.lookup_and_delete(&key, 0).map(drop),
-        };
-        *outcomes.entry(outcome.err().unwrap_or(0)).or_default() += 1;
-        if op % 500 == 499 {
-            b.assert_same_contents();
-        }
-    }
-    assert!(
-        b.assert_same_contents() > 0,
-        "the sequence leaves keys behind"
-    );
-    let seen: Vec<i32> = outcomes.keys().copied().collect();
-    assert_eq!(
-        seen,
-        [0, libc::ENOENT, libc::E2BIG, libc::EEXIST],
-        "the sequence reaches every outcome: {outcomes:?}"
-    );
-    b.ops
-}
+/// What a random sequence on a 64-entry hash map meets: success, absent keys, a full map,
+/// present keys.
+const HASH_OUTCOMES: &[i32] = &[0, libc::ENOENT, libc::E2BIG, libc::EEXIST];
 
 #[test]
 fn random_hash() {
     let def = MapDef::new(MapType::Hash, 8, 16, 64);
     report(
         "random HASH",
-        random_ops(&def, 0x1234_5678_9abc_def1, 5_000),
+        random_ops(&def, 0x1234_5678_9abc_def1, 5_000, HASH_OUTCOMES),
     );
 }
 
@@ -789,7 +405,7 @@ fn random_hash_no_prealloc() {
     let def = MapDef::new(MapType::Hash, 8, 16, 64).with_flags(flags::NO_PREALLOC);
     report(
         "random HASH (NO_PREALLOC)",
-        random_ops(&def, 0x5eed_0000_0000_0001, 2_000),
+        random_ops(&def, 0x5eed_0000_0000_0001, 2_000, HASH_OUTCOMES),
     );
 }
 
@@ -798,6 +414,6 @@ fn random_percpu_hash() {
     let def = MapDef::new(MapType::PercpuHash, 8, 16, 64);
     report(
         "random PERCPU_HASH",
-        random_ops(&def, 0x0fed_cba9_8765_4321, 2_000),
+        random_ops(&def, 0x0fed_cba9_8765_4321, 2_000, HASH_OUTCOMES),
     );
 }

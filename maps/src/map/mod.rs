@@ -279,6 +279,7 @@ impl Map {
             Layout::Slots(l) => Some(Slots {
                 layout: l,
                 base: self.base,
+                n_cpus: self.n_cpus,
             }),
             _ => None,
         }
@@ -508,8 +509,18 @@ impl Map {
             return self.push(value, flags);
         }
         self.check_inner(value)?;
-        if self.def.map_type == MapType::DevmapHash && value[..4] == [0; 4] {
-            return Err(MapError::Invalid("devmap_hash needs an interface"));
+        let mut flags = flags;
+        if self.def.map_type == MapType::DevmapHash {
+            if flags > update::EXIST {
+                return Err(MapError::Invalid("update flags"));
+            }
+            if value[..4] == [0; 4] {
+                return Err(MapError::Invalid("devmap_hash needs an interface"));
+            }
+            // The kernel's devmap_hash ignores BPF_EXIST: an absent key is inserted.
+            if flags == update::EXIST {
+                flags = update::ANY;
+            }
         }
         if let Some(s) = self.slots() {
             return s.update(array::index(key), value, flags);
@@ -629,9 +640,12 @@ impl Map {
         if self.queue().is_some() {
             return self.pop(out);
         }
-        let h = self.hash().ok_or(MapError::KernelNotSupp(
-            "lookup and delete is for hashes, queues and stacks",
-        ))?;
+        let not_supported =
+            MapError::KernelNotSupp("lookup and delete is for hashes, queues and stacks");
+        if matches!(self.def.map_type, MapType::HashOfMaps | MapType::DevmapHash) {
+            return Err(not_supported);
+        }
+        let h = self.hash().ok_or(not_supported)?;
         // SAFETY: the element is unlinked but not yet freed while the closure runs.
         h.delete(key, |e| unsafe {
             self.copy_out(out, lock, |cpu| h.value_ptr(e, cpu));

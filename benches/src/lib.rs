@@ -63,18 +63,6 @@ pub fn probe_of_thread(j: u32, n: u32, t: u32) -> u32 {
     2 * ((j * 7919) % (n / 2)) + t
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loads_the_prime_program() {
-        let case = conformance_case("prime");
-        assert_eq!(case.result, Some(1));
-        assert!(case.program.len() > 10);
-    }
-}
-
 /// Runs `f()` with the calling thread pinned to CPU `cpu` (where the machine has it), then
 /// restores the thread's CPU mask.
 ///
@@ -106,4 +94,16 @@ pub fn on_two_cpus(f: &(impl Fn(u32) + Sync)) -> std::time::Duration {
         on_cpu(0, || f(0));
     });
     start.elapsed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loads_the_prime_program() {
+        let case = conformance_case("prime");
+        assert_eq!(case.result, Some(1));
+        assert!(case.program.len() > 10);
+    }
 }

@@ -512,24 +512,27 @@ fn object_maps(c: &mut Criterion, t: &TempStore) {
         (MapType::DevmapHash, 1u32.to_ne_bytes()),
         (MapType::HashOfMaps, inner_id),
     ];
-    let keys: Vec<[u8; 4]> = (0..BATCH).map(|j| probe(j, SLOTS).to_ne_bytes()).collect();
-    let maps: Vec<(Map, [u8; 4])> = kinds
+    // A cpumap slot names a CPU (a worker slot): only the store's CPUs can be filled.
+    let n_cpus = t.store.n_cpus();
+    let maps: Vec<(Map, [u8; 4], Vec<[u8; 4]>)> = kinds
         .iter()
         .map(|&(ty, value)| {
             let mut def = MapDef::new(ty, 4, 4, SLOTS);
             if matches!(ty, MapType::ArrayOfMaps | MapType::HashOfMaps) {
                 def.inner = Some(uxdp_maps::def::InnerTemplate::of(inner.def()));
             }
+            let filled = if ty == MapType::Cpumap { n_cpus } else { SLOTS };
             let map = t.map(&def);
-            for i in 0..SLOTS {
+            for i in 0..filled {
                 map.update(&i.to_ne_bytes(), &value, 0).unwrap();
             }
-            (map, value)
+            let keys = (0..BATCH).map(|j| probe(j, filled).to_ne_bytes()).collect();
+            (map, value, keys)
         })
         .collect();
 
     let mut g = group(c, "lookup/key4/1024".into(), BATCH);
-    for (m, _) in &maps {
+    for (m, _, keys) in &maps {
         g.bench_function(m.def().map_type.name(), |b| {
             b.iter(|| {
                 keys.iter()
@@ -540,10 +543,10 @@ fn object_maps(c: &mut Criterion, t: &TempStore) {
     }
     g.finish();
     let mut g = group(c, "update_sys/key4/1024".into(), BATCH);
-    for (m, value) in &maps {
+    for (m, value, keys) in &maps {
         g.bench_function(m.def().map_type.name(), |b| {
             b.iter(|| {
-                for k in &keys {
+                for k in keys {
                     m.update(black_box(k), value, 0).unwrap();
                 }
             });
@@ -551,10 +554,10 @@ fn object_maps(c: &mut Criterion, t: &TempStore) {
     }
     g.finish();
     let mut g = group(c, "delete_insert_sys/key4/1024".into(), BATCH);
-    for (m, value) in &maps {
+    for (m, value, keys) in &maps {
         g.bench_function(m.def().map_type.name(), |b| {
             b.iter(|| {
-                for k in &keys {
+                for k in keys {
                     m.delete(black_box(k)).unwrap();
                     m.update(k, value, 0).unwrap();
                 }
@@ -562,7 +565,7 @@ fn object_maps(c: &mut Criterion, t: &TempStore) {
         });
     }
     g.finish();
-    maps.into_iter().for_each(|(m, _)| t.drop_map(m));
+    maps.into_iter().for_each(|(m, _, _)| t.drop_map(m));
     t.drop_map(inner);
 }
 

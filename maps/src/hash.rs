@@ -3,14 +3,19 @@
 //! Region layout (offsets from the region start, derived from the definition):
 //!
 //! ```text
-//! 0            HashHeader: element count, free-list lock and head, never-used cursor
-//! 64           buckets: n_buckets × { lock: u32, head: u32 }   (n_buckets = 2^k ≥ max_entries)
+//! 0            HashHeader: element count, never-used cursor, LRU clock hand
+//! 64           free lists: n_lists × { lock: u32, head: u32 }, one 64-byte line each
+//! buckets_off  buckets: n_buckets × { lock: u32, head: u32 }   (n_buckets = 2^k ≥ max_entries)
 //! elems_off    elements: n_elems × { next, hash, seq, free_next: u32; key; value (plain hash) }
 //! values_off   per-CPU hash only: one plane of values per CPU slot, 64-byte aligned
 //! ```
 //!
 //! Links are `element index + 1`; 0 ends a chain, so an all-zero region is an empty map and
-//! nothing is touched before it is used. `n_elems = max_entries + n_cpus`: the spare
+//! nothing is touched before it is used. Free elements sit on per-CPU lists (one per CPU slot
+//! of the store, like the kernel's per-CPU free lists), each on its own cache line: a writer
+//! takes from and returns to the list of the CPU it runs on, and only when that list and the
+//! never-used elements are exhausted does it take from another CPU's list. So writers on
+//! different CPUs share no free-list cache line. `n_elems = max_entries + n_cpus`: the spare
 //! elements let an update replace a key of a full map, as the kernel's extra elements do.
 //!
 //! Readers take no lock. Writers hold the bucket's lock word (see [`crate::spin`]). A plain
@@ -36,14 +41,24 @@ const OWNED: u32 = 0x8000_0000;
 #[repr(C)]
 struct HashHeader {
     count: AtomicU32,
-    free_lock: AtomicU32,
-    /// First free element + 1 (0 = none) — `free_next` links the rest.
-    free_head: AtomicU32,
     /// Elements never used yet start here.
     fresh: AtomicU32,
     /// LRU maps: the eviction clock hand.
     clock: AtomicU32,
 }
+
+/// One CPU's free list, alone on its cache line.
+#[repr(C)]
+struct FreeList {
+    lock: AtomicU32,
+    /// First free element + 1 (0 = none) — `free_next` links the rest.
+    head: AtomicU32,
+}
+
+/// Bytes per free list: a cache line.
+const FREE_LIST_STRIDE: u64 = 64;
+/// At most this many free lists, however many CPU slots the store has.
+const MAX_FREE_LISTS: u64 = 256;
 
 #[repr(C)]
 struct Bucket {
@@ -76,6 +91,10 @@ pub struct HashLayout {
     pub value_stride: u64,
     /// Bytes per element: header, key and (plain hash) value.
     pub elem_size: u64,
+    /// Per-CPU free lists.
+    pub n_lists: u64,
+    /// Offset of bucket 0.
+    pub buckets_off: u64,
     /// Offset of element 0.
     pub elems_off: u64,
     /// Offset of the per-CPU value planes (0 for a plain hash).
@@ -102,7 +121,9 @@ impl HashLayout {
         let value_stride = def.value_stride();
         let percpu = def.map_type.is_percpu();
         let elem_size = ELEM_HDR + key_stride + if percpu { 0 } else { value_stride };
-        let elems_off = HEADER + n_buckets * 8;
+        let n_lists = u64::from(n_cpus).clamp(1, MAX_FREE_LISTS);
+        let buckets_off = HEADER + n_lists * FREE_LIST_STRIDE;
+        let elems_off = buckets_off + n_buckets * 8;
         let elems_end = elems_off + n_elems * elem_size;
         let (values_off, plane, planes) = if percpu {
             let off = elems_end.next_multiple_of(64);
@@ -127,6 +148,8 @@ impl HashLayout {
         };
         Ok(Self {
             refs_off,
+            n_lists,
+            buckets_off,
             n_buckets,
             n_elems,
             max_entries,
@@ -183,7 +206,12 @@ impl HashMap<'_> {
     #[inline]
     fn bucket(&self, b: u64) -> &Bucket {
         // SAFETY: b < n_buckets, so the bucket lies inside the region.
-        unsafe { &*self.base.add((HEADER + b * 8) as usize).cast::<Bucket>() }
+        unsafe {
+            &*self
+                .base
+                .add((self.layout.buckets_off + b * 8) as usize)
+                .cast::<Bucket>()
+        }
     }
 
     #[inline]
@@ -331,30 +359,71 @@ impl HashMap<'_> {
         (prev, None)
     }
 
-    fn alloc(&self) -> Option<Elem> {
-        let h = self.header();
-        spin::lock(&h.free_lock);
-        let got = match self.link(h.free_head.load(Ordering::Relaxed)) {
-            Some(e) => {
-                h.free_head.store(
-                    self.elem(e).free_next.load(Ordering::Relaxed),
-                    Ordering::Relaxed,
-                );
-                Some(e)
-            }
-            None => {
-                let f = u64::from(h.fresh.load(Ordering::Relaxed));
-                (f < self.layout.n_elems).then(|| {
-                    h.fresh.store(f as u32 + 1, Ordering::Relaxed);
-                    f
-                })
-            }
-        };
+    /// Free list `l` (< n_lists).
+    fn free_list(&self, l: u64) -> &FreeList {
+        // SAFETY: l < n_lists, so the list is inside the region, 64-aligned.
+        unsafe {
+            &*self
+                .base
+                .add((HEADER + l * FREE_LIST_STRIDE) as usize)
+                .cast::<FreeList>()
+        }
+    }
+
+    /// The free list of the CPU this thread runs on.
+    fn my_list(&self) -> u64 {
+        // SAFETY: sched_getcpu has no preconditions (glibc reads it from the rseq area).
+        let cpu = unsafe { libc::sched_getcpu() };
+        u64::try_from(cpu).unwrap_or(0) % self.layout.n_lists
+    }
+
+    /// Pops an element from free list `l`.
+    fn pop_free(&self, l: u64) -> Option<Elem> {
+        let list = self.free_list(l);
+        if list.head.load(Ordering::Relaxed) == 0 {
+            return None; // checked without the lock: empty lists are skipped cheaply
+        }
+        spin::lock(&list.lock);
+        let got = self.link(list.head.load(Ordering::Relaxed));
         if let Some(e) = got {
+            list.head.store(
+                self.elem(e).free_next.load(Ordering::Relaxed),
+                Ordering::Relaxed,
+            );
             self.mark_owned(e);
         }
-        spin::unlock(&h.free_lock);
+        spin::unlock(&list.lock);
         got
+    }
+
+    /// Takes a never-used element.
+    fn take_fresh(&self) -> Option<Elem> {
+        let fresh = &self.header().fresh;
+        let mut f = fresh.load(Ordering::Relaxed);
+        loop {
+            if u64::from(f) >= self.layout.n_elems {
+                return None;
+            }
+            match fresh.compare_exchange_weak(f, f + 1, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => {
+                    // A process killed right here leaks this one spare element.
+                    self.mark_owned(u64::from(f));
+                    return Some(u64::from(f));
+                }
+                Err(now) => f = now,
+            }
+        }
+    }
+
+    /// A free element: from this CPU's list, else a never-used one, else another CPU's.
+    fn alloc(&self) -> Option<Elem> {
+        let mine = self.my_list();
+        self.pop_free(mine)
+            .or_else(|| self.take_fresh())
+            .or_else(|| {
+                (1..self.layout.n_lists)
+                    .find_map(|i| self.pop_free((mine + i) % self.layout.n_lists))
+            })
     }
 
     /// Records that this process holds `e` outside every chain and the free list.
@@ -365,32 +434,36 @@ impl HashMap<'_> {
             .store(OWNED | spin::my_pid(), Ordering::Relaxed);
     }
 
-    /// Returns to the free list every element held by a process that no longer exists
+    /// Returns to a free list every element held by a process that no longer exists
     /// (one that died between taking an element and linking or freeing it).
     fn reclaim_dead(&self) {
-        let h = self.header();
-        spin::lock(&h.free_lock);
-        let fresh = u64::from(h.fresh.load(Ordering::Relaxed)).min(self.layout.n_elems);
+        let fresh = u64::from(self.header().fresh.load(Ordering::Relaxed)).min(self.layout.n_elems);
         for e in 0..fresh {
             let mark = self.elem(e).free_next.load(Ordering::Relaxed);
             if mark & OWNED != 0 && !spin::alive(mark & !OWNED) {
-                self.elem(e)
-                    .free_next
-                    .store(h.free_head.load(Ordering::Relaxed), Ordering::Relaxed);
-                h.free_head.store(e as u32 + 1, Ordering::Relaxed);
+                // Claim it first, so that two reclaimers never both free it.
+                let claimed = self.elem(e).free_next.compare_exchange(
+                    mark,
+                    OWNED | spin::my_pid(),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
+                if claimed.is_ok() {
+                    self.free(e);
+                }
             }
         }
-        spin::unlock(&h.free_lock);
     }
 
+    /// Returns `e` (owned by this process) to this CPU's free list.
     fn free(&self, e: Elem) {
-        let h = self.header();
-        spin::lock(&h.free_lock);
+        let list = self.free_list(self.my_list());
+        spin::lock(&list.lock);
         self.elem(e)
             .free_next
-            .store(h.free_head.load(Ordering::Relaxed), Ordering::Relaxed);
-        h.free_head.store(e as u32 + 1, Ordering::Relaxed);
-        spin::unlock(&h.free_lock);
+            .store(list.head.load(Ordering::Relaxed), Ordering::Relaxed);
+        list.head.store(e as u32 + 1, Ordering::Relaxed);
+        spin::unlock(&list.lock);
     }
 
     /// Waits, without holding any bucket lock, for an element to come free: every writer
@@ -747,7 +820,8 @@ mod tests {
         let l = HashLayout::new(&MapDef::new(MapType::Hash, 20, 12, 100), 2).unwrap();
         assert_eq!((l.n_buckets, l.n_elems), (128, 102));
         assert_eq!(l.elem_size, 16 + 24 + 16);
-        assert_eq!(l.size(), 64 + 128 * 8 + 102 * 56);
+        assert_eq!((l.n_lists, l.buckets_off), (2, 64 + 2 * 64));
+        assert_eq!(l.size(), 64 + 2 * 64 + 128 * 8 + 102 * 56);
         let p = HashLayout::new(&MapDef::new(MapType::PercpuHash, 4, 8, 10), 4).unwrap();
         assert_eq!(p.elem_size, 16 + 8);
         assert_eq!(p.values_off % 64, 0);

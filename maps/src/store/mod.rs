@@ -31,7 +31,7 @@ use lock::RobustMutex;
 /// File magic.
 pub const MAGIC: [u8; 8] = *b"UXDPSTOR";
 /// Layout version; a store of another version is refused.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 /// Directory entries (maps) a store can hold.
 pub const MAX_OBJECTS: u32 = 4096;
 /// Default capacity: address space reserved, not memory committed.

@@ -157,9 +157,7 @@ impl Both {
     }
 
     pub(crate) fn update(&mut self, key: &[u8], value: &[u8], flags: u64) -> Res {
-        let k = kres(self.kernel.update(key, value, flags));
-        let u = self.uxdp.update(key, value, flags).map_err(|e| e.errno());
-        self.agree(&format!("update {key:?} flags {flags}"), k, u)
+        self.update_each(key, value, value, flags)
     }
 
     /// An update whose value means the same object on both sides but is written
@@ -186,14 +184,8 @@ impl Both {
 
     /// Lookup on both sides; `Ok` carries the (identical) value bytes.
     pub(crate) fn lookup(&mut self, key: &[u8], flags: u64) -> Res<Vec<u8>> {
-        let (mut kv, mut uv) = (vec![0; self.value_len()], vec![0; self.value_len()]);
-        let k = kres(self.kernel.lookup(key, &mut kv, flags)).map(|()| kv);
-        let u = self.uxdp.lookup(key, &mut uv, flags).map(|()| uv);
-        self.agree(
-            &format!("lookup {key:?} flags {flags}"),
-            k,
-            u.map_err(|e| e.errno()),
-        )
+        let (k, u) = self.lookup_each(key, flags);
+        self.agree(&format!("lookup {key:?} flags {flags}"), k, u)
     }
 
     pub(crate) fn lookup_and_delete(&mut self, key: &[u8], flags: u64) -> Res<Vec<u8>> {

@@ -3,7 +3,9 @@
 # missing. Needs root (or sudo) the first time.
 set -euo pipefail
 
-packages=(build-essential pkg-config)
+# clang-14 and libbpf-dev build the XDP test corpus (bpf_helpers.h); bpftool and iproute2
+# drive the kernel side of the tests.
+packages=(build-essential pkg-config clang-14 llvm-14 gcc-multilib libbpf-dev bpftool iproute2)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,1 @@
+//! BTF: the BPF Type Format of `.BTF` and `.BTF.ext` sections.

@@ -13,12 +13,15 @@
 
 mod helpers;
 mod memory;
+pub mod nested;
 mod opcodes;
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
 
 pub use helpers::{Helper, HelperFn, HelperTable};
 pub use memory::MemoryMap;
+pub use nested::{Caller, FUNC_BASE, end_function, with_caller};
 
 use crate::instruction::{CallTarget, Imm64, Instruction};
 use crate::program::Program;
@@ -30,8 +33,6 @@ pub const STACK_SIZE: usize = 512;
 pub const MAX_CALL_FRAMES: usize = 8;
 /// Default number of backward jumps and calls one run may take.
 pub const DEFAULT_BUDGET: u64 = 1 << 26;
-
-const STACK_WORDS: usize = STACK_SIZE * MAX_CALL_FRAMES / 8;
 
 /// Why a program cannot be run by the interpreter as it stands.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,7 +62,7 @@ pub enum LoadErrorKind {
 }
 
 /// Why a run stopped before `exit`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("instruction {pc}: {kind}")]
 pub struct RunError {
     /// Slot index of the instruction that failed.
@@ -71,7 +72,7 @@ pub struct RunError {
 }
 
 /// Reasons a run ends in error.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum RunErrorKind {
     /// A load or store outside every region the run was given.
     #[error("{} of {len} bytes at {addr:#x} is outside the stack and every granted region", if *.write { "write" } else { "read" })]
@@ -97,6 +98,9 @@ pub enum RunErrorKind {
     /// `callx` through a register that names no helper.
     #[error("callx to unknown helper {0}")]
     UnknownHelper(u64),
+    /// A helper asked to run something that is not one of the program's functions.
+    #[error("{0:#x} is not a function of the program")]
+    NotAFunction(u64),
     /// The budget of backward jumps and calls ran out.
     #[error("budget of {0} backward jumps and calls exhausted")]
     BudgetExhausted(u64),
@@ -113,11 +117,13 @@ struct Frame {
     fp: u64,
 }
 
-/// Runs one program. Owns the program's stack; reuse it across runs.
+/// Runs one program. Runs use the calling thread's stack (see [`nested`]), so one
+/// interpreter may run on many threads at once.
 pub struct Interpreter {
     program: Program,
     helpers: HelperTable,
-    stack: Box<[u64; STACK_WORDS]>,
+    /// Instruction indices that `lddw rX, func` names: the functions a helper may call back.
+    functions: Vec<usize>,
     budget: u64,
 }
 
@@ -133,8 +139,17 @@ impl std::fmt::Debug for Interpreter {
 impl Interpreter {
     /// Prepares `program` to run with `helpers`, checking every call and `lddw` is runnable.
     pub fn new(program: Program, helpers: HelperTable) -> Result<Self, LoadError> {
+        let mut functions = Vec::new();
         for (pc, ins) in program.instructions() {
             let kind = match ins {
+                Instruction::Lddw {
+                    imm: Imm64::Func(off),
+                    ..
+                } => {
+                    // In range: `Program` checked every function target.
+                    functions.push(pc.wrapping_add_signed(off as isize + 1));
+                    continue;
+                }
                 Instruction::Lddw { imm, .. } if !matches!(imm, Imm64::Value(_)) => {
                     LoadErrorKind::Unrelocated(imm)
                 }
@@ -152,10 +167,12 @@ impl Interpreter {
             };
             return Err(LoadError { pc, kind });
         }
+        functions.sort_unstable();
+        functions.dedup();
         Ok(Self {
             program,
             helpers,
-            stack: Box::new([0; STACK_WORDS]),
+            functions,
             budget: DEFAULT_BUDGET,
         })
     }
@@ -172,7 +189,7 @@ impl Interpreter {
 
     /// Runs with `r1` pointing at `mem` (0 when empty) and `r2 = mem.len()`, the convention
     /// of the conformance suite. The program may read and write `mem` and its stack.
-    pub fn run_on_memory(&mut self, mem: &mut [u8]) -> Result<u64, RunError> {
+    pub fn run_on_memory(&self, mem: &mut [u8]) -> Result<u64, RunError> {
         let len = mem.len() as u64;
         let mut map = MemoryMap::new();
         let addr = if mem.is_empty() {
@@ -184,17 +201,50 @@ impl Interpreter {
     }
 
     /// Runs with r1..r5 set from `args` (missing ones zero) and access to `memory`.
-    pub fn run(&mut self, args: &[u64], memory: &MemoryMap<'_>) -> Result<u64, RunError> {
-        let stack_ptr = self.stack.as_mut_ptr().cast::<u8>();
-        let mut vm = Vm {
+    ///
+    /// Called from inside a helper (a program running another), the run uses the frames
+    /// above the calling function's.
+    pub fn run(&self, args: &[u64], memory: &MemoryMap<'_>) -> Result<u64, RunError> {
+        self.run_from(nested::start_frame(false), args, memory)
+    }
+
+    /// Runs in place of the function that called the current helper, reusing its frame:
+    /// `bpf_tail_call`. The helper then ends that function with [`end_function`]. Outside
+    /// a helper call this is [`Interpreter::run`].
+    pub fn run_replacing(&self, args: &[u64], memory: &MemoryMap<'_>) -> Result<u64, RunError> {
+        self.run_from(nested::start_frame(true), args, memory)
+    }
+
+    fn run_from(
+        &self,
+        frame: usize,
+        args: &[u64],
+        memory: &MemoryMap<'_>,
+    ) -> Result<u64, RunError> {
+        let stack_ptr = nested::stack_ptr();
+        if frame == 0 {
+            // A new run starts on a clean frame, whatever an earlier run on this thread
+            // left there (frames above it are the verifier's concern: no program reads
+            // stack it did not write).
+            // SAFETY: frame 0 is the first STACK_SIZE bytes of this thread's stack, and no
+            // run is active on this thread (frame 0 is handed out only then).
+            unsafe { stack_ptr.write_bytes(0, STACK_SIZE) };
+        }
+        let vm = Vm {
             insns: self.program.insns(),
             helpers: &self.helpers,
+            functions: &self.functions,
             memory,
             stack_ptr,
             stack_base: stack_ptr as u64,
-            budget: self.budget,
+            budget: Cell::new(self.budget),
+            initial_budget: self.budget,
         };
-        vm.execute(args)
+        let mut regs = [0u64; 5];
+        for (r, a) in regs.iter_mut().zip(args) {
+            *r = *a;
+        }
+        vm.execute(0, regs, frame)
     }
 }
 
@@ -202,10 +252,39 @@ impl Interpreter {
 struct Vm<'r, 'm> {
     insns: &'r [crate::insn::Insn],
     helpers: &'r HelperTable,
+    functions: &'r [usize],
     memory: &'r MemoryMap<'m>,
     stack_ptr: *mut u8,
     stack_base: u64,
-    budget: u64,
+    budget: Cell<u64>,
+    initial_budget: u64,
+}
+
+impl Caller for Vm<'_, '_> {
+    fn access_ok(&self, addr: u64, len: u64, write: bool) -> bool {
+        let off = addr.wrapping_sub(self.stack_base);
+        (len <= STACK_BYTES && off <= STACK_BYTES - len)
+            || self.memory.translate(addr, len, write).is_some()
+    }
+
+    fn call_function(&self, func: u64, args: [u64; 5]) -> Result<u64, RunError> {
+        let not_a_function = || RunError {
+            pc: 0,
+            kind: RunErrorKind::NotAFunction(func),
+        };
+        let pc = usize::try_from(func.wrapping_sub(FUNC_BASE)).map_err(|_| not_a_function())?;
+        if self.functions.binary_search(&pc).is_err() {
+            return Err(not_a_function());
+        }
+        let frame = nested::start_frame(false);
+        if frame >= MAX_CALL_FRAMES {
+            return Err(RunError {
+                pc,
+                kind: RunErrorKind::CallDepth,
+            });
+        }
+        self.execute(pc, args, frame)
+    }
 }
 
 const STACK_BYTES: u64 = (STACK_SIZE * MAX_CALL_FRAMES) as u64;
@@ -368,18 +447,17 @@ impl Vm<'_, '_> {
     }
 
     #[allow(clippy::too_many_lines)]
-    fn execute(&mut self, args: &[u64]) -> Result<u64, RunError> {
+    /// Runs from instruction `entry` with r1..r5 = `args`, in absolute stack frame `base`
+    /// (frames `base..MAX_CALL_FRAMES` are this run's).
+    fn execute(&self, entry: usize, args: [u64; 5], base: usize) -> Result<u64, RunError> {
         // Sixteen slots so that a 4-bit register field can never index out of bounds.
         let mut reg = [0u64; 16];
-        for (r, a) in reg[1..=5].iter_mut().zip(args) {
-            *r = *a;
-        }
+        reg[1..=5].copy_from_slice(&args);
         let mut depth = 0usize;
         let mut frames = [Frame::default(); MAX_CALL_FRAMES];
-        reg[10] = self.stack_base + STACK_SIZE as u64;
+        reg[10] = self.stack_base + ((base + 1) * STACK_SIZE) as u64;
         let insns = self.insns;
-        let mut budget = self.budget;
-        let mut pc = 0usize;
+        let mut pc = entry;
 
         loop {
             let Some(&i) = insns.get(pc) else {
@@ -400,15 +478,34 @@ impl Vm<'_, '_> {
                 ($off:expr) => {{
                     let off: isize = $off;
                     if off < 0 {
-                        if budget == 0 {
-                            return Err(RunError {
-                                pc: at,
-                                kind: RunErrorKind::BudgetExhausted(self.budget),
-                            });
-                        }
-                        budget -= 1;
+                        self.spend(at)?;
                     }
                     pc = pc.wrapping_add_signed(off);
+                }};
+            }
+            // Returns from the current function with r0 = `$r0`.
+            macro_rules! exit {
+                ($r0:expr) => {{
+                    reg[0] = $r0;
+                    if depth == 0 {
+                        return Ok(reg[0]);
+                    }
+                    depth -= 1;
+                    let f = frames[depth];
+                    reg[6..10].copy_from_slice(&f.saved);
+                    reg[10] = f.fp;
+                    pc = f.ret;
+                }};
+            }
+            // Calls helper `$id` and handles a request to end the calling function.
+            macro_rules! helper {
+                ($id:expr) => {{
+                    let r0 = self.call_helper(at, $id, &reg, base + depth)?;
+                    match nested::take_end() {
+                        None => reg[0] = r0,
+                        Some(Ok(r0)) => exit!(r0),
+                        Some(Err(e)) => return Err(e),
+                    }
                 }};
             }
             macro_rules! jump_if {
@@ -529,41 +626,31 @@ impl Vm<'_, '_> {
 
                 // Calls and exit.
                 CALL_K if i.src == crate::insn::op::PSEUDO_CALL => {
-                    if depth + 1 >= MAX_CALL_FRAMES {
+                    if base + depth + 1 >= MAX_CALL_FRAMES {
                         return Err(RunError {
                             pc: at,
                             kind: RunErrorKind::CallDepth,
                         });
                     }
-                    if budget == 0 {
-                        return Err(RunError {
-                            pc: at,
-                            kind: RunErrorKind::BudgetExhausted(self.budget),
-                        });
-                    }
-                    budget -= 1;
+                    self.spend(at)?;
                     frames[depth] = Frame {
                         ret: pc,
                         saved: [reg[6], reg[7], reg[8], reg[9]],
                         fp: reg[10],
                     };
                     depth += 1;
-                    reg[10] = self.stack_base + ((depth + 1) * STACK_SIZE) as u64;
+                    reg[10] = self.stack_base + ((base + depth + 1) * STACK_SIZE) as u64;
                     pc = pc.wrapping_add_signed(i.imm as isize);
                 }
-                CALL_K => reg[0] = self.call_helper(at, u64::from(uimm), &reg)?,
-                CALL_X => reg[0] = self.call_helper(at, reg[dst], &reg)?,
-                EXIT_ => {
-                    if depth == 0 {
-                        return Ok(reg[0]);
-                    }
-                    depth -= 1;
-                    let f = frames[depth];
-                    reg[6..10].copy_from_slice(&f.saved);
-                    reg[10] = f.fp;
-                    pc = f.ret;
-                }
+                CALL_K => helper!(u64::from(uimm)),
+                CALL_X => helper!(reg[dst]),
+                EXIT_ => exit!(reg[0]),
 
+                LDDW_ if i.src == crate::insn::op::PSEUDO_FUNC => {
+                    // In range: `Program` checked the target.
+                    reg[dst] = FUNC_BASE + pc.wrapping_add_signed(i.imm as isize) as u64;
+                    pc += 1;
+                }
                 LDDW_ => {
                     let hi = insns.get(pc).map_or(0, |n| n.imm as u32);
                     reg[dst] = u64::from(uimm) | (u64::from(hi) << 32);
@@ -607,8 +694,29 @@ impl Vm<'_, '_> {
         }
     }
 
+    /// Draws one backward jump or call from the budget.
+    #[inline(always)]
+    fn spend(&self, pc: usize) -> Result<(), RunError> {
+        let left = self.budget.get();
+        if left == 0 {
+            return Err(RunError {
+                pc,
+                kind: RunErrorKind::BudgetExhausted(self.initial_budget),
+            });
+        }
+        self.budget.set(left - 1);
+        Ok(())
+    }
+
+    /// Calls helper `id` from the function in absolute frame `frame`.
     #[inline]
-    fn call_helper(&self, pc: usize, id: u64, reg: &[u64; 16]) -> Result<u64, RunError> {
+    fn call_helper(
+        &self,
+        pc: usize,
+        id: u64,
+        reg: &[u64; 16],
+        frame: usize,
+    ) -> Result<u64, RunError> {
         let helper = u32::try_from(id)
             .ok()
             .and_then(|id| self.helpers.get(id))
@@ -616,6 +724,7 @@ impl Vm<'_, '_> {
                 pc,
                 kind: RunErrorKind::UnknownHelper(id),
             })?;
+        let _call = nested::enter_helper(self, frame);
         // SAFETY: whoever registered the helper promised it is sound for any arguments a
         // checked program can pass (`HelperTable::register`).
         Ok(unsafe { (helper.func)(reg[1], reg[2], reg[3], reg[4], reg[5]) })

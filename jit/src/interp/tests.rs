@@ -215,3 +215,107 @@ fn registers_start_from_the_arguments() {
     let mut v = vm("mov %r0, %r5\nadd %r0, %r3\nexit");
     assert_eq!(v.run(&[1, 2, 30, 4, 500], &MemoryMap::new()).unwrap(), 530);
 }
+
+/// Helper 100: runs the program's function r1 with r1 = r2 and returns its r0 (or
+/// u64::MAX when the engine refuses).
+unsafe extern "C" fn call_back(func: u64, arg: u64, _: u64, _: u64, _: u64) -> u64 {
+    with_caller(|c| c.call_function(func, [arg, 0, 0, 0, 0]))
+        .and_then(Result::ok)
+        .unwrap_or(u64::MAX)
+}
+
+/// Helper 101: ends the calling function with r0 = r1.
+unsafe extern "C" fn end_with(r0: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
+    end_function(Ok(r0));
+    0
+}
+
+/// Helper 102: whether the program may write r2 bytes at r1.
+unsafe extern "C" fn may_write(addr: u64, len: u64, _: u64, _: u64, _: u64) -> u64 {
+    u64::from(with_caller(|c| c.access_ok(addr, len, true)).unwrap_or(false))
+}
+
+fn nested_helpers() -> HelperTable {
+    let mut t = HelperTable::new();
+    // SAFETY: none of these helpers dereferences its arguments.
+    unsafe {
+        t.register(100, "call_back", call_back);
+        t.register(101, "end_with", end_with);
+        t.register(102, "may_write", may_write);
+    }
+    t
+}
+
+#[test]
+fn helpers_call_back_into_the_program_on_a_fresh_frame() {
+    let src = "
+        stdw [%r10-8], 1000
+        lddw %r1, func cb
+        mov %r2, 41
+        call 100
+        ldxdw %r1, [%r10-8]
+        add %r0, %r1
+        exit
+    cb:
+        stdw [%r10-8], 5
+        mov %r0, %r1
+        add %r0, 1
+        exit";
+    assert_eq!(
+        vm_with(src, nested_helpers()).run_on_memory(&mut []),
+        Ok(1042)
+    );
+}
+
+#[test]
+fn call_back_refuses_what_is_not_a_function() {
+    let src = "
+        lddw %r1, func f
+        add %r1, 1
+        call 100
+        exit
+    f:
+        mov %r0, 0
+        exit";
+    assert_eq!(
+        vm_with(src, nested_helpers()).run_on_memory(&mut []),
+        Ok(u64::MAX)
+    );
+    // A plain number is not a function either.
+    let src = "mov %r1, 3\ncall 100\nexit\nf:\nlddw %r1, func f\nexit";
+    assert_eq!(
+        vm_with(src, nested_helpers()).run_on_memory(&mut []),
+        Ok(u64::MAX)
+    );
+}
+
+#[test]
+fn a_helper_can_end_the_calling_function() {
+    let src = "
+        call local sub
+        add %r0, 1
+        exit
+    sub:
+        mov %r1, 7
+        call 101
+        mov %r0, 99
+        exit";
+    assert_eq!(vm_with(src, nested_helpers()).run_on_memory(&mut []), Ok(8));
+}
+
+#[test]
+fn helpers_see_what_the_program_may_access() {
+    let src = "
+        mov %r1, %r10
+        add %r1, -8
+        mov %r2, 8
+        call 102
+        mov %r6, %r0
+        mov %r1, 0
+        mov %r2, 1
+        call 102
+        lsh %r0, 1
+        or %r0, %r6
+        exit";
+    assert_eq!(vm_with(src, nested_helpers()).run_on_memory(&mut []), Ok(1));
+}

@@ -1,0 +1,119 @@
+//! What a helper may ask of the engine that called it, and the per-thread state behind it.
+//!
+//! A helper is a plain function of five `u64`s, but some need the running program: to check
+//! that a pointer argument names memory the program may access, to run one of the program's
+//! functions (the callbacks of `bpf_loop` and `bpf_for_each_map_elem`), or to end the
+//! calling function with another program's result (`bpf_tail_call`). While a program runs,
+//! its engine is this thread's [`Caller`]; helpers reach it through [`with_caller`].
+//!
+//! All runs on a thread share one stack of [`MAX_CALL_FRAMES`] frames, so a program run from
+//! inside a helper (a callback, a tail call's target) continues on the frames above the one
+//! that called the helper and never overwrites a frame that is still live.
+
+use std::cell::{Cell, UnsafeCell};
+
+use super::{MAX_CALL_FRAMES, RunError, STACK_SIZE};
+
+/// Words of the per-thread stack: every frame of the deepest call chain.
+pub(crate) const STACK_WORDS: usize = STACK_SIZE * MAX_CALL_FRAMES / 8;
+
+/// Where the values of `lddw rX, func` (`BPF_PSEUDO_FUNC`) live: a function at instruction
+/// `pc` is `FUNC_BASE + pc`, an address no region can hold (the top 16 bits are set), so a
+/// program can pass it on but never read or write through it.
+pub const FUNC_BASE: u64 = 0xffff_f000_0000_0000;
+
+/// The engine running the program that called the current helper.
+pub trait Caller {
+    /// Whether the program may access `len` bytes at `addr` (for writing when `write`):
+    /// inside its stack or a region it was granted.
+    fn access_ok(&self, addr: u64, len: u64, write: bool) -> bool;
+
+    /// Runs the program's function `func` (a value `lddw rX, func` produced) with r1..r5
+    /// from `args` in a new frame, and returns its r0.
+    fn call_function(&self, func: u64, args: [u64; 5]) -> Result<u64, RunError>;
+}
+
+struct ThreadState {
+    stack: UnsafeCell<[u64; STACK_WORDS]>,
+    /// The engine whose helper call is in progress, if any.
+    caller: Cell<Option<*const (dyn Caller + 'static)>>,
+    /// Absolute index of the frame of the function whose helper call is in progress.
+    frame: Cell<Option<usize>>,
+    /// Set by a helper that ends its calling function (see [`end_function`]).
+    end: Cell<Option<Result<u64, RunError>>>,
+}
+
+thread_local! {
+    static STATE: Box<ThreadState> = Box::new(ThreadState {
+        stack: UnsafeCell::new([0; STACK_WORDS]),
+        caller: Cell::new(None),
+        frame: Cell::new(None),
+        end: Cell::new(None),
+    });
+}
+
+/// Base address of this thread's stack; valid for as long as the thread lives.
+pub(crate) fn stack_ptr() -> *mut u8 {
+    STATE.with(|s| s.stack.get().cast())
+}
+
+/// The frame a new run starts in: frame 0 on an idle thread, otherwise the one above the
+/// frame whose helper is running (`replace`: that frame itself, for a tail call).
+pub(crate) fn start_frame(replace: bool) -> usize {
+    STATE.with(|s| match s.frame.get() {
+        None => 0,
+        Some(f) if replace => f,
+        Some(f) => f + 1,
+    })
+}
+
+/// Restores the previous helper-call state when a helper returns.
+pub(crate) struct HelperCall {
+    caller: Option<*const (dyn Caller + 'static)>,
+    frame: Option<usize>,
+}
+
+/// Records that the function in absolute frame `frame` of `caller` is calling a helper.
+pub(crate) fn enter_helper(caller: &dyn Caller, frame: usize) -> HelperCall {
+    // SAFETY: only the lifetime is erased. The pointer is stored for the duration of the
+    // helper call: the returned guard restores the previous value before `caller`'s borrow
+    // ends (it is dropped in the frame that holds the borrow), and `with_caller` never lets
+    // the reference escape the closure it passes it to.
+    let erased: *const (dyn Caller + 'static) = unsafe {
+        std::mem::transmute::<*const (dyn Caller + '_), *const (dyn Caller + 'static)>(caller)
+    };
+    STATE.with(|s| HelperCall {
+        caller: s.caller.replace(Some(erased)),
+        frame: s.frame.replace(Some(frame)),
+    })
+}
+
+impl Drop for HelperCall {
+    fn drop(&mut self) {
+        STATE.with(|s| {
+            s.caller.set(self.caller);
+            s.frame.set(self.frame);
+        });
+    }
+}
+
+/// Runs `f` with the engine that called the current helper; `None` outside a helper call.
+pub fn with_caller<R>(f: impl FnOnce(&dyn Caller) -> R) -> Option<R> {
+    let caller = STATE.with(|s| s.caller.get())?;
+    // SAFETY: the pointer was stored by `enter_helper` and stays valid until its guard
+    // drops, which happens only after the helper (and so this call) returns.
+    Some(f(unsafe { &*caller }))
+}
+
+/// Ends the function that called the current helper: the engine returns from it as if it
+/// had executed `exit` with r0 = the value, or stops the whole run with the error. This is
+/// how `bpf_tail_call` hands over to its target after running it in place.
+pub fn end_function(result: Result<u64, RunError>) {
+    STATE.with(|s| s.end.set(Some(result)));
+}
+
+/// Takes a pending [`end_function`] request.
+#[inline]
+pub(crate) fn take_end() -> Option<Result<u64, RunError>> {
+    STATE.with(|s| s.end.take())
+}

@@ -12,7 +12,7 @@ use uxdp_jit::interp::{HelperTable, Interpreter};
 fn prime(c: &mut Criterion) {
     let insns = conformance_program("prime");
     let bytes = insns_to_bytes(&insns);
-    let mut ours = Interpreter::new(Program::new(insns).unwrap(), HelperTable::new()).unwrap();
+    let ours = Interpreter::new(Program::new(insns).unwrap(), HelperTable::new()).unwrap();
     let theirs = rbpf::EbpfVmRaw::new(Some(&bytes)).unwrap();
     assert_eq!(ours.run_on_memory(&mut []).unwrap(), 1);
     assert_eq!(theirs.execute_program(&mut []).unwrap(), 1);

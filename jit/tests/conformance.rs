@@ -29,7 +29,7 @@ fn run_file(path: &std::path::Path) -> Result<(), String> {
     let outcome = Program::new(case.program)
         .map_err(|e| e.to_string())
         .and_then(|p| Interpreter::new(p, helpers).map_err(|e| e.to_string()))
-        .and_then(|mut vm| {
+        .and_then(|vm| {
             let mut mem = case.memory.clone();
             vm.run_on_memory(&mut mem).map_err(|e| e.to_string())
         });

@@ -258,7 +258,7 @@ fn assemble(body: &[Instruction]) -> Vec<Insn> {
 
 fn run_uxdp(prog: &[Insn], mem: &mut [u8]) -> u64 {
     let program = Program::new(prog.to_vec()).expect("generated program is well formed");
-    let mut vm = Interpreter::new(program, HelperTable::new()).unwrap();
+    let vm = Interpreter::new(program, HelperTable::new()).unwrap();
     let mut map = MemoryMap::new();
     let addr = map.add_writable(mem);
     vm.run(&[addr], &map).expect("uxdp run")

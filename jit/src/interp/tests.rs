@@ -105,7 +105,7 @@ fn memory_outside_every_region_is_refused() {
     let e = run("lddw %r1, 0x1000\nstw [%r1], 1\nexit").unwrap_err();
     assert_eq!(e.pc, 2);
     // One byte past the given memory.
-    let mut v = vm("ldxw %r0, [%r1+1]\nexit");
+    let v = vm("ldxw %r0, [%r1+1]\nexit");
     let e = v.run_on_memory(&mut [0u8; 4]).unwrap_err();
     assert!(matches!(e.kind, RunErrorKind::OutOfBounds { len: 4, .. }));
     assert_eq!(v.run_on_memory(&mut [1, 2, 3, 4, 5]).unwrap(), 0x0504_0302);
@@ -116,7 +116,7 @@ fn read_only_regions_refuse_stores() {
     let data = [7u8; 8];
     let mut map = MemoryMap::new();
     let addr = map.add_readonly(&data);
-    let mut v = vm("ldxb %r0, [%r1]\nstb [%r1], 1\nexit");
+    let v = vm("ldxb %r0, [%r1]\nstb [%r1], 1\nexit");
     let e = v.run(&[addr], &map).unwrap_err();
     assert_eq!(e.pc, 1);
     assert!(matches!(
@@ -130,13 +130,13 @@ fn read_only_regions_refuse_stores() {
 fn atomics_are_atomic_and_aligned() {
     let mut mem = [0u8; 16];
     mem[..8].copy_from_slice(&5u64.to_le_bytes());
-    let mut v = vm("mov %r2, 3\nlock fetch add [%r1], %r2\nmov %r0, %r2\nexit");
+    let v = vm("mov %r2, 3\nlock fetch add [%r1], %r2\nmov %r0, %r2\nexit");
     assert_eq!(v.run_on_memory(&mut mem).unwrap(), 5);
     assert_eq!(u64::from_le_bytes(mem[..8].try_into().unwrap()), 8);
-    let mut v = vm("mov %r2, 3\nlock add [%r1+4], %r2\nexit");
+    let v = vm("mov %r2, 3\nlock add [%r1+4], %r2\nexit");
     let e = v.run_on_memory(&mut mem).unwrap_err();
     assert!(matches!(e.kind, RunErrorKind::Misaligned { len: 8, .. }));
-    let mut v = vm("mov %r2, 9\nstrelw [%r1+8], %r2\nldacqw %r0, [%r1+8]\nexit");
+    let v = vm("mov %r2, 9\nstrelw [%r1+8], %r2\nldacqw %r0, [%r1+8]\nexit");
     assert_eq!(v.run_on_memory(&mut mem).unwrap(), 9);
 }
 
@@ -212,7 +212,7 @@ fn unrunnable_programs_are_refused_at_load() {
 
 #[test]
 fn registers_start_from_the_arguments() {
-    let mut v = vm("mov %r0, %r5\nadd %r0, %r3\nexit");
+    let v = vm("mov %r0, %r5\nadd %r0, %r3\nexit");
     assert_eq!(v.run(&[1, 2, 30, 4, 500], &MemoryMap::new()).unwrap(), 530);
 }
 

@@ -8,3 +8,4 @@ pub mod engine;
 pub mod fib;
 pub mod helpers;
 pub mod hex;
+pub mod xdp;

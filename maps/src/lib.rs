@@ -24,3 +24,14 @@ pub use def::{MapDef, MapType};
 pub use error::MapError;
 pub use map::{BatchOutcome, FastPath, Map};
 pub use store::{Store, StoreError, StoreOptions};
+
+/// `bpf_spin_lock`: takes the 4-byte lock word of a map value (a `struct bpf_spin_lock`),
+/// the same lock `BPF_F_LOCK` copies take; a holder that died is taken over.
+pub fn spin_lock(word: &std::sync::atomic::AtomicU32) {
+    spin::lock(word);
+}
+
+/// `bpf_spin_unlock`: releases a lock word taken with [`spin_lock`].
+pub fn spin_unlock(word: &std::sync::atomic::AtomicU32) {
+    spin::unlock(word);
+}

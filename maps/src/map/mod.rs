@@ -194,6 +194,15 @@ impl Map {
             .output(data)
     }
 
+    /// A ring buffer's data pages as mapped twice in a row (where reserved records lie):
+    /// start and length of both copies. `None` for other maps.
+    pub fn ringbuf_data(&self) -> Option<(*mut u8, usize)> {
+        match (&self.layout, &self.ring_data) {
+            (Layout::Ring(l), Some(d)) => Some((d.as_ptr(), 2 * l.size as usize)),
+            _ => None,
+        }
+    }
+
     /// `bpf_ringbuf_query` (see [`crate::ringbuf::query`]).
     pub fn ringbuf_query(&self, what: u64) -> u64 {
         self.ring().map_or(0, |r| r.query(what))

@@ -165,6 +165,12 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
+    /// The whole mapping of the store file: where every map's memory lies. An engine that
+    /// checks each access grants a program this range (map values, whatever the map).
+    pub fn mapping(&self) -> (*mut u8, usize) {
+        (self.map.as_mut_ptr(), self.map.len())
+    }
+
     /// The default path of the store called `name`: `/dev/shm/uxdp-NAME`.
     pub fn default_path(name: &str) -> PathBuf {
         PathBuf::from(format!("/dev/shm/uxdp-{name}"))

@@ -91,7 +91,9 @@ pub enum CtxErrorKind {
     #[error("the XDP context is read-only")]
     Write,
     /// A load of a size or at an offset that is no `xdp_md` field.
-    #[error("invalid access to the XDP context: off={off} size={size} (xdp_md fields are 4-byte loads at offsets 0..20)")]
+    #[error(
+        "invalid access to the XDP context: off={off} size={size} (xdp_md fields are 4-byte loads at offsets 0..20)"
+    )]
     Field {
         /// Offset in `xdp_md`.
         off: i16,
@@ -258,7 +260,12 @@ pub fn rewrite_ctx_loads(insns: &[Insn], devmap: bool) -> Result<Vec<Insn>, CtxE
         } = ins
         {
             let target = (pc as i64 + 1 + i64::from(*off)) as usize;
-            put(&mut states, &mut work, target, &State::entry([Val::Other; 5]));
+            put(
+                &mut states,
+                &mut work,
+                target,
+                &State::entry([Val::Other; 5]),
+            );
         }
     }
 
@@ -271,7 +278,12 @@ pub fn rewrite_ctx_loads(insns: &[Insn], devmap: bool) -> Result<Vec<Insn>, CtxE
         let mut s = state;
         let err = |kind| Err(CtxError { pc, kind });
         match ins {
-            Instruction::Alu { width, op, dst, src } => {
+            Instruction::Alu {
+                width,
+                op,
+                dst,
+                src,
+            } => {
                 let d = usize::from(dst);
                 let sv = match src {
                     Source::Reg(r) => s.regs[usize::from(r)],
@@ -313,7 +325,11 @@ pub fn rewrite_ctx_loads(insns: &[Insn], devmap: bool) -> Result<Vec<Insn>, CtxE
                 let base = s.regs[usize::from(src)];
                 let loaded = match base {
                     Val::Ctx => {
-                        if size != Size::W || signed || !(0..XDP_MD_SIZE).contains(&off) || off % 4 != 0 {
+                        if size != Size::W
+                            || signed
+                            || !(0..XDP_MD_SIZE).contains(&off)
+                            || off % 4 != 0
+                        {
                             return err(CtxErrorKind::Field {
                                 off,
                                 size: size.bytes(),
@@ -471,7 +487,10 @@ mod tests {
             exit";
         let out = rewrite(src).unwrap();
         assert!(out.contains("ldxw %r3, [%r2+4]"), "{out}");
-        assert!(out.contains("ldxw %r0, [%r4+4]"), "overwritten spill: {out}");
+        assert!(
+            out.contains("ldxw %r0, [%r4+4]"),
+            "overwritten spill: {out}"
+        );
     }
 
     #[test]

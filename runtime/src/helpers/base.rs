@@ -1,20 +1,10 @@
 //! Kernel helpers that need neither maps nor a packet, under their kernel ids.
-//!
-//! Ids and behaviour follow `include/uapi/linux/bpf.h`: programs compiled for the kernel
-//! call them by number, so the numbers are the kernel's.
 
 use std::cell::Cell;
 
 use uxdp_jit::interp::HelperTable;
 
-/// `bpf_ktime_get_ns`.
-pub const KTIME_GET_NS: u32 = 5;
-/// `bpf_get_prandom_u32`.
-pub const GET_PRANDOM_U32: u32 = 7;
-/// `bpf_get_smp_processor_id`.
-pub const GET_SMP_PROCESSOR_ID: u32 = 8;
-/// `bpf_ktime_get_boot_ns`.
-pub const KTIME_GET_BOOT_NS: u32 = 125;
+use super::ids::*;
 
 fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
@@ -29,12 +19,12 @@ fn clock_ns(clock: libc::clockid_t) -> u64 {
 }
 
 /// Monotonic time in nanoseconds, not counting suspend (the kernel's `ktime_get_mono_fast_ns`).
-unsafe extern "C" fn ktime_get_ns(_: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
+pub(crate) unsafe extern "C" fn ktime_get_ns(_: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
     clock_ns(libc::CLOCK_MONOTONIC)
 }
 
 /// Monotonic time in nanoseconds, counting suspend.
-unsafe extern "C" fn ktime_get_boot_ns(_: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
+pub(crate) unsafe extern "C" fn ktime_get_boot_ns(_: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
     clock_ns(libc::CLOCK_BOOTTIME)
 }
 
@@ -56,7 +46,7 @@ fn seed() -> u64 {
 }
 
 /// A per-thread pseudo-random 32-bit number (per-CPU in the kernel; a worker is a CPU here).
-unsafe extern "C" fn get_prandom_u32(_: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
+pub(crate) unsafe extern "C" fn get_prandom_u32(_: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
     PRANDOM.with(|state| {
         // xorshift64*
         let mut x = state.get();

@@ -1,0 +1,267 @@
+//! Packet and forwarding helpers: adjust head/meta/tail, buffer length, load/store bytes,
+//! redirect, redirect_map, tail calls and the FIB lookup. Semantics and errors follow the
+//! kernel's `net/core/filter.c` for a linear (non-fragmented) buffer.
+
+use uxdp_maps::MapType;
+
+use super::env::{self, ENV, Redirect, bytes, bytes_mut, err};
+use crate::xdp::action;
+use crate::xdp::ctx::XdpBuff;
+
+/// Bytes at the start of the headroom the kernel keeps for its `struct xdp_frame`:
+/// `bpf_xdp_adjust_head` and `_meta` never move data or metadata into them.
+pub const XDP_FRAME_SIZE: u64 = 40;
+/// The least a packet may shrink to (`ETH_HLEN`).
+const ETH_HLEN: u64 = 14;
+/// Largest metadata (`skb_shared_info.meta_len` is a `u8`).
+const META_MAX: u64 = 255;
+/// `MAX_TAIL_CALL_CNT`.
+pub const MAX_TAIL_CALLS: u32 = 33;
+
+/// `BPF_F_BROADCAST`.
+const F_BROADCAST: u64 = 1 << 3;
+/// `BPF_F_EXCLUDE_INGRESS`.
+const F_EXCLUDE_INGRESS: u64 = 1 << 4;
+
+fn with_buff(ctx: u64, f: impl FnOnce(&mut XdpBuff) -> u64) -> u64 {
+    match env::buff(ctx) {
+        // SAFETY: `buff` returns the current run's context, alive and not otherwise
+        // borrowed while a helper runs (the program reads it only through loads).
+        Some(b) => f(unsafe { &mut *b }),
+        None => err(libc::EINVAL),
+    }
+}
+
+/// `bpf_xdp_adjust_head(ctx, delta)`.
+pub(crate) unsafe extern "C" fn adjust_head(ctx: u64, delta: u64, _: u64, _: u64, _: u64) -> u64 {
+    with_buff(ctx, |b| {
+        let delta = i64::from(delta as i32);
+        let metalen = b.data - b.data_meta;
+        let data = b.data.wrapping_add_signed(delta);
+        let lowest = b.data_hard_start + XDP_FRAME_SIZE + metalen;
+        if data < lowest || data > b.data_end - ETH_HLEN {
+            return err(libc::EINVAL);
+        }
+        if metalen > 0 {
+            // SAFETY: both ranges lie in the frame: the new metadata starts at or after
+            // `data_hard_start + XDP_FRAME_SIZE` and ends before `data_end`.
+            unsafe {
+                std::ptr::copy(
+                    b.data_meta as *const u8,
+                    b.data_meta.wrapping_add_signed(delta) as *mut u8,
+                    metalen as usize,
+                );
+            }
+        }
+        b.data_meta = b.data_meta.wrapping_add_signed(delta);
+        b.data = data;
+        0
+    })
+}
+
+/// `bpf_xdp_adjust_meta(ctx, delta)`.
+pub(crate) unsafe extern "C" fn adjust_meta(ctx: u64, delta: u64, _: u64, _: u64, _: u64) -> u64 {
+    with_buff(ctx, |b| {
+        let meta = b.data_meta.wrapping_add_signed(i64::from(delta as i32));
+        if meta < b.data_hard_start + XDP_FRAME_SIZE || meta > b.data {
+            return err(libc::EINVAL);
+        }
+        let metalen = b.data - meta;
+        if metalen % 4 != 0 || metalen > META_MAX {
+            return err(libc::EACCES);
+        }
+        b.data_meta = meta;
+        0
+    })
+}
+
+/// `bpf_xdp_adjust_tail(ctx, delta)`: grown bytes are zeroed.
+pub(crate) unsafe extern "C" fn adjust_tail(ctx: u64, delta: u64, _: u64, _: u64, _: u64) -> u64 {
+    with_buff(ctx, |b| {
+        let delta = i64::from(delta as i32);
+        let end = b.data_end.wrapping_add_signed(delta);
+        if end > b.data_hard_end || end < b.data + ETH_HLEN {
+            return err(libc::EINVAL);
+        }
+        if delta > 0 {
+            // SAFETY: `data_end..end` lies inside the frame (end <= data_hard_end).
+            unsafe { std::ptr::write_bytes(b.data_end as *mut u8, 0, delta as usize) };
+        }
+        b.data_end = end;
+        0
+    })
+}
+
+/// `bpf_xdp_get_buff_len(ctx)`.
+pub(crate) unsafe extern "C" fn get_buff_len(ctx: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
+    with_buff(ctx, |b| b.data_end - b.data)
+}
+
+/// The packet bytes `offset..offset+len`, or the kernel's error.
+fn packet_range(b: &XdpBuff, offset: u64, len: u64) -> Result<u64, u64> {
+    let (offset, len) = (offset as u32, len as u32);
+    if offset > 0xffff || len > 0xffff {
+        return Err(err(libc::EFAULT));
+    }
+    if u64::from(offset) + u64::from(len) > b.data_end - b.data {
+        return Err(err(libc::EINVAL));
+    }
+    Ok(b.data + u64::from(offset))
+}
+
+/// `bpf_xdp_load_bytes(ctx, offset, buf, len)`.
+pub(crate) unsafe extern "C" fn load_bytes(
+    ctx: u64,
+    offset: u64,
+    buf: u64,
+    len: u64,
+    _: u64,
+) -> u64 {
+    with_buff(ctx, |b| {
+        let src = match packet_range(b, offset, len) {
+            Ok(p) => p,
+            Err(e) => return e,
+        };
+        // SAFETY: program memory written as bytes.
+        let Some(dst) = (unsafe { bytes_mut(buf, u64::from(len as u32)) }) else {
+            return err(libc::EFAULT);
+        };
+        // SAFETY: `src..src+len` is inside the packet (checked), and may overlap `dst`.
+        unsafe { std::ptr::copy(src as *const u8, dst.as_mut_ptr(), dst.len()) };
+        0
+    })
+}
+
+/// `bpf_xdp_store_bytes(ctx, offset, buf, len)`.
+pub(crate) unsafe extern "C" fn store_bytes(
+    ctx: u64,
+    offset: u64,
+    buf: u64,
+    len: u64,
+    _: u64,
+) -> u64 {
+    with_buff(ctx, |b| {
+        let dst = match packet_range(b, offset, len) {
+            Ok(p) => p,
+            Err(e) => return e,
+        };
+        // SAFETY: program memory read as bytes.
+        let Some(src) = (unsafe { bytes(buf, u64::from(len as u32)) }) else {
+            return err(libc::EFAULT);
+        };
+        // SAFETY: `dst..dst+len` is inside the packet (checked), and may overlap `src`.
+        unsafe { std::ptr::copy(src.as_ptr(), dst as *mut u8, src.len()) };
+        0
+    })
+}
+
+/// `bpf_redirect(ifindex, flags)`.
+pub(crate) unsafe extern "C" fn redirect(ifindex: u64, flags: u64, _: u64, _: u64, _: u64) -> u64 {
+    if flags != 0 {
+        return u64::from(action::ABORTED);
+    }
+    ENV.with(|e| e.redirect.set(Some(Redirect::Ifindex(ifindex as u32))));
+    u64::from(action::REDIRECT)
+}
+
+/// `bpf_redirect_map(map, key, flags)`: the low two bits of `flags` are the action when
+/// the key is absent.
+pub(crate) unsafe extern "C" fn redirect_map(
+    map: u64,
+    key: u64,
+    flags: u64,
+    _: u64,
+    _: u64,
+) -> u64 {
+    let Some(m) = env::map(map) else {
+        return u64::from(action::ABORTED);
+    };
+    let actions = 3u64;
+    let allowed = match m.def().map_type {
+        MapType::Devmap | MapType::DevmapHash => F_BROADCAST | F_EXCLUDE_INGRESS,
+        MapType::Cpumap | MapType::Xskmap => 0,
+        _ => return u64::from(action::ABORTED),
+    };
+    if flags & !(actions | allowed) != 0 {
+        return u64::from(action::ABORTED);
+    }
+    let key = key as u32;
+    let cpu = ENV.with(|e| e.cpu.get());
+    let k = key.to_ne_bytes();
+    let found = m.lookup_ptr(&k[..m.def().key_size as usize], cpu).is_some();
+    if !found && flags & F_BROADCAST == 0 {
+        ENV.with(|e| e.redirect.set(None));
+        return flags & actions;
+    }
+    let broadcast = flags & (F_BROADCAST | F_EXCLUDE_INGRESS);
+    ENV.with(|e| {
+        e.redirect.set(Some(Redirect::Map {
+            map_id: m.id(),
+            key,
+            flags: if flags & F_BROADCAST != 0 {
+                broadcast
+            } else {
+                0
+            },
+        }));
+    });
+    u64::from(action::REDIRECT)
+}
+
+/// `bpf_tail_call(ctx, prog_array, index)`: runs the program in slot `index` in place of
+/// the caller, which then ends with its result; falls through when the slot is empty, the
+/// index out of range or 33 tail calls were already taken.
+pub(crate) unsafe extern "C" fn tail_call(ctx: u64, map: u64, index: u64, _: u64, _: u64) -> u64 {
+    let Some(buff) = env::buff(ctx) else {
+        return err(libc::EINVAL);
+    };
+    let Some(m) = env::map(map) else {
+        return err(libc::EINVAL);
+    };
+    if m.def().map_type != MapType::ProgArray {
+        return err(libc::EINVAL);
+    }
+    let index = index as u32;
+    if index >= m.def().max_entries {
+        return err(libc::E2BIG);
+    }
+    let count = ENV.with(|e| e.tail_calls.get());
+    if count >= MAX_TAIL_CALLS {
+        return err(libc::E2BIG);
+    }
+    // The kernel counts the attempt before it looks at the slot.
+    ENV.with(|e| e.tail_calls.set(count + 1));
+    let mut id = [0u8; 4];
+    if m.lookup(&index.to_ne_bytes(), &mut id, 0).is_err() {
+        return err(libc::ENOENT);
+    }
+    let target = env::current_prog(|p| p.registry().program(u32::from_ne_bytes(id))).flatten();
+    let Some(target) = target else {
+        return err(libc::ENOENT);
+    };
+    uxdp_jit::interp::end_function(target.run_tail(buff));
+    0
+}
+
+/// `bpf_fib_lookup(ctx, params, plen, flags)`.
+pub(crate) unsafe extern "C" fn fib_lookup(
+    ctx: u64,
+    params: u64,
+    plen: u64,
+    flags: u64,
+    _: u64,
+) -> u64 {
+    let Some(buff) = env::buff(ctx) else {
+        return err(libc::EINVAL);
+    };
+    // SAFETY: the current run's context.
+    let ifindex = unsafe { (*buff).ingress_ifindex };
+    // SAFETY: program memory written as bytes (the lookup fills in its results).
+    let Some(p) = (unsafe { bytes_mut(params, u64::from(plen as u32)) }) else {
+        return err(libc::EFAULT);
+    };
+    //FIB env::current_prog(|prog| prog.registry().fib().lookup(p, flags as u32, ifindex) as u64)
+    //FIB    .unwrap_or(err(libc::EINVAL))
+    let _ = (p, ifindex, flags);
+    err(libc::EOPNOTSUPP)
+}

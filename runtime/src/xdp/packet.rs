@@ -1,0 +1,133 @@
+//! A packet in a frame with head- and tailroom, laid out as the kernel's
+//! `BPF_PROG_TEST_RUN` lays out an XDP frame: one 4 KiB page, 256 bytes of headroom
+//! (`XDP_PACKET_HEADROOM`) before the data and the room of a `struct skb_shared_info`
+//! reserved at the end, so `bpf_xdp_adjust_head`, `_meta` and `_tail` work in place and
+//! fail exactly where the kernel's do.
+
+use super::ctx::XdpBuff;
+
+/// Bytes of headroom in front of a received packet (`XDP_PACKET_HEADROOM`).
+pub const HEADROOM: usize = 256;
+/// Bytes of a frame (`PAGE_SIZE`).
+pub const FRAME_SIZE: usize = 4096;
+/// Bytes reserved at the end of a frame (`SKB_DATA_ALIGN(sizeof(struct skb_shared_info))`
+/// on x86-64).
+pub const TAILROOM: usize = 320;
+/// Largest packet a frame holds.
+pub const MAX_DATA: usize = FRAME_SIZE - HEADROOM - TAILROOM;
+/// Smallest packet an XDP program may be given (an Ethernet header).
+pub const MIN_DATA: usize = 14;
+
+/// Why bytes cannot be made into a packet.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PacketError {
+    /// Shorter than an Ethernet header.
+    #[error("a packet of {0} bytes is shorter than an Ethernet header (14 bytes)")]
+    TooShort(usize),
+    /// Longer than a frame holds.
+    #[error("a packet of {0} bytes does not fit a frame (at most {MAX_DATA} bytes)")]
+    TooLong(usize),
+}
+
+/// A packet and the frame around it.
+#[derive(Debug, Clone)]
+pub struct Packet {
+    frame: Box<[u8]>,
+    /// Offsets into `frame`.
+    meta: usize,
+    data: usize,
+    end: usize,
+}
+
+impl Packet {
+    /// A frame holding `bytes` after the headroom, with no metadata.
+    pub fn new(bytes: &[u8]) -> Result<Packet, PacketError> {
+        if bytes.len() < MIN_DATA {
+            return Err(PacketError::TooShort(bytes.len()));
+        }
+        if bytes.len() > MAX_DATA {
+            return Err(PacketError::TooLong(bytes.len()));
+        }
+        let mut frame = vec![0u8; FRAME_SIZE].into_boxed_slice();
+        frame[HEADROOM..HEADROOM + bytes.len()].copy_from_slice(bytes);
+        Ok(Packet {
+            frame,
+            meta: HEADROOM,
+            data: HEADROOM,
+            end: HEADROOM + bytes.len(),
+        })
+    }
+
+    /// The packet's bytes.
+    pub fn data(&self) -> &[u8] {
+        &self.frame[self.data..self.end]
+    }
+
+    /// The metadata in front of the packet (`bpf_xdp_adjust_meta`).
+    pub fn meta(&self) -> &[u8] {
+        &self.frame[self.meta..self.data]
+    }
+
+    /// The whole frame: what a program may touch through the packet pointers.
+    pub(crate) fn frame_mut(&mut self) -> &mut [u8] {
+        &mut self.frame
+    }
+
+    /// The context for this packet, pointing into the frame.
+    pub(crate) fn xdp_buff(&mut self, ingress_ifindex: u32, rx_queue_index: u32) -> XdpBuff {
+        let base = self.frame.as_mut_ptr() as u64;
+        XdpBuff {
+            data: base + self.data as u64,
+            data_end: base + self.end as u64,
+            data_meta: base + self.meta as u64,
+            ingress_ifindex,
+            rx_queue_index,
+            egress_ifindex: 0,
+            pad: 0,
+            data_hard_start: base,
+            data_hard_end: base + (FRAME_SIZE - TAILROOM) as u64,
+        }
+    }
+
+    /// Takes the packet bounds back from a context the helpers may have moved.
+    pub(crate) fn update_from(&mut self, buff: &XdpBuff) {
+        let base = self.frame.as_ptr() as u64;
+        let off = |p: u64| (p.wrapping_sub(base) as usize).min(FRAME_SIZE);
+        self.meta = off(buff.data_meta);
+        self.data = off(buff.data).max(self.meta);
+        self.end = off(buff.data_end).max(self.data);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_hold_what_the_kernel_test_run_holds() {
+        assert_eq!(MAX_DATA, 3520);
+        assert!(matches!(
+            Packet::new(&[0; 13]),
+            Err(PacketError::TooShort(13))
+        ));
+        assert!(matches!(
+            Packet::new(&[0; 3521]),
+            Err(PacketError::TooLong(3521))
+        ));
+        let mut p = Packet::new(&[7; 60]).unwrap();
+        let b = p.xdp_buff(1, 0);
+        assert_eq!(b.data - b.data_hard_start, 256);
+        assert_eq!(b.data_end - b.data, 60);
+        assert_eq!(b.data_meta, b.data);
+        assert_eq!(b.data_hard_end - b.data_hard_start, 3776);
+        let moved = XdpBuff {
+            data: b.data - 14,
+            data_meta: b.data - 18,
+            ..b
+        };
+        p.update_from(&moved);
+        assert_eq!(p.data().len(), 74);
+        assert_eq!(p.meta().len(), 4);
+        assert_eq!(&p.data()[14..], &[7; 60]);
+    }
+}

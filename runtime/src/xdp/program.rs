@@ -1,0 +1,266 @@
+//! A linked XDP program ready to run on packets, and the registry of the maps and programs
+//! of one object store that programs reach at run time (inner maps, tail-call targets).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, RwLock, Weak};
+
+use uxdp_jit::interp::{HelperTable, Interpreter, LoadError, MemoryMap, RunError};
+use uxdp_jit::{Insn, Program};
+use uxdp_maps::{Map, MapError, Store};
+
+use super::ctx::XdpBuff;
+use super::packet::Packet;
+//FIB use crate::fib::FibTable;
+use crate::helpers::env::{ENV, Redirect, SCRATCH};
+
+/// Where map references live in a program's registers: the map with id `n` is
+/// `MAP_BASE + n`. Not an address any region holds, so a program can pass a map to helpers
+/// but never read or write through it.
+pub const MAP_BASE: u64 = 0xffff_e000_0000_0000;
+
+/// The maps and programs of one store that this process has open.
+pub struct Registry {
+    store: Arc<Store>,
+    maps: RwLock<HashMap<u32, Arc<Map>>>,
+    progs: RwLock<HashMap<u32, Weak<XdpProgram>>>,
+    next_prog: AtomicU32,
+    //FIB fib: FibTable,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Registry {
+    /// A registry for `store`.
+    pub fn new(store: Arc<Store>) -> Arc<Registry> {
+        Arc::new(Registry {
+            store,
+            maps: RwLock::default(),
+            progs: RwLock::default(),
+            next_prog: AtomicU32::new(1),
+            //FIB fib: FibTable::new(std::time::Duration::from_secs(1)),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The map with this id, opened on first use.
+    pub fn map(&self, id: u32) -> Result<Arc<Map>, MapError> {
+        if let Some(m) = self.maps.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
+            return Ok(Arc::clone(m));
+        }
+        let map = Arc::new(Map::open(&self.store, id)?);
+        let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
+        Ok(Arc::clone(maps.entry(id).or_insert(map)))
+    }
+
+    /// Remembers a map this process created or opened.
+    pub fn add_map(&self, map: Arc<Map>) {
+        let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
+        maps.insert(map.id(), map);
+    }
+
+    /// The live program with this id.
+    pub fn program(&self, id: u32) -> Option<Arc<XdpProgram>> {
+        let progs = self.progs.read().unwrap_or_else(|e| e.into_inner());
+        progs.get(&id).and_then(Weak::upgrade)
+    }
+
+    //FIB /// The routing view `bpf_fib_lookup` answers from.
+    //FIB pub fn fib(&self) -> &FibTable {
+    //FIB     &self.fib
+    //FIB }
+}
+
+/// What a run decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    /// The program's return value (an `XDP_*` action when the program is well behaved).
+    pub action: u32,
+    /// Where `XDP_REDIRECT` sends the packet.
+    pub redirect: Option<Redirect>,
+}
+
+/// Where a packet came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RxInfo {
+    /// `ingress_ifindex`.
+    pub ifindex: u32,
+    /// `rx_queue_index`.
+    pub rx_queue: u32,
+    /// The CPU slot per-CPU maps use (a worker's index).
+    pub cpu: u32,
+}
+
+/// A relocated XDP program, ready to run.
+pub struct XdpProgram {
+    id: u32,
+    name: String,
+    interp: Interpreter,
+    maps: Vec<Arc<Map>>,
+    registry: Arc<Registry>,
+}
+
+impl std::fmt::Debug for XdpProgram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XdpProgram")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl XdpProgram {
+    /// Prepares `insns` (context loads rewritten, map references relocated to
+    /// `MAP_BASE + id` and global data to addresses in the store) to run with `helpers`,
+    /// using `maps`, and registers it so tail calls can find it by its id.
+    pub fn new(
+        registry: &Arc<Registry>,
+        name: &str,
+        insns: Vec<Insn>,
+        maps: Vec<Arc<Map>>,
+        helpers: HelperTable,
+    ) -> Result<Arc<XdpProgram>, anyhow::Error> {
+        let program = Program::new(insns)?;
+        let interp =
+            Interpreter::new(program, helpers).map_err(|e: LoadError| anyhow::anyhow!(e))?;
+        let id = registry.next_prog.fetch_add(1, Ordering::Relaxed);
+        let prog = Arc::new(XdpProgram {
+            id,
+            name: name.to_string(),
+            interp,
+            maps,
+            registry: Arc::clone(registry),
+        });
+        registry
+            .progs
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, Arc::downgrade(&prog));
+        Ok(prog)
+    }
+
+    /// The program's id (what a `PROG_ARRAY` slot holds to name it).
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The program's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The registry the program belongs to.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// The map a program value names (`MAP_BASE + id`), one of the program's own or any
+    /// other map of the store (an inner map found by a lookup).
+    pub(crate) fn resolve_map(&self, value: u64) -> Option<Arc<Map>> {
+        let id = u32::try_from(value.checked_sub(MAP_BASE)?).ok()?;
+        match self.maps.iter().find(|m| m.id() == id) {
+            Some(m) => Some(Arc::clone(m)),
+            None => self.registry.map(id).ok(),
+        }
+    }
+
+    /// Runs the program on `packet`.
+    pub fn run(&self, packet: &mut Packet, rx: RxInfo) -> Result<Verdict, RunError> {
+        let mut buff = packet.xdp_buff(rx.ifindex, rx.rx_queue);
+        let frame = packet.frame_mut();
+        let frame = (frame.as_mut_ptr(), frame.len());
+        let saved = ENV.with(|e| {
+            let saved = (
+                e.buff.get(),
+                e.prog.get(),
+                e.tail_calls.get(),
+                e.cpu.get(),
+                e.frame.get(),
+            );
+            e.buff.set(&mut buff);
+            e.prog.set(self);
+            e.tail_calls.set(0);
+            e.cpu.set(rx.cpu);
+            e.frame.set(frame);
+            e.redirect.set(None);
+            saved
+        });
+        let result = self.execute(&mut buff, false);
+        let redirect = ENV.with(|e| {
+            e.buff.set(saved.0);
+            e.prog.set(saved.1);
+            e.tail_calls.set(saved.2);
+            e.cpu.set(saved.3);
+            e.frame.set(saved.4);
+            // Records a misbehaving program reserved and never submitted are discarded,
+            // so a ring never stays blocked on them.
+            for (addr, map) in e.reservations.borrow_mut().drain(..) {
+                if let Some(p) = std::ptr::NonNull::new(addr as *mut u8) {
+                    // SAFETY: `addr` came from `ringbuf_reserve` on `map` and was neither
+                    // submitted nor discarded (those remove it from the list).
+                    unsafe { map.ringbuf_commit(p, true) };
+                }
+            }
+            e.redirect.take()
+        });
+        packet.update_from(&buff);
+        let r0 = result?;
+        Ok(Verdict {
+            action: r0 as u32,
+            redirect: if r0 as u32 == crate::xdp::action::REDIRECT {
+                redirect
+            } else {
+                None
+            },
+        })
+    }
+
+    /// Runs the program in place of the current run's program (a tail call): same packet,
+    /// same frame, this program's maps.
+    pub(crate) fn run_tail(&self, ctx: *mut XdpBuff) -> Result<u64, RunError> {
+        let saved = ENV.with(|e| e.prog.replace(self));
+        // SAFETY: `ctx` is the current run's context (the caller checked), alive for the run.
+        let result = self.execute(unsafe { &mut *ctx }, true);
+        ENV.with(|e| e.prog.set(saved));
+        result
+    }
+
+    fn execute(&self, buff: &mut XdpBuff, replacing: bool) -> Result<u64, RunError> {
+        let (frame_ptr, frame_len) = ENV.with(|e| e.frame.get());
+        let scratch = ENV.with(|e| e.scratch.get());
+        let (store_ptr, store_len) = self.registry.store.mapping();
+        let mut memory = MemoryMap::new();
+        let buff_addr = buff as *mut XdpBuff as u64;
+        // SAFETY: every region stays valid for the run: the store mapping is kept by the
+        // registry, the frame by the caller's packet, the context by the caller, the
+        // scratch area and ring buffer mappings by this thread and the program's maps.
+        // Program stores into the store race only with other CPUs' map accesses, as in the
+        // kernel. The context is granted read-only: helpers alone move its pointers.
+        unsafe {
+            memory.add_raw(store_ptr, store_len, true);
+            memory.add_raw(frame_ptr, frame_len, true);
+            memory.add_raw(buff_addr as *mut u8, size_of::<XdpBuff>(), false);
+            memory.add_raw(scratch.cast(), SCRATCH, false);
+            for m in &self.maps {
+                if let Some((p, len)) = m.ringbuf_data() {
+                    memory.add_raw(p, len, true);
+                }
+            }
+        }
+        if replacing {
+            self.interp.run_replacing(&[buff_addr], &memory)
+        } else {
+            self.interp.run(&[buff_addr], &memory)
+        }
+    }
+}

@@ -8,4 +8,6 @@ pub mod engine;
 pub mod fib;
 pub mod helpers;
 pub mod hex;
+pub mod load;
+pub mod object;
 pub mod xdp;

@@ -1,0 +1,217 @@
+//! Loading a parsed object into uxdp: its maps created in the store with their initial
+//! contents, its XDP programs relocated (maps as `MAP_BASE + id`, global data as addresses
+//! in the store), their context loads rewritten, and prog array / map-of-maps slots filled.
+//!
+//! A load that fails removes the maps it created, so nothing already in the store changes.
+
+use std::sync::Arc;
+
+use uxdp_jit::instruction::Imm64;
+use uxdp_jit::interp::LoadErrorKind;
+use uxdp_maps::Map;
+
+use crate::helpers::{ids, xdp_helpers};
+use crate::object::{LddwTarget, Location, MapInit, Object, ObjectError, ProgKind, ProgramSpec, SlotRef, XdpAttach};
+use crate::xdp::ctx::rewrite_ctx_loads;
+use crate::xdp::{MAP_BASE, Registry, XdpProgram};
+
+/// An object loaded into a store.
+#[derive(Debug)]
+pub struct LoadedObject {
+    /// The object's maps, in [`Object::maps`] order.
+    pub maps: Vec<Arc<Map>>,
+    /// Its XDP programs, with their specs' names.
+    pub programs: Vec<Arc<XdpProgram>>,
+}
+
+impl LoadedObject {
+    /// The program called `name`.
+    pub fn program(&self, name: &str) -> Option<&Arc<XdpProgram>> {
+        self.programs.iter().find(|p| p.name() == name)
+    }
+
+    /// The map called `name`.
+    pub fn map(&self, name: &str) -> Option<&Arc<Map>> {
+        self.maps.iter().find(|m| m.def().name == name)
+    }
+}
+
+/// Removes the maps of a failed load.
+struct Created<'r> {
+    registry: &'r Registry,
+    ids: Vec<u32>,
+    done: bool,
+}
+
+impl Drop for Created<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            for &id in &self.ids {
+                let _ = self.registry.store().delete_map(id);
+            }
+        }
+    }
+}
+
+fn map_err(obj: &Object, name: &str, reason: String) -> ObjectError {
+    ObjectError {
+        object: obj.name.clone(),
+        at: Location {
+            section: Some(".maps".into()),
+            symbol: Some(name.into()),
+            insn: None,
+        },
+        reason,
+    }
+}
+
+/// Loads `obj` into `registry`'s store: every map, and the XDP programs `select` accepts.
+pub fn load_object(
+    registry: &Arc<Registry>,
+    obj: &Object,
+    select: impl Fn(&ProgramSpec) -> bool,
+) -> Result<LoadedObject, ObjectError> {
+    let store = registry.store();
+    let mut created = Created {
+        registry,
+        ids: Vec::new(),
+        done: false,
+    };
+    let mut maps = Vec::new();
+    for spec in &obj.maps {
+        spec.def
+            .validate()
+            .map_err(|e| map_err(obj, &spec.name, format!("the kernel would refuse this map: {e}")))?;
+        let map = Map::create(store, &spec.def)
+            .map_err(|e| map_err(obj, &spec.name, format!("cannot create the map: {e}")))?;
+        created.ids.push(map.id());
+        if let MapInit::Data { bytes, freeze } = &spec.init {
+            map.update(&0u32.to_ne_bytes(), bytes, 0)
+                .map_err(|e| map_err(obj, &spec.name, format!("cannot write the initial data: {e}")))?;
+            if *freeze {
+                map.freeze()
+                    .map_err(|e| map_err(obj, &spec.name, format!("cannot freeze: {e}")))?;
+            }
+        }
+        let map = Arc::new(map);
+        registry.add_map(Arc::clone(&map));
+        maps.push(map);
+    }
+
+    let mut programs = Vec::new();
+    for spec in obj.programs.iter().filter(|p| select(p)) {
+        let ProgKind::Xdp { attach, .. } = spec.kind else {
+            return Err(ObjectError {
+                object: obj.name.clone(),
+                at: Location {
+                    section: Some(spec.section.clone()),
+                    symbol: Some(spec.name.clone()),
+                    insn: None,
+                },
+                reason: "not an XDP program: uxdp runs XDP programs only".into(),
+            });
+        };
+        programs.push(load_program(registry, obj, spec, &maps, attach == XdpAttach::Devmap)?);
+    }
+
+    // Initial slots, now that every program and map has an id.
+    for (spec, map) in obj.maps.iter().zip(&maps) {
+        let MapInit::Slots(slots) = &spec.init else {
+            continue;
+        };
+        for (slot, r) in slots {
+            let id = match r {
+                SlotRef::Program(name) => programs.iter().find(|p| p.name() == name).map(|p| p.id()),
+                SlotRef::Map(name) => obj
+                    .maps
+                    .iter()
+                    .position(|m| &m.name == name)
+                    .map(|i| maps[i].id()),
+            }
+            .ok_or_else(|| map_err(obj, &spec.name, format!("`values` slot {slot} names {r:?}, which was not loaded")))?;
+            let key = slot.to_ne_bytes();
+            let key = &key[..spec.def.key_size.min(4) as usize];
+            map.update(key, &id.to_ne_bytes(), 0)
+                .map_err(|e| map_err(obj, &spec.name, format!("cannot fill slot {slot}: {e}")))?;
+        }
+    }
+    created.done = true;
+    Ok(LoadedObject { maps, programs })
+}
+
+fn prog_err(obj: &Object, spec: &ProgramSpec, pc: Option<usize>, reason: String) -> ObjectError {
+    let (func, off) = pc.map_or((spec.name.as_str(), 0), |pc| spec.locate(pc));
+    ObjectError {
+        object: obj.name.clone(),
+        at: Location {
+            section: Some(spec.section.clone()),
+            symbol: Some(if func == spec.name {
+                spec.name.clone()
+            } else {
+                format!("{} (in subprogram {func})", spec.name)
+            }),
+            insn: pc.map(|_| off),
+        },
+        reason,
+    }
+}
+
+fn load_program(
+    registry: &Arc<Registry>,
+    obj: &Object,
+    spec: &ProgramSpec,
+    maps: &[Arc<Map>],
+    devmap: bool,
+) -> Result<Arc<XdpProgram>, ObjectError> {
+    let mut insns = spec.insns.clone();
+    let mut used = Vec::new();
+    for (&pc, &target) in &spec.relocs {
+        let value = match target {
+            LddwTarget::Map(i) => {
+                used.push(Arc::clone(&maps[i]));
+                MAP_BASE + u64::from(maps[i].id())
+            }
+            LddwTarget::MapValue { map, off } => {
+                let m = &maps[map];
+                if off >= m.def().value_size {
+                    return Err(prog_err(obj, spec, Some(pc), format!(
+                        "global data offset {off} is beyond `{}` ({} bytes)",
+                        m.def().name,
+                        m.def().value_size
+                    )));
+                }
+                used.push(Arc::clone(m));
+                let base = m
+                    .lookup_ptr(&0u32.to_ne_bytes(), 0)
+                    .ok_or_else(|| prog_err(obj, spec, Some(pc), "global data map has no value".into()))?;
+                base.as_ptr() as u64 + u64::from(off)
+            }
+        };
+        insns[pc].src = 0;
+        insns[pc].imm = value as u32 as i32;
+        insns[pc + 1].imm = (value >> 32) as u32 as i32;
+    }
+    // Maps reached through slots are found at run time; keep the program's own.
+    used.sort_by_key(|m| m.id());
+    used.dedup_by_key(|m| m.id());
+    let insns = rewrite_ctx_loads(&insns, devmap)
+        .map_err(|e| prog_err(obj, spec, Some(e.pc), e.kind.to_string()))?;
+    XdpProgram::new(registry, &spec.name, insns, used, xdp_helpers()).map_err(|e| {
+        match e.downcast_ref::<uxdp_jit::interp::LoadError>() {
+            Some(le) => {
+                let reason = match le.kind {
+                    LoadErrorKind::UnknownHelper(id) => format!(
+                        "calls helper {id} ({}), which uxdp does not provide",
+                        ids::kernel_name(i64::from(id)).unwrap_or("unknown to this kernel's headers")
+                    ),
+                    LoadErrorKind::Unrelocated(Imm64::MapFd(_) | Imm64::MapValue { .. }) => {
+                        "lddw of a map without a relocation".into()
+                    }
+                    ref k => k.to_string(),
+                };
+                prog_err(obj, spec, Some(le.pc), reason)
+            }
+            None => prog_err(obj, spec, None, e.to_string()),
+        }
+    })
+}

@@ -11,7 +11,9 @@ use uxdp_jit::interp::LoadErrorKind;
 use uxdp_maps::Map;
 
 use crate::helpers::{ids, xdp_helpers};
-use crate::object::{LddwTarget, Location, MapInit, Object, ObjectError, ProgKind, ProgramSpec, SlotRef, XdpAttach};
+use crate::object::{
+    LddwTarget, Location, MapInit, Object, ObjectError, ProgKind, ProgramSpec, SlotRef, XdpAttach,
+};
 use crate::xdp::ctx::rewrite_ctx_loads;
 use crate::xdp::{MAP_BASE, Registry, XdpProgram};
 
@@ -79,15 +81,24 @@ pub fn load_object(
     };
     let mut maps = Vec::new();
     for spec in &obj.maps {
-        spec.def
-            .validate()
-            .map_err(|e| map_err(obj, &spec.name, format!("the kernel would refuse this map: {e}")))?;
+        spec.def.validate().map_err(|e| {
+            map_err(
+                obj,
+                &spec.name,
+                format!("the kernel would refuse this map: {e}"),
+            )
+        })?;
         let map = Map::create(store, &spec.def)
             .map_err(|e| map_err(obj, &spec.name, format!("cannot create the map: {e}")))?;
         created.ids.push(map.id());
         if let MapInit::Data { bytes, freeze } = &spec.init {
-            map.update(&0u32.to_ne_bytes(), bytes, 0)
-                .map_err(|e| map_err(obj, &spec.name, format!("cannot write the initial data: {e}")))?;
+            map.update(&0u32.to_ne_bytes(), bytes, 0).map_err(|e| {
+                map_err(
+                    obj,
+                    &spec.name,
+                    format!("cannot write the initial data: {e}"),
+                )
+            })?;
             if *freeze {
                 map.freeze()
                     .map_err(|e| map_err(obj, &spec.name, format!("cannot freeze: {e}")))?;
@@ -111,7 +122,13 @@ pub fn load_object(
                 reason: "not an XDP program: uxdp runs XDP programs only".into(),
             });
         };
-        programs.push(load_program(registry, obj, spec, &maps, attach == XdpAttach::Devmap)?);
+        programs.push(load_program(
+            registry,
+            obj,
+            spec,
+            &maps,
+            attach == XdpAttach::Devmap,
+        )?);
     }
 
     // Initial slots, now that every program and map has an id.
@@ -121,14 +138,22 @@ pub fn load_object(
         };
         for (slot, r) in slots {
             let id = match r {
-                SlotRef::Program(name) => programs.iter().find(|p| p.name() == name).map(|p| p.id()),
+                SlotRef::Program(name) => {
+                    programs.iter().find(|p| p.name() == name).map(|p| p.id())
+                }
                 SlotRef::Map(name) => obj
                     .maps
                     .iter()
                     .position(|m| &m.name == name)
                     .map(|i| maps[i].id()),
             }
-            .ok_or_else(|| map_err(obj, &spec.name, format!("`values` slot {slot} names {r:?}, which was not loaded")))?;
+            .ok_or_else(|| {
+                map_err(
+                    obj,
+                    &spec.name,
+                    format!("`values` slot {slot} names {r:?}, which was not loaded"),
+                )
+            })?;
             let key = slot.to_ne_bytes();
             let key = &key[..spec.def.key_size.min(4) as usize];
             map.update(key, &id.to_ne_bytes(), 0)
@@ -174,16 +199,21 @@ fn load_program(
             LddwTarget::MapValue { map, off } => {
                 let m = &maps[map];
                 if off >= m.def().value_size {
-                    return Err(prog_err(obj, spec, Some(pc), format!(
-                        "global data offset {off} is beyond `{}` ({} bytes)",
-                        m.def().name,
-                        m.def().value_size
-                    )));
+                    return Err(prog_err(
+                        obj,
+                        spec,
+                        Some(pc),
+                        format!(
+                            "global data offset {off} is beyond `{}` ({} bytes)",
+                            m.def().name,
+                            m.def().value_size
+                        ),
+                    ));
                 }
                 used.push(Arc::clone(m));
-                let base = m
-                    .lookup_ptr(&0u32.to_ne_bytes(), 0)
-                    .ok_or_else(|| prog_err(obj, spec, Some(pc), "global data map has no value".into()))?;
+                let base = m.lookup_ptr(&0u32.to_ne_bytes(), 0).ok_or_else(|| {
+                    prog_err(obj, spec, Some(pc), "global data map has no value".into())
+                })?;
                 base.as_ptr() as u64 + u64::from(off)
             }
         };
@@ -202,7 +232,8 @@ fn load_program(
                 let reason = match le.kind {
                     LoadErrorKind::UnknownHelper(id) => format!(
                         "calls helper {id} ({}), which uxdp does not provide",
-                        ids::kernel_name(i64::from(id)).unwrap_or("unknown to this kernel's headers")
+                        ids::kernel_name(i64::from(id))
+                            .unwrap_or("unknown to this kernel's headers")
                     ),
                     LoadErrorKind::Unrelocated(Imm64::MapFd(_) | Imm64::MapValue { .. }) => {
                         "lddw of a map without a relocation".into()

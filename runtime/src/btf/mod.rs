@@ -124,24 +124,86 @@ pub struct VarSecInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(missing_docs)]
 pub enum Type {
-    Int { name_off: u32, size: u32, encoding: u8, offset: u8, bits: u8 },
-    Ptr { type_id: u32 },
-    Array { elem: u32, index: u32, nelems: u32 },
-    Struct { name_off: u32, size: u32, members: Vec<Member> },
-    Union { name_off: u32, size: u32, members: Vec<Member> },
-    Enum { name_off: u32, size: u32, signed: bool, values: Vec<Enumerator> },
-    Fwd { name_off: u32, union: bool },
-    Typedef { name_off: u32, type_id: u32 },
-    Volatile { type_id: u32 },
-    Const { type_id: u32 },
-    Restrict { type_id: u32 },
-    Func { name_off: u32, proto: u32, linkage: u32 },
-    FuncProto { ret: u32, params: Vec<Param> },
-    Var { name_off: u32, type_id: u32, linkage: u32 },
-    Datasec { name_off: u32, size: u32, vars: Vec<VarSecInfo> },
-    Float { name_off: u32, size: u32 },
-    DeclTag { name_off: u32, type_id: u32, component_idx: i32 },
-    TypeTag { name_off: u32, type_id: u32 },
+    Int {
+        name_off: u32,
+        size: u32,
+        encoding: u8,
+        offset: u8,
+        bits: u8,
+    },
+    Ptr {
+        type_id: u32,
+    },
+    Array {
+        elem: u32,
+        index: u32,
+        nelems: u32,
+    },
+    Struct {
+        name_off: u32,
+        size: u32,
+        members: Vec<Member>,
+    },
+    Union {
+        name_off: u32,
+        size: u32,
+        members: Vec<Member>,
+    },
+    Enum {
+        name_off: u32,
+        size: u32,
+        signed: bool,
+        values: Vec<Enumerator>,
+    },
+    Fwd {
+        name_off: u32,
+        union: bool,
+    },
+    Typedef {
+        name_off: u32,
+        type_id: u32,
+    },
+    Volatile {
+        type_id: u32,
+    },
+    Const {
+        type_id: u32,
+    },
+    Restrict {
+        type_id: u32,
+    },
+    Func {
+        name_off: u32,
+        proto: u32,
+        linkage: u32,
+    },
+    FuncProto {
+        ret: u32,
+        params: Vec<Param>,
+    },
+    Var {
+        name_off: u32,
+        type_id: u32,
+        linkage: u32,
+    },
+    Datasec {
+        name_off: u32,
+        size: u32,
+        vars: Vec<VarSecInfo>,
+    },
+    Float {
+        name_off: u32,
+        size: u32,
+    },
+    DeclTag {
+        name_off: u32,
+        type_id: u32,
+        component_idx: i32,
+    },
+    TypeTag {
+        name_off: u32,
+        type_id: u32,
+    },
 }
 
 impl Type {
@@ -204,9 +266,9 @@ impl Type {
                 members.iter().map(|m| m.type_id).collect()
             }
             Type::Func { proto, .. } => vec![*proto],
-            Type::FuncProto { ret, params } => {
-                std::iter::once(*ret).chain(params.iter().map(|p| p.type_id)).collect()
-            }
+            Type::FuncProto { ret, params } => std::iter::once(*ret)
+                .chain(params.iter().map(|p| p.type_id))
+                .collect(),
             Type::Datasec { vars, .. } => vars.iter().map(|v| v.type_id).collect(),
             _ => Vec::new(),
         }
@@ -221,10 +283,13 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn u32(&mut self, what: &str) -> Result<u32, BtfError> {
-        let b = self
-            .data
-            .get(self.pos..self.pos + 4)
-            .ok_or_else(|| BtfError(format!("{what}: needs 4 bytes at offset {}, {} left", self.pos, self.data.len().saturating_sub(self.pos))))?;
+        let b = self.data.get(self.pos..self.pos + 4).ok_or_else(|| {
+            BtfError(format!(
+                "{what}: needs 4 bytes at offset {}, {} left",
+                self.pos,
+                self.data.len().saturating_sub(self.pos)
+            ))
+        })?;
         self.pos += 4;
         Ok(u32::from_le_bytes(b.try_into().expect("4 bytes")))
     }
@@ -243,7 +308,10 @@ impl Btf {
     /// Parses a `.BTF` section.
     pub fn parse(data: &[u8]) -> Result<Btf, BtfError> {
         if data.len() < 24 {
-            return fail(format!("{} bytes is shorter than the BTF header (24 bytes)", data.len()));
+            return fail(format!(
+                "{} bytes is shorter than the BTF header (24 bytes)",
+                data.len()
+            ));
         }
         let magic = u16::from_le_bytes([data[0], data[1]]);
         if magic == MAGIC.swap_bytes() {
@@ -262,14 +330,21 @@ impl Btf {
         let str_off = h.u32("header")? as usize;
         let str_len = h.u32("header")? as usize;
         if hdr_len < 24 {
-            return fail(format!("header length {hdr_len} is shorter than the header (24 bytes)"));
+            return fail(format!(
+                "header length {hdr_len} is shorter than the header (24 bytes)"
+            ));
         }
         let section = |off: usize, len: usize, what: &str| -> Result<&[u8], BtfError> {
             hdr_len
                 .checked_add(off)
                 .and_then(|s| Some((s, s.checked_add(len)?)))
                 .and_then(|(s, e)| data.get(s..e))
-                .ok_or_else(|| BtfError(format!("{what} section ({len} bytes at offset {off}) overruns the {} bytes of BTF", data.len())))
+                .ok_or_else(|| {
+                    BtfError(format!(
+                        "{what} section ({len} bytes at offset {off}) overruns the {} bytes of BTF",
+                        data.len()
+                    ))
+                })
         };
         let type_data = section(type_off, type_len, "type")?;
         let strings = section(str_off, str_len, "string")?.to_vec();
@@ -299,16 +374,29 @@ impl Btf {
         let last = btf.types.len() - 1;
         for (id, t) in btf.types.iter().enumerate().skip(1) {
             btf.str_at(t.name_off()).ok_or_else(|| {
-                BtfError(format!("type {id} ({:?}): name offset {} is beyond the string section ({} bytes)", t.kind(), t.name_off(), btf.strings.len()))
+                BtfError(format!(
+                    "type {id} ({:?}): name offset {} is beyond the string section ({} bytes)",
+                    t.kind(),
+                    t.name_off(),
+                    btf.strings.len()
+                ))
             })?;
             for r in t.refs() {
                 if r as usize > last {
-                    return fail(format!("type {id} ({:?}) names type {r}, beyond the last type {last}", t.kind()));
+                    return fail(format!(
+                        "type {id} ({:?}) names type {r}, beyond the last type {last}",
+                        t.kind()
+                    ));
                 }
             }
             if let Type::Struct { members, .. } | Type::Union { members, .. } = t {
                 for (i, m) in members.iter().enumerate() {
-                    btf.str_at(m.name_off).ok_or_else(|| BtfError(format!("type {id}: member {i} name offset {} is beyond the string section", m.name_off)))?;
+                    btf.str_at(m.name_off).ok_or_else(|| {
+                        BtfError(format!(
+                            "type {id}: member {i} name offset {} is beyond the string section",
+                            m.name_off
+                        ))
+                    })?;
                 }
             }
         }
@@ -322,7 +410,11 @@ impl Btf {
 
     /// Every type with its id (void, id 0, excluded).
     pub fn types(&self) -> impl Iterator<Item = (u32, &Type)> {
-        self.types.iter().enumerate().skip(1).map(|(i, t)| (i as u32, t))
+        self.types
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(i, t)| (i as u32, t))
     }
 
     /// The type with this id (`None` for void and unknown ids).
@@ -368,7 +460,9 @@ impl Btf {
                 _ => return Ok(id),
             }
         }
-        fail(format!("type {id}: typedef/qualifier chain longer than {MAX_CHAIN}"))
+        fail(format!(
+            "type {id}: typedef/qualifier chain longer than {MAX_CHAIN}"
+        ))
     }
 
     /// The size in bytes of a type.
@@ -378,8 +472,14 @@ impl Btf {
         for _ in 0..MAX_CHAIN {
             id = self.skip_mods(id)?;
             let size = match self.type_by_id(id) {
-                Some(Type::Int { size, .. } | Type::Enum { size, .. } | Type::Float { size, .. }) => *size,
-                Some(Type::Struct { size, .. } | Type::Union { size, .. } | Type::Datasec { size, .. }) => *size,
+                Some(
+                    Type::Int { size, .. } | Type::Enum { size, .. } | Type::Float { size, .. },
+                ) => *size,
+                Some(
+                    Type::Struct { size, .. }
+                    | Type::Union { size, .. }
+                    | Type::Datasec { size, .. },
+                ) => *size,
                 Some(Type::Ptr { .. }) => 8,
                 Some(Type::Var { type_id, .. }) => {
                     id = *type_id;
@@ -422,9 +522,11 @@ impl Btf {
     /// `__uint(name, n)`: a pointer to an array of `n` elements; returns `n`.
     pub fn ptr_array_nelems(&self, id: u32) -> Result<u32, BtfError> {
         let target = self.skip_mods(self.ptr_target(id)?)?;
-        self.array_info(target)
-            .map(|(_, n)| n)
-            .ok_or_else(|| BtfError(format!("type {target} is not an array (expected __uint(...))")))
+        self.array_info(target).map(|(_, n)| n).ok_or_else(|| {
+            BtfError(format!(
+                "type {target} is not an array (expected __uint(...))"
+            ))
+        })
     }
 
     /// Element type and length of an array type.
@@ -438,7 +540,9 @@ impl Btf {
     /// The `DATASEC` called `name`: its id and variables.
     pub fn datasec(&self, name: &str) -> Option<(u32, &[VarSecInfo])> {
         self.types().find_map(|(id, t)| match t {
-            Type::Datasec { name_off, vars, .. } if self.str_at(*name_off) == Some(name) => Some((id, vars.as_slice())),
+            Type::Datasec { name_off, vars, .. } if self.str_at(*name_off) == Some(name) => {
+                Some((id, vars.as_slice()))
+            }
             _ => None,
         })
     }
@@ -451,8 +555,19 @@ fn read_type(r: &mut Reader<'_>) -> Result<Type, BtfError> {
     let vlen = (info & 0xffff) as usize;
     let kind_flag = info >> 31 != 0;
     let raw_kind = (info >> 24) & 0x1f;
-    let kind = Kind::from_raw(raw_kind).ok_or_else(|| BtfError(format!("unknown kind {raw_kind}")))?;
-    if vlen > 0x10000 / 4 && !matches!(kind, Kind::Struct | Kind::Union | Kind::Enum | Kind::Enum64 | Kind::FuncProto | Kind::Datasec) {
+    let kind =
+        Kind::from_raw(raw_kind).ok_or_else(|| BtfError(format!("unknown kind {raw_kind}")))?;
+    if vlen > 0x10000 / 4
+        && !matches!(
+            kind,
+            Kind::Struct
+                | Kind::Union
+                | Kind::Enum
+                | Kind::Enum64
+                | Kind::FuncProto
+                | Kind::Datasec
+        )
+    {
         return fail(format!("vlen {vlen} on a {kind:?}"));
     }
     Ok(match kind {
@@ -466,7 +581,9 @@ fn read_type(r: &mut Reader<'_>) -> Result<Type, BtfError> {
                 bits: (v & 0xff) as u8,
             }
         }
-        Kind::Ptr => Type::Ptr { type_id: size_or_type },
+        Kind::Ptr => Type::Ptr {
+            type_id: size_or_type,
+        },
         Kind::Array => Type::Array {
             elem: r.u32("array")?,
             index: r.u32("array")?,
@@ -479,13 +596,30 @@ fn read_type(r: &mut Reader<'_>) -> Result<Type, BtfError> {
                 let name_off = r.u32(&what)?;
                 let type_id = r.u32(&what)?;
                 let off = r.u32(&what)?;
-                let (bit_offset, bitfield_size) = if kind_flag { (off & 0xff_ffff, off >> 24) } else { (off, 0) };
-                members.push(Member { name_off, type_id, bit_offset, bitfield_size });
+                let (bit_offset, bitfield_size) = if kind_flag {
+                    (off & 0xff_ffff, off >> 24)
+                } else {
+                    (off, 0)
+                };
+                members.push(Member {
+                    name_off,
+                    type_id,
+                    bit_offset,
+                    bitfield_size,
+                });
             }
             if kind == Kind::Struct {
-                Type::Struct { name_off, size: size_or_type, members }
+                Type::Struct {
+                    name_off,
+                    size: size_or_type,
+                    members,
+                }
             } else {
-                Type::Union { name_off, size: size_or_type, members }
+                Type::Union {
+                    name_off,
+                    size: size_or_type,
+                    members,
+                }
             }
         }
         Kind::Enum | Kind::Enum64 => {
@@ -504,34 +638,83 @@ fn read_type(r: &mut Reader<'_>) -> Result<Type, BtfError> {
                 };
                 values.push(Enumerator { name_off, value });
             }
-            Type::Enum { name_off, size: size_or_type, signed: kind_flag, values }
+            Type::Enum {
+                name_off,
+                size: size_or_type,
+                signed: kind_flag,
+                values,
+            }
         }
-        Kind::Fwd => Type::Fwd { name_off, union: kind_flag },
-        Kind::Typedef => Type::Typedef { name_off, type_id: size_or_type },
-        Kind::Volatile => Type::Volatile { type_id: size_or_type },
-        Kind::Const => Type::Const { type_id: size_or_type },
-        Kind::Restrict => Type::Restrict { type_id: size_or_type },
-        Kind::Func => Type::Func { name_off, proto: size_or_type, linkage: vlen as u32 },
+        Kind::Fwd => Type::Fwd {
+            name_off,
+            union: kind_flag,
+        },
+        Kind::Typedef => Type::Typedef {
+            name_off,
+            type_id: size_or_type,
+        },
+        Kind::Volatile => Type::Volatile {
+            type_id: size_or_type,
+        },
+        Kind::Const => Type::Const {
+            type_id: size_or_type,
+        },
+        Kind::Restrict => Type::Restrict {
+            type_id: size_or_type,
+        },
+        Kind::Func => Type::Func {
+            name_off,
+            proto: size_or_type,
+            linkage: vlen as u32,
+        },
         Kind::FuncProto => {
             let mut params = Vec::with_capacity(vlen.min(1024));
             for i in 0..vlen {
                 let what = format!("parameter {i}");
-                params.push(Param { name_off: r.u32(&what)?, type_id: r.u32(&what)? });
+                params.push(Param {
+                    name_off: r.u32(&what)?,
+                    type_id: r.u32(&what)?,
+                });
             }
-            Type::FuncProto { ret: size_or_type, params }
+            Type::FuncProto {
+                ret: size_or_type,
+                params,
+            }
         }
-        Kind::Var => Type::Var { name_off, type_id: size_or_type, linkage: r.u32("var linkage")? },
+        Kind::Var => Type::Var {
+            name_off,
+            type_id: size_or_type,
+            linkage: r.u32("var linkage")?,
+        },
         Kind::Datasec => {
             let mut vars = Vec::with_capacity(vlen.min(1024));
             for i in 0..vlen {
                 let what = format!("datasec variable {i}");
-                vars.push(VarSecInfo { type_id: r.u32(&what)?, offset: r.u32(&what)?, size: r.u32(&what)? });
+                vars.push(VarSecInfo {
+                    type_id: r.u32(&what)?,
+                    offset: r.u32(&what)?,
+                    size: r.u32(&what)?,
+                });
             }
-            Type::Datasec { name_off, size: size_or_type, vars }
+            Type::Datasec {
+                name_off,
+                size: size_or_type,
+                vars,
+            }
         }
-        Kind::Float => Type::Float { name_off, size: size_or_type },
-        Kind::DeclTag => Type::DeclTag { name_off, type_id: size_or_type, component_idx: r.u32("decl tag")? as i32 },
-        Kind::TypeTag => Type::TypeTag { name_off, type_id: size_or_type },
+        Kind::Float => Type::Float {
+            name_off,
+            size: size_or_type,
+        },
+        Kind::DeclTag => Type::DeclTag {
+            name_off,
+            type_id: size_or_type,
+            component_idx: r.u32("decl tag")? as i32,
+        },
+        Kind::TypeTag => Type::TypeTag {
+            name_off,
+            type_id: size_or_type,
+        },
     })
 }
 

@@ -29,13 +29,41 @@ const STRS: &[u8] = b"\0int\0key\0s\0a\0b\0.maps\0m\0";
 /// 5 const 4, 6 var m of type 5, 7 datasec .maps { 6 }.
 fn sample() -> Vec<u8> {
     let types = [
-        1, info(Kind::Int, 0, false), 4, (1 << 24) | 32,
-        0, info(Kind::Array, 0, false), 0, 1, 1, 3,
-        0, info(Kind::Ptr, 0, false), 2,
-        9, info(Kind::Struct, 2, false), 16, 11, 1, 0, 13, 2, 32,
-        0, info(Kind::Const, 0, false), 4,
-        21, info(Kind::Var, 0, false), 5, 1,
-        15, info(Kind::Datasec, 1, false), 0, 6, 0, 16,
+        1,
+        info(Kind::Int, 0, false),
+        4,
+        (1 << 24) | 32,
+        0,
+        info(Kind::Array, 0, false),
+        0,
+        1,
+        1,
+        3,
+        0,
+        info(Kind::Ptr, 0, false),
+        2,
+        9,
+        info(Kind::Struct, 2, false),
+        16,
+        11,
+        1,
+        0,
+        13,
+        2,
+        32,
+        0,
+        info(Kind::Const, 0, false),
+        4,
+        21,
+        info(Kind::Var, 0, false),
+        5,
+        1,
+        15,
+        info(Kind::Datasec, 1, false),
+        0,
+        6,
+        0,
+        16,
     ];
     build(&types, STRS)
 }
@@ -76,13 +104,25 @@ fn refuses_bad_references_and_offsets() {
     let mut bad = sample();
     bad[0] = 0xeb;
     bad[1] = 0x9f;
-    assert!(Btf::parse(&bad).unwrap_err().to_string().contains("big-endian"));
+    assert!(
+        Btf::parse(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("big-endian")
+    );
 }
 
 #[test]
 fn typedef_loops_end() {
     let btf = Btf::parse(&build(
-        &[0, info(Kind::Typedef, 0, false), 2, 0, info(Kind::Typedef, 0, false), 1],
+        &[
+            0,
+            info(Kind::Typedef, 0, false),
+            2,
+            0,
+            info(Kind::Typedef, 0, false),
+            1,
+        ],
         STRS,
     ))
     .unwrap();
@@ -121,7 +161,13 @@ fn ext_reads_lines_and_functions() {
         ext.extend_from_slice(&w.to_le_bytes());
     }
     let x = BtfExt::parse(&ext, &btf).unwrap();
-    assert_eq!(x.func_info(".maps"), &[FuncInfo { insn_off: 0, type_id: 6 }]);
+    assert_eq!(
+        x.func_info(".maps"),
+        &[FuncInfo {
+            insn_off: 0,
+            type_id: 6
+        }]
+    );
     let l = x.line_for(".maps", 3).unwrap();
     assert_eq!((l.line.as_str(), l.line_num), ("a", 9));
     assert_eq!(x.line_for(".maps", 1).unwrap().column, 3);

@@ -1,5 +1,5 @@
 //! Packet and forwarding helpers: adjust head/meta/tail, buffer length, load/store bytes,
-//! redirect, redirect_map, tail calls and the FIB lookup. Semantics and errors follow the
+//! redirect, redirect_map and tail calls. Semantics and errors follow the
 //! kernel's `net/core/filter.c` for a linear (non-fragmented) buffer.
 
 use uxdp_maps::MapType;
@@ -241,27 +241,4 @@ pub(crate) unsafe extern "C" fn tail_call(ctx: u64, map: u64, index: u64, _: u64
     };
     uxdp_jit::interp::end_function(target.run_tail(buff));
     0
-}
-
-/// `bpf_fib_lookup(ctx, params, plen, flags)`.
-pub(crate) unsafe extern "C" fn fib_lookup(
-    ctx: u64,
-    params: u64,
-    plen: u64,
-    flags: u64,
-    _: u64,
-) -> u64 {
-    let Some(buff) = env::buff(ctx) else {
-        return err(libc::EINVAL);
-    };
-    // SAFETY: the current run's context.
-    let ifindex = unsafe { (*buff).ingress_ifindex };
-    // SAFETY: program memory written as bytes (the lookup fills in its results).
-    let Some(p) = (unsafe { bytes_mut(params, u64::from(plen as u32)) }) else {
-        return err(libc::EFAULT);
-    };
-    //FIB env::current_prog(|prog| prog.registry().fib().lookup(p, flags as u32, ifindex) as u64)
-    //FIB    .unwrap_or(err(libc::EINVAL))
-    let _ = (p, ifindex, flags);
-    err(libc::EOPNOTSUPP)
 }

@@ -70,7 +70,12 @@ impl Errors {
         )
     }
 
-    pub(crate) fn symbol(&self, section: &str, symbol: &str, reason: impl Into<String>) -> ObjectError {
+    pub(crate) fn symbol(
+        &self,
+        section: &str,
+        symbol: &str,
+        reason: impl Into<String>,
+    ) -> ObjectError {
         self.at(
             Location {
                 section: Some(section.to_string()),
@@ -81,7 +86,12 @@ impl Errors {
         )
     }
 
-    pub(crate) fn insn(&self, section: &str, insn: usize, reason: impl Into<String>) -> ObjectError {
+    pub(crate) fn insn(
+        &self,
+        section: &str,
+        insn: usize,
+        reason: impl Into<String>,
+    ) -> ObjectError {
         self.at(
             Location {
                 section: Some(section.to_string()),

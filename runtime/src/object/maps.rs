@@ -94,9 +94,20 @@ pub fn data_map_name(obj: &str, section: &str) -> String {
         (15 - sfx_len).min(obj.len())
     };
     let sfx: String = section.chars().take(sfx_len).collect();
-    let name: String = obj.chars().take(pfx_len).chain(sfx.chars()).take(15).collect();
+    let name: String = obj
+        .chars()
+        .take(pfx_len)
+        .chain(sfx.chars())
+        .take(15)
+        .collect();
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '.' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -110,7 +121,12 @@ pub(crate) fn read_maps(
 ) -> Result<Vec<(MapSpec, MapOrigin)>, ObjectError> {
     let mut out = Vec::new();
     if let Some(sec) = sections.by_name(".maps") {
-        let btf = btf.ok_or_else(|| errs.section(".maps", "BTF-defined maps need a .BTF section (compile with -g)"))?;
+        let btf = btf.ok_or_else(|| {
+            errs.section(
+                ".maps",
+                "BTF-defined maps need a .BTF section (compile with -g)",
+            )
+        })?;
         let mut syms: Vec<_> = symbols
             .list
             .iter()
@@ -139,15 +155,28 @@ pub(crate) fn read_maps(
         if !syms.is_empty() {
             let def_size = data.len() / syms.len();
             if def_size < 20 {
-                return Err(errs.section("maps", format!("{} bytes for {} maps: a definition needs 20", data.len(), syms.len())));
+                return Err(errs.section(
+                    "maps",
+                    format!(
+                        "{} bytes for {} maps: a definition needs 20",
+                        data.len(),
+                        syms.len()
+                    ),
+                ));
             }
             for s in syms {
                 let off = s.value as usize;
-                let d = data.get(off..off + 20).ok_or_else(|| errs.symbol("maps", &s.name, "definition lies beyond the section"))?;
-                let w = |i: usize| u32::from_le_bytes(d[i * 4..i * 4 + 4].try_into().expect("4 bytes"));
-                let map_type = MapType::from_raw(w(0))
-                    .ok_or_else(|| errs.symbol("maps", &s.name, format!("unknown map type {}", w(0))))?;
-                let def = MapDef::new(map_type, w(1), w(2), w(3)).with_flags(w(4)).with_name(&truncate(&s.name));
+                let d = data.get(off..off + 20).ok_or_else(|| {
+                    errs.symbol("maps", &s.name, "definition lies beyond the section")
+                })?;
+                let w =
+                    |i: usize| u32::from_le_bytes(d[i * 4..i * 4 + 4].try_into().expect("4 bytes"));
+                let map_type = MapType::from_raw(w(0)).ok_or_else(|| {
+                    errs.symbol("maps", &s.name, format!("unknown map type {}", w(0)))
+                })?;
+                let def = MapDef::new(map_type, w(1), w(2), w(3))
+                    .with_flags(w(4))
+                    .with_name(&truncate(&s.name));
                 out.push((
                     MapSpec {
                         name: s.name.clone(),
@@ -175,9 +204,15 @@ pub(crate) fn read_maps(
         }
         let size = u32::try_from(sections.data[idx].len())
             .map_err(|_| errs.section(name, "global data section larger than 4 GiB"))?;
-        let flags = if is_rodata { F_RDONLY_PROG | F_MMAPABLE } else { F_MMAPABLE };
+        let flags = if is_rodata {
+            F_RDONLY_PROG | F_MMAPABLE
+        } else {
+            F_MMAPABLE
+        };
         let map_name = data_map_name(obj, name);
-        let def = MapDef::new(MapType::Array, 4, size, 1).with_flags(flags).with_name(&map_name);
+        let def = MapDef::new(MapType::Array, 4, size, 1)
+            .with_flags(flags)
+            .with_name(&map_name);
         let value_type = btf.and_then(|b| b.datasec(name)).map_or(0, |(id, _)| id);
         out.push((
             MapSpec {
@@ -224,13 +259,24 @@ struct Fields {
     values: Option<(u32, u64)>,
 }
 
-fn read_fields(btf: &Btf, struct_id: u32, what: &str, errs: &Errors, sec: &str) -> Result<Fields, ObjectError> {
+fn read_fields(
+    btf: &Btf,
+    struct_id: u32,
+    what: &str,
+    errs: &Errors,
+    sec: &str,
+) -> Result<Fields, ObjectError> {
     let bad = |m: String| errs.symbol(sec, what, m);
-    let members = btf.struct_members(struct_id).map_err(|e| bad(format!("map definition: {e}")))?;
+    let members = btf
+        .struct_members(struct_id)
+        .map_err(|e| bad(format!("map definition: {e}")))?;
     let mut f = Fields::default();
     for m in members {
         let name = btf.str_at(m.name_off).unwrap_or("");
-        let num = || btf.ptr_array_nelems(m.type_id).map_err(|e| bad(format!("field `{name}`: {e}")));
+        let num = || {
+            btf.ptr_array_nelems(m.type_id)
+                .map_err(|e| bad(format!("field `{name}`: {e}")))
+        };
         match name {
             "type" => f.map_type = Some(num()?),
             "key_size" => f.key_size = Some(num()?),
@@ -241,8 +287,12 @@ fn read_fields(btf: &Btf, struct_id: u32, what: &str, errs: &Errors, sec: &str) 
             "pinning" => f.pinning = num()?,
             "map_extra" => f.map_extra = u64::from(num()?),
             "key" | "value" => {
-                let t = btf.ptr_target(m.type_id).map_err(|e| bad(format!("field `{name}`: {e}")))?;
-                let size = btf.size_of(t).map_err(|e| bad(format!("field `{name}`: {e}")))?;
+                let t = btf
+                    .ptr_target(m.type_id)
+                    .map_err(|e| bad(format!("field `{name}`: {e}")))?;
+                let size = btf
+                    .size_of(t)
+                    .map_err(|e| bad(format!("field `{name}`: {e}")))?;
                 if name == "key" {
                     f.key_size = Some(size);
                     f.key_type = t;
@@ -255,7 +305,9 @@ fn read_fields(btf: &Btf, struct_id: u32, what: &str, errs: &Errors, sec: &str) 
                 let (elem, _) = btf
                     .array_info(btf.skip_mods(m.type_id).map_err(|e| bad(e.to_string()))?)
                     .ok_or_else(|| bad("field `values` is not an array".into()))?;
-                let target = btf.ptr_target(elem).map_err(|e| bad(format!("field `values`: {e}")))?;
+                let target = btf
+                    .ptr_target(elem)
+                    .map_err(|e| bad(format!("field `values`: {e}")))?;
                 f.values = Some((target, u64::from(m.bit_offset / 8)));
             }
             other => return Err(bad(format!("unknown map definition field `{other}`"))),
@@ -291,19 +343,29 @@ fn btf_map(
     let mut spec = spec_from_fields(btf, &sym.name, &f).map_err(bad)?;
     if let Some((target, values_off)) = f.values {
         let target = btf.skip_mods(target).map_err(|e| bad(e.to_string()))?;
-        let is_proto = matches!(btf.type_by_id(target).map(crate::btf::Type::kind), Some(Kind::FuncProto));
+        let is_proto = matches!(
+            btf.type_by_id(target).map(crate::btf::Type::kind),
+            Some(Kind::FuncProto)
+        );
         if spec.def.map_type == MapType::ProgArray {
             if !is_proto {
                 return Err(bad("`values` of a prog array must be programs".into()));
             }
-        } else if matches!(spec.def.map_type, MapType::ArrayOfMaps | MapType::HashOfMaps) {
-            let inner_fields = read_fields(btf, target, &format!("{}.values", sym.name), errs, ".maps")?;
-            let inner = spec_from_fields(btf, &format!("{}.inner", sym.name), &inner_fields).map_err(bad)?;
+        } else if matches!(
+            spec.def.map_type,
+            MapType::ArrayOfMaps | MapType::HashOfMaps
+        ) {
+            let inner_fields =
+                read_fields(btf, target, &format!("{}.values", sym.name), errs, ".maps")?;
+            let inner = spec_from_fields(btf, &format!("{}.inner", sym.name), &inner_fields)
+                .map_err(bad)?;
             spec.def.value_size = 4;
             spec.def.inner = Some(InnerTemplate::of(&inner.def));
             spec.inner = Some(Box::new(inner));
         } else {
-            return Err(bad("`values` is only for prog arrays and maps of maps".into()));
+            return Err(bad(
+                "`values` is only for prog arrays and maps of maps".into()
+            ));
         }
         // Initial slots: relocations in `.maps` at this map's `values` array.
         let start = sym.value + values_off;
@@ -315,13 +377,17 @@ fn btf_map(
                     return Err(bad(format!("relocation type {rtype} in `values`")));
                 }
                 let target = &symbols.list[symi];
-                let slot = u32::try_from((off - start) / 8).map_err(|_| bad("slot index overflows".into()))?;
+                let slot = u32::try_from((off - start) / 8)
+                    .map_err(|_| bad("slot index overflows".into()))?;
                 let r = if target.is_func {
                     SlotRef::Program(target.name.clone())
                 } else if Some(target.section) == sections.by_name(".maps") {
                     SlotRef::Map(target.name.clone())
                 } else {
-                    return Err(bad(format!("`values` names `{}`, which is no program or map", target.name)));
+                    return Err(bad(format!(
+                        "`values` names `{}`, which is no program or map",
+                        target.name
+                    )));
                 };
                 slots.push((slot, r));
             }
@@ -376,8 +442,14 @@ mod tests {
         assert_eq!(data_map_name("global_data", ".data"), "global_d.data");
         assert_eq!(data_map_name("global_data", ".rodata"), "global_d.rodata");
         assert_eq!(data_map_name("x", ".bss"), "x.bss");
-        assert_eq!(data_map_name("global_data", ".data.counters"), ".data.counters");
+        assert_eq!(
+            data_map_name("global_data", ".data.counters"),
+            ".data.counters"
+        );
         assert_eq!(data_map_name("p", ".rodata.str1.1"), ".rodata.str1.1");
-        assert_eq!(data_map_name("p", ".rodata.config_long_name"), ".rodata.config_");
+        assert_eq!(
+            data_map_name("p", ".rodata.config_long_name"),
+            ".rodata.config_"
+        );
     }
 }

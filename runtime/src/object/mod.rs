@@ -22,8 +22,8 @@ use uxdp_jit::Insn;
 use uxdp_jit::insn::op;
 
 use crate::btf::{Btf, BtfExt};
-pub use error::{Location, ObjectError};
 use error::Errors;
+pub use error::{Location, ObjectError};
 pub use maps::{MapInit, MapSpec, SlotRef, data_map_name};
 
 /// `EM_BPF`.
@@ -239,7 +239,13 @@ fn object_stem(name: &str) -> String {
     let file = name.rsplit('/').next().unwrap_or(name);
     let stem = file.strip_suffix(".o").unwrap_or(file);
     stem.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -263,7 +269,12 @@ impl Sections {
                 let len = usize::try_from(sh.sh_size)
                     .ok()
                     .filter(|&n| n <= 1 << 30)
-                    .ok_or_else(|| errs.section(&name, format!("section of {} bytes is too large", sh.sh_size)))?;
+                    .ok_or_else(|| {
+                        errs.section(
+                            &name,
+                            format!("section of {} bytes is too large", sh.sh_size),
+                        )
+                    })?;
                 vec![0; len]
             } else if sh.sh_type == section_header::SHT_NULL {
                 Vec::new()
@@ -287,7 +298,10 @@ impl Sections {
             if exec && bytes.len() % 8 != 0 {
                 return Err(errs.section(
                     &name,
-                    format!("{} bytes is not a whole number of 8-byte instructions", bytes.len()),
+                    format!(
+                        "{} bytes is not a whole number of 8-byte instructions",
+                        bytes.len()
+                    ),
                 ));
             }
             s.names.push(name);
@@ -332,7 +346,12 @@ impl Symbols {
             let name = elf
                 .strtab
                 .get_at(s.st_name)
-                .ok_or_else(|| errs.whole(format!("symbol name offset {} is outside the string table", s.st_name)))?
+                .ok_or_else(|| {
+                    errs.whole(format!(
+                        "symbol name offset {} is outside the string table",
+                        s.st_name
+                    ))
+                })?
                 .to_string();
             list.push(Symbol {
                 name,
@@ -376,7 +395,10 @@ impl Relocs {
                 if r.r_sym >= elf.syms.len() {
                     return Err(errs.section(
                         &sections.names[target],
-                        format!("relocation at offset {} names symbol {}, beyond the symbol table", r.r_offset, r.r_sym),
+                        format!(
+                            "relocation at offset {} names symbol {}, beyond the symbol table",
+                            r.r_offset, r.r_sym
+                        ),
                     ));
                 }
                 entry.insert(r.r_offset, (r.r_type, r.r_sym));
@@ -418,7 +440,9 @@ fn link(
             .list
             .iter()
             .find(|s| s.is_func && s.section == fsec && s.name == fname)
-            .ok_or_else(|| errs.symbol(&sections.names[fsec], &fname, "function symbol not found"))?;
+            .ok_or_else(|| {
+                errs.symbol(&sections.names[fsec], &fname, "function symbol not found")
+            })?;
         let all = sections.insns(fsec);
         let start = (sym.value / 8) as usize;
         let len = if sym.size > 0 {
@@ -427,7 +451,11 @@ fn link(
             all.len().saturating_sub(start)
         };
         let code = all.get(start..start + len).ok_or_else(|| {
-            errs.symbol(&sections.names[fsec], &fname, "function extends beyond its section")
+            errs.symbol(
+                &sections.names[fsec],
+                &fname,
+                "function extends beyond its section",
+            )
         })?;
         if placed.contains_key(&(fsec, start)) {
             continue;
@@ -449,7 +477,11 @@ fn link(
             match (rel, is_lddw, is_call) {
                 (Some(&(rtype, symi)), true, _) => {
                     if rtype != R_BPF_64_64 {
-                        return Err(errs.insn(fsec_name, sec_pc, format!("relocation type {rtype} on lddw")));
+                        return Err(errs.insn(
+                            fsec_name,
+                            sec_pc,
+                            format!("relocation type {rtype} on lddw"),
+                        ));
                     }
                     let s = &symbols.list[symi];
                     if s.undefined {
@@ -462,9 +494,16 @@ fn link(
                     if s.section < sections.exec.len() && sections.exec[s.section] {
                         // A function taken by address: a callback.
                         let target = ((s.value as i64 + i64::from(ins.imm)) / 8) as usize;
-                        let callee = symbols.func_at(s.section, target as u64 * 8).ok_or_else(|| {
-                            errs.insn(fsec_name, sec_pc, "lddw of an address that is no function")
-                        })?;
+                        let callee =
+                            symbols
+                                .func_at(s.section, target as u64 * 8)
+                                .ok_or_else(|| {
+                                    errs.insn(
+                                        fsec_name,
+                                        sec_pc,
+                                        "lddw of an address that is no function",
+                                    )
+                                })?;
                         queue.push((s.section, callee.name.clone()));
                         fixups.push((pc, s.section, target));
                         insns[pc].src = op::PSEUDO_FUNC;
@@ -487,21 +526,35 @@ fn link(
                 }
                 (Some(&(rtype, symi)), _, true) if ins.src == op::PSEUDO_CALL => {
                     if rtype != R_BPF_64_32 {
-                        return Err(errs.insn(fsec_name, sec_pc, format!("relocation type {rtype} on a call")));
+                        return Err(errs.insn(
+                            fsec_name,
+                            sec_pc,
+                            format!("relocation type {rtype} on a call"),
+                        ));
                     }
                     let s = &symbols.list[symi];
                     let target = (s.value as i64 / 8 + i64::from(ins.imm) + 1) as usize;
-                    let callee = symbols
-                        .func_at(s.section, target as u64 * 8)
-                        .ok_or_else(|| errs.insn(fsec_name, sec_pc, format!("call to `{}`+{}, which is no function", s.name, ins.imm)))?;
+                    let callee =
+                        symbols
+                            .func_at(s.section, target as u64 * 8)
+                            .ok_or_else(|| {
+                                errs.insn(
+                                    fsec_name,
+                                    sec_pc,
+                                    format!(
+                                        "call to `{}`+{}, which is no function",
+                                        s.name, ins.imm
+                                    ),
+                                )
+                            })?;
                     queue.push((s.section, callee.name.clone()));
                     fixups.push((pc, s.section, target));
                 }
                 (None, _, true) if ins.src == op::PSEUDO_CALL => {
                     let target = (sec_pc as i64 + i64::from(ins.imm) + 1) as usize;
-                    let callee = symbols
-                        .func_at(fsec, target as u64 * 8)
-                        .ok_or_else(|| errs.insn(fsec_name, sec_pc, "call into the middle of a function"))?;
+                    let callee = symbols.func_at(fsec, target as u64 * 8).ok_or_else(|| {
+                        errs.insn(fsec_name, sec_pc, "call into the middle of a function")
+                    })?;
                     queue.push((fsec, callee.name.clone()));
                     fixups.push((pc, fsec, target));
                 }
@@ -519,9 +572,10 @@ fn link(
     }
     // Every function is placed only after the whole queue drains; patch now.
     for (pc, tsec, tinsn) in fixups {
-        let start = placed.get(&(tsec, tinsn)).copied().ok_or_else(|| {
-            errs.insn(sec_name, pc, "call target was not linked")
-        })?;
+        let start = placed
+            .get(&(tsec, tinsn))
+            .copied()
+            .ok_or_else(|| errs.insn(sec_name, pc, "call target was not linked"))?;
         insns[pc].imm = (start as i64 - pc as i64 - 1) as i32;
     }
     Ok(ProgramSpec {
@@ -541,11 +595,26 @@ mod tests {
     #[test]
     fn section_names_libbpf_takes_for_xdp() {
         let xdp = |frags, attach| ProgKind::Xdp { frags, attach };
-        assert_eq!(ProgKind::of_section("xdp"), xdp(false, XdpAttach::Interface));
-        assert_eq!(ProgKind::of_section("xdp.frags"), xdp(true, XdpAttach::Interface));
-        assert_eq!(ProgKind::of_section("xdp/devmap"), xdp(false, XdpAttach::Devmap));
-        assert_eq!(ProgKind::of_section("xdp.frags/cpumap"), xdp(true, XdpAttach::Cpumap));
-        assert_eq!(ProgKind::of_section("xdp/anything"), xdp(false, XdpAttach::Interface));
+        assert_eq!(
+            ProgKind::of_section("xdp"),
+            xdp(false, XdpAttach::Interface)
+        );
+        assert_eq!(
+            ProgKind::of_section("xdp.frags"),
+            xdp(true, XdpAttach::Interface)
+        );
+        assert_eq!(
+            ProgKind::of_section("xdp/devmap"),
+            xdp(false, XdpAttach::Devmap)
+        );
+        assert_eq!(
+            ProgKind::of_section("xdp.frags/cpumap"),
+            xdp(true, XdpAttach::Cpumap)
+        );
+        assert_eq!(
+            ProgKind::of_section("xdp/anything"),
+            xdp(false, XdpAttach::Interface)
+        );
         assert_eq!(ProgKind::of_section("xdp_sock"), ProgKind::Other);
         assert_eq!(ProgKind::of_section("tc"), ProgKind::Other);
     }
@@ -559,6 +628,9 @@ mod tests {
     #[test]
     fn garbage_is_a_clear_error() {
         let e = Object::parse("junk.o", b"not an elf").unwrap_err();
-        assert!(e.to_string().starts_with("junk.o: not a valid ELF file"), "{e}");
+        assert!(
+            e.to_string().starts_with("junk.o: not a valid ELF file"),
+            "{e}"
+        );
     }
 }

@@ -11,7 +11,6 @@ use uxdp_maps::{Map, MapError, Store};
 
 use super::ctx::XdpBuff;
 use super::packet::Packet;
-//FIB use crate::fib::FibTable;
 use crate::helpers::env::{ENV, Redirect, SCRATCH};
 
 /// Where map references live in a program's registers: the map with id `n` is
@@ -25,7 +24,6 @@ pub struct Registry {
     maps: RwLock<HashMap<u32, Arc<Map>>>,
     progs: RwLock<HashMap<u32, Weak<XdpProgram>>>,
     next_prog: AtomicU32,
-    //FIB fib: FibTable,
 }
 
 impl std::fmt::Debug for Registry {
@@ -44,7 +42,6 @@ impl Registry {
             maps: RwLock::default(),
             progs: RwLock::default(),
             next_prog: AtomicU32::new(1),
-            //FIB fib: FibTable::new(std::time::Duration::from_secs(1)),
         })
     }
 
@@ -55,30 +52,39 @@ impl Registry {
 
     /// The map with this id, opened on first use.
     pub fn map(&self, id: u32) -> Result<Arc<Map>, MapError> {
-        if let Some(m) = self.maps.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
+        if let Some(m) = self
+            .maps
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&id)
+        {
             return Ok(Arc::clone(m));
         }
         let map = Arc::new(Map::open(&self.store, id)?);
-        let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
+        let mut maps = self
+            .maps
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         Ok(Arc::clone(maps.entry(id).or_insert(map)))
     }
 
     /// Remembers a map this process created or opened.
     pub fn add_map(&self, map: Arc<Map>) {
-        let mut maps = self.maps.write().unwrap_or_else(|e| e.into_inner());
+        let mut maps = self
+            .maps
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         maps.insert(map.id(), map);
     }
 
     /// The live program with this id.
     pub fn program(&self, id: u32) -> Option<Arc<XdpProgram>> {
-        let progs = self.progs.read().unwrap_or_else(|e| e.into_inner());
+        let progs = self
+            .progs
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         progs.get(&id).and_then(Weak::upgrade)
     }
-
-    //FIB /// The routing view `bpf_fib_lookup` answers from.
-    //FIB pub fn fib(&self) -> &FibTable {
-    //FIB     &self.fib
-    //FIB }
 }
 
 /// What a run decided.
@@ -144,7 +150,7 @@ impl XdpProgram {
         registry
             .progs
             .write()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(id, Arc::downgrade(&prog));
         Ok(prog)
     }

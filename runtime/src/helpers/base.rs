@@ -6,7 +6,8 @@ use uxdp_jit::interp::HelperTable;
 
 use super::ids::*;
 
-fn clock_ns(clock: libc::clockid_t) -> u64 {
+/// The time of `clock` in nanoseconds.
+pub(crate) fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

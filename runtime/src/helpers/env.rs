@@ -100,6 +100,9 @@ pub(crate) fn mem(addr: u64, len: u64, write: bool) -> Option<*mut u8> {
 /// The bytes are program memory (stack, packet, map values); other CPUs may write map
 /// values concurrently, as in the kernel, which the caller accepts by reading them as bytes.
 pub(crate) unsafe fn bytes<'a>(addr: u64, len: u64) -> Option<&'a [u8]> {
+    if len == 0 {
+        return Some(&[]);
+    }
     let p = mem(addr, len, false)?;
     // SAFETY: `mem` checked that the program may read `len` bytes at `p`, all inside one
     // region that stays mapped for the run; see the function's contract for concurrency.
@@ -112,9 +115,25 @@ pub(crate) unsafe fn bytes<'a>(addr: u64, len: u64) -> Option<&'a [u8]> {
 ///
 /// As [`bytes`]; the caller must not keep the slice past the helper call.
 pub(crate) unsafe fn bytes_mut<'a>(addr: u64, len: u64) -> Option<&'a mut [u8]> {
+    if len == 0 {
+        return Some(&mut []);
+    }
     let p = mem(addr, len, true)?;
     // SAFETY: as in `bytes`, for writing.
     Some(unsafe { std::slice::from_raw_parts_mut(p, len as usize) })
+}
+
+/// Runs the program's function `func` (a callback) with r1..r5 = `args` and returns its r0.
+/// `None` when it cannot run: the error, if the run failed, ends the calling function (and
+/// so the whole run), as a fault inside the callback would.
+pub(crate) fn call_back(func: u64, args: [u64; 5]) -> Option<u64> {
+    match with_caller(|c| c.call_function(func, args))? {
+        Ok(r0) => Some(r0),
+        Err(e) => {
+            uxdp_jit::interp::end_function(Err(e));
+            None
+        }
+    }
 }
 
 /// A negative errno as a helper's return value.

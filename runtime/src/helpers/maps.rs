@@ -161,16 +161,8 @@ pub(crate) unsafe extern "C" fn for_each(
     let mut call = |k: &[u8], key_addr: u64| -> Option<bool> {
         let value = m.lookup_ptr(k, cpu)?;
         calls += 1;
-        let r = uxdp_jit::interp::with_caller(|c| {
-            c.call_function(callback, [map, key_addr, value.as_ptr() as u64, ctx, 0])
-        })?;
-        match r {
-            Ok(r0) => Some(r0 != 0),
-            Err(e) => {
-                uxdp_jit::interp::end_function(Err(e));
-                Some(true)
-            }
-        }
+        let args = [map, key_addr, value.as_ptr() as u64, ctx, 0];
+        Some(env::call_back(callback, args).is_none_or(|r0| r0 != 0))
     };
     match m.def().map_type {
         MapType::Array | MapType::PercpuArray => {

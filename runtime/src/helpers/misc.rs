@@ -1,6 +1,7 @@
 //! Helpers that compute: `bpf_csum_diff`, `bpf_loop`, `bpf_trace_printk`, the coarse clock,
 //! jiffies and the NUMA node, and the ring buffer helpers.
 
+use super::base::clock_ns;
 use super::env::{self, ENV, bytes, err};
 
 /// `BPF_MAX_LOOPS`.
@@ -76,8 +77,6 @@ pub(crate) unsafe extern "C" fn csum_diff_helper(
     }) else {
         return err(libc::EFAULT);
     };
-    let f = if from_size == 0 { &[][..] } else { f };
-    let t = if to_size == 0 { &[][..] } else { t };
     u64::from(csum_diff(f, t, seed as u32))
 }
 
@@ -97,30 +96,13 @@ pub(crate) unsafe extern "C" fn bpf_loop(
         return err(libc::E2BIG);
     }
     for i in 0..n {
-        let r = uxdp_jit::interp::with_caller(|c| c.call_function(callback, [i, ctx, 0, 0, 0]));
-        match r {
-            Some(Ok(0)) => {}
-            Some(Ok(_)) => return i + 1,
-            Some(Err(e)) => {
-                uxdp_jit::interp::end_function(Err(e));
-                return 0;
-            }
+        match env::call_back(callback, [i, ctx, 0, 0, 0]) {
+            Some(0) => {}
+            Some(_) => return i + 1,
             None => return err(libc::EINVAL),
         }
     }
     n
-}
-
-fn clock_ns(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; the clock ids used always exist.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    (ts.tv_sec as u64)
-        .wrapping_mul(1_000_000_000)
-        .wrapping_add(ts.tv_nsec as u64)
 }
 
 /// `bpf_ktime_get_coarse_ns`.

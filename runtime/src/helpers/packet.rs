@@ -4,7 +4,7 @@
 
 use uxdp_maps::MapType;
 
-use super::env::{self, ENV, Redirect, bytes, bytes_mut, err};
+use super::env::{self, ENV, Redirect, err};
 use crate::xdp::action;
 use crate::xdp::ctx::XdpBuff;
 
@@ -109,6 +109,33 @@ fn packet_range(b: &XdpBuff, offset: u64, len: u64) -> Result<u64, u64> {
     Ok(b.data + u64::from(offset))
 }
 
+/// Copies `len` bytes between packet offset `offset` and program memory `buf`: into the
+/// packet when `store`, out of it otherwise.
+fn copy_packet(ctx: u64, offset: u64, buf: u64, len: u64, store: bool) -> u64 {
+    with_buff(ctx, |b| {
+        let packet = match packet_range(b, offset, len) {
+            Ok(p) => p as *mut u8,
+            Err(e) => return e,
+        };
+        let len = u64::from(len as u32);
+        let Some(other) = env::mem(buf, len, !store) else {
+            return err(libc::EFAULT);
+        };
+        if len == 0 {
+            return 0;
+        }
+        let (src, dst) = if store {
+            (other, packet)
+        } else {
+            (packet, other)
+        };
+        // SAFETY: the packet range was checked against the packet, `other` against what
+        // the program may access (writable when it is written); the two may overlap.
+        unsafe { std::ptr::copy(src, dst, len as usize) };
+        0
+    })
+}
+
 /// `bpf_xdp_load_bytes(ctx, offset, buf, len)`.
 pub(crate) unsafe extern "C" fn load_bytes(
     ctx: u64,
@@ -117,19 +144,7 @@ pub(crate) unsafe extern "C" fn load_bytes(
     len: u64,
     _: u64,
 ) -> u64 {
-    with_buff(ctx, |b| {
-        let src = match packet_range(b, offset, len) {
-            Ok(p) => p,
-            Err(e) => return e,
-        };
-        // SAFETY: program memory written as bytes.
-        let Some(dst) = (unsafe { bytes_mut(buf, u64::from(len as u32)) }) else {
-            return err(libc::EFAULT);
-        };
-        // SAFETY: `src..src+len` is inside the packet (checked), and may overlap `dst`.
-        unsafe { std::ptr::copy(src as *const u8, dst.as_mut_ptr(), dst.len()) };
-        0
-    })
+    copy_packet(ctx, offset, buf, len, false)
 }
 
 /// `bpf_xdp_store_bytes(ctx, offset, buf, len)`.
@@ -140,19 +155,7 @@ pub(crate) unsafe extern "C" fn store_bytes(
     len: u64,
     _: u64,
 ) -> u64 {
-    with_buff(ctx, |b| {
-        let dst = match packet_range(b, offset, len) {
-            Ok(p) => p,
-            Err(e) => return e,
-        };
-        // SAFETY: program memory read as bytes.
-        let Some(src) = (unsafe { bytes(buf, u64::from(len as u32)) }) else {
-            return err(libc::EFAULT);
-        };
-        // SAFETY: `dst..dst+len` is inside the packet (checked), and may overlap `src`.
-        unsafe { std::ptr::copy(src.as_ptr(), dst as *mut u8, src.len()) };
-        0
-    })
+    copy_packet(ctx, offset, buf, len, true)
 }
 
 /// `bpf_redirect(ifindex, flags)`.

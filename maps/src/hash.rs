@@ -563,7 +563,11 @@ impl HashMap<'_> {
             self.ref_bit(new).store(0, Ordering::Relaxed);
         }
         let hdr = self.elem(new);
-        hdr.seq.fetch_add(1, Ordering::Relaxed); // odd: being written
+        // Odd while being written. Set, not incremented: a writer that died mid-write left
+        // an odd count on an element that was then reclaimed, and counting on from there
+        // would link it with an odd `seq`, which readers take as "being written" for ever.
+        let writing = hdr.seq.load(Ordering::Relaxed) | 1;
+        hdr.seq.store(writing, Ordering::Relaxed);
         fence(Ordering::Release);
         hdr.hash.store(h, Ordering::Relaxed);
         // SAFETY: `new` is ours alone (taken from the free list); its key area holds
@@ -578,7 +582,7 @@ impl HashMap<'_> {
         // No longer ours alone once linked: cleared first, so that a crash can at worst leak
         // it, never have a linked element reclaimed.
         hdr.free_next.store(0, Ordering::Relaxed);
-        hdr.seq.fetch_add(1, Ordering::Release); // even: complete
+        hdr.seq.store(writing.wrapping_add(1), Ordering::Release); // even: complete
         // Publish: one store swaps the new element in (in place of the old one).
         let link = new as u32 + 1;
         match (old, prev) {
@@ -829,5 +833,31 @@ mod tests {
             p.size(),
             p.values_off + 4 * (14 * 8u64).next_multiple_of(64)
         );
+    }
+
+    #[test]
+    fn an_element_a_dead_writer_left_half_written_is_reused_cleanly() {
+        let l = HashLayout::new(&MapDef::new(MapType::Hash, 8, 8, 1), 1).unwrap();
+        let mut mem = vec![0u64; (l.size() / 8) as usize];
+        let h = HashMap {
+            layout: &l,
+            base: mem.as_mut_ptr().cast(),
+            seed: 7,
+        };
+        // Every element, as a writer that died between "being written" and linking
+        // leaves it: odd sequence, owned by a pid that cannot exist.
+        for _ in 0..l.n_elems {
+            let e = h.alloc().unwrap();
+            h.elem(e).seq.store(1, Ordering::Relaxed);
+            h.elem(e)
+                .free_next
+                .store(OWNED | 0x7fff_fff0, Ordering::Relaxed);
+        }
+        h.reclaim_dead();
+        let key = 5u64.to_ne_bytes();
+        h.update(&key, 0, |_| {}, None).unwrap();
+        // The reused element is linked complete: a lookup finds it (and does not spin).
+        let e = h.find(&key, |e| e).unwrap();
+        assert_eq!(h.elem(e).seq.load(Ordering::Relaxed) & 1, 0);
     }
 }

@@ -1,5 +1,5 @@
 //! uxdp's own thin layer over the Linux `bpf()` syscall: kernel maps ([`MapFd`]) and
-//! programs ([`ProgFd`]), nothing more. No libbpf, no BTF, no ELF: attributes are the
+//! programs ([`ProgFd`]) and BTF blobs ([`BtfFd`]), nothing more. No libbpf, no ELF: attributes are the
 //! `#[repr(C)]` prefixes of `union bpf_attr` that the commands need (the kernel zero-fills
 //! the rest), and every failure is the kernel's positive errno ([`Errno`]).
 //!
@@ -9,11 +9,13 @@
 
 use std::fmt;
 
+pub mod btf;
 pub mod map;
 pub mod prog;
 
-pub use map::MapFd;
-pub use prog::{LoadError, ProgFd, TestRun};
+pub use btf::BtfFd;
+pub use map::{MapCreate, MapFd};
+pub use prog::{LoadError, ProgFd, ProgLoad, TestRun};
 
 /// `BPF_MAP_TYPE_*` values for [`MapFd::create`] (the XDP-relevant ones; any `u32` may be
 /// passed).

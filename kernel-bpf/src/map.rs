@@ -33,6 +33,56 @@ struct MapCreateAttr {
     map_extra: u64,
 }
 
+/// Everything `BPF_MAP_CREATE` takes, for [`MapFd::create_with`].
+#[derive(Debug, Clone, Copy)]
+pub struct MapCreate<'a> {
+    /// `BPF_MAP_TYPE_*`.
+    pub map_type: u32,
+    /// Key bytes.
+    pub key_size: u32,
+    /// Value bytes (4 for maps of maps, program and device maps).
+    pub value_size: u32,
+    /// Capacity.
+    pub max_entries: u32,
+    /// `BPF_F_*` map flags.
+    pub flags: u32,
+    /// `map_extra` (bloom filter hash count, ...).
+    pub map_extra: u64,
+    /// NUMA node, used with `BPF_F_NUMA_NODE`.
+    pub numa_node: u32,
+    /// The name (at most 15 bytes are kept).
+    pub name: &'a str,
+    /// The inner map template of a map of maps.
+    pub inner: Option<BorrowedFd<'a>>,
+    /// BTF describing the map: the BTF object and its key and value type ids (needed for
+    /// values holding a `struct bpf_spin_lock`).
+    pub btf: Option<(BorrowedFd<'a>, u32, u32)>,
+}
+
+impl MapCreate<'_> {
+    /// A definition without name, BTF, inner map or extras.
+    pub fn new(
+        map_type: u32,
+        key_size: u32,
+        value_size: u32,
+        max_entries: u32,
+        flags: u32,
+    ) -> Self {
+        Self {
+            map_type,
+            key_size,
+            value_size,
+            max_entries,
+            flags,
+            map_extra: 0,
+            numa_node: 0,
+            name: "",
+            inner: None,
+            btf: None,
+        }
+    }
+}
+
 /// The element-command prefix of `union bpf_attr` (`value` is `next_key` for
 /// `BPF_MAP_GET_NEXT_KEY`); `BPF_MAP_FREEZE` uses `map_fd` only.
 #[repr(C)]
@@ -68,8 +118,10 @@ impl MapFd {
         flags: u32,
         map_extra: u64,
     ) -> Result<Self, Errno> {
-        let def = [map_type, key_size, value_size, max_entries, flags];
-        Self::create_attr(def, map_extra, None)
+        Self::create_with(&MapCreate {
+            map_extra,
+            ..MapCreate::new(map_type, key_size, value_size, max_entries, flags)
+        })
     }
 
     /// `BPF_MAP_CREATE` of an `ARRAY_OF_MAPS` or `HASH_OF_MAPS` whose inner maps must look
@@ -82,38 +134,49 @@ impl MapFd {
         flags: u32,
         inner: &MapFd,
     ) -> Result<Self, Errno> {
-        let def = [map_type, key_size, 4, max_entries, flags];
-        Self::create_attr(def, 0, Some(inner.as_fd()))
+        Self::create_with(&MapCreate {
+            inner: Some(inner.as_fd()),
+            ..MapCreate::new(map_type, key_size, 4, max_entries, flags)
+        })
     }
 
-    /// `[map_type, key_size, value_size, max_entries, map_flags]`, `map_extra`, inner map.
-    fn create_attr(
-        [map_type, key_size, value_size, max_entries, flags]: [u32; 5],
-        map_extra: u64,
-        inner: Option<BorrowedFd<'_>>,
-    ) -> Result<Self, Errno> {
+    /// `BPF_MAP_CREATE` with every attribute of `c`.
+    pub fn create_with(c: &MapCreate<'_>) -> Result<Self, Errno> {
+        let mut map_name = [0u8; 16];
+        // At most 15 bytes: the kernel wants a NUL within the 16.
+        let name = &c.name.as_bytes()[..c.name.len().min(15)];
+        map_name[..name.len()].copy_from_slice(name);
+        let (btf_fd, btf_key_type_id, btf_value_type_id) = c
+            .btf
+            .map_or((0, 0, 0), |(fd, k, v)| (fd.as_raw_fd() as u32, k, v));
         let mut attr = MapCreateAttr {
-            map_type,
-            key_size,
-            value_size,
-            max_entries,
-            map_flags: flags,
-            inner_map_fd: inner.map_or(0, |fd| fd.as_raw_fd() as u32),
-            map_extra,
+            map_type: c.map_type,
+            key_size: c.key_size,
+            value_size: c.value_size,
+            max_entries: c.max_entries,
+            map_flags: c.flags,
+            inner_map_fd: c.inner.map_or(0, |fd| fd.as_raw_fd() as u32),
+            numa_node: c.numa_node,
+            map_name,
+            btf_fd,
+            btf_key_type_id,
+            btf_value_type_id,
+            map_extra: c.map_extra,
             ..MapCreateAttr::default()
         };
-        // SAFETY: a `BPF_MAP_CREATE` attribute prefix without pointers and without padding.
+        // SAFETY: a `BPF_MAP_CREATE` attribute prefix without pointers and without padding;
+        // the fds it names are borrowed for the call.
         let raw = unsafe { sys_bpf(BPF_MAP_CREATE, &mut attr) }?;
         // SAFETY: BPF_MAP_CREATE returned a new fd that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw as RawFd) };
-        let value_len = if is_percpu(map_type) {
-            (value_size as usize).next_multiple_of(8) * possible_cpus()
+        let value_len = if is_percpu(c.map_type) {
+            (c.value_size as usize).next_multiple_of(8) * possible_cpus()
         } else {
-            value_size as usize
+            c.value_size as usize
         };
         Ok(Self {
             fd,
-            key_size: key_size as usize,
+            key_size: c.key_size as usize,
             value_len,
         })
     }

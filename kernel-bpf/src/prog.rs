@@ -18,7 +18,7 @@ const LOG_MAX: usize = 256 << 20;
 /// Room beyond the input packet for programs that grow it (`bpf_xdp_adjust_tail`).
 const DATA_OUT_SLACK: usize = 4096;
 
-/// The `BPF_PROG_LOAD` prefix of `union bpf_attr`, up to `prog_flags`.
+/// The `BPF_PROG_LOAD` prefix of `union bpf_attr`, up to `expected_attach_type`.
 #[repr(C)]
 #[derive(Default)]
 struct ProgLoadAttr {
@@ -31,6 +31,36 @@ struct ProgLoadAttr {
     log_buf: u64,
     kern_version: u32,
     prog_flags: u32,
+    prog_name: [u8; 16],
+    prog_ifindex: u32,
+    expected_attach_type: u32,
+}
+
+/// `BPF_F_XDP_HAS_FRAGS`: an XDP program that handles multi-buffer packets (`xdp.frags`).
+pub const F_XDP_HAS_FRAGS: u32 = 1 << 5;
+
+/// `BPF_XDP_DEVMAP`: the expected attach type of a program run from a devmap entry.
+pub const ATTACH_XDP_DEVMAP: u32 = 33;
+/// `BPF_XDP_CPUMAP`: the expected attach type of a program run from a cpumap entry.
+pub const ATTACH_XDP_CPUMAP: u32 = 35;
+
+/// Everything [`ProgFd::load_with`] passes to `BPF_PROG_LOAD`.
+#[derive(Debug, Clone, Copy)]
+pub struct ProgLoad<'a> {
+    /// `BPF_PROG_TYPE_*`.
+    pub prog_type: u32,
+    /// Raw 8-byte instruction slots.
+    pub insns: &'a [u8],
+    /// The license string, e.g. `"GPL"`.
+    pub license: &'a str,
+    /// Collect the verifier log.
+    pub log: bool,
+    /// `BPF_F_*` program flags ([`F_XDP_HAS_FRAGS`]).
+    pub flags: u32,
+    /// `expected_attach_type` ([`ATTACH_XDP_DEVMAP`], ...; 0 for plain XDP).
+    pub expected_attach_type: u32,
+    /// The program name (at most 15 bytes are kept).
+    pub name: &'a str,
 }
 
 /// The `BPF_PROG_TEST_RUN` prefix of `union bpf_attr`, up to `duration` (no context).
@@ -94,13 +124,40 @@ impl ProgFd {
     ///
     /// If `insns` is not a whole number of 8-byte slots or `license` contains a NUL byte.
     pub fn load(prog_type: u32, insns: &[u8], license: &str, log: bool) -> Result<Self, LoadError> {
+        Self::load_with(&ProgLoad {
+            prog_type,
+            insns,
+            license,
+            log,
+            flags: 0,
+            expected_attach_type: 0,
+            name: "",
+        })
+    }
+
+    /// `BPF_PROG_LOAD` with every attribute of `p` (see [`ProgFd::load`]).
+    ///
+    /// # Panics
+    ///
+    /// As [`ProgFd::load`].
+    pub fn load_with(p: &ProgLoad<'_>) -> Result<Self, LoadError> {
+        let (prog_type, insns, log) = (p.prog_type, p.insns, p.log);
+        let mut prog_name = [0u8; 16];
+        // The kernel accepts letters, digits, `_` and `.` only, NUL-terminated.
+        for (d, c) in prog_name[..15].iter_mut().zip(
+            p.name
+                .bytes()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'.'),
+        ) {
+            *d = c;
+        }
         assert!(
             insns.len().is_multiple_of(8),
             "a program of {} bytes is not a whole number of 8-byte instructions",
             insns.len()
         );
         let insn_cnt = u32::try_from(insns.len() / 8).unwrap_or(u32::MAX);
-        let license = CString::new(license).expect("a license without NUL bytes");
+        let license = CString::new(p.license).expect("a license without NUL bytes");
         let mut buf = vec![0u8; if log { LOG_START } else { 0 }];
         loop {
             let mut attr = ProgLoadAttr {
@@ -108,6 +165,9 @@ impl ProgFd {
                 insn_cnt,
                 insns: ptr(insns),
                 license: license.as_ptr() as u64,
+                prog_flags: p.flags,
+                prog_name,
+                expected_attach_type: p.expected_attach_type,
                 ..ProgLoadAttr::default()
             };
             if log {
@@ -203,6 +263,7 @@ mod tests {
     const ADD64_IMM: u8 = 0x07;
     const STW_IMM: u8 = 0x62;
     const LDXDW: u8 = 0x79;
+    const LDXW: u8 = 0x61;
     const LDDW: u8 = 0x18;
     const JEQ_IMM: u8 = 0x15;
     const CALL: u8 = 0x85;
@@ -222,11 +283,41 @@ mod tests {
 
     #[test]
     fn attr_layout() {
-        assert_eq!(size_of::<ProgLoadAttr>(), 48);
+        assert_eq!(size_of::<ProgLoadAttr>(), 72);
+        assert_eq!(std::mem::offset_of!(ProgLoadAttr, prog_name), 48);
+        assert_eq!(std::mem::offset_of!(ProgLoadAttr, expected_attach_type), 68);
         assert_eq!(size_of::<TestRunAttr>(), 40);
         assert_eq!(std::mem::offset_of!(TestRunAttr, data_in), 16);
         assert_eq!(std::mem::offset_of!(TestRunAttr, repeat), 32);
         assert_eq!(std::mem::offset_of!(TestRunAttr, duration), 36);
+    }
+
+    #[test]
+    fn flags_attach_type_and_name_reach_the_kernel() {
+        // Reads `egress_ifindex`, which only devmap programs may.
+        let insns = program(&[
+            (LDXW, 0, 1, 20, 0),
+            (MOV64_IMM, 0, 0, 0, 2),
+            (EXIT, 0, 0, 0, 0),
+        ]);
+        let with = |flags, expected_attach_type| {
+            ProgFd::load_with(&ProgLoad {
+                prog_type: prog_type::XDP,
+                insns: &insns,
+                license: "GPL",
+                log: false,
+                flags,
+                expected_attach_type,
+                name: "uxdp-test/prog",
+            })
+        };
+        with(F_XDP_HAS_FRAGS, ATTACH_XDP_DEVMAP).unwrap();
+        assert_eq!(with(0, 0).unwrap_err().errno, Errno(libc::EACCES));
+        // An unknown flag is refused.
+        assert_eq!(
+            with(1 << 30, ATTACH_XDP_DEVMAP).unwrap_err().errno,
+            Errno(libc::EINVAL)
+        );
     }
 
     #[test]

@@ -302,6 +302,8 @@ pub struct Btf {
     strings: Vec<u8>,
     /// Index 0 is `void`.
     types: Vec<Type>,
+    /// Where each type's record starts in `raw` (index 0, `void`, has none: 0).
+    offsets: Vec<usize>,
 }
 
 impl Btf {
@@ -361,13 +363,16 @@ impl Btf {
                 offset: 0,
                 bits: 0,
             }],
+            offsets: vec![0],
         };
+        let types_start = hdr_len + type_off;
         let mut r = Reader {
             data: type_data,
             pos: 0,
         };
         while r.pos < type_data.len() {
             let id = btf.types.len();
+            btf.offsets.push(types_start + r.pos);
             let t = read_type(&mut r).map_err(|e| BtfError(format!("type {id}: {}", e.0)))?;
             btf.types.push(t);
         }
@@ -403,9 +408,59 @@ impl Btf {
         Ok(btf)
     }
 
-    /// The section bytes as given (what `BPF_BTF_LOAD` takes).
+    /// The section bytes (what `BPF_BTF_LOAD` takes), with any fix-up of
+    /// [`Btf::fix_datasecs`].
     pub fn raw(&self) -> &[u8] {
         &self.raw
+    }
+
+    /// Fills in what clang leaves for the loader in `DATASEC`s, as libbpf does before
+    /// handing BTF to the kernel: a section's size (0 in clang's output for `.maps` and
+    /// global data) from `section_size`, and each variable's offset from
+    /// `var_offset(section, variable)` (its symbol's value), with the variables sorted by
+    /// offset (the kernel requires ascending, non-overlapping entries). Sections or
+    /// variables the callbacks do not know keep what they have.
+    pub fn fix_datasecs(
+        &mut self,
+        section_size: impl Fn(&str) -> Option<u32>,
+        var_offset: impl Fn(&str, &str) -> Option<u32>,
+    ) {
+        for id in 1..self.types.len() {
+            let Type::Datasec {
+                name_off,
+                size,
+                vars,
+            } = &self.types[id]
+            else {
+                continue;
+            };
+            let sec = self.str_at(*name_off).unwrap_or("").to_string();
+            let new_size = match section_size(&sec) {
+                Some(n) if *size == 0 => n,
+                _ => *size,
+            };
+            let mut new_vars = vars.clone();
+            for v in &mut new_vars {
+                let var_name = self.name(v.type_id).to_string();
+                if let Some(off) = var_offset(&sec, &var_name) {
+                    v.offset = off;
+                }
+            }
+            new_vars.sort_by_key(|v| v.offset);
+            // Record layout: name_off, info, size, then (type, offset, size) per variable.
+            let at = self.offsets[id];
+            self.raw[at + 8..at + 12].copy_from_slice(&new_size.to_le_bytes());
+            for (i, v) in new_vars.iter().enumerate() {
+                let e = at + 12 + i * 12;
+                self.raw[e..e + 4].copy_from_slice(&v.type_id.to_le_bytes());
+                self.raw[e + 4..e + 8].copy_from_slice(&v.offset.to_le_bytes());
+                self.raw[e + 8..e + 12].copy_from_slice(&v.size.to_le_bytes());
+            }
+            if let Type::Datasec { size, vars, .. } = &mut self.types[id] {
+                *size = new_size;
+                *vars = new_vars;
+            }
+        }
     }
 
     /// Every type with its id (void, id 0, excluded).

@@ -177,13 +177,30 @@ impl Object {
             })
             .unwrap_or_default();
 
-        let btf = match sections.by_name(".BTF") {
+        let symbols = Symbols::read(&elf, &errs)?;
+        let mut btf = match sections.by_name(".BTF") {
             Some(i) => Some(
                 Btf::parse(&sections.data[i])
                     .map_err(|e| errs.section(".BTF", format!("BTF does not parse: {e}")))?,
             ),
             None => None,
         };
+        if let Some(btf) = &mut btf {
+            btf.fix_datasecs(
+                |sec| {
+                    let i = sections.by_name(sec)?;
+                    u32::try_from(sections.data[i].len()).ok()
+                },
+                |sec, var| {
+                    let i = sections.by_name(sec)?;
+                    let s = symbols
+                        .list
+                        .iter()
+                        .find(|s| s.section == i && !s.is_section && s.name == var)?;
+                    u32::try_from(s.value).ok()
+                },
+            );
+        }
         if let (Some(i), Some(btf)) = (sections.by_name(".BTF.ext"), &btf) {
             let ext = BtfExt::parse(&sections.data[i], btf)
                 .map_err(|e| errs.section(".BTF.ext", format!("BTF.ext does not parse: {e}")))?;
@@ -198,7 +215,6 @@ impl Object {
             }
         }
 
-        let symbols = Symbols::read(&elf, &errs)?;
         let relocs = Relocs::read(&elf, &sections, &errs)?;
         let maps = maps::read_maps(&stem, &sections, &symbols, &relocs, btf.as_ref(), &errs)?;
 

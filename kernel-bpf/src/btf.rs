@@ -46,10 +46,11 @@ impl BtfFd {
         // SAFETY: the attribute has no implicit padding; `raw` is `btf_size` readable bytes
         // and `log` `btf_log_size` writable ones, both live for the call.
         match unsafe { sys_bpf(BPF_BTF_LOAD, &mut attr) } {
-            // SAFETY: BPF_BTF_LOAD returned a new fd that nothing else owns.
-            Ok(raw) => Ok(Self {
-                fd: unsafe { OwnedFd::from_raw_fd(raw as RawFd) },
-            }),
+            Ok(raw) => {
+                // SAFETY: BPF_BTF_LOAD returned a new fd that nothing else owns.
+                let fd = unsafe { OwnedFd::from_raw_fd(raw as RawFd) };
+                Ok(Self { fd })
+            }
             Err(errno) => {
                 let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
                 Err(LoadError {

@@ -12,6 +12,7 @@ use std::fmt;
 pub mod btf;
 pub mod map;
 pub mod prog;
+mod ringbuf;
 
 pub use btf::BtfFd;
 pub use map::{MapCreate, MapFd};

@@ -8,6 +8,7 @@ pub mod conformance_plugin;
 pub mod engine;
 pub mod helpers;
 pub mod hex;
+pub mod kernel;
 pub mod load;
 pub mod object;
 pub mod xdp;

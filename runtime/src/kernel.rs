@@ -1,0 +1,230 @@
+//! Loading an object into the kernel, through `uxdp-kbpf` (raw `bpf()` calls, no libbpf):
+//! the oracle `uxdp test-run --vs-kernel` and the tests compare uxdp with.
+//!
+//! The object is prepared as libbpf prepares it: maps created with their definitions (maps
+//! of maps from their inner template, spin-lock maps described by the object's BTF), global
+//! data written and `.rodata` frozen, `lddw` relocations turned into map fds
+//! (`BPF_PSEUDO_MAP_FD`) and map values (`BPF_PSEUDO_MAP_VALUE`), every XDP program loaded
+//! with its section's flags and attach type, and `values` slots filled with fds.
+
+use uxdp_jit::insn::insns_to_bytes;
+use uxdp_kbpf::prog::{ATTACH_XDP_CPUMAP, ATTACH_XDP_DEVMAP, F_XDP_HAS_FRAGS};
+use uxdp_kbpf::{BtfFd, LoadError, MapCreate, MapFd, ProgFd, ProgLoad, prog_type};
+
+use crate::object::{
+    LddwTarget, Location, MapInit, MapSpec, Object, ObjectError, ProgKind, ProgramSpec, SlotRef,
+    XdpAttach,
+};
+
+/// `BPF_PSEUDO_MAP_FD`: `lddw` of a map by fd.
+const PSEUDO_MAP_FD: u8 = 1;
+/// `BPF_PSEUDO_MAP_VALUE`: `lddw` of an address inside a map's value (fd, offset).
+const PSEUDO_MAP_VALUE: u8 = 2;
+/// How much of a verifier log an error keeps: its end, where the reason is.
+const LOG_TAIL_LINES: usize = 40;
+
+/// An object loaded into the kernel; everything is released on drop.
+#[derive(Debug)]
+pub struct KernelObject {
+    /// The maps, in [`Object::maps`] order.
+    pub maps: Vec<MapFd>,
+    /// The XDP programs, by function name.
+    pub programs: Vec<(String, ProgFd)>,
+    /// The BTF the spin-lock maps refer to (kept for as long as they live).
+    _btf: Option<BtfFd>,
+}
+
+impl KernelObject {
+    /// The program called `name`.
+    pub fn program(&self, name: &str) -> Option<&ProgFd> {
+        self.programs
+            .iter()
+            .find_map(|(n, p)| (n == name).then_some(p))
+    }
+}
+
+fn err(obj: &Object, section: &str, symbol: &str, reason: String) -> ObjectError {
+    ObjectError {
+        object: obj.name.clone(),
+        at: Location {
+            section: Some(section.into()),
+            symbol: Some(symbol.into()),
+            insn: None,
+        },
+        reason,
+    }
+}
+
+/// The end of a verifier log, indented under the error.
+fn log_tail(e: &LoadError) -> String {
+    let lines: Vec<&str> = e.log.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(LOG_TAIL_LINES)..];
+    if tail.is_empty() {
+        format!("{}", e.errno)
+    } else {
+        format!(
+            "{}; the kernel's log ends:\n    {}",
+            e.errno,
+            tail.join("\n    ")
+        )
+    }
+}
+
+/// Loads `obj` into the kernel: every map and every XDP program (programs reach each other
+/// through `values` slots, so all are loaded, as libbpf does).
+pub fn load_in_kernel(obj: &Object) -> Result<KernelObject, ObjectError> {
+    let needs_btf = obj.maps.iter().any(|m| m.def.spin_lock_off.is_some());
+    let btf = match (&obj.btf, needs_btf) {
+        (Some(btf), true) => Some(BtfFd::load(btf.raw()).map_err(|e| {
+            err(
+                obj,
+                ".BTF",
+                "",
+                format!("the kernel refused the BTF: {}", log_tail(&e)),
+            )
+        })?),
+        _ => None,
+    };
+
+    let mut maps = Vec::with_capacity(obj.maps.len());
+    for spec in &obj.maps {
+        maps.push(create_map(obj, spec, btf.as_ref())?);
+    }
+
+    let mut programs = Vec::new();
+    for spec in &obj.programs {
+        if let ProgKind::Xdp { frags, attach } = spec.kind {
+            let prog = load_program(obj, spec, &maps, frags, attach)?;
+            programs.push((spec.name.clone(), prog));
+        }
+    }
+
+    for (spec, map) in obj.maps.iter().zip(&maps) {
+        let MapInit::Slots(slots) = &spec.init else {
+            continue;
+        };
+        for (slot, r) in slots {
+            let fd = match r {
+                SlotRef::Program(name) => programs
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, p)| std::os::fd::AsRawFd::as_raw_fd(p)),
+                SlotRef::Map(name) => obj
+                    .maps
+                    .iter()
+                    .position(|m| &m.name == name)
+                    .map(|i| std::os::fd::AsRawFd::as_raw_fd(&maps[i])),
+            }
+            .ok_or_else(|| {
+                err(
+                    obj,
+                    ".maps",
+                    &spec.name,
+                    format!("`values` slot {slot} names {r:?}, which was not loaded"),
+                )
+            })?;
+            let key = slot.to_ne_bytes();
+            map.update(&key[..map.key_size().min(4)], &fd.to_ne_bytes(), 0)
+                .map_err(|e| {
+                    err(
+                        obj,
+                        ".maps",
+                        &spec.name,
+                        format!("the kernel refused slot {slot}: {e}"),
+                    )
+                })?;
+        }
+    }
+    Ok(KernelObject {
+        maps,
+        programs,
+        _btf: btf,
+    })
+}
+
+fn create_map(obj: &Object, spec: &MapSpec, btf: Option<&BtfFd>) -> Result<MapFd, ObjectError> {
+    let def = &spec.def;
+    let refused = |e: uxdp_kbpf::Errno| {
+        err(
+            obj,
+            ".maps",
+            &spec.name,
+            format!("the kernel refused the map: {e}"),
+        )
+    };
+    let inner = spec
+        .inner
+        .as_deref()
+        .map(|inner| create_map(obj, inner, btf))
+        .transpose()?;
+    let btf_ids = match btf {
+        Some(b) if def.spin_lock_off.is_some() => Some((
+            std::os::fd::AsFd::as_fd(b),
+            spec.btf_key_type_id,
+            spec.btf_value_type_id,
+        )),
+        _ => None,
+    };
+    let map = MapFd::create_with(&MapCreate {
+        map_extra: def.map_extra,
+        name: &spec.name,
+        inner: inner.as_ref().map(std::os::fd::AsFd::as_fd),
+        btf: btf_ids,
+        ..MapCreate::new(
+            def.map_type as u32,
+            def.key_size,
+            def.value_size,
+            def.max_entries,
+            def.flags,
+        )
+    })
+    .map_err(refused)?;
+    if let MapInit::Data { bytes, freeze } = &spec.init {
+        map.update(&0u32.to_ne_bytes(), bytes, 0).map_err(refused)?;
+        if *freeze {
+            map.freeze().map_err(refused)?;
+        }
+    }
+    Ok(map)
+}
+
+fn load_program(
+    obj: &Object,
+    spec: &ProgramSpec,
+    maps: &[MapFd],
+    frags: bool,
+    attach: XdpAttach,
+) -> Result<ProgFd, ObjectError> {
+    let mut insns = spec.insns.clone();
+    for (&pc, &target) in &spec.relocs {
+        let (src, map, off) = match target {
+            LddwTarget::Map(i) => (PSEUDO_MAP_FD, i, 0),
+            LddwTarget::MapValue { map, off } => (PSEUDO_MAP_VALUE, map, off),
+        };
+        insns[pc].src = src;
+        insns[pc].imm = std::os::fd::AsRawFd::as_raw_fd(&maps[map]);
+        insns[pc + 1].imm = off as i32;
+    }
+    let bytes = insns_to_bytes(&insns);
+    ProgFd::load_with(&ProgLoad {
+        prog_type: prog_type::XDP,
+        insns: &bytes,
+        license: &obj.license,
+        log: true,
+        flags: if frags { F_XDP_HAS_FRAGS } else { 0 },
+        expected_attach_type: match attach {
+            XdpAttach::Interface => 0,
+            XdpAttach::Devmap => ATTACH_XDP_DEVMAP,
+            XdpAttach::Cpumap => ATTACH_XDP_CPUMAP,
+        },
+        name: &spec.name,
+    })
+    .map_err(|e| {
+        err(
+            obj,
+            &spec.section,
+            &spec.name,
+            format!("the kernel refused the program: {}", log_tail(&e)),
+        )
+    })
+}

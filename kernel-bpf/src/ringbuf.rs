@@ -44,7 +44,7 @@ impl Mapping {
     }
 
     fn word(&self, off: usize) -> &AtomicU64 {
-        assert!(off + 8 <= self.len && off % 8 == 0);
+        assert!(off + 8 <= self.len && off.is_multiple_of(8));
         // SAFETY: in bounds and 8-aligned (page-aligned base); the kernel updates the word
         // concurrently, hence an atomic.
         unsafe { &*self.addr.cast::<u8>().add(off).cast::<AtomicU64>() }

@@ -11,4 +11,5 @@ pub mod hex;
 pub mod kernel;
 pub mod load;
 pub mod object;
+pub mod testrun;
 pub mod xdp;

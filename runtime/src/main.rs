@@ -53,9 +53,44 @@ enum Command {
         #[arg(long, default_value_t = Engine::Interpret)]
         engine: Engine,
     },
+    /// Run an object's XDP program on a packet, as `bpftool prog run` does in the kernel;
+    /// with --vs-kernel, also in the kernel, reporting every difference in verdict, output
+    /// bytes or maps (exit status 2 when there is one).
+    TestRun(TestRunArgs),
     /// Speak the conformance suite's plugin protocol: program hex on stdin, memory hex as
     /// the argument, r0 in hex on stdout.
     ConformancePlugin(PluginArgs),
+}
+
+/// `uxdp test-run`.
+#[derive(clap::Args)]
+struct TestRunArgs {
+    /// The object (clang -target bpf output).
+    object: PathBuf,
+    /// The program to run: a function name, or a section holding one program (default:
+    /// the first XDP program).
+    #[arg(long)]
+    prog: Option<String>,
+    /// The packet, as raw bytes (at least 14).
+    #[arg(long)]
+    data: PathBuf,
+    /// Write the packet as the program left it here.
+    #[arg(long)]
+    data_out: Option<PathBuf>,
+    /// Run the program this many times on the packet (not reset between runs, as in the
+    /// kernel) and report the average time.
+    #[arg(long, default_value_t = 1)]
+    repeat: u32,
+    /// Fill map NAME before the run from FILE: key and value bytes, repeated (values only
+    /// for queues and stacks).
+    #[arg(long = "map", value_name = "NAME=FILE")]
+    maps: Vec<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Also run in the kernel (BPF_PROG_TEST_RUN, needs root) and compare.
+    #[arg(long)]
+    vs_kernel: bool,
 }
 
 fn read_input(file: &Path) -> anyhow::Result<Vec<u8>> {
@@ -82,6 +117,11 @@ fn read_source(file: &Path) -> anyhow::Result<(Vec<Insn>, Option<conformance::Te
     } else {
         Ok((assemble(&text).with_context(|| format!("{name}"))?, None))
     }
+}
+
+/// Subcommands too large to live here.
+mod cli {
+    pub(crate) mod test_run;
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -131,6 +171,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        Command::TestRun(args) => return cli::test_run::run(&args),
         Command::ConformancePlugin(args) => conformance_plugin::serve(&args)?,
     }
     Ok(ExitCode::SUCCESS)

@@ -1,0 +1,164 @@
+//! `uxdp test-run`: parse the object, load it into a private store (and the kernel), fill
+//! maps, run the packet, print the result and any difference.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use uxdp::object::Object;
+use uxdp::testrun::dump::Contents;
+use uxdp::testrun::{RunResult, TestRun, action_name};
+use uxdp_maps::{Store, StoreOptions};
+
+use crate::TestRunArgs;
+
+/// Exit status when uxdp and the kernel disagree.
+const DIFFERENT: u8 = 2;
+
+/// A store of this run's own in /dev/shm, removed when the run ends.
+struct PrivateStore {
+    path: PathBuf,
+    store: Arc<Store>,
+}
+
+impl PrivateStore {
+    fn create() -> anyhow::Result<Self> {
+        let path = PathBuf::from(format!("/dev/shm/uxdp-test-run-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let store = Store::create(&path, &StoreOptions::default())
+            .with_context(|| format!("creating the store {}", path.display()))?;
+        Ok(Self { path, store })
+    }
+}
+
+impl Drop for PrivateStore {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn side_json(r: &Result<RunResult, String>) -> Value {
+    match r {
+        Ok(r) => json!({
+            "retval": r.retval,
+            "action": action_name(r.retval),
+            "duration_ns": r.ns_per_run,
+            "data_out": hex(&r.data),
+            "redirect": r.redirect.map(|d| format!("{d:?}")),
+        }),
+        Err(e) => json!({ "error": e }),
+    }
+}
+
+fn side_text(r: &Result<RunResult, String>) -> String {
+    match r {
+        Ok(r) => {
+            let mut s = format!(
+                "Return value: {} ({}), duration (average): {}ns",
+                r.retval,
+                action_name(r.retval),
+                r.ns_per_run
+            );
+            if let Some(d) = r.redirect {
+                s += &format!(", redirect: {d:?}");
+            }
+            s
+        }
+        Err(e) => format!("refused: {e}"),
+    }
+}
+
+fn maps_json(maps: &[(String, Contents)]) -> Value {
+    let mut out = serde_json::Map::new();
+    for (name, c) in maps {
+        let v = match c {
+            Contents::Entries(e) => json!(
+                e.iter()
+                    .map(|(k, v)| json!({ "key": hex(k), "value": hex(v) }))
+                    .collect::<Vec<_>>()
+            ),
+            Contents::Slots(s) => json!(s.iter().map(|k| hex(k)).collect::<Vec<_>>()),
+            Contents::Sequence(s) => json!(s.iter().map(|x| hex(x)).collect::<Vec<_>>()),
+            Contents::Opaque(why) => json!({ "unreadable": why }),
+        };
+        out.insert(name.clone(), v);
+    }
+    Value::Object(out)
+}
+
+/// Runs `uxdp test-run`.
+pub(crate) fn run(args: &TestRunArgs) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(&args.object)
+        .with_context(|| format!("reading {}", args.object.display()))?;
+    let file_name = args.object.file_name().map_or_else(
+        || args.object.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let obj = Object::parse(&file_name, &bytes)?;
+    let data =
+        std::fs::read(&args.data).with_context(|| format!("reading {}", args.data.display()))?;
+    let mut inputs = Vec::new();
+    for m in &args.maps {
+        let Some((name, file)) = m.split_once('=') else {
+            bail!("--map {m}: expected NAME=FILE");
+        };
+        let records = std::fs::read(file).with_context(|| format!("reading {file}"))?;
+        inputs.push((name.to_string(), records));
+    }
+
+    let store = PrivateStore::create()?;
+    let session = TestRun::new(
+        &obj,
+        Arc::clone(&store.store),
+        args.prog.as_deref(),
+        args.vs_kernel,
+    )?;
+    for (name, records) in &inputs {
+        session.fill_map(name, records)?;
+    }
+    let runs = session.run(&data, args.repeat);
+    if let (Some(path), Ok(r)) = (&args.data_out, &runs.uxdp) {
+        std::fs::write(path, &r.data).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let mut differences = runs.differences();
+    differences.extend(session.map_differences());
+
+    if args.json {
+        let mut out = json!({
+            "object": obj.name,
+            "program": session.program_name(),
+            "uxdp": side_json(&runs.uxdp),
+        });
+        if let Some(k) = &runs.kernel {
+            out["kernel"] = side_json(k);
+            out["differences"] = json!(differences);
+        } else {
+            out["maps"] = maps_json(&session.uxdp_maps());
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else if let Some(k) = &runs.kernel {
+        println!("uxdp:   {}", side_text(&runs.uxdp));
+        println!("kernel: {}", side_text(k));
+        if differences.is_empty() {
+            println!("no differences");
+        }
+        for d in &differences {
+            println!("difference: {d}");
+        }
+    } else {
+        println!("{}", side_text(&runs.uxdp));
+    }
+    if !differences.is_empty() {
+        return Ok(ExitCode::from(DIFFERENT));
+    }
+    if runs.uxdp.is_err() && runs.kernel.is_none() {
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}

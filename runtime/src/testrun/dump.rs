@@ -1,0 +1,209 @@
+//! Map contents as the syscall side sees them, read the same way from a uxdp map and from a
+//! kernel map, so the two can be compared.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use uxdp_kbpf::MapFd;
+use uxdp_maps::{Map, MapDef, MapType};
+
+/// What a map holds, in a form that does not depend on where it lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Contents {
+    /// Key → value (per-CPU maps: every CPU's value, as the syscall returns them).
+    Entries(BTreeMap<Vec<u8>, Vec<u8>>),
+    /// The keys of the filled slots of a program array or map of maps (their values are
+    /// object ids, which differ between uxdp and the kernel).
+    Slots(BTreeSet<Vec<u8>>),
+    /// Queue or stack elements in pop order, or ring buffer records in order (reading
+    /// them consumes them).
+    Sequence(Vec<Vec<u8>>),
+    /// Not readable from the syscall side; the reason.
+    Opaque(&'static str),
+}
+
+/// How contents of a map type are read and compared.
+enum Shape {
+    Entries,
+    /// Entries whose values are compared on their first 4 bytes only (devmap and cpumap
+    /// values hold a program's id after the ifindex or queue size).
+    EntriesPrefix4,
+    Slots,
+    Pop,
+    Ring,
+    Opaque(&'static str),
+}
+
+fn shape(t: MapType) -> Shape {
+    use MapType::*;
+    match t {
+        ProgArray | ArrayOfMaps | HashOfMaps => Shape::Slots,
+        Devmap | DevmapHash | Cpumap => Shape::EntriesPrefix4,
+        Queue | Stack => Shape::Pop,
+        Ringbuf => Shape::Ring,
+        Xskmap => Shape::Opaque("an XSKMAP holds sockets, which the syscall side cannot read"),
+        BloomFilter => Shape::Opaque("a bloom filter cannot be enumerated"),
+        PerfEventArray => Shape::Opaque("a perf event array holds perf event fds"),
+        _ => Shape::Entries,
+    }
+}
+
+/// Walks keys with `next`, then reads each with `get`; `prefix4` keeps 4 value bytes.
+fn entries(
+    key_size: usize,
+    value_len: usize,
+    prefix4: bool,
+    mut next: impl FnMut(Option<&[u8]>, &mut [u8]) -> bool,
+    mut get: impl FnMut(&[u8], &mut [u8]) -> bool,
+) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut cur: Option<Vec<u8>> = None;
+    let mut key = vec![0u8; key_size];
+    // A map cannot hold more keys than this; a cycle would otherwise never end.
+    for _ in 0..=(1 << 24) {
+        if !next(cur.as_deref(), &mut key) {
+            break;
+        }
+        let mut value = vec![0u8; value_len];
+        if get(&key, &mut value) {
+            if prefix4 {
+                value.truncate(4);
+            }
+            out.insert(key.clone(), value);
+        }
+        cur = Some(key.clone());
+    }
+    out
+}
+
+/// The contents of a uxdp map (queues, stacks and ring buffers are drained).
+pub fn of_uxdp(map: &Map) -> Contents {
+    let def = map.def();
+    let (ks, vl) = (def.key_size as usize, map.syscall_value_size());
+    let next = |k: Option<&[u8]>, out: &mut [u8]| map.next_key(k, out).is_ok();
+    let get = |k: &[u8], v: &mut [u8]| map.lookup(k, v, 0).is_ok();
+    match shape(def.map_type) {
+        Shape::Entries => Contents::Entries(entries(ks, vl, false, next, get)),
+        Shape::EntriesPrefix4 => Contents::Entries(entries(ks, vl, true, next, get)),
+        Shape::Slots => Contents::Slots(entries(ks, vl, false, next, get).into_keys().collect()),
+        Shape::Pop => {
+            let mut seq = Vec::new();
+            let mut v = vec![0u8; vl];
+            while map.pop(&mut v).is_ok() {
+                seq.push(v.clone());
+            }
+            Contents::Sequence(seq)
+        }
+        Shape::Ring => {
+            let mut seq = Vec::new();
+            map.ringbuf_consume(|r| seq.push(r.to_vec()));
+            Contents::Sequence(seq)
+        }
+        Shape::Opaque(why) => Contents::Opaque(why),
+    }
+}
+
+/// The contents of the kernel map `map`, created from `def` (queues, stacks and ring
+/// buffers are drained).
+pub fn of_kernel(map: &MapFd, def: &MapDef) -> Contents {
+    let (ks, vl) = (map.key_size(), map.value_len());
+    let next = |k: Option<&[u8]>, out: &mut [u8]| map.next_key(k, out).is_ok();
+    let get = |k: &[u8], v: &mut [u8]| map.lookup(k, v, 0).is_ok();
+    match shape(def.map_type) {
+        Shape::Entries => Contents::Entries(entries(ks, vl, false, next, get)),
+        Shape::EntriesPrefix4 => Contents::Entries(entries(ks, vl, true, next, get)),
+        Shape::Slots => Contents::Slots(entries(ks, vl, false, next, get).into_keys().collect()),
+        Shape::Pop => {
+            let mut seq = Vec::new();
+            let mut v = vec![0u8; vl];
+            while map.lookup_and_delete(&[], &mut v, 0).is_ok() {
+                seq.push(v.clone());
+            }
+            Contents::Sequence(seq)
+        }
+        Shape::Ring => match map.ringbuf_drain(def.max_entries as usize) {
+            Ok(seq) => Contents::Sequence(seq),
+            Err(_) => Contents::Opaque("the kernel ring buffer could not be mapped"),
+        },
+        Shape::Opaque(why) => Contents::Opaque(why),
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The differences between `ours` (uxdp) and `theirs` (the kernel), one line each.
+pub fn differences(ours: &Contents, theirs: &Contents) -> Vec<String> {
+    let mut out = Vec::new();
+    match (ours, theirs) {
+        (Contents::Entries(a), Contents::Entries(b)) => {
+            for (k, v) in a {
+                match b.get(k) {
+                    None => out.push(format!("key {}: only in uxdp (value {})", hex(k), hex(v))),
+                    Some(w) if w != v => {
+                        out.push(format!("key {}: uxdp {} kernel {}", hex(k), hex(v), hex(w)))
+                    }
+                    Some(_) => {}
+                }
+            }
+            for (k, w) in b {
+                if !a.contains_key(k) {
+                    out.push(format!(
+                        "key {}: only in the kernel (value {})",
+                        hex(k),
+                        hex(w)
+                    ));
+                }
+            }
+        }
+        (Contents::Slots(a), Contents::Slots(b)) => {
+            for k in a.symmetric_difference(b) {
+                let side = if a.contains(k) { "uxdp" } else { "the kernel" };
+                out.push(format!("slot {}: filled only in {side}", hex(k)));
+            }
+        }
+        (Contents::Sequence(a), Contents::Sequence(b)) => {
+            if a.len() != b.len() {
+                out.push(format!(
+                    "{} elements in uxdp, {} in the kernel",
+                    a.len(),
+                    b.len()
+                ));
+            }
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                if x != y {
+                    out.push(format!("element {i}: uxdp {} kernel {}", hex(x), hex(y)));
+                }
+            }
+        }
+        (Contents::Opaque(_), Contents::Opaque(_)) => {}
+        (a, b) => out.push(format!("uxdp {a:?}, kernel {b:?}")),
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn differences_name_keys_and_sides() {
+        let a = Contents::Entries(BTreeMap::from([(vec![1], vec![10]), (vec![2], vec![20])]));
+        let b = Contents::Entries(BTreeMap::from([(vec![2], vec![21]), (vec![3], vec![30])]));
+        assert_eq!(
+            differences(&a, &b),
+            [
+                "key 01: only in uxdp (value 0a)",
+                "key 02: uxdp 14 kernel 15",
+                "key 03: only in the kernel (value 1e)"
+            ]
+        );
+        assert!(differences(&a, &a).is_empty());
+        let s = Contents::Sequence(vec![vec![1], vec![2]]);
+        let t = Contents::Sequence(vec![vec![1]]);
+        assert_eq!(differences(&s, &t), ["2 elements in uxdp, 1 in the kernel"]);
+        let x = Contents::Slots(BTreeSet::from([vec![0], vec![1]]));
+        let y = Contents::Slots(BTreeSet::from([vec![1]]));
+        assert_eq!(differences(&x, &y), ["slot 00: filled only in uxdp"]);
+    }
+}

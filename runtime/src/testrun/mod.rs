@@ -1,0 +1,376 @@
+//! `uxdp test-run`: one object's XDP program run on packets, in uxdp and, for
+//! `--vs-kernel`, in the kernel (`BPF_PROG_TEST_RUN`) with the same map contents, with
+//! every difference in verdict, output bytes or maps reported.
+//!
+//! Runs mirror the kernel's test run without a context: the packet arrives on the
+//! loopback interface (`ingress_ifindex` 1, queue 0), and `repeat` runs reuse one packet
+//! without resetting it between runs. The calling thread is pinned to the CPU it is on,
+//! so per-CPU maps and `bpf_get_smp_processor_id` agree between the two sides.
+
+pub mod dump;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use uxdp_maps::{Map, MapType, Store};
+
+use crate::helpers::Redirect;
+use crate::kernel::{KernelObject, load_in_kernel};
+use crate::load::{LoadedObject, load_object};
+use crate::object::{Object, ObjectError, ProgKind};
+use crate::xdp::{Packet, Registry, RxInfo, XdpProgram};
+use dump::Contents;
+
+/// The interface a test run's packet arrives on: loopback, as in the kernel's test run.
+const LOOPBACK_IFINDEX: u32 = 1;
+
+/// Why a test run cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TestRunError {
+    /// The object does not load (into uxdp or the kernel).
+    #[error(transparent)]
+    Object(#[from] ObjectError),
+    /// A program or map named on the command line does not exist or cannot take input.
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// One side's result of running a packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunResult {
+    /// The return value of the last run.
+    pub retval: u32,
+    /// The packet as the last run left it.
+    pub data: Vec<u8>,
+    /// Average time per run in nanoseconds.
+    pub ns_per_run: u64,
+    /// uxdp only: where `XDP_REDIRECT` sends the packet.
+    pub redirect: Option<Redirect>,
+}
+
+/// Both sides' results for one packet: `Err` holds why the side refused the packet or
+/// failed the run.
+#[derive(Debug, Clone)]
+pub struct Runs {
+    /// uxdp's.
+    pub uxdp: Result<RunResult, String>,
+    /// The kernel's, with `--vs-kernel`.
+    pub kernel: Option<Result<RunResult, String>>,
+}
+
+impl Runs {
+    /// What differs between the two sides (nothing without a kernel side). A packet both
+    /// refuse is no difference.
+    pub fn differences(&self) -> Vec<String> {
+        let Some(kernel) = &self.kernel else {
+            return Vec::new();
+        };
+        match (&self.uxdp, kernel) {
+            (Ok(a), Ok(b)) => {
+                let mut out = Vec::new();
+                if a.retval != b.retval {
+                    out.push(format!(
+                        "verdict: uxdp {} kernel {}",
+                        action_name(a.retval),
+                        action_name(b.retval)
+                    ));
+                }
+                if a.data != b.data {
+                    out.push(data_difference(&a.data, &b.data));
+                }
+                out
+            }
+            (Err(_), Err(_)) => Vec::new(),
+            (Ok(_), Err(e)) => vec![format!("uxdp ran the packet, the kernel did not: {e}")],
+            (Err(e), Ok(_)) => vec![format!("the kernel ran the packet, uxdp did not: {e}")],
+        }
+    }
+}
+
+/// `XDP_PASS` etc., or the number.
+pub fn action_name(retval: u32) -> String {
+    const NAMES: [&str; 5] = [
+        "XDP_ABORTED",
+        "XDP_DROP",
+        "XDP_PASS",
+        "XDP_TX",
+        "XDP_REDIRECT",
+    ];
+    NAMES
+        .get(retval as usize)
+        .map_or_else(|| retval.to_string(), |n| (*n).to_string())
+}
+
+fn data_difference(a: &[u8], b: &[u8]) -> String {
+    let first = a.iter().zip(b).position(|(x, y)| x != y);
+    match first {
+        Some(i) => format!(
+            "output bytes differ from offset {i} (uxdp {:02x}, kernel {:02x}; lengths {} and {})",
+            a[i],
+            b[i],
+            a.len(),
+            b.len()
+        ),
+        None => format!("output length: uxdp {} kernel {}", a.len(), b.len()),
+    }
+}
+
+/// Pins the calling thread to the CPU it runs on and returns that CPU.
+fn pin_to_current_cpu() -> std::io::Result<u32> {
+    // SAFETY: sched_getcpu has no preconditions.
+    let cpu = unsafe { libc::sched_getcpu() };
+    if cpu < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET stays within it for any cpu
+    // below CPU_SETSIZE (checked), and sched_setaffinity reads exactly its size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if cpu as usize >= 8 * size_of::<libc::cpu_set_t>() {
+            return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        libc::CPU_SET(cpu as usize, &mut set);
+        if libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(cpu as u32)
+}
+
+/// An object loaded for test runs: into a store, and into the kernel for `--vs-kernel`.
+#[derive(Debug)]
+pub struct TestRun<'o> {
+    obj: &'o Object,
+    prog: String,
+    ours: LoadedObject,
+    kernel: Option<KernelObject>,
+    cpu: u32,
+    /// Keeps the programs' maps and each other reachable for tail calls.
+    _registry: Arc<Registry>,
+}
+
+impl<'o> TestRun<'o> {
+    /// Loads every XDP program and map of `obj` into `store` (and, with `vs_kernel`, into
+    /// the kernel) and picks the program to run: the one called `prog` or the only one in
+    /// section `prog`, else the first XDP program. Pins the calling thread to its CPU.
+    pub fn new(
+        obj: &'o Object,
+        store: Arc<Store>,
+        prog: Option<&str>,
+        vs_kernel: bool,
+    ) -> Result<Self, TestRunError> {
+        let xdp: Vec<_> = obj
+            .programs
+            .iter()
+            .filter(|p| matches!(p.kind, ProgKind::Xdp { .. }))
+            .collect();
+        let names = || {
+            xdp.iter()
+                .map(|p| format!("{} (section {})", p.name, p.section))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let chosen = match prog {
+            Some(want) => {
+                let by_section: Vec<_> = xdp.iter().filter(|p| p.section == want).collect();
+                xdp.iter()
+                    .find(|p| p.name == want)
+                    .or(if by_section.len() == 1 {
+                        Some(by_section[0])
+                    } else {
+                        None
+                    })
+                    .ok_or_else(|| {
+                        TestRunError::Usage(format!(
+                            "{}: no XDP program `{want}` (it has: {})",
+                            obj.name,
+                            names()
+                        ))
+                    })?
+            }
+            None => xdp.first().ok_or_else(|| {
+                TestRunError::Usage(format!("{}: the object has no XDP program", obj.name))
+            })?,
+        };
+        let cpu = pin_to_current_cpu()
+            .map_err(|e| TestRunError::Usage(format!("cannot pin the thread to a CPU: {e}")))?;
+        if cpu >= store.n_cpus() {
+            return Err(TestRunError::Usage(format!(
+                "CPU {cpu} has no slot in a store of {} CPUs",
+                store.n_cpus()
+            )));
+        }
+        let registry = Registry::new(store);
+        let ours = load_object(&registry, obj, |p| matches!(p.kind, ProgKind::Xdp { .. }))?;
+        let kernel = if vs_kernel {
+            Some(load_in_kernel(obj)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            obj,
+            prog: chosen.name.clone(),
+            ours,
+            kernel,
+            cpu,
+            _registry: registry,
+        })
+    }
+
+    /// The name of the program that runs.
+    pub fn program_name(&self) -> &str {
+        &self.prog
+    }
+
+    fn program(&self) -> &Arc<XdpProgram> {
+        self.ours
+            .program(&self.prog)
+            .expect("the chosen program was loaded")
+    }
+
+    fn map_index(&self, name: &str) -> Result<usize, TestRunError> {
+        self.obj
+            .maps
+            .iter()
+            .position(|m| m.name == name)
+            .ok_or_else(|| {
+                let names: Vec<_> = self.obj.maps.iter().map(|m| m.name.as_str()).collect();
+                TestRunError::Usage(format!(
+                    "{}: no map `{name}` (it has: {})",
+                    self.obj.name,
+                    names.join(", ")
+                ))
+            })
+    }
+
+    /// Fills map `name` on both sides from `records`: key then value (the syscall's value
+    /// layout: per-CPU maps hold one value per possible CPU, each rounded up to 8 bytes),
+    /// repeated; for queues and stacks, values only, pushed in order.
+    pub fn fill_map(&self, name: &str, records: &[u8]) -> Result<(), TestRunError> {
+        let i = self.map_index(name)?;
+        let map = &self.ours.maps[i];
+        let def = map.def();
+        let queue = matches!(def.map_type, MapType::Queue | MapType::Stack);
+        if !queue && dump_is_not_entries(map) {
+            return Err(TestRunError::Usage(format!(
+                "map `{name}` ({}) cannot be filled from a file",
+                def.map_type.name()
+            )));
+        }
+        let (ks, vs) = (
+            if queue { 0 } else { def.key_size as usize },
+            map.syscall_value_size(),
+        );
+        if records.is_empty() || !records.len().is_multiple_of(ks + vs) {
+            return Err(TestRunError::Usage(format!(
+                "map `{name}`: a file of {} bytes is not a whole number of {}-byte records \
+                 ({ks}-byte key, {vs}-byte value)",
+                records.len(),
+                ks + vs
+            )));
+        }
+        for rec in records.chunks_exact(ks + vs) {
+            let (key, value) = rec.split_at(ks);
+            let r = if queue {
+                map.push(value, 0).map_err(|e| e.to_string())
+            } else {
+                map.update(key, value, 0).map_err(|e| e.to_string())
+            };
+            r.map_err(|e| TestRunError::Usage(format!("map `{name}` in uxdp: {e}")))?;
+            if let Some(k) = &self.kernel {
+                k.maps[i]
+                    .update(key, value, 0)
+                    .map_err(|e| TestRunError::Usage(format!("map `{name}` in the kernel: {e}")))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `data` `repeat` times (at least once) on both sides.
+    pub fn run(&self, data: &[u8], repeat: u32) -> Runs {
+        let repeat = repeat.max(1);
+        Runs {
+            uxdp: self.run_uxdp(data, repeat),
+            kernel: self.kernel.as_ref().map(|k| {
+                let prog = k.program(&self.prog).expect("every XDP program was loaded");
+                prog.test_run(data, repeat)
+                    .map(|r| RunResult {
+                        retval: r.retval,
+                        data: r.data_out,
+                        ns_per_run: u64::from(r.duration_ns),
+                        redirect: None,
+                    })
+                    .map_err(|e| format!("BPF_PROG_TEST_RUN: {e}"))
+            }),
+        }
+    }
+
+    fn run_uxdp(&self, data: &[u8], repeat: u32) -> Result<RunResult, String> {
+        let prog = self.program();
+        let mut packet = Packet::new(data).map_err(|e| e.to_string())?;
+        let rx = RxInfo {
+            ifindex: LOOPBACK_IFINDEX,
+            rx_queue: 0,
+            cpu: self.cpu,
+        };
+        let start = Instant::now();
+        let mut verdict = None;
+        for _ in 0..repeat {
+            verdict = Some(prog.run(&mut packet, rx).map_err(|e| e.to_string())?);
+        }
+        let ns = start.elapsed().as_nanos() / u128::from(repeat);
+        let verdict = verdict.expect("at least one run");
+        Ok(RunResult {
+            retval: verdict.action,
+            data: packet.data().to_vec(),
+            ns_per_run: u64::try_from(ns).unwrap_or(u64::MAX),
+            redirect: verdict.redirect,
+        })
+    }
+
+    /// Every map's contents in uxdp, by name (queues, stacks and ring buffers drained).
+    pub fn uxdp_maps(&self) -> Vec<(String, Contents)> {
+        self.obj
+            .maps
+            .iter()
+            .zip(&self.ours.maps)
+            .map(|(s, m)| (s.name.clone(), dump::of_uxdp(m)))
+            .collect()
+    }
+
+    /// Every difference between the maps of the two sides, as `map: difference` lines
+    /// (none without a kernel side). Queues, stacks and ring buffers are drained.
+    pub fn map_differences(&self) -> Vec<String> {
+        let Some(kernel) = &self.kernel else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for ((spec, ours), theirs) in self.obj.maps.iter().zip(&self.ours.maps).zip(&kernel.maps) {
+            let a = dump::of_uxdp(ours);
+            let b = dump::of_kernel(theirs, &spec.def);
+            out.extend(
+                dump::differences(&a, &b)
+                    .into_iter()
+                    .map(|d| format!("map `{}`: {d}", spec.name)),
+            );
+        }
+        out
+    }
+}
+
+/// Whether a map's syscall-side contents are not plain entries (slots, sequences, opaque).
+fn dump_is_not_entries(map: &Map) -> bool {
+    use MapType::*;
+    !matches!(
+        map.def().map_type,
+        Hash | Array
+            | PercpuHash
+            | PercpuArray
+            | LruHash
+            | LruPercpuHash
+            | LpmTrie
+            | Devmap
+            | DevmapHash
+            | Cpumap
+    )
+}

@@ -141,7 +141,7 @@ pub fn differences(ours: &Contents, theirs: &Contents) -> Vec<String> {
                 match b.get(k) {
                     None => out.push(format!("key {}: only in uxdp (value {})", hex(k), hex(v))),
                     Some(w) if w != v => {
-                        out.push(format!("key {}: uxdp {} kernel {}", hex(k), hex(v), hex(w)))
+                        out.push(format!("key {}: uxdp {} kernel {}", hex(k), hex(v), hex(w)));
                     }
                     Some(_) => {}
                 }

@@ -11,6 +11,7 @@ use uxdp_maps::Map;
 
 use crate::xdp::XdpProgram;
 use crate::xdp::ctx::XdpBuff;
+use crate::xdp::packet::Frag;
 
 /// Where `bpf_redirect` or `bpf_redirect_map` sent the packet (the kernel's
 /// `bpf_redirect_info`), acted on when the program returns `XDP_REDIRECT`.
@@ -42,6 +43,8 @@ pub(crate) struct Env {
     pub(crate) cpu: Cell<u32>,
     /// The packet's frame: where the packet pointers may point.
     pub(crate) frame: Cell<(*mut u8, usize)>,
+    /// The packet's fragments (multi-buffer packets; empty for most).
+    pub(crate) frags: Cell<*mut Vec<Frag>>,
     /// Ring buffer records reserved and not yet submitted or discarded.
     pub(crate) reservations: RefCell<Vec<(u64, Arc<Map>)>>,
     /// Lines `bpf_trace_printk` wrote during the run.
@@ -57,6 +60,7 @@ thread_local! {
         redirect: Cell::new(None),
         cpu: Cell::new(0),
         frame: Cell::new((std::ptr::null_mut(), 0)),
+        frags: Cell::new(std::ptr::null_mut()),
         reservations: RefCell::new(Vec::new()),
         trace: RefCell::new(Vec::new()),
         scratch: Box::new(std::cell::UnsafeCell::new([0; SCRATCH])),
@@ -75,6 +79,18 @@ pub(crate) fn current_prog<R>(f: impl FnOnce(&XdpProgram) -> R) -> Option<R> {
 pub(crate) fn buff(ctx: u64) -> Option<*mut XdpBuff> {
     let b = ENV.with(|e| e.buff.get());
     (!b.is_null() && b as u64 == ctx).then_some(b)
+}
+
+/// The current run's packet fragments (`None` outside a run).
+///
+/// # Safety
+///
+/// The caller must not keep the reference past the helper call, nor take a second one.
+pub(crate) unsafe fn frags<'a>() -> Option<&'a mut Vec<Frag>> {
+    let f = ENV.with(|e| e.frags.get());
+    // SAFETY: `frags` is set by `XdpProgram::run` to the running packet's fragments, which
+    // outlive the run, and reset before it returns; helpers run one at a time.
+    (!f.is_null()).then(|| unsafe { &mut *f })
 }
 
 /// The map a program's map value (`lddw rX, map`, or an inner map from a lookup) names.

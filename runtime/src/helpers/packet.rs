@@ -1,12 +1,13 @@
 //! Packet and forwarding helpers: adjust head/meta/tail, buffer length, load/store bytes,
 //! redirect, redirect_map and tail calls. Semantics and errors follow the
-//! kernel's `net/core/filter.c` for a linear (non-fragmented) buffer.
+//! kernel's `net/core/filter.c`, for linear and multi-buffer (fragmented) packets.
 
 use uxdp_maps::MapType;
 
 use super::env::{self, ENV, Redirect, err};
 use crate::xdp::action;
 use crate::xdp::ctx::XdpBuff;
+use crate::xdp::packet::{FRAG_SIZE, Frag};
 
 /// Bytes at the start of the headroom the kernel keeps for its `struct xdp_frame`:
 /// `bpf_xdp_adjust_head` and `_meta` never move data or metadata into them.
@@ -75,64 +76,129 @@ pub(crate) unsafe extern "C" fn adjust_meta(ctx: u64, delta: u64, _: u64, _: u64
     })
 }
 
-/// `bpf_xdp_adjust_tail(ctx, delta)`: grown bytes are zeroed.
+/// The current packet's fragments (an empty list outside a run).
+fn with_frags<R>(f: impl FnOnce(&mut Vec<Frag>) -> R) -> R {
+    // SAFETY: used only inside one helper call, never twice at once.
+    match unsafe { env::frags() } {
+        Some(frags) => f(frags),
+        None => f(&mut Vec::new()),
+    }
+}
+
+fn frags_len(frags: &[Frag]) -> u64 {
+    frags.iter().map(|f| f.len as u64).sum()
+}
+
+/// `bpf_xdp_adjust_tail(ctx, delta)`: grown bytes are zeroed. A multi-buffer packet grows
+/// its last fragment (within its page) and shrinks from the last fragment backwards,
+/// freeing emptied fragments, then the linear part.
 pub(crate) unsafe extern "C" fn adjust_tail(ctx: u64, delta: u64, _: u64, _: u64, _: u64) -> u64 {
     with_buff(ctx, |b| {
         let delta = i64::from(delta as i32);
-        let end = b.data_end.wrapping_add_signed(delta);
-        if end > b.data_hard_end || end < b.data + ETH_HLEN {
-            return err(libc::EINVAL);
-        }
-        if delta > 0 {
-            // SAFETY: `data_end..end` lies inside the frame (end <= data_hard_end).
-            unsafe { std::ptr::write_bytes(b.data_end as *mut u8, 0, delta as usize) };
-        }
-        b.data_end = end;
-        0
+        with_frags(|frags| {
+            if frags.is_empty() {
+                return adjust_linear_tail(b, delta);
+            }
+            if delta >= 0 {
+                let last = frags.last_mut().expect("non-empty");
+                if delta as usize > FRAG_SIZE - last.len {
+                    return err(libc::EINVAL);
+                }
+                last.page[last.len..last.len + delta as usize].fill(0);
+                last.len += delta as usize;
+                return 0;
+            }
+            let mut shrink = delta.unsigned_abs();
+            let total = b.data_end - b.data + frags_len(frags);
+            if shrink > total.saturating_sub(ETH_HLEN) {
+                return err(libc::EINVAL);
+            }
+            while let Some(last) = frags.last_mut() {
+                if shrink == 0 {
+                    break;
+                }
+                let cut = shrink.min(last.len as u64);
+                last.len -= cut as usize;
+                shrink -= cut;
+                if last.len == 0 {
+                    frags.pop();
+                }
+            }
+            b.data_end -= shrink;
+            0
+        })
     })
 }
 
-/// `bpf_xdp_get_buff_len(ctx)`.
+fn adjust_linear_tail(b: &mut XdpBuff, delta: i64) -> u64 {
+    let end = b.data_end.wrapping_add_signed(delta);
+    if end > b.data_hard_end || end < b.data + ETH_HLEN {
+        return err(libc::EINVAL);
+    }
+    if delta > 0 {
+        // SAFETY: `data_end..end` lies inside the frame (end <= data_hard_end).
+        unsafe { std::ptr::write_bytes(b.data_end as *mut u8, 0, delta as usize) };
+    }
+    b.data_end = end;
+    0
+}
+
+/// `bpf_xdp_get_buff_len(ctx)`: the linear part and every fragment.
 pub(crate) unsafe extern "C" fn get_buff_len(ctx: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
-    with_buff(ctx, |b| b.data_end - b.data)
+    with_buff(ctx, |b| b.data_end - b.data + with_frags(|f| frags_len(f)))
 }
 
-/// The packet bytes `offset..offset+len`, or the kernel's error.
-fn packet_range(b: &XdpBuff, offset: u64, len: u64) -> Result<u64, u64> {
-    let (offset, len) = (offset as u32, len as u32);
-    if offset > 0xffff || len > 0xffff {
-        return Err(err(libc::EFAULT));
-    }
-    if u64::from(offset) + u64::from(len) > b.data_end - b.data {
-        return Err(err(libc::EINVAL));
-    }
-    Ok(b.data + u64::from(offset))
-}
-
-/// Copies `len` bytes between packet offset `offset` and program memory `buf`: into the
-/// packet when `store`, out of it otherwise.
+/// Copies `len` bytes between packet offset `offset` (counted across the linear part and
+/// the fragments) and program memory `buf`: into the packet when `store`, out of it
+/// otherwise.
 fn copy_packet(ctx: u64, offset: u64, buf: u64, len: u64, store: bool) -> u64 {
     with_buff(ctx, |b| {
-        let packet = match packet_range(b, offset, len) {
-            Ok(p) => p as *mut u8,
-            Err(e) => return e,
-        };
-        let len = u64::from(len as u32);
-        let Some(other) = env::mem(buf, len, !store) else {
-            return err(libc::EFAULT);
-        };
-        if len == 0 {
-            return 0;
-        }
-        let (src, dst) = if store {
-            (other, packet)
-        } else {
-            (packet, other)
-        };
-        // SAFETY: the packet range was checked against the packet, `other` against what
-        // the program may access (writable when it is written); the two may overlap.
-        unsafe { std::ptr::copy(src, dst, len as usize) };
-        0
+        with_frags(|frags| {
+            let (offset, len) = (u64::from(offset as u32), u64::from(len as u32));
+            if offset > 0xffff || len > 0xffff {
+                return err(libc::EFAULT);
+            }
+            let linear = b.data_end - b.data;
+            if offset + len > linear + frags_len(frags) {
+                return err(libc::EINVAL);
+            }
+            let Some(other) = env::mem(buf, len, !store) else {
+                return err(libc::EFAULT);
+            };
+            // The packet as segments: the linear part, then each fragment.
+            let mut segments = vec![(b.data as *mut u8, linear)];
+            segments.extend(
+                frags
+                    .iter_mut()
+                    .map(|f| (f.page.as_mut_ptr(), f.len as u64)),
+            );
+            let (mut at, mut done) = (offset, 0u64);
+            for (base, seg_len) in segments {
+                if done == len {
+                    break;
+                }
+                if at >= seg_len {
+                    at -= seg_len;
+                    continue;
+                }
+                let n = (seg_len - at).min(len - done);
+                // SAFETY: `at + n` lies within this segment (the linear packet in the
+                // frame, or a fragment's filled bytes); `other + done .. + n` within the
+                // `len` bytes checked above; the two may overlap, hence `copy`.
+                unsafe {
+                    let packet = base.add(at as usize);
+                    let mem = other.add(done as usize);
+                    if store {
+                        std::ptr::copy(mem, packet, n as usize);
+                    } else {
+                        std::ptr::copy(packet, mem, n as usize);
+                    }
+                }
+                done += n;
+                at = 0;
+            }
+            0
+        })
     })
 }
 

@@ -17,7 +17,7 @@ use uxdp_maps::{Map, MapType, Store};
 use crate::helpers::Redirect;
 use crate::kernel::{KernelObject, load_in_kernel};
 use crate::load::{LoadedObject, load_object};
-use crate::object::{Object, ObjectError, ProgKind};
+use crate::object::{Object, ObjectError, ProgKind, XdpAttach};
 use crate::xdp::{Packet, Registry, RxInfo, XdpProgram};
 use dump::Contents;
 
@@ -145,6 +145,7 @@ pub struct TestRun<'o> {
     ours: LoadedObject,
     kernel: Option<KernelObject>,
     cpu: u32,
+    attach: XdpAttach,
     /// Keeps the programs' maps and each other reachable for tail calls.
     _registry: Arc<Registry>,
 }
@@ -213,6 +214,10 @@ impl<'o> TestRun<'o> {
             ours,
             kernel,
             cpu,
+            attach: match chosen.kind {
+                ProgKind::Xdp { attach, .. } => attach,
+                ProgKind::Other => unreachable!("only XDP programs are chosen"),
+            },
             _registry: registry,
         })
     }
@@ -306,6 +311,13 @@ impl<'o> TestRun<'o> {
     }
 
     fn run_uxdp(&self, data: &[u8], repeat: u32) -> Result<RunResult, String> {
+        if self.attach != XdpAttach::Interface {
+            return Err(format!(
+                "`{}` runs from {:?} entries, which have no test run (the kernel refuses \
+                 one with EINVAL too)",
+                self.prog, self.attach
+            ));
+        }
         let prog = self.program();
         let mut packet = Packet::new(data).map_err(|e| e.to_string())?;
         let rx = RxInfo {
@@ -322,7 +334,7 @@ impl<'o> TestRun<'o> {
         let verdict = verdict.expect("at least one run");
         Ok(RunResult {
             retval: verdict.action,
-            data: packet.data().to_vec(),
+            data: packet.contents(),
             ns_per_run: u64::try_from(ns).unwrap_or(u64::MAX),
             redirect: verdict.redirect,
         })

@@ -17,6 +17,21 @@ pub const TAILROOM: usize = 320;
 pub const MAX_DATA: usize = FRAME_SIZE - HEADROOM - TAILROOM;
 /// Smallest packet an XDP program may be given (an Ethernet header).
 pub const MIN_DATA: usize = 14;
+/// Most fragments after the linear part (`MAX_SKB_FRAGS`).
+pub const MAX_FRAGS: usize = 17;
+/// Bytes of a fragment's page (`PAGE_SIZE`; the kernel's test run sets the queue's
+/// `frag_size` to it, which bounds how far `bpf_xdp_adjust_tail` grows the last fragment).
+pub const FRAG_SIZE: usize = 4096;
+/// Largest packet: a full linear part and every fragment full.
+pub const MAX_PACKET: usize = MAX_DATA + MAX_FRAGS * FRAG_SIZE;
+
+/// A fragment of a multi-buffer packet: a page holding `len` bytes from its start (the
+/// kernel's test run fills fragments at page offset 0).
+#[derive(Debug, Clone)]
+pub struct Frag {
+    pub(crate) page: Box<[u8]>,
+    pub(crate) len: usize,
+}
 
 /// Why bytes cannot be made into a packet.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,8 +39,10 @@ pub enum PacketError {
     /// Shorter than an Ethernet header.
     #[error("a packet of {0} bytes is shorter than an Ethernet header (14 bytes)")]
     TooShort(usize),
-    /// Longer than a frame holds.
-    #[error("a packet of {0} bytes does not fit a frame (at most {MAX_DATA} bytes)")]
+    /// Longer than a frame and all its fragments hold.
+    #[error(
+        "a packet of {0} bytes does not fit a frame and {MAX_FRAGS} fragments (at most {MAX_PACKET} bytes)"
+    )]
     TooLong(usize),
 }
 
@@ -37,28 +54,50 @@ pub struct Packet {
     meta: usize,
     data: usize,
     end: usize,
+    /// What does not fit the frame: multi-buffer fragments, reached through helpers only.
+    pub(crate) frags: Vec<Frag>,
 }
 
 impl Packet {
-    /// A frame holding `bytes` after the headroom, with no metadata.
+    /// A frame holding `bytes` after the headroom, with no metadata. What does not fit
+    /// the frame goes to fragments of a page each, as the kernel's test run does.
     pub fn new(bytes: &[u8]) -> Result<Packet, PacketError> {
         if bytes.len() < MIN_DATA {
             return Err(PacketError::TooShort(bytes.len()));
         }
-        if bytes.len() > MAX_DATA {
+        if bytes.len() > MAX_PACKET {
             return Err(PacketError::TooLong(bytes.len()));
         }
+        let (linear, rest) = bytes.split_at(bytes.len().min(MAX_DATA));
         let mut frame = vec![0u8; FRAME_SIZE].into_boxed_slice();
-        frame[HEADROOM..HEADROOM + bytes.len()].copy_from_slice(bytes);
+        frame[HEADROOM..HEADROOM + linear.len()].copy_from_slice(linear);
+        let frags = rest
+            .chunks(FRAG_SIZE)
+            .map(|c| {
+                let mut page = vec![0u8; FRAG_SIZE].into_boxed_slice();
+                page[..c.len()].copy_from_slice(c);
+                Frag { page, len: c.len() }
+            })
+            .collect();
         Ok(Packet {
             frame,
             meta: HEADROOM,
             data: HEADROOM,
-            end: HEADROOM + bytes.len(),
+            end: HEADROOM + linear.len(),
+            frags,
         })
     }
 
-    /// The packet's bytes.
+    /// The whole packet: the linear part, then every fragment.
+    pub fn contents(&self) -> Vec<u8> {
+        let mut out = self.data().to_vec();
+        for f in &self.frags {
+            out.extend_from_slice(&f.page[..f.len]);
+        }
+        out
+    }
+
+    /// The packet's linear bytes (all of it unless it has fragments).
     pub fn data(&self) -> &[u8] {
         &self.frame[self.data..self.end]
     }
@@ -110,9 +149,19 @@ mod tests {
             Packet::new(&[0; 13]),
             Err(PacketError::TooShort(13))
         ));
+        let big = Packet::new(&[0; 3521]).unwrap();
+        assert_eq!(
+            (big.data().len(), big.frags.len(), big.frags[0].len),
+            (3520, 1, 1)
+        );
+        assert_eq!(big.contents().len(), 3521);
+        assert_eq!(
+            Packet::new(&[0; MAX_PACKET]).unwrap().frags.len(),
+            MAX_FRAGS
+        );
         assert!(matches!(
-            Packet::new(&[0; 3521]),
-            Err(PacketError::TooLong(3521))
+            Packet::new(&[0; MAX_PACKET + 1]),
+            Err(PacketError::TooLong(_))
         ));
         let mut p = Packet::new(&[7; 60]).unwrap();
         let b = p.xdp_buff(1, 0);

@@ -10,7 +10,7 @@ use uxdp_jit::{Insn, Program};
 use uxdp_maps::{Map, MapError, Store};
 
 use super::ctx::XdpBuff;
-use super::packet::Packet;
+use super::packet::{Frag, Packet};
 use crate::helpers::env::{ENV, Redirect, SCRATCH};
 
 /// Where map references live in a program's registers: the map with id `n` is
@@ -185,6 +185,7 @@ impl XdpProgram {
         let mut buff = packet.xdp_buff(rx.ifindex, rx.rx_queue);
         let frame = packet.frame_mut();
         let frame = (frame.as_mut_ptr(), frame.len());
+        let frags: *mut Vec<Frag> = &mut packet.frags;
         let saved = ENV.with(|e| {
             let saved = (
                 e.buff.get(),
@@ -192,12 +193,14 @@ impl XdpProgram {
                 e.tail_calls.get(),
                 e.cpu.get(),
                 e.frame.get(),
+                e.frags.get(),
             );
             e.buff.set(&mut buff);
             e.prog.set(self);
             e.tail_calls.set(0);
             e.cpu.set(rx.cpu);
             e.frame.set(frame);
+            e.frags.set(frags);
             e.redirect.set(None);
             saved
         });
@@ -208,6 +211,7 @@ impl XdpProgram {
             e.tail_calls.set(saved.2);
             e.cpu.set(saved.3);
             e.frame.set(saved.4);
+            e.frags.set(saved.5);
             // Records a misbehaving program reserved and never submitted are discarded,
             // so a ring never stays blocked on them.
             for (addr, map) in e.reservations.borrow_mut().drain(..) {

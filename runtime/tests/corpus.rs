@@ -1,0 +1,123 @@
+//! The corpus: XDP programs written in restricted C (`tests/corpus/*.c`), compiled by
+//! clang, each run on the whole packet set in uxdp and in the kernel
+//! (`BPF_PROG_TEST_RUN`), compared after every packet: verdict, output bytes, and the
+//! contents of every map. Needs root and clang-14 (scripts/setup.sh); it does not skip.
+
+#[path = "corpus/packets.rs"]
+mod packets;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use uxdp::object::{Object, ProgKind};
+use uxdp::testrun::TestRun;
+use uxdp_maps::{Store, StoreOptions};
+
+/// A directory and a store of this test's own, removed on drop.
+struct Scratch {
+    dir: PathBuf,
+    store_path: PathBuf,
+}
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("uxdp-corpus-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store_path =
+            PathBuf::from(format!("/dev/shm/uxdp-corpus-{tag}-{}", std::process::id()));
+        Scratch { dir, store_path }
+    }
+
+    fn store(&self) -> Arc<Store> {
+        let _ = std::fs::remove_file(&self.store_path);
+        Store::create(&self.store_path, &StoreOptions::default()).expect("create store")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_file(&self.store_path);
+    }
+}
+
+fn compile(src: &Path, out: &Path) {
+    let output = Command::new("clang-14")
+        .args(["-O2", "-g", "-Wall", "-target", "bpf"])
+        .arg("-I/usr/include/x86_64-linux-gnu")
+        .arg("-c")
+        .arg(src)
+        .arg("-o")
+        .arg(out)
+        .output()
+        .expect("clang-14 runs (scripts/setup.sh installs it)");
+    assert!(
+        output.status.success(),
+        "clang-14 failed on {}:\n{}",
+        src.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn require_root() {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(
+        euid, 0,
+        "the corpus compares with the kernel and needs root (CI runs it as root)"
+    );
+}
+
+/// Runs every XDP program of `<name>.c` on every packet in uxdp and the kernel; returns the
+/// differences, each naming program and packet.
+fn compare(name: &str) -> Vec<String> {
+    require_root();
+    let scratch = Scratch::new(name);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/corpus")
+        .join(format!("{name}.c"));
+    let obj_path = scratch.dir.join(format!("{name}.o"));
+    compile(&src, &obj_path);
+    let obj = Object::parse(&format!("{name}.o"), &std::fs::read(&obj_path).unwrap())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let progs: Vec<String> = obj
+        .programs
+        .iter()
+        .filter(|p| matches!(p.kind, ProgKind::Xdp { .. }))
+        .map(|p| p.name.clone())
+        .collect();
+    assert!(!progs.is_empty(), "{name}.c has no XDP program");
+    let packets = packets::all();
+    let mut diffs = Vec::new();
+    let mut ran = 0;
+    for prog in &progs {
+        // A fresh load per program: each starts from the object's initial map contents.
+        let run = TestRun::new(&obj, scratch.store(), Some(prog), true)
+            .unwrap_or_else(|e| panic!("loading {name}.o: {e}"));
+        for p in &packets {
+            let runs = run.run(&p.bytes, 1);
+            ran += usize::from(runs.uxdp.is_ok());
+            for d in runs.differences().into_iter().chain(run.map_differences()) {
+                diffs.push(format!("{name}/{prog} on {}: {d}", p.name));
+            }
+        }
+    }
+    assert!(ran > 0, "{name}.c: uxdp ran no packet at all");
+    diffs
+}
+
+fn assert_same(name: &str) {
+    let diffs = compare(name);
+    assert!(
+        diffs.is_empty(),
+        "{} differences between uxdp and the kernel:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
+}
+
+#[test]
+fn parse() {
+    assert_same("parse");
+}

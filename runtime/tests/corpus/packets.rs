@@ -3,9 +3,9 @@
 //! from below an Ethernet header to beyond what a frame holds.
 
 /// A named packet.
-pub struct TestPacket {
-    pub name: String,
-    pub bytes: Vec<u8>,
+pub(crate) struct TestPacket {
+    pub(crate) name: String,
+    pub(crate) bytes: Vec<u8>,
 }
 
 const DST: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
@@ -171,7 +171,7 @@ fn well_formed() -> Vec<(&'static str, Vec<u8>, Vec<usize>)> {
 }
 
 /// Every packet of the set.
-pub fn all() -> Vec<TestPacket> {
+pub(crate) fn all() -> Vec<TestPacket> {
     let mut out = Vec::new();
     let mut add = |name: String, bytes: Vec<u8>| out.push(TestPacket { name, bytes });
     for (name, bytes, cuts) in well_formed() {

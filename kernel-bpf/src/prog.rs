@@ -18,7 +18,7 @@ const LOG_MAX: usize = 256 << 20;
 /// Room beyond the input packet for programs that grow it (`bpf_xdp_adjust_tail`).
 const DATA_OUT_SLACK: usize = 4096;
 
-/// The `BPF_PROG_LOAD` prefix of `union bpf_attr`, up to `expected_attach_type`.
+/// The `BPF_PROG_LOAD` prefix of `union bpf_attr`, up to `func_info_cnt`.
 #[repr(C)]
 #[derive(Default)]
 struct ProgLoadAttr {
@@ -34,7 +34,16 @@ struct ProgLoadAttr {
     prog_name: [u8; 16],
     prog_ifindex: u32,
     expected_attach_type: u32,
+    prog_btf_fd: u32,
+    func_info_rec_size: u32,
+    func_info: u64,
+    func_info_cnt: u32,
+    /// `line_info_rec_size`, left 0: no line info.
+    _line_info_rec_size: u32,
 }
+
+/// Bytes of one `struct bpf_func_info` record: `insn_off`, `type_id`.
+const FUNC_INFO_REC: usize = 8;
 
 /// `BPF_F_XDP_HAS_FRAGS`: an XDP program that handles multi-buffer packets (`xdp.frags`).
 pub const F_XDP_HAS_FRAGS: u32 = 1 << 5;
@@ -61,6 +70,11 @@ pub struct ProgLoad<'a> {
     pub expected_attach_type: u32,
     /// The program name (at most 15 bytes are kept).
     pub name: &'a str,
+    /// The object's BTF, which `func_info` refers to.
+    pub btf: Option<BorrowedFd<'a>>,
+    /// `(insn_off, FUNC type id)` for the program and each subprogram, ascending from
+    /// instruction 0 (the verifier needs them for global functions).
+    pub func_info: &'a [(u32, u32)],
 }
 
 /// The `BPF_PROG_TEST_RUN` prefix of `union bpf_attr`, up to `duration` (no context).
@@ -132,6 +146,8 @@ impl ProgFd {
             flags: 0,
             expected_attach_type: 0,
             name: "",
+            btf: None,
+            func_info: &[],
         })
     }
 
@@ -142,6 +158,11 @@ impl ProgFd {
     /// As [`ProgFd::load`].
     pub fn load_with(p: &ProgLoad<'_>) -> Result<Self, LoadError> {
         let (prog_type, insns, log) = (p.prog_type, p.insns, p.log);
+        let func_info: Vec<u8> = p
+            .func_info
+            .iter()
+            .flat_map(|&(off, id)| [off.to_ne_bytes(), id.to_ne_bytes()].concat())
+            .collect();
         let mut prog_name = [0u8; 16];
         // The kernel accepts letters, digits, `_` and `.` only, NUL-terminated.
         for (d, c) in prog_name[..15].iter_mut().zip(
@@ -168,6 +189,14 @@ impl ProgFd {
                 prog_flags: p.flags,
                 prog_name,
                 expected_attach_type: p.expected_attach_type,
+                prog_btf_fd: p.btf.map_or(0, |fd| fd.as_raw_fd() as u32),
+                func_info_rec_size: if func_info.is_empty() {
+                    0
+                } else {
+                    FUNC_INFO_REC as u32
+                },
+                func_info: ptr(&func_info),
+                func_info_cnt: p.func_info.len() as u32,
                 ..ProgLoadAttr::default()
             };
             if log {
@@ -176,8 +205,9 @@ impl ProgFd {
                 attr.log_buf = ptr_mut(&mut buf);
             }
             // SAFETY: a `BPF_PROG_LOAD` prefix without implicit padding; `insns` holds
-            // `insn_cnt` slots, `license` is NUL-terminated, and the log buffer (if any)
-            // is `log_size` writable bytes; all outlive the call.
+            // `insn_cnt` slots, `license` is NUL-terminated, `func_info` holds
+            // `func_info_cnt` records, and the log buffer (if any) is `log_size` writable
+            // bytes; all outlive the call, as does the BTF fd.
             let r = unsafe { sys_bpf(BPF_PROG_LOAD, &mut attr) };
             match r {
                 Ok(raw) => {
@@ -283,7 +313,8 @@ mod tests {
 
     #[test]
     fn attr_layout() {
-        assert_eq!(size_of::<ProgLoadAttr>(), 72);
+        assert_eq!(size_of::<ProgLoadAttr>(), 96);
+        assert_eq!(std::mem::offset_of!(ProgLoadAttr, func_info), 80);
         assert_eq!(std::mem::offset_of!(ProgLoadAttr, prog_name), 48);
         assert_eq!(std::mem::offset_of!(ProgLoadAttr, expected_attach_type), 68);
         assert_eq!(size_of::<TestRunAttr>(), 40);
@@ -309,6 +340,8 @@ mod tests {
                 flags,
                 expected_attach_type,
                 name: "uxdp-test/prog",
+                btf: None,
+                func_info: &[],
             })
         };
         with(F_XDP_HAS_FRAGS, ATTACH_XDP_DEVMAP).unwrap();

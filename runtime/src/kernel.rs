@@ -11,6 +11,9 @@ use uxdp_jit::insn::insns_to_bytes;
 use uxdp_kbpf::prog::{ATTACH_XDP_CPUMAP, ATTACH_XDP_DEVMAP, F_XDP_HAS_FRAGS};
 use uxdp_kbpf::{BtfFd, LoadError, MapCreate, MapFd, ProgFd, ProgLoad, prog_type};
 
+use std::os::fd::AsFd;
+
+use crate::btf::Kind;
 use crate::object::{
     LddwTarget, Location, MapInit, MapSpec, Object, ObjectError, ProgKind, ProgramSpec, SlotRef,
     XdpAttach,
@@ -73,17 +76,23 @@ fn log_tail(e: &LoadError) -> String {
 /// Loads `obj` into the kernel: every map and every XDP program (programs reach each other
 /// through `values` slots, so all are loaded, as libbpf does).
 pub fn load_in_kernel(obj: &Object) -> Result<KernelObject, ObjectError> {
+    // BTF goes to the kernel when the object has it: spin-lock maps and global functions
+    // need it. A BTF the kernel refuses is an error only when a map needs it.
     let needs_btf = obj.maps.iter().any(|m| m.def.spin_lock_off.is_some());
-    let btf = match (&obj.btf, needs_btf) {
-        (Some(btf), true) => Some(BtfFd::load(btf.raw()).map_err(|e| {
-            err(
-                obj,
-                ".BTF",
-                "",
-                format!("the kernel refused the BTF: {}", log_tail(&e)),
-            )
-        })?),
-        _ => None,
+    let btf = match &obj.btf {
+        Some(b) => match BtfFd::load(b.raw()) {
+            Ok(fd) => Some(fd),
+            Err(e) if needs_btf => {
+                return Err(err(
+                    obj,
+                    ".BTF",
+                    "",
+                    format!("the kernel refused the BTF: {}", log_tail(&e)),
+                ));
+            }
+            Err(_) => None,
+        },
+        None => None,
     };
 
     let mut maps = Vec::with_capacity(obj.maps.len());
@@ -94,7 +103,7 @@ pub fn load_in_kernel(obj: &Object) -> Result<KernelObject, ObjectError> {
     let mut programs = Vec::new();
     for spec in &obj.programs {
         if let ProgKind::Xdp { frags, attach } = spec.kind {
-            let prog = load_program(obj, spec, &maps, frags, attach)?;
+            let prog = load_program(obj, spec, &maps, btf.as_ref(), frags, attach)?;
             programs.push((spec.name.clone(), prog));
         }
     }
@@ -192,9 +201,20 @@ fn load_program(
     obj: &Object,
     spec: &ProgramSpec,
     maps: &[MapFd],
+    btf: Option<&BtfFd>,
     frags: bool,
     attach: XdpAttach,
 ) -> Result<ProgFd, ObjectError> {
+    // Each function's start and BTF FUNC type, when the BTF names them all.
+    let func_info: Vec<(u32, u32)> = match (btf, &obj.btf) {
+        (Some(_), Some(b)) => spec
+            .functions
+            .iter()
+            .map(|(pc, name)| Some((*pc as u32, b.find(Kind::Func, name)?)))
+            .collect::<Option<_>>()
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
     let mut insns = spec.insns.clone();
     for (&pc, &target) in &spec.relocs {
         let (src, map, off) = match target {
@@ -218,6 +238,8 @@ fn load_program(
             XdpAttach::Cpumap => ATTACH_XDP_CPUMAP,
         },
         name: &spec.name,
+        btf: btf.filter(|_| !func_info.is_empty()).map(AsFd::as_fd),
+        func_info: &func_info,
     })
     .map_err(|e| {
         err(

@@ -121,3 +121,23 @@ fn assert_same(name: &str) {
 fn parse() {
     assert_same("parse");
 }
+
+#[test]
+fn global_data() {
+    assert_same("global_data");
+}
+
+#[test]
+fn subprog() {
+    assert_same("subprog");
+}
+
+#[test]
+fn tail_call() {
+    assert_same("tail_call");
+}
+
+#[test]
+fn map_in_map() {
+    assert_same("map_in_map");
+}

@@ -347,10 +347,18 @@ fn btf_map(
             btf.type_by_id(target).map(crate::btf::Type::kind),
             Some(Kind::FuncProto)
         );
+        // A `values` array makes the value an fd-sized slot, as libbpf decides.
+        if spec.def.value_size != 0 && spec.def.value_size != 4 {
+            return Err(bad(format!(
+                "conflicting value size {} != 4 for a map with `values`",
+                spec.def.value_size
+            )));
+        }
         if spec.def.map_type == MapType::ProgArray {
             if !is_proto {
                 return Err(bad("`values` of a prog array must be programs".into()));
             }
+            spec.def.value_size = 4;
         } else if matches!(
             spec.def.map_type,
             MapType::ArrayOfMaps | MapType::HashOfMaps

@@ -11,7 +11,7 @@ use uxdp_jit::insn::insns_to_bytes;
 use uxdp_kbpf::prog::{ATTACH_XDP_CPUMAP, ATTACH_XDP_DEVMAP, F_XDP_HAS_FRAGS};
 use uxdp_kbpf::{BtfFd, LoadError, MapCreate, MapFd, ProgFd, ProgLoad, prog_type};
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 
 use crate::btf::Kind;
 use crate::object::{
@@ -117,12 +117,12 @@ pub fn load_in_kernel(obj: &Object) -> Result<KernelObject, ObjectError> {
                 SlotRef::Program(name) => programs
                     .iter()
                     .find(|(n, _)| n == name)
-                    .map(|(_, p)| std::os::fd::AsRawFd::as_raw_fd(p)),
+                    .map(|(_, p)| AsRawFd::as_raw_fd(p)),
                 SlotRef::Map(name) => obj
                     .maps
                     .iter()
                     .position(|m| &m.name == name)
-                    .map(|i| std::os::fd::AsRawFd::as_raw_fd(&maps[i])),
+                    .map(|i| AsRawFd::as_raw_fd(&maps[i])),
             }
             .ok_or_else(|| {
                 err(
@@ -168,7 +168,7 @@ fn create_map(obj: &Object, spec: &MapSpec, btf: Option<&BtfFd>) -> Result<MapFd
         .transpose()?;
     let btf_ids = match btf {
         Some(b) if def.spin_lock_off.is_some() => Some((
-            std::os::fd::AsFd::as_fd(b),
+            AsFd::as_fd(b),
             spec.btf_key_type_id,
             spec.btf_value_type_id,
         )),
@@ -177,7 +177,7 @@ fn create_map(obj: &Object, spec: &MapSpec, btf: Option<&BtfFd>) -> Result<MapFd
     let map = MapFd::create_with(&MapCreate {
         map_extra: def.map_extra,
         name: &spec.name,
-        inner: inner.as_ref().map(std::os::fd::AsFd::as_fd),
+        inner: inner.as_ref().map(AsFd::as_fd),
         btf: btf_ids,
         ..MapCreate::new(
             def.map_type as u32,
@@ -222,7 +222,7 @@ fn load_program(
             LddwTarget::MapValue { map, off } => (PSEUDO_MAP_VALUE, map, off),
         };
         insns[pc].src = src;
-        insns[pc].imm = std::os::fd::AsRawFd::as_raw_fd(&maps[map]);
+        insns[pc].imm = AsRawFd::as_raw_fd(&maps[map]);
         insns[pc + 1].imm = off as i32;
     }
     let bytes = insns_to_bytes(&insns);

@@ -141,3 +141,28 @@ fn tail_call() {
 fn map_in_map() {
     assert_same("map_in_map");
 }
+
+#[test]
+fn maps_all() {
+    assert_same("maps_all");
+}
+
+#[test]
+fn adjust() {
+    assert_same("adjust");
+}
+
+#[test]
+fn csum() {
+    assert_same("csum");
+}
+
+#[test]
+fn redirect() {
+    assert_same("redirect");
+}
+
+#[test]
+fn helpers_misc() {
+    assert_same("helpers_misc");
+}

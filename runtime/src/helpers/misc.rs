@@ -24,19 +24,20 @@ fn add32(a: u32, b: u32) -> u32 {
     s + u32::from(c)
 }
 
-/// The kernel's `csum_partial` on x86-64: the one's-complement sum of `buf` (a multiple of
-/// 4 bytes) in 64-bit little-endian words, seeded with `seed`, folded to 32 bits.
+/// The kernel's `csum_partial` on x86-64: the one's-complement sum of `buf` in 64-bit
+/// little-endian words (a trailing 1 to 7 bytes zero-extended to one word), seeded with
+/// `seed`, folded to 32 bits.
 pub fn csum_partial(buf: &[u8], seed: u32) -> u32 {
     let mut sum = u64::from(seed);
     let mut chunks = buf.chunks_exact(8);
     for c in &mut chunks {
         sum = add64(sum, u64::from_le_bytes(c.try_into().expect("8 bytes")));
     }
-    for c in chunks.remainder().chunks_exact(4) {
-        sum = add64(
-            sum,
-            u64::from(u32::from_le_bytes(c.try_into().expect("4 bytes"))),
-        );
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut word = [0u8; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        sum = add64(sum, u64::from_le_bytes(word));
     }
     add32((sum >> 32) as u32, sum as u32)
 }
@@ -67,10 +68,8 @@ pub(crate) unsafe extern "C" fn csum_diff_helper(
     to_size: u64,
     seed: u64,
 ) -> u64 {
+    // Sizes need not be multiples of 4 since the kernel dropped its scratch buffer (6.12).
     let (from_size, to_size) = (u64::from(from_size as u32), u64::from(to_size as u32));
-    if (from_size | to_size) & 3 != 0 {
-        return err(libc::EINVAL);
-    }
     // SAFETY: program memory read as bytes.
     let (Some(f), Some(t)) = (unsafe { bytes(from, from_size) }, unsafe {
         bytes(to, to_size)
@@ -415,6 +414,8 @@ mod tests {
         assert_eq!(csum_diff(&[], &to, 0), 0x3b3b);
         // Diffing equal data gives negative zero.
         assert_eq!(csum_diff(&to, &to, 0), 0xffff);
+        // Odd sizes: 3 bytes of 10.0.0.2 out, 192.168.0.1 in, as the 6.18 kernel answers.
+        assert_eq!(csum_diff(&[10, 0, 0], &[192, 168, 0, 1], 0), 0xa9b6);
     }
 
     #[test]

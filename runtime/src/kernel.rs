@@ -167,11 +167,9 @@ fn create_map(obj: &Object, spec: &MapSpec, btf: Option<&BtfFd>) -> Result<MapFd
         .map(|inner| create_map(obj, inner, btf))
         .transpose()?;
     let btf_ids = match btf {
-        Some(b) if def.spin_lock_off.is_some() => Some((
-            AsFd::as_fd(b),
-            spec.btf_key_type_id,
-            spec.btf_value_type_id,
-        )),
+        Some(b) if def.spin_lock_off.is_some() => {
+            Some((AsFd::as_fd(b), spec.btf_key_type_id, spec.btf_value_type_id))
+        }
         _ => None,
     };
     let map = MapFd::create_with(&MapCreate {

@@ -34,7 +34,13 @@ impl Drop for Dir {
 
 fn clang(src: &Path, out: &Path, debug: bool) {
     let mut c = Command::new("clang-14");
-    c.args(["-O2", "-target", "bpf", "-I/usr/include/x86_64-linux-gnu", "-c"]);
+    c.args([
+        "-O2",
+        "-target",
+        "bpf",
+        "-I/usr/include/x86_64-linux-gnu",
+        "-c",
+    ]);
     if debug {
         c.arg("-g");
     }
@@ -143,14 +149,20 @@ fn bad_input_gets_a_clear_error() {
     let cut = dir.write("cut.o", &bytes[..bytes.len() / 2]);
     fails(&[&cut, "--data", &pkt], "cut.o");
     let not_bpf = dir.write("garbage.o", b"\x7fELF not really");
-    fails(&[&not_bpf, "--data", &pkt], "garbage.o: not a valid ELF file");
+    fails(
+        &[&not_bpf, "--data", &pkt],
+        "garbage.o: not a valid ELF file",
+    );
 
     // A BTF that does not parse: its magic overwritten.
     let mut bad_btf = bytes.clone();
     let at = find_section(&bytes, ".BTF");
     bad_btf[at..at + 2].copy_from_slice(&[0, 0]);
     let p = dir.write("bad_btf.o", &bad_btf);
-    fails(&[&p, "--data", &pkt], "bad_btf.o: section `.BTF`: BTF does not parse");
+    fails(
+        &[&p, "--data", &pkt],
+        "bad_btf.o: section `.BTF`: BTF does not parse",
+    );
 
     // An unknown relocation type in the program's relocations.
     let mut bad_rel = bytes.clone();
@@ -185,7 +197,10 @@ fn bad_input_gets_a_clear_error() {
     );
 
     // Names and files that do not fit.
-    fails(&[&obj, "--data", &pkt, "--prog", "nope"], "no XDP program `nope` (it has: prog");
+    fails(
+        &[&obj, "--data", &pkt, "--prog", "nope"],
+        "no XDP program `nope` (it has: prog",
+    );
     let wrong = dir.write("wrong.bin", &[0u8; 7]);
     fails(
         &[&obj, "--data", &pkt, "--map", &format!("counts={wrong}")],
@@ -195,7 +210,10 @@ fn bad_input_gets_a_clear_error() {
         &[&obj, "--data", &pkt, "--map", &format!("nope={wrong}")],
         "no map `nope` (it has: counts",
     );
-    fails(&[&obj, "--data", "/nonexistent/pkt"], "reading /nonexistent/pkt");
+    fails(
+        &[&obj, "--data", "/nonexistent/pkt"],
+        "reading /nonexistent/pkt",
+    );
     let short = dir.write("short.bin", &[0u8; 13]);
     fails(&[&obj, "--data", &short], "shorter than an Ethernet header");
 }

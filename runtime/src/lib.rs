@@ -6,6 +6,7 @@
 pub mod btf;
 pub mod conformance_plugin;
 pub mod engine;
+pub mod fib;
 pub mod helpers;
 pub mod hex;
 pub mod kernel;

@@ -1,0 +1,402 @@
+//! A snapshot of the host's forwarding state over rtnetlink: links, addresses, routes,
+//! neighbours and the per-interface `forwarding` switches, from the network namespace of
+//! the calling thread. `bpf_fib_lookup` answers from it.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+const NETLINK_ROUTE: i32 = 0;
+const NLM_F_REQUEST: u16 = 1;
+const NLM_F_DUMP: u16 = 0x300;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const RTM_NEWLINK: u16 = 16;
+const RTM_GETLINK: u16 = 18;
+const RTM_NEWADDR: u16 = 20;
+const RTM_GETADDR: u16 = 22;
+const RTM_NEWROUTE: u16 = 24;
+const RTM_GETROUTE: u16 = 26;
+const RTM_NEWNEIGH: u16 = 28;
+const RTM_GETNEIGH: u16 = 30;
+const RTM_NEWNETCONF: u16 = 80;
+const RTM_GETNETCONF: u16 = 82;
+
+/// `AF_INET`.
+pub const AF_INET: u8 = 2;
+/// `AF_INET6`.
+pub const AF_INET6: u8 = 10;
+
+/// An interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// Its index.
+    pub ifindex: u32,
+    /// Its name.
+    pub name: String,
+    /// Its MTU.
+    pub mtu: u32,
+    /// Its hardware address (empty for interfaces without one).
+    pub hwaddr: Vec<u8>,
+}
+
+/// An address of an interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Addr {
+    /// The interface.
+    pub ifindex: u32,
+    /// The address.
+    pub local: IpAddr,
+    /// Its prefix length.
+    pub prefix_len: u8,
+    /// `RT_SCOPE_*` (0 universe, 253 link, 254 host).
+    pub scope: u8,
+}
+
+/// A route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The table (254 main, 255 local, 253 default).
+    pub table: u32,
+    /// Destination prefix.
+    pub dst: IpAddr,
+    /// Its length.
+    pub dst_len: u8,
+    /// TOS to match (0: any).
+    pub tos: u8,
+    /// `RTN_*` (1 unicast, 2 local, 6 blackhole, 7 unreachable, 8 prohibit, 9 throw, ...).
+    pub kind: u8,
+    /// Output interface.
+    pub oif: Option<u32>,
+    /// Next hop.
+    pub gateway: Option<IpAddr>,
+    /// Metric (`priority`).
+    pub priority: u32,
+    /// Preferred source address.
+    pub prefsrc: Option<IpAddr>,
+    /// The route's MTU metric (0: the interface's).
+    pub mtu: u32,
+    /// More than one next hop (only the first is kept).
+    pub multipath: bool,
+}
+
+/// A neighbour entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Neigh {
+    /// The interface.
+    pub ifindex: u32,
+    /// The neighbour's address.
+    pub dst: IpAddr,
+    /// Its link-layer address, if resolved.
+    pub lladdr: Option<Vec<u8>>,
+    /// `NUD_*` state bits.
+    pub state: u16,
+}
+
+/// The forwarding state of one network namespace.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Interfaces by index.
+    pub links: HashMap<u32, Link>,
+    /// Addresses.
+    pub addrs: Vec<Addr>,
+    /// Routes of every table.
+    pub routes: Vec<Route>,
+    /// Neighbours.
+    pub neighs: Vec<Neigh>,
+    /// `forwarding` by (family, ifindex); ifindex -1 is `all`, -2 `default`.
+    pub forwarding: HashMap<(u8, i32), bool>,
+}
+
+impl Snapshot {
+    /// Reads the whole state of the calling thread's network namespace.
+    pub fn read() -> io::Result<Snapshot> {
+        let sock = Socket::open()?;
+        let mut s = Snapshot::default();
+        // ifinfomsg: family, pad, type, index, flags, change.
+        sock.dump(RTM_GETLINK, &[0u8; 16], |ty, body, attrs| {
+            if ty == RTM_NEWLINK && body.len() >= 16 {
+                let ifindex = u32::from_ne_bytes(body[4..8].try_into().unwrap());
+                let mut l = Link {
+                    ifindex,
+                    name: String::new(),
+                    mtu: 0,
+                    hwaddr: Vec::new(),
+                };
+                for (t, v) in attrs {
+                    match t {
+                        1 => l.hwaddr = v.to_vec(),
+                        3 => l.name = cstr(v),
+                        4 => l.mtu = u32_of(v),
+                        _ => {}
+                    }
+                }
+                s.links.insert(ifindex, l);
+            }
+        })?;
+        for family in [AF_INET, AF_INET6] {
+            // ifaddrmsg: family, prefixlen, flags, scope, index.
+            let mut req = [0u8; 8];
+            req[0] = family;
+            sock.dump(RTM_GETADDR, &req, |ty, body, attrs| {
+                if ty != RTM_NEWADDR || body.len() < 8 {
+                    return;
+                }
+                let (fam, prefix_len, scope) = (body[0], body[1], body[3]);
+                let ifindex = u32::from_ne_bytes(body[4..8].try_into().unwrap());
+                // IFA_LOCAL (2) is the interface's own address where it differs from
+                // IFA_ADDRESS (1), the peer's on point-to-point links.
+                let mut local = None;
+                for (t, v) in &attrs {
+                    match t {
+                        2 => local = ip_of(fam, v),
+                        1 if local.is_none() => local = ip_of(fam, v),
+                        _ => {}
+                    }
+                }
+                if let Some(local) = local {
+                    s.addrs.push(Addr {
+                        ifindex,
+                        local,
+                        prefix_len,
+                        scope,
+                    });
+                }
+            })?;
+            // rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags.
+            let mut req = [0u8; 12];
+            req[0] = family;
+            sock.dump(RTM_GETROUTE, &req, |ty, body, attrs| {
+                if ty != RTM_NEWROUTE || body.len() < 12 {
+                    return;
+                }
+                let fam = body[0];
+                let mut r = Route {
+                    table: u32::from(body[4]),
+                    dst: unspecified(fam),
+                    dst_len: body[1],
+                    tos: body[3],
+                    kind: body[7],
+                    oif: None,
+                    gateway: None,
+                    priority: 0,
+                    prefsrc: None,
+                    mtu: 0,
+                    multipath: false,
+                };
+                for (t, v) in &attrs {
+                    match t {
+                        1 => r.dst = ip_of(fam, v).unwrap_or(r.dst),
+                        4 => r.oif = Some(u32_of(v)),
+                        5 => r.gateway = ip_of(fam, v),
+                        6 => r.priority = u32_of(v),
+                        7 => r.prefsrc = ip_of(fam, v),
+                        8 => {
+                            for (mt, mv) in parse_attrs(v) {
+                                if mt == 2 {
+                                    r.mtu = u32_of(mv);
+                                }
+                            }
+                        }
+                        9 => first_nexthop(fam, v, &mut r),
+                        15 => r.table = u32_of(v),
+                        _ => {}
+                    }
+                }
+                s.routes.push(r);
+            })?;
+            // ndmsg: family, pad, pad, ifindex, state, flags, type.
+            let mut req = [0u8; 12];
+            req[0] = family;
+            sock.dump(RTM_GETNEIGH, &req, |ty, body, attrs| {
+                if ty != RTM_NEWNEIGH || body.len() < 12 {
+                    return;
+                }
+                let fam = body[0];
+                let ifindex = u32::from_ne_bytes(body[4..8].try_into().unwrap());
+                let state = u16::from_ne_bytes(body[8..10].try_into().unwrap());
+                let mut dst = None;
+                let mut lladdr = None;
+                for (t, v) in &attrs {
+                    match t {
+                        1 => dst = ip_of(fam, v),
+                        2 => lladdr = Some(v.to_vec()),
+                        _ => {}
+                    }
+                }
+                if let Some(dst) = dst {
+                    s.neighs.push(Neigh {
+                        ifindex,
+                        dst,
+                        lladdr,
+                        state,
+                    });
+                }
+            })?;
+            // netconfmsg: family (padded to 4 bytes).
+            let mut req = [0u8; 4];
+            req[0] = family;
+            sock.dump(RTM_GETNETCONF, &req, |ty, body, attrs| {
+                if ty != RTM_NEWNETCONF || body.is_empty() {
+                    return;
+                }
+                let mut ifindex = None;
+                let mut fwd = None;
+                for (t, v) in &attrs {
+                    match t {
+                        1 => ifindex = Some(u32_of(v) as i32),
+                        2 => fwd = Some(u32_of(v) != 0),
+                        _ => {}
+                    }
+                }
+                if let (Some(i), Some(f)) = (ifindex, fwd) {
+                    s.forwarding.insert((body[0], i), f);
+                }
+            })?;
+        }
+        Ok(s)
+    }
+}
+
+/// The first next hop of an `RTA_MULTIPATH` list (`struct rtnexthop`: len u16, flags u8,
+/// hops u8, ifindex i32, then attributes).
+fn first_nexthop(fam: u8, v: &[u8], r: &mut Route) {
+    r.multipath = true;
+    if v.len() < 8 {
+        return;
+    }
+    let len = usize::from(u16::from_ne_bytes([v[0], v[1]])).clamp(8, v.len());
+    r.oif = Some(u32::from_ne_bytes(v[4..8].try_into().unwrap()));
+    for (t, a) in parse_attrs(&v[8..len]) {
+        if t == 5 {
+            r.gateway = ip_of(fam, a);
+        }
+    }
+}
+
+fn unspecified(fam: u8) -> IpAddr {
+    if fam == AF_INET6 {
+        IpAddr::from([0u8; 16])
+    } else {
+        IpAddr::from([0u8; 4])
+    }
+}
+
+fn ip_of(fam: u8, v: &[u8]) -> Option<IpAddr> {
+    match (fam, v.len()) {
+        (AF_INET, 4) => Some(IpAddr::from(<[u8; 4]>::try_from(v).ok()?)),
+        (AF_INET6, 16) => Some(IpAddr::from(<[u8; 16]>::try_from(v).ok()?)),
+        _ => None,
+    }
+}
+
+fn u32_of(v: &[u8]) -> u32 {
+    v.get(..4)
+        .map_or(0, |b| u32::from_ne_bytes(b.try_into().unwrap()))
+}
+
+fn cstr(v: &[u8]) -> String {
+    let end = v.iter().position(|&b| b == 0).unwrap_or(v.len());
+    String::from_utf8_lossy(&v[..end]).into_owned()
+}
+
+/// `struct rtattr`s: (type, payload), each padded to 4 bytes; a malformed tail ends the
+/// list.
+fn parse_attrs(mut b: &[u8]) -> Vec<(u16, &[u8])> {
+    let mut out = Vec::new();
+    while b.len() >= 4 {
+        let len = usize::from(u16::from_ne_bytes([b[0], b[1]]));
+        let ty = u16::from_ne_bytes([b[2], b[3]]) & 0x3fff;
+        if len < 4 || len > b.len() {
+            break;
+        }
+        out.push((ty, &b[4..len]));
+        b = &b[len.next_multiple_of(4).min(b.len())..];
+    }
+    out
+}
+
+/// A rtnetlink socket.
+struct Socket {
+    fd: OwnedFd,
+}
+
+impl Socket {
+    fn open() -> io::Result<Socket> {
+        // SAFETY: plain socket(2); the fd is owned below.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                NETLINK_ROUTE,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a new fd nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Socket { fd })
+    }
+
+    /// Sends a dump request of `ty` with family header `hdr` and hands every answer's
+    /// (type, family header, attributes) to `each`.
+    fn dump(
+        &self,
+        ty: u16,
+        hdr: &[u8],
+        mut each: impl FnMut(u16, &[u8], Vec<(u16, &[u8])>),
+    ) -> io::Result<()> {
+        let mut req = Vec::with_capacity(16 + hdr.len());
+        req.extend_from_slice(&((16 + hdr.len()) as u32).to_ne_bytes());
+        req.extend_from_slice(&ty.to_ne_bytes());
+        req.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+        req.extend_from_slice(&1u32.to_ne_bytes()); // seq
+        req.extend_from_slice(&0u32.to_ne_bytes()); // pid: the kernel
+        req.extend_from_slice(hdr);
+        // SAFETY: sends `req.len()` bytes from a live buffer.
+        let n = unsafe { libc::send(self.fd.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            // SAFETY: receives into a live buffer of `buf.len()` bytes.
+            let n =
+                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let mut msgs = &buf[..n as usize];
+            while msgs.len() >= 16 {
+                let len = u32::from_ne_bytes(msgs[0..4].try_into().unwrap()) as usize;
+                let mty = u16::from_ne_bytes([msgs[4], msgs[5]]);
+                if len < 16 || len > msgs.len() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "truncated netlink message",
+                    ));
+                }
+                let payload = &msgs[16..len];
+                match mty {
+                    NLMSG_DONE => return Ok(()),
+                    NLMSG_ERROR => {
+                        let errno = payload
+                            .get(..4)
+                            .map_or(0, |b| i32::from_ne_bytes(b.try_into().unwrap()));
+                        if errno != 0 {
+                            return Err(io::Error::from_raw_os_error(-errno));
+                        }
+                        return Ok(());
+                    }
+                    _ => {
+                        let hlen = hdr.len().next_multiple_of(4).min(payload.len());
+                        each(mty, &payload[..hlen], parse_attrs(&payload[hlen..]));
+                    }
+                }
+                msgs = &msgs[len.next_multiple_of(4).min(msgs.len())..];
+            }
+        }
+    }
+}

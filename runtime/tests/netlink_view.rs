@@ -45,11 +45,8 @@ fn run(args: &[&str]) {
 #[test]
 fn the_snapshot_sees_what_ip_set_up() {
     // SAFETY: geteuid has no preconditions.
-    assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
-        "network namespaces need root"
-    );
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(euid, 0, "network namespaces need root");
     let ns = Netns::new();
     ns.ip("ip link add a0 type veth peer name b0");
     ns.ip("ip link set a0 address 02:00:00:00:00:a0 mtu 1450 up");

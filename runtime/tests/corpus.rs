@@ -3,11 +3,11 @@
 //! (`BPF_PROG_TEST_RUN`), compared after every packet: verdict, output bytes, and the
 //! contents of every map. Needs root and clang-14 (scripts/setup.sh); it does not skip.
 
+mod common;
 #[path = "corpus/packets.rs"]
 mod packets;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use uxdp::object::{Object, ProgKind};
@@ -42,43 +42,16 @@ impl Drop for Scratch {
     }
 }
 
-fn compile(src: &Path, out: &Path) {
-    let output = Command::new("clang-14")
-        .args(["-O2", "-g", "-Wall", "-target", "bpf"])
-        .arg("-I/usr/include/x86_64-linux-gnu")
-        .arg("-c")
-        .arg(src)
-        .arg("-o")
-        .arg(out)
-        .output()
-        .expect("clang-14 runs (scripts/setup.sh installs it)");
-    assert!(
-        output.status.success(),
-        "clang-14 failed on {}:\n{}",
-        src.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-fn require_root() {
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(
-        euid, 0,
-        "the corpus compares with the kernel and needs root (CI runs it as root)"
-    );
-}
-
 /// Runs every XDP program of `<name>.c` on every packet in uxdp and the kernel; returns the
 /// differences, each naming program and packet.
 fn compare(name: &str) -> Vec<String> {
-    require_root();
+    common::require_root("the corpus compares with the kernel and");
     let scratch = Scratch::new(name);
     let src = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/corpus")
         .join(format!("{name}.c"));
     let obj_path = scratch.dir.join(format!("{name}.o"));
-    compile(&src, &obj_path);
+    common::clang(&src, &obj_path, true);
     let obj = Object::parse(&format!("{name}.o"), &std::fs::read(&obj_path).unwrap())
         .unwrap_or_else(|e| panic!("{e}"));
     let progs: Vec<String> = obj

@@ -1,8 +1,9 @@
 //! A load that fails leaves the store as it was: the maps of objects already loaded keep
 //! working and keep their contents, and the failed object's maps are gone again.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use uxdp::load::load_object;
@@ -27,25 +28,7 @@ fn compile(dir: &Path, name: &str, src: &str) -> Object {
     let c = dir.join(format!("{name}.c"));
     let o = dir.join(format!("{name}.o"));
     std::fs::write(&c, src).unwrap();
-    let out = Command::new("clang-14")
-        .args([
-            "-O2",
-            "-g",
-            "-target",
-            "bpf",
-            "-I/usr/include/x86_64-linux-gnu",
-            "-c",
-        ])
-        .arg(&c)
-        .arg("-o")
-        .arg(&o)
-        .output()
-        .expect("clang-14 runs (scripts/setup.sh installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::clang(&c, &o, true);
     Object::parse(&format!("{name}.o"), &std::fs::read(&o).unwrap()).unwrap()
 }
 

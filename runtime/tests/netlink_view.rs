@@ -1,6 +1,8 @@
 //! The rtnetlink snapshot against what `ip` set up in a network namespace of the test's
 //! own (removed on drop). Needs root; it does not skip.
 
+mod common;
+
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 use std::process::Command;
@@ -44,9 +46,7 @@ fn run(args: &[&str]) {
 
 #[test]
 fn the_snapshot_sees_what_ip_set_up() {
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(euid, 0, "network namespaces need root");
+    common::require_root("a network namespace of the test's own");
     let ns = Netns::new();
     ns.ip("ip link add a0 type veth peer name b0");
     ns.ip("ip link set a0 address 02:00:00:00:00:a0 mtu 1450 up");

@@ -2,6 +2,8 @@
 //! libbpf: a loader uxdp did not write), on the same packets: verdicts, output packets and
 //! map contents must be the same.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -57,24 +59,6 @@ impl Drop for Pins {
     }
 }
 
-fn compile(src: &Path, out: &Path) {
-    let st = Command::new("clang-14")
-        .args([
-            "-O2",
-            "-g",
-            "-target",
-            "bpf",
-            "-I/usr/include/x86_64-linux-gnu",
-            "-c",
-        ])
-        .arg(src)
-        .arg("-o")
-        .arg(out)
-        .status()
-        .expect("clang-14 runs (scripts/setup.sh installs it)");
-    assert!(st.success(), "clang-14 failed on {}", src.display());
-}
-
 fn bpftool(args: &[&str]) -> String {
     let out = Command::new("bpftool")
         .args(args)
@@ -86,11 +70,6 @@ fn bpftool(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
 }
 
 fn ether(proto: u16, len: usize) -> Vec<u8> {
@@ -106,15 +85,17 @@ fn ether(proto: u16, len: usize) -> Vec<u8> {
 
 #[test]
 fn count_and_push_matches_the_kernel() {
-    assert!(
-        is_root(),
-        "this test compares with the kernel (bpftool prog load/run, a bpffs mount) and needs \
-         root; it does not skip"
+    common::require_root(
+        "this test compares with the kernel (bpftool prog load/run, a bpffs mount) and",
     );
     let dir = std::env::temp_dir().join(format!("uxdp-obj-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let obj_path = dir.join("count_and_push.o");
-    compile(Path::new("tests/programs/count_and_push.c"), &obj_path);
+    common::clang(
+        Path::new("tests/programs/count_and_push.c"),
+        &obj_path,
+        true,
+    );
 
     let pins = Pins::mount();
     let prog_pin = pins.0.join("prog");

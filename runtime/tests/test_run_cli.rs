@@ -2,6 +2,8 @@
 //! with the kernel, and clear errors for bad objects and bad input. Needs root and
 //! clang-14 (for `--vs-kernel` and to compile the objects); it does not skip.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -32,37 +34,11 @@ impl Drop for Dir {
     }
 }
 
-fn clang(src: &Path, out: &Path, debug: bool) {
-    let mut c = Command::new("clang-14");
-    c.args([
-        "-O2",
-        "-target",
-        "bpf",
-        "-I/usr/include/x86_64-linux-gnu",
-        "-c",
-    ]);
-    if debug {
-        c.arg("-g");
-    }
-    let o = c
-        .arg(src)
-        .arg("-o")
-        .arg(out)
-        .output()
-        .expect("clang-14 runs (scripts/setup.sh installs it)");
-    assert!(
-        o.status.success(),
-        "clang-14 on {}: {}",
-        src.display(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
 /// `count_and_push.c` compiled into `dir`.
 fn object(dir: &Dir) -> String {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/count_and_push.c");
     let out = dir.path("count_and_push.o");
-    clang(&src, &out, true);
+    common::clang(&src, &out, true);
     out.display().to_string()
 }
 
@@ -86,14 +62,9 @@ fn ipv4_frame() -> Vec<u8> {
     f
 }
 
-fn require_root() {
-    // SAFETY: geteuid has no preconditions.
-    assert_eq!(unsafe { libc::geteuid() }, 0, "--vs-kernel needs root");
-}
-
 #[test]
 fn runs_compares_and_writes_the_packet() {
-    require_root();
+    common::require_root("--vs-kernel");
     let dir = Dir::new("ok");
     let obj = object(&dir);
     let pkt = dir.write("pkt.bin", &ipv4_frame());
@@ -174,7 +145,7 @@ fn bad_input_gets_a_clear_error() {
     // Built without -g: BTF-defined maps have no BTF to describe them.
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/count_and_push.c");
     let no_btf = dir.path("no_btf.o");
-    clang(&src, &no_btf, false);
+    common::clang(&src, &no_btf, false);
     fails(
         &[no_btf.to_str().unwrap(), "--data", &pkt],
         "no_btf.o: section `.maps`: BTF-defined maps need a .BTF section",
@@ -190,7 +161,7 @@ fn bad_input_gets_a_clear_error() {
           char _l[] SEC(\"license\") = \"GPL\";\n",
     );
     let zero = dir.path("zero.o");
-    clang(Path::new(&src), &zero, true);
+    common::clang(Path::new(&src), &zero, true);
     fails(
         &[zero.to_str().unwrap(), "--data", &pkt],
         "zero: section `.maps`: `empty`: the kernel would refuse this map",

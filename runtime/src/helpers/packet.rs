@@ -166,8 +166,7 @@ fn copy_packet(ctx: u64, offset: u64, buf: u64, len: u64, store: bool) -> u64 {
                 return err(libc::EFAULT);
             };
             // The packet as segments: the linear part, then each fragment.
-            let mut segments = vec![(b.data as *mut u8, linear)];
-            segments.extend(
+            let segments = std::iter::once((b.data as *mut u8, linear)).chain(
                 frags
                     .iter_mut()
                     .map(|f| (f.page.as_mut_ptr(), f.len as u64)),

@@ -127,12 +127,7 @@ pub(crate) fn read_maps(
                 "BTF-defined maps need a .BTF section (compile with -g)",
             )
         })?;
-        let mut syms: Vec<_> = symbols
-            .list
-            .iter()
-            .filter(|s| s.section == sec && !s.is_section && !s.name.is_empty())
-            .collect();
-        syms.sort_by_key(|s| s.value);
+        let syms = symbols.named_in(sec);
         for s in syms {
             let spec = btf_map(btf, sections, symbols, relocs, sec, s, errs)?;
             out.push((
@@ -145,12 +140,7 @@ pub(crate) fn read_maps(
         }
     }
     if let Some(sec) = sections.by_name("maps") {
-        let mut syms: Vec<_> = symbols
-            .list
-            .iter()
-            .filter(|s| s.section == sec && !s.is_section && !s.name.is_empty())
-            .collect();
-        syms.sort_by_key(|s| s.value);
+        let syms = symbols.named_in(sec);
         let data = &sections.data[sec];
         if !syms.is_empty() {
             let def_size = data.len() / syms.len();

@@ -382,6 +382,17 @@ impl Symbols {
         Ok(Symbols { list })
     }
 
+    /// The named (non-section) symbols of section `section`, by offset.
+    pub(crate) fn named_in(&self, section: usize) -> Vec<&Symbol> {
+        let mut syms: Vec<_> = self
+            .list
+            .iter()
+            .filter(|s| s.section == section && !s.is_section && !s.name.is_empty())
+            .collect();
+        syms.sort_by_key(|s| s.value);
+        syms
+    }
+
     /// The function symbol of section `section` starting at byte `value`.
     fn func_at(&self, section: usize, value: u64) -> Option<&Symbol> {
         self.list

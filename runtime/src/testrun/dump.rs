@@ -75,57 +75,104 @@ fn entries(
     out
 }
 
-/// The contents of a uxdp map (queues, stacks and ring buffers are drained).
-pub fn of_uxdp(map: &Map) -> Contents {
-    let def = map.def();
-    let (ks, vl) = (def.key_size as usize, map.syscall_value_size());
-    let next = |k: Option<&[u8]>, out: &mut [u8]| map.next_key(k, out).is_ok();
-    let get = |k: &[u8], v: &mut [u8]| map.lookup(k, v, 0).is_ok();
-    match shape(def.map_type) {
+/// A map as the syscall side reads it, in uxdp or in the kernel.
+trait SyscallView {
+    fn key_size(&self) -> usize;
+    fn value_len(&self) -> usize;
+    fn next_key(&self, key: Option<&[u8]>, out: &mut [u8]) -> bool;
+    fn lookup(&self, key: &[u8], out: &mut [u8]) -> bool;
+    /// Pops one queue or stack element.
+    fn pop(&self, out: &mut [u8]) -> bool;
+    /// Consumes every ring buffer record (`None` if the ring cannot be read).
+    fn drain_ring(&self) -> Option<Vec<Vec<u8>>>;
+}
+
+impl SyscallView for Map {
+    fn key_size(&self) -> usize {
+        self.def().key_size as usize
+    }
+    fn value_len(&self) -> usize {
+        self.syscall_value_size()
+    }
+    fn next_key(&self, key: Option<&[u8]>, out: &mut [u8]) -> bool {
+        Map::next_key(self, key, out).is_ok()
+    }
+    fn lookup(&self, key: &[u8], out: &mut [u8]) -> bool {
+        Map::lookup(self, key, out, 0).is_ok()
+    }
+    fn pop(&self, out: &mut [u8]) -> bool {
+        Map::pop(self, out).is_ok()
+    }
+    fn drain_ring(&self) -> Option<Vec<Vec<u8>>> {
+        let mut seq = Vec::new();
+        self.ringbuf_consume(|r| seq.push(r.to_vec()));
+        Some(seq)
+    }
+}
+
+/// A kernel map with the definition it was created from.
+struct Kernel<'a>(&'a MapFd, &'a MapDef);
+
+impl SyscallView for Kernel<'_> {
+    fn key_size(&self) -> usize {
+        self.0.key_size()
+    }
+    fn value_len(&self) -> usize {
+        self.0.value_len()
+    }
+    fn next_key(&self, key: Option<&[u8]>, out: &mut [u8]) -> bool {
+        self.0.next_key(key, out).is_ok()
+    }
+    fn lookup(&self, key: &[u8], out: &mut [u8]) -> bool {
+        self.0.lookup(key, out, 0).is_ok()
+    }
+    fn pop(&self, out: &mut [u8]) -> bool {
+        self.0.lookup_and_delete(&[], out, 0).is_ok()
+    }
+    fn drain_ring(&self) -> Option<Vec<Vec<u8>>> {
+        self.0.ringbuf_drain(self.1.max_entries as usize).ok()
+    }
+}
+
+/// Reads `map`, of type `t`, the same way whichever side it lives on.
+fn read(map: &impl SyscallView, t: MapType) -> Contents {
+    let (ks, vl) = (map.key_size(), map.value_len());
+    let next = |k: Option<&[u8]>, out: &mut [u8]| map.next_key(k, out);
+    let get = |k: &[u8], v: &mut [u8]| map.lookup(k, v);
+    match shape(t) {
         Shape::Entries => Contents::Entries(entries(ks, vl, false, next, get)),
         Shape::EntriesPrefix4 => Contents::Entries(entries(ks, vl, true, next, get)),
         Shape::Slots => Contents::Slots(entries(ks, vl, false, next, get).into_keys().collect()),
         Shape::Pop => {
             let mut seq = Vec::new();
             let mut v = vec![0u8; vl];
-            while map.pop(&mut v).is_ok() {
+            while map.pop(&mut v) {
                 seq.push(v.clone());
             }
             Contents::Sequence(seq)
         }
-        Shape::Ring => {
-            let mut seq = Vec::new();
-            map.ringbuf_consume(|r| seq.push(r.to_vec()));
-            Contents::Sequence(seq)
-        }
+        Shape::Ring => map.drain_ring().map_or(
+            Contents::Opaque("the ring buffer could not be mapped"),
+            Contents::Sequence,
+        ),
         Shape::Opaque(why) => Contents::Opaque(why),
     }
+}
+
+/// Whether maps of type `t` read as plain entries (and so can be filled from records).
+pub fn holds_entries(t: MapType) -> bool {
+    matches!(shape(t), Shape::Entries | Shape::EntriesPrefix4)
+}
+
+/// The contents of a uxdp map (queues, stacks and ring buffers are drained).
+pub fn of_uxdp(map: &Map) -> Contents {
+    read(map, map.def().map_type)
 }
 
 /// The contents of the kernel map `map`, created from `def` (queues, stacks and ring
 /// buffers are drained).
 pub fn of_kernel(map: &MapFd, def: &MapDef) -> Contents {
-    let (ks, vl) = (map.key_size(), map.value_len());
-    let next = |k: Option<&[u8]>, out: &mut [u8]| map.next_key(k, out).is_ok();
-    let get = |k: &[u8], v: &mut [u8]| map.lookup(k, v, 0).is_ok();
-    match shape(def.map_type) {
-        Shape::Entries => Contents::Entries(entries(ks, vl, false, next, get)),
-        Shape::EntriesPrefix4 => Contents::Entries(entries(ks, vl, true, next, get)),
-        Shape::Slots => Contents::Slots(entries(ks, vl, false, next, get).into_keys().collect()),
-        Shape::Pop => {
-            let mut seq = Vec::new();
-            let mut v = vec![0u8; vl];
-            while map.lookup_and_delete(&[], &mut v, 0).is_ok() {
-                seq.push(v.clone());
-            }
-            Contents::Sequence(seq)
-        }
-        Shape::Ring => match map.ringbuf_drain(def.max_entries as usize) {
-            Ok(seq) => Contents::Sequence(seq),
-            Err(_) => Contents::Opaque("the kernel ring buffer could not be mapped"),
-        },
-        Shape::Opaque(why) => Contents::Opaque(why),
-    }
+    read(&Kernel(map, def), def.map_type)
 }
 
 fn hex(b: &[u8]) -> String {

@@ -12,7 +12,7 @@ pub mod dump;
 use std::sync::Arc;
 use std::time::Instant;
 
-use uxdp_maps::{Map, MapType, Store};
+use uxdp_maps::{MapType, Store};
 
 use crate::helpers::Redirect;
 use crate::kernel::{KernelObject, load_in_kernel};
@@ -146,8 +146,6 @@ pub struct TestRun<'o> {
     kernel: Option<KernelObject>,
     cpu: u32,
     attach: XdpAttach,
-    /// Keeps the programs' maps and each other reachable for tail calls.
-    _registry: Arc<Registry>,
 }
 
 impl<'o> TestRun<'o> {
@@ -218,7 +216,6 @@ impl<'o> TestRun<'o> {
                 ProgKind::Xdp { attach, .. } => attach,
                 ProgKind::Other => unreachable!("only XDP programs are chosen"),
             },
-            _registry: registry,
         })
     }
 
@@ -256,7 +253,7 @@ impl<'o> TestRun<'o> {
         let map = &self.ours.maps[i];
         let def = map.def();
         let queue = matches!(def.map_type, MapType::Queue | MapType::Stack);
-        if !queue && dump_is_not_entries(map) {
+        if !queue && !dump::holds_entries(def.map_type) {
             return Err(TestRunError::Usage(format!(
                 "map `{name}` ({}) cannot be filled from a file",
                 def.map_type.name()
@@ -368,21 +365,4 @@ impl<'o> TestRun<'o> {
         }
         out
     }
-}
-
-/// Whether a map's syscall-side contents are not plain entries (slots, sequences, opaque).
-fn dump_is_not_entries(map: &Map) -> bool {
-    use MapType::*;
-    !matches!(
-        map.def().map_type,
-        Hash | Array
-            | PercpuHash
-            | PercpuArray
-            | LruHash
-            | LruPercpuHash
-            | LpmTrie
-            | Devmap
-            | DevmapHash
-            | Cpumap
-    )
 }

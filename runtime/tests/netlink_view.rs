@@ -4,79 +4,24 @@
 mod common;
 
 use std::net::IpAddr;
-use std::os::fd::AsRawFd;
-use std::process::Command;
 
 use uxdp::fib::netlink::{AF_INET, AF_INET6, Snapshot};
-
-struct Netns(String);
-
-impl Netns {
-    fn new() -> Netns {
-        let name = format!("uxdp-nl-{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).status();
-        run(&["ip", "netns", "add", &name]);
-        Netns(name)
-    }
-
-    fn ip(&self, args: &str) {
-        let mut v = vec!["ip", "netns", "exec", &self.0];
-        v.extend(args.split_whitespace());
-        run(&v);
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-fn run(args: &[&str]) {
-    let o = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .expect("runs");
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
 
 #[test]
 fn the_snapshot_sees_what_ip_set_up() {
     common::require_root("a network namespace of the test's own");
-    let ns = Netns::new();
-    ns.ip("ip link add a0 type veth peer name b0");
-    ns.ip("ip link set a0 address 02:00:00:00:00:a0 mtu 1450 up");
-    ns.ip("ip link set b0 up");
-    ns.ip("ip addr add 10.9.0.1/24 dev a0");
-    ns.ip("ip -6 addr add fd09::1/64 dev a0 nodad");
-    ns.ip("ip route add 10.20.0.0/16 via 10.9.0.2 dev a0 metric 5 mtu 1400");
-    ns.ip("ip route add blackhole 10.66.0.0/16");
-    ns.ip("ip neigh add 10.9.0.2 lladdr 02:00:00:00:00:b0 dev a0 nud permanent");
-    // Through /proc: a minimal system may lack sysctl(8).
-    run(&[
-        "ip",
-        "netns",
-        "exec",
-        &ns.0,
-        "sh",
-        "-c",
-        "echo 1 > /proc/sys/net/ipv4/conf/a0/forwarding",
-    ]);
+    let ns = common::Netns::new("nl");
+    ns.exec("ip link add a0 type veth peer name b0");
+    ns.exec("ip link set a0 address 02:00:00:00:00:a0 mtu 1450 up");
+    ns.exec("ip link set b0 up");
+    ns.exec("ip addr add 10.9.0.1/24 dev a0");
+    ns.exec("ip -6 addr add fd09::1/64 dev a0 nodad");
+    ns.exec("ip route add 10.20.0.0/16 via 10.9.0.2 dev a0 metric 5 mtu 1400");
+    ns.exec("ip route add blackhole 10.66.0.0/16");
+    ns.exec("ip neigh add 10.9.0.2 lladdr 02:00:00:00:00:b0 dev a0 nud permanent");
+    ns.sysctl("net/ipv4/conf/a0/forwarding", "1");
 
-    let path = format!("/var/run/netns/{}", ns.0);
-    let snap = std::thread::spawn(move || {
-        let f = std::fs::File::open(&path).unwrap();
-        // SAFETY: setns on this thread only, to a namespace file we opened.
-        let rc = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-        Snapshot::read().unwrap()
-    })
-    .join()
-    .unwrap();
+    let snap = ns.enter(|| Snapshot::read().unwrap());
 
     let a0 = snap.links.values().find(|l| l.name == "a0").expect("a0");
     assert_eq!(
@@ -100,8 +45,17 @@ fn the_snapshot_sees_what_ip_set_up() {
         .find(|r| r.dst == ip("10.20.0.0") && r.dst_len == 16)
         .expect("the gateway route");
     assert_eq!(
-        (r.table, r.kind, r.oif, r.gateway, r.priority, r.mtu),
-        (254, 1, Some(a0.ifindex), Some(ip("10.9.0.2")), 5, 1400)
+        (r.table, r.kind, r.priority, r.mtu, r.mtu_locked),
+        (254, 1, 5, 1400, false)
+    );
+    assert_eq!(
+        (r.nexthops.len(), r.nexthops[0].oif, r.nexthops[0].gateway),
+        (1, Some(a0.ifindex), Some(ip("10.9.0.2")))
+    );
+    assert_eq!(
+        a0.mtu6,
+        Some(1450),
+        "IPv6 MTU from the link's IPv6 configuration"
     );
     assert!(
         snap.routes

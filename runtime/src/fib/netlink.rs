@@ -39,7 +39,18 @@ pub struct Link {
     pub mtu: u32,
     /// Its hardware address (empty for interfaces without one).
     pub hwaddr: Vec<u8>,
+    /// `IFF_*` flags.
+    pub flags: u32,
+    /// Its IPv6 MTU (`mtu6` of its IPv6 configuration), if IPv6 is on.
+    pub mtu6: Option<u32>,
+    /// Its IPv6 `use_tempaddr` setting, if IPv6 is on.
+    pub use_tempaddr: Option<i32>,
 }
+
+/// `IFF_LOOPBACK`.
+pub const IFF_LOOPBACK: u32 = 0x8;
+/// `IFF_POINTOPOINT`.
+pub const IFF_POINTOPOINT: u32 = 0x10;
 
 /// An address of an interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,9 +61,23 @@ pub struct Addr {
     pub local: IpAddr,
     /// Its prefix length.
     pub prefix_len: u8,
-    /// `RT_SCOPE_*` (0 universe, 253 link, 254 host).
+    /// `RT_SCOPE_*` (0 universe, 253 link, 254 host) for IPv4; the kernel's IPv6 scope
+    /// (0 global, 0xfd link, 0xfe host).
     pub scope: u8,
+    /// `IFA_F_*` flags (secondary, tentative, deprecated, temporary...).
+    pub flags: u32,
 }
+
+/// `IFA_F_SECONDARY` (IPv4), the same bit as `IFA_F_TEMPORARY` (IPv6).
+pub const IFA_F_SECONDARY: u32 = 0x01;
+/// `IFA_F_TEMPORARY`.
+pub const IFA_F_TEMPORARY: u32 = 0x01;
+/// `IFA_F_OPTIMISTIC`.
+pub const IFA_F_OPTIMISTIC: u32 = 0x04;
+/// `IFA_F_DEPRECATED`.
+pub const IFA_F_DEPRECATED: u32 = 0x20;
+/// `IFA_F_TENTATIVE`.
+pub const IFA_F_TENTATIVE: u32 = 0x40;
 
 /// A route.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,19 +92,37 @@ pub struct Route {
     pub tos: u8,
     /// `RTN_*` (1 unicast, 2 local, 6 blackhole, 7 unreachable, 8 prohibit, 9 throw, ...).
     pub kind: u8,
-    /// Output interface.
-    pub oif: Option<u32>,
-    /// Next hop.
-    pub gateway: Option<IpAddr>,
+    /// `RT_SCOPE_*` of the route (0 universe, 253 link, 254 host).
+    pub scope: u8,
+    /// The next hops: one for a plain route, several for a multipath one.
+    pub nexthops: Vec<Nexthop>,
     /// Metric (`priority`).
     pub priority: u32,
     /// Preferred source address.
     pub prefsrc: Option<IpAddr>,
-    /// The route's MTU metric (0: the interface's).
+    /// The route's MTU metric (0: none).
     pub mtu: u32,
-    /// More than one next hop (only the first is kept).
-    pub multipath: bool,
+    /// The MTU metric is locked (`mtu lock N`).
+    pub mtu_locked: bool,
+    /// IPv6 router preference (`RTA_PREF`: 0 medium, 1 high, 3 low).
+    pub pref: u8,
+    /// A lightweight-tunnel encapsulation is attached (`RTA_ENCAP`).
+    pub lwt: bool,
 }
+
+/// One next hop of a route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nexthop {
+    /// Output interface.
+    pub oif: Option<u32>,
+    /// Gateway (an IPv6 gateway of an IPv4 route comes from `RTA_VIA`).
+    pub gateway: Option<IpAddr>,
+    /// `RTNH_F_*` flags (1 dead, 16 link down).
+    pub flags: u32,
+}
+
+/// `RTNH_F_DEAD`.
+pub const RTNH_F_DEAD: u32 = 1;
 
 /// A neighbour entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +150,8 @@ pub struct Snapshot {
     pub neighs: Vec<Neigh>,
     /// `forwarding` by (family, ifindex); ifindex -1 is `all`, -2 `default`.
     pub forwarding: HashMap<(u8, i32), bool>,
+    /// `net.ipv4.ip_forward_use_pmtu`: forwarding honours unlocked route MTUs.
+    pub fwd_use_pmtu: bool,
 }
 
 impl Snapshot {
@@ -123,12 +168,16 @@ impl Snapshot {
                     name: String::new(),
                     mtu: 0,
                     hwaddr: Vec::new(),
+                    flags: u32::from_ne_bytes(body[8..12].try_into().unwrap()),
+                    mtu6: None,
+                    use_tempaddr: None,
                 };
                 for (t, v) in attrs {
                     match t {
                         1 => l.hwaddr = v.to_vec(),
                         3 => l.name = cstr(v),
                         4 => l.mtu = u32_of(v),
+                        26 => inet6_conf(v, &mut l),
                         _ => {}
                     }
                 }
@@ -144,6 +193,7 @@ impl Snapshot {
                     return;
                 }
                 let (fam, prefix_len, scope) = (body[0], body[1], body[3]);
+                let mut flags = u32::from(body[2]);
                 let ifindex = u32::from_ne_bytes(body[4..8].try_into().unwrap());
                 // IFA_LOCAL (2) is the interface's own address where it differs from
                 // IFA_ADDRESS (1), the peer's on point-to-point links.
@@ -152,6 +202,7 @@ impl Snapshot {
                     match t {
                         2 => local = ip_of(fam, v),
                         1 if local.is_none() => local = ip_of(fam, v),
+                        8 => flags = u32_of(v),
                         _ => {}
                     }
                 }
@@ -161,6 +212,7 @@ impl Snapshot {
                         local,
                         prefix_len,
                         scope,
+                        flags,
                     });
                 }
             })?;
@@ -178,31 +230,47 @@ impl Snapshot {
                     dst_len: body[1],
                     tos: body[3],
                     kind: body[7],
-                    oif: None,
-                    gateway: None,
+                    scope: body[6],
+                    nexthops: Vec::new(),
                     priority: 0,
                     prefsrc: None,
                     mtu: 0,
-                    multipath: false,
+                    mtu_locked: false,
+                    pref: 0,
+                    lwt: false,
+                };
+                let mut single = Nexthop {
+                    oif: None,
+                    gateway: None,
+                    flags: u32::from_ne_bytes(body[8..12].try_into().unwrap()),
                 };
                 for (t, v) in &attrs {
                     match t {
                         1 => r.dst = ip_of(fam, v).unwrap_or(r.dst),
-                        4 => r.oif = Some(u32_of(v)),
-                        5 => r.gateway = ip_of(fam, v),
+                        4 => single.oif = Some(u32_of(v)),
+                        5 => single.gateway = ip_of(fam, v),
                         6 => r.priority = u32_of(v),
                         7 => r.prefsrc = ip_of(fam, v),
                         8 => {
                             for (mt, mv) in parse_attrs(v) {
-                                if mt == 2 {
-                                    r.mtu = u32_of(mv);
+                                match mt {
+                                    // RTAX_LOCK: a bit per locked metric.
+                                    1 => r.mtu_locked = u32_of(mv) & (1 << RTAX_MTU) != 0,
+                                    RTAX_MTU => r.mtu = u32_of(mv),
+                                    _ => {}
                                 }
                             }
                         }
-                        9 => first_nexthop(fam, v, &mut r),
+                        9 => r.nexthops = nexthops(fam, v),
                         15 => r.table = u32_of(v),
+                        18 => single.gateway = via(v),
+                        20 => r.pref = v.first().copied().unwrap_or(0),
+                        21 | 22 => r.lwt = true,
                         _ => {}
                     }
+                }
+                if r.nexthops.is_empty() {
+                    r.nexthops.push(single);
                 }
                 s.routes.push(r);
             })?;
@@ -255,22 +323,65 @@ impl Snapshot {
                 }
             })?;
         }
+        // Per namespace, read by the calling thread's namespace.
+        s.fwd_use_pmtu = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward_use_pmtu")
+            .is_ok_and(|v| v.trim() == "1");
         Ok(s)
     }
 }
 
-/// The first next hop of an `RTA_MULTIPATH` list (`struct rtnexthop`: len u16, flags u8,
+/// `RTAX_MTU`.
+const RTAX_MTU: u16 = 2;
+
+/// The next hops of an `RTA_MULTIPATH` list (`struct rtnexthop`: len u16, flags u8,
 /// hops u8, ifindex i32, then attributes).
-fn first_nexthop(fam: u8, v: &[u8], r: &mut Route) {
-    r.multipath = true;
-    if v.len() < 8 {
-        return;
+fn nexthops(fam: u8, mut v: &[u8]) -> Vec<Nexthop> {
+    let mut out = Vec::new();
+    while v.len() >= 8 {
+        let len = usize::from(u16::from_ne_bytes([v[0], v[1]])).clamp(8, v.len());
+        let mut nh = Nexthop {
+            oif: Some(u32::from_ne_bytes(v[4..8].try_into().unwrap())),
+            gateway: None,
+            flags: u32::from(v[2]),
+        };
+        for (t, a) in parse_attrs(&v[8..len]) {
+            match t {
+                5 => nh.gateway = ip_of(fam, a),
+                18 => nh.gateway = via(a),
+                _ => {}
+            }
+        }
+        out.push(nh);
+        v = &v[len.next_multiple_of(4).min(v.len())..];
     }
-    let len = usize::from(u16::from_ne_bytes([v[0], v[1]])).clamp(8, v.len());
-    r.oif = Some(u32::from_ne_bytes(v[4..8].try_into().unwrap()));
-    for (t, a) in parse_attrs(&v[8..len]) {
-        if t == 5 {
-            r.gateway = ip_of(fam, a);
+    out
+}
+
+/// An `RTA_VIA` gateway (`struct rtvia`: family u16, address).
+fn via(v: &[u8]) -> Option<IpAddr> {
+    let fam = u8::try_from(u16::from_ne_bytes([*v.first()?, *v.get(1)?])).ok()?;
+    ip_of(fam, &v[2..])
+}
+
+/// `mtu6` and `use_tempaddr` from a link's `IFLA_AF_SPEC`: the `AF_INET6` entry's
+/// `IFLA_INET6_CONF`, an array of `s32` indexed by `DEVCONF_*`.
+fn inet6_conf(v: &[u8], l: &mut Link) {
+    const DEVCONF_MTU6: usize = 2;
+    const DEVCONF_USE_TEMPADDR: usize = 10;
+    for (fam, spec) in parse_attrs(v) {
+        if fam != u16::from(AF_INET6) {
+            continue;
+        }
+        for (t, conf) in parse_attrs(spec) {
+            if t != 2 {
+                continue;
+            }
+            let at = |i: usize| {
+                conf.get(i * 4..i * 4 + 4)
+                    .map(|b| i32::from_ne_bytes(b.try_into().unwrap()))
+            };
+            l.mtu6 = at(DEVCONF_MTU6).map(|m| m as u32);
+            l.use_tempaddr = at(DEVCONF_USE_TEMPADDR);
         }
     }
 }
@@ -397,6 +508,86 @@ impl Socket {
                 }
                 msgs = &msgs[len.next_multiple_of(4).min(msgs.len())..];
             }
+        }
+    }
+}
+
+/// A rtnetlink socket subscribed to every change [`Snapshot::read`] depends on: links,
+/// addresses, routes and rules of both families, neighbours and forwarding settings.
+pub struct Changes {
+    fd: OwnedFd,
+}
+
+impl Changes {
+    /// Subscribes in the calling thread's network namespace.
+    pub fn subscribe() -> io::Result<Changes> {
+        // RTMGRP_LINK, _NEIGH, _IPV4_IFADDR, _IPV4_ROUTE, _IPV4_RULE, _IPV6_IFADDR,
+        // _IPV6_ROUTE.
+        const GROUPS: u32 = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400;
+        // RTNLGRP_IPV6_RULE, RTNLGRP_IPV4_NETCONF, RTNLGRP_IPV6_NETCONF.
+        const MORE: [u32; 3] = [19, 24, 25];
+        const SOL_NETLINK: i32 = 270;
+        const NETLINK_ADD_MEMBERSHIP: i32 = 1;
+        let sock = Socket::open()?;
+        // SAFETY: an all-zero sockaddr_nl is valid; the fields are set below.
+        let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        sa.nl_family = libc::AF_NETLINK as u16;
+        sa.nl_groups = GROUPS;
+        // SAFETY: binds our socket to a valid sockaddr_nl of the size given.
+        let rc = unsafe {
+            libc::bind(
+                sock.fd.as_raw_fd(),
+                (&raw const sa).cast(),
+                size_of::<libc::sockaddr_nl>() as u32,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        for group in MORE {
+            // SAFETY: passes a u32 option value of the size given.
+            let rc = unsafe {
+                libc::setsockopt(
+                    sock.fd.as_raw_fd(),
+                    SOL_NETLINK,
+                    NETLINK_ADD_MEMBERSHIP,
+                    (&raw const group).cast(),
+                    4,
+                )
+            };
+            if rc != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(Changes { fd: sock.fd })
+    }
+
+    /// Blocks until something changed, then drains every notice already queued, so a
+    /// burst of changes costs one re-read. An overrun (`ENOBUFS`: notices were lost)
+    /// counts as a change.
+    pub fn wait(&self) -> io::Result<()> {
+        let mut buf = vec![0u8; 64 << 10];
+        let mut flags = 0;
+        loop {
+            // SAFETY: receives into a live buffer of `buf.len()` bytes.
+            let n = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    flags,
+                )
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                match e.raw_os_error() {
+                    Some(libc::EAGAIN) => return Ok(()),
+                    Some(libc::EINTR) => continue,
+                    Some(libc::ENOBUFS) => {}
+                    _ => return Err(e),
+                }
+            }
+            flags = libc::MSG_DONTWAIT;
         }
     }
 }

@@ -7,6 +7,7 @@
 
 mod base;
 pub(crate) mod env;
+mod fib;
 pub mod ids;
 mod maps;
 mod misc;
@@ -28,7 +29,7 @@ unsafe extern "C" fn smp_processor_id(_: u64, _: u64, _: u64, _: u64, _: u64) ->
 /// Every helper an XDP program may call in uxdp, by kernel id.
 pub fn xdp_helpers() -> HelperTable {
     use ids::*;
-    let table: [(u32, &'static str, HelperFn); 34] = [
+    let table: [(u32, &'static str, HelperFn); 35] = [
         (MAP_LOOKUP_ELEM, "bpf_map_lookup_elem", maps::lookup),
         (MAP_UPDATE_ELEM, "bpf_map_update_elem", maps::update),
         (MAP_DELETE_ELEM, "bpf_map_delete_elem", maps::delete),
@@ -56,6 +57,7 @@ pub fn xdp_helpers() -> HelperTable {
         (REDIRECT_MAP, "bpf_redirect_map", packet::redirect_map),
         (XDP_ADJUST_META, "bpf_xdp_adjust_meta", packet::adjust_meta),
         (XDP_ADJUST_TAIL, "bpf_xdp_adjust_tail", packet::adjust_tail),
+        (FIB_LOOKUP, "bpf_fib_lookup", fib::fib_lookup_helper),
         (MAP_PUSH_ELEM, "bpf_map_push_elem", maps::push),
         (MAP_POP_ELEM, "bpf_map_pop_elem", maps::pop),
         (MAP_PEEK_ELEM, "bpf_map_peek_elem", maps::peek),

@@ -40,3 +40,68 @@ pub(crate) fn require_root(why: &str) {
     let euid = unsafe { libc::geteuid() };
     assert_eq!(euid, 0, "{why} needs root (CI runs as root)");
 }
+
+/// Runs a command; panics with its stderr unless it succeeds.
+pub(crate) fn run(args: &[&str]) {
+    let o = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A network namespace of the test's own (`uxdp-TAG-PID`), removed on drop, with its
+/// veths and routes.
+pub(crate) struct Netns(pub(crate) String);
+
+impl Netns {
+    pub(crate) fn new(tag: &str) -> Netns {
+        let name = format!("uxdp-{tag}-{}", std::process::id());
+        // A namespace left by a killed run of this test (same pid): usually absent.
+        let _ = Command::new("ip")
+            .args(["netns", "del", &name])
+            .stderr(std::process::Stdio::null())
+            .status();
+        run(&["ip", "netns", "add", &name]);
+        Netns(name)
+    }
+
+    /// Runs a command (split on whitespace) inside the namespace.
+    pub(crate) fn exec(&self, cmd: &str) {
+        let mut v = vec!["ip", "netns", "exec", &self.0];
+        v.extend(cmd.split_whitespace());
+        run(&v);
+    }
+
+    /// Writes `value` to a file under `/proc/sys` inside the namespace (a minimal system
+    /// may lack sysctl(8)).
+    pub(crate) fn sysctl(&self, path: &str, value: &str) {
+        let script = format!("echo {value} > /proc/sys/{path}");
+        run(&["ip", "netns", "exec", &self.0, "sh", "-c", &script]);
+    }
+
+    /// Runs `f` on a thread that entered the namespace.
+    pub(crate) fn enter<R: Send + 'static>(&self, f: impl FnOnce() -> R + Send + 'static) -> R {
+        use std::os::fd::AsRawFd;
+        let path = format!("/var/run/netns/{}", self.0);
+        std::thread::spawn(move || {
+            let f_ns = std::fs::File::open(&path).unwrap();
+            // SAFETY: setns on this thread only, to a namespace file we opened.
+            let rc = unsafe { libc::setns(f_ns.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}

@@ -467,3 +467,125 @@ fn ipv6(fib: &Fib, p: &mut Params, flags: u32) -> i64 {
     }
     p.finish(mtu)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fib::netlink::{Neigh, Snapshot};
+
+    /// Interface 2 (`r0`, MTU 1400, forwarding) with 10.0.0.1/24, a gateway route to
+    /// 10.9.0.0/16 via 10.0.0.2 (resolved), and interface 3 with forwarding off.
+    fn fib() -> Fib {
+        let mut s = Snapshot::default();
+        for (i, fwd) in [(2u32, true), (3, false)] {
+            s.links.insert(
+                i,
+                Link {
+                    ifindex: i,
+                    name: format!("r{i}"),
+                    mtu: 1400,
+                    hwaddr: vec![2, 0, 0, 0, 0, i as u8],
+                    flags: 0,
+                    mtu6: Some(1400),
+                    use_tempaddr: None,
+                },
+            );
+            s.forwarding.insert((AF_INET, i as i32), fwd);
+        }
+        s.routes.push(Route {
+            table: RT_TABLE_MAIN,
+            dst: "10.9.0.0".parse().unwrap(),
+            dst_len: 16,
+            tos: 0,
+            kind: RTN_UNICAST,
+            scope: 0,
+            nexthops: vec![Nexthop {
+                oif: Some(2),
+                gateway: Some("10.0.0.2".parse().unwrap()),
+                flags: 0,
+            }],
+            priority: 7,
+            prefsrc: None,
+            mtu: 0,
+            mtu_locked: false,
+            pref: 0,
+            lwt: false,
+        });
+        s.neighs.push(Neigh {
+            ifindex: 2,
+            dst: "10.0.0.2".parse().unwrap(),
+            lladdr: Some(vec![2, 0, 0, 0, 0, 0x99]),
+            state: 0x80,
+        });
+        Fib::new(s)
+    }
+
+    fn params(ifindex: u32, dst: [u8; 4], tot_len: u16) -> [u8; PARAMS_SIZE] {
+        let mut p = [0u8; PARAMS_SIZE];
+        p[0] = AF_INET;
+        p[6..8].copy_from_slice(&tot_len.to_ne_bytes());
+        p[8..12].copy_from_slice(&ifindex.to_ne_bytes());
+        p[32..36].copy_from_slice(&dst);
+        p
+    }
+
+    #[test]
+    fn a_resolved_gateway_fills_in_the_next_hop() {
+        let mut p = params(2, [10, 9, 1, 1], 100);
+        assert_eq!(fib_lookup(&fib(), &mut p, 0), ret::SUCCESS);
+        assert_eq!(&p[32..36], &[10, 0, 0, 2], "the gateway replaces dst");
+        assert_eq!(u32::from_ne_bytes(p[8..12].try_into().unwrap()), 2);
+        assert_eq!(
+            u32::from_ne_bytes(p[12..16].try_into().unwrap()),
+            7,
+            "metric"
+        );
+        assert_eq!(&p[52..58], &[2, 0, 0, 0, 0, 2], "smac");
+        assert_eq!(&p[58..64], &[2, 0, 0, 0, 0, 0x99], "dmac");
+        assert_eq!(u16::from_ne_bytes([p[6], p[7]]), 1400, "mtu_result");
+    }
+
+    #[test]
+    fn errors_and_refusals_come_in_the_kernels_order() {
+        let f = fib();
+        let mut p = params(2, [10, 9, 1, 1], 0);
+        assert_eq!(fib_lookup(&f, &mut p, 64), -i64::from(libc::EINVAL));
+        p[0] = 7;
+        assert_eq!(fib_lookup(&f, &mut p, 0), -i64::from(libc::EAFNOSUPPORT));
+        let mut p = params(9, [10, 9, 1, 1], 0);
+        assert_eq!(fib_lookup(&f, &mut p, 0), -i64::from(libc::ENODEV));
+        let mut p = params(3, [10, 9, 1, 1], 0);
+        assert_eq!(fib_lookup(&f, &mut p, 0), ret::FWD_DISABLED);
+        let mut p = params(2, [10, 8, 1, 1], 0);
+        assert_eq!(fib_lookup(&f, &mut p, 0), ret::NOT_FWDED);
+        let mut p = params(2, [10, 9, 1, 1], 1401);
+        assert_eq!(fib_lookup(&f, &mut p, 0), ret::FRAG_NEEDED);
+        assert_eq!(u16::from_ne_bytes([p[6], p[7]]), 1400);
+        assert_eq!(&p[32..36], &[10, 9, 1, 1], "nothing else written");
+    }
+
+    #[test]
+    fn tbid_is_read_once_and_cleared() {
+        let mut p = params(2, [10, 9, 1, 1], 0);
+        p[48..52].copy_from_slice(&254u32.to_ne_bytes());
+        assert_eq!(
+            fib_lookup(&fib(), &mut p, FLAG_DIRECT | FLAG_TBID),
+            ret::SUCCESS
+        );
+        assert_eq!(&p[48..52], &[0; 4]);
+        let mut p = params(2, [10, 9, 1, 1], 0);
+        p[48..52].copy_from_slice(&77u32.to_ne_bytes());
+        assert_eq!(
+            fib_lookup(&fib(), &mut p, FLAG_DIRECT | FLAG_TBID),
+            ret::NOT_FWDED
+        );
+    }
+
+    #[test]
+    fn skip_neigh_leaves_the_macs_alone() {
+        let mut p = params(2, [10, 9, 1, 1], 0);
+        p[52..64].fill(0xaa);
+        assert_eq!(fib_lookup(&fib(), &mut p, FLAG_SKIP_NEIGH), ret::SUCCESS);
+        assert_eq!(&p[52..64], &[0xaa; 12]);
+    }
+}

@@ -200,7 +200,9 @@ mod tests {
     #[test]
     fn labels_are_rfc_6724_defaults() {
         assert_eq!(label(&ip("::1")), 0);
-        assert_eq!(label(&ip("2001:db8::1")), 6);
+        assert_eq!(label(&ip("2001:db8::1")), 1);
+        assert_eq!(label(&ip("2001:0:1::1")), 6, "Teredo");
+        assert_eq!(label(&ip("2001:1f::1")), 7, "ORCHID");
         assert_eq!(label(&ip("fd00::1")), 5);
         assert_eq!(label(&ip("::ffff:1.2.3.4")), 4);
         assert_eq!(label(&ip("2400::1")), 1);

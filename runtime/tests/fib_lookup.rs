@@ -100,6 +100,7 @@ struct Ctl {
     plen: i32,
     family: u32,
     tot_len: u16,
+    dry_run: bool,
 }
 
 impl Ctl {
@@ -122,7 +123,7 @@ impl Ctl {
             b.extend_from_slice(&v.to_ne_bytes());
         }
         b.extend_from_slice(&self.tot_len.to_ne_bytes());
-        b.extend_from_slice(&[0, 0]);
+        b.extend_from_slice(&u16::from(self.dry_run).to_ne_bytes());
         b
     }
 }
@@ -208,6 +209,8 @@ fn cases(r0: u32, r1: u32, p0: u32) -> Vec<Case> {
     let s4 = "10.10.0.9";
     // IPv4.
     add("v4 via gateway", v4(s4, "10.30.1.1", 0, 64, None), Some(0));
+    let dry = with(0, &|c: &mut Ctl| c.dry_run = true);
+    add("v4 dry run", v4(s4, "10.30.1.1", 0, 64, dry), Some(0));
     add("v4 no neighbour", v4(s4, "10.40.1.1", 0, 64, None), Some(7));
     add(
         "v4 skip neighbour",

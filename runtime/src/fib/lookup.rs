@@ -17,7 +17,7 @@ use super::netlink::{
     AF_INET, AF_INET6, IFA_F_SECONDARY, IFF_LOOPBACK, IFF_POINTOPOINT, Link, Nexthop, RTNH_F_DEAD,
     Route, Snapshot,
 };
-use super::table::Fib;
+use super::table::{Fib, Group};
 use super::v6addr;
 
 /// Size of `struct bpf_fib_lookup`.
@@ -181,7 +181,7 @@ type V4Result<'s> = Result<(&'s Route, &'s Nexthop), i32>;
 
 /// `fib_table_lookup` in `table`'s trie.
 fn v4_table(fib: &Fib, table: u32, dst: Ipv4Addr, tos: u8, oif: u32) -> V4Result<'_> {
-    for r in fib.prefixes(table, dst.into()).flatten() {
+    for r in fib.prefixes(table, dst.into()).flat_map(Group::iter) {
         // Routes with a TOS match only that TOS (the legacy TOS bits of the DSCP).
         if r.tos != 0 && r.tos != tos & 0x1c {
             continue;
@@ -349,14 +349,14 @@ fn ipv4(fib: &Fib, p: &mut Params, flags: u32) -> i64 {
 /// The kernel's IPv6 route selection at one prefix (`rt6_select`): among the routes of
 /// the lowest metric, the best by output interface and router preference; failing those,
 /// the best of the rest.
-fn v6_select<'s>(routes: &[&'s Route], oif: u32) -> Option<(&'s Route, &'s Nexthop)> {
+fn v6_select<'s>(routes: Group<'s>, oif: u32) -> Option<(&'s Route, &'s Nexthop)> {
     let score = |r: &Route, nh: &Nexthop| {
         let on_oif = oif == 0 || nh.oif == Some(oif);
         // IPV6_DECODE_PREF: medium 2, high 3, low 1, invalid 0.
         let pref = [2, 3, 0, 1][usize::from(r.pref & 3)];
         (i32::from(on_oif) * 2) | (pref << 2)
     };
-    let best = |rs: &mut dyn Iterator<Item = &&'s Route>| {
+    let best = |rs: &mut dyn Iterator<Item = &'s Route>| {
         let mut best: Option<(i32, &'s Route, &'s Nexthop)> = None;
         for r in rs {
             let Some(nh) = r.nexthops.first() else {
@@ -381,7 +381,7 @@ fn v6_select<'s>(routes: &[&'s Route], oif: u32) -> Option<(&'s Route, &'s Nexth
 /// selected.
 fn v6_table(fib: &Fib, table: u32, dst: Ipv6Addr, oif: u32) -> Option<(&Route, &Nexthop)> {
     fib.prefixes(table, dst.into())
-        .find_map(|group| v6_select(&group, oif))
+        .find_map(|group| v6_select(group, oif))
 }
 
 fn ipv6(fib: &Fib, p: &mut Params, flags: u32) -> i64 {

@@ -1,8 +1,9 @@
 //! A [`Snapshot`] indexed for per-packet lookups: routes by table and prefix (a hash per
 //! prefix length, longest first), neighbours by interface and address.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
+
+use hashbrown::HashMap;
 
 use super::netlink::{Neigh, Route, Snapshot};
 
@@ -17,6 +18,20 @@ struct Trie {
     lens: Vec<u8>,
     /// Route indices by (length, masked prefix), in the order the kernel tries them.
     by_prefix: HashMap<(u8, u128), Vec<usize>>,
+}
+
+/// The routes of one prefix, in the order the kernel tries them.
+#[derive(Clone, Copy)]
+pub(crate) struct Group<'s> {
+    routes: &'s [Route],
+    ids: &'s [usize],
+}
+
+impl<'s> Group<'s> {
+    /// The routes.
+    pub(crate) fn iter(self) -> impl Iterator<Item = &'s Route> {
+        self.ids.iter().map(move |&i| &self.routes[i])
+    }
 }
 
 /// The forwarding state with its lookup indexes.
@@ -102,17 +117,16 @@ impl Fib {
 
     /// The routes of `table`'s trie holding `dst`, grouped by prefix, longest first, each
     /// group in the kernel's order.
-    pub(crate) fn prefixes<'s>(
-        &'s self,
-        table: u32,
-        dst: IpAddr,
-    ) -> impl Iterator<Item = Vec<&'s Route>> + 's {
+    pub(crate) fn prefixes(&self, table: u32, dst: IpAddr) -> impl Iterator<Item = Group<'_>> {
         let v4 = dst.is_ipv4();
         let trie = self.tries.get(&(v4, trie_of(v4, table)));
         trie.into_iter().flat_map(move |t| {
             t.lens.iter().filter_map(move |&len| {
                 let ids = t.by_prefix.get(&(len, mask(dst, len)))?;
-                Some(ids.iter().map(|&i| &self.snap.routes[i]).collect())
+                Some(Group {
+                    routes: &self.snap.routes,
+                    ids,
+                })
             })
         })
     }

@@ -3,7 +3,9 @@
  * hop's interface; blackhole, unreachable and prohibit routes drop; the rest pass.
  *
  * A control block in the UDP payload (magic "FIBC") lets a test drive every flag and
- * error path: lookup flags, ifindex, tbid (or mark), plen, family and tot_len overrides.
+ * error path: lookup flags, ifindex, tbid (or mark), plen, family and tot_len overrides,
+ * and a dry run that decides without rewriting (so a repeated run, as in a benchmark,
+ * keeps taking the same path).
  * The helper's return value and the whole struct it wrote are kept in .bss,
  * with a count per return value. */
 #include <linux/bpf.h>
@@ -29,7 +31,7 @@ struct ctl {
     __s32 plen;
     __u32 family;
     __u16 tot_len;
-    __u16 pad;
+    __u16 dry_run;
 };
 
 /* One global, so its layout in .bss is fixed. */
@@ -57,7 +59,7 @@ int route(struct xdp_md *ctx)
     struct udphdr *udp = 0;
     struct bpf_fib_lookup p;
     __u32 flags = 0;
-    int short_plen = 0;
+    int short_plen = 0, dry_run = 0;
     long rc;
 
     __builtin_memset(&p, 0, sizeof(p));
@@ -111,6 +113,7 @@ int route(struct xdp_md *ctx)
             if (c->tot_len)
                 p.tot_len = c->tot_len;
             short_plen = c->plen == 60;
+            dry_run = c->dry_run;
         }
     }
 
@@ -124,6 +127,8 @@ int route(struct xdp_md *ctx)
 
     switch (rc) {
     case BPF_FIB_LKUP_RET_SUCCESS:
+        if (dry_run)
+            return XDP_REDIRECT;
         if (iph)
             decrease_ttl(iph);
         else if (ip6h)

@@ -3,10 +3,13 @@
 //! test's own, set up with routes, neighbours and forwarding switches of every kind the
 //! helper distinguishes. Each packet is compared on verdict, output bytes and the whole
 //! `struct bpf_fib_lookup` the helper wrote; each case also names the return value it is
-//! meant to reach, so a setup that silently failed cannot pass. Needs root and clang-14;
-//! it does not skip.
+//! meant to reach, so a setup that silently failed cannot pass. The corpus's packet set
+//! (truncated, oversized, malformed) runs through it as well. Needs root and clang-14; it
+//! does not skip.
 
 mod common;
+#[path = "corpus/packets.rs"]
+mod packets;
 
 use std::ffi::CString;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -568,6 +571,13 @@ fn the_router_matches_the_kernel_on_every_route() {
                     wrong.push(format!("{}: the helper ran", case.name));
                 }
                 _ => {}
+            }
+        }
+        // The corpus's packet set too: truncated, oversized, malformed, every protocol.
+        for p in packets::all() {
+            let runs = run.run(&p.bytes, 1);
+            for d in runs.differences().into_iter().chain(run.map_differences()) {
+                diffs.push(format!("packet {}: {d}", p.name));
             }
         }
         (diffs, wrong)

@@ -18,6 +18,7 @@ pub mod insn;
 pub mod instruction;
 pub mod interp;
 pub mod program;
+pub mod verifier;
 
 pub use insn::Insn;
 pub use instruction::Instruction;

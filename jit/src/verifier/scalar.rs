@@ -239,10 +239,10 @@ impl Scalar {
     /// `self op other` at 64 bits.
     pub fn alu64(&self, op: Op, b: &Scalar) -> Scalar {
         let a = self;
-        if let (Some(x), Some(y)) = (a.as_const(), b.as_const()) {
-            if let Some(v) = eval(op, x, y, 64) {
-                return Scalar::constant(v);
-            }
+        if let (Some(x), Some(y)) = (a.as_const(), b.as_const())
+            && let Some(v) = eval(op, x, y, 64)
+        {
+            return Scalar::constant(v);
         }
         let mut r = Scalar::UNKNOWN;
         match op {
@@ -324,10 +324,10 @@ impl Scalar {
     /// `self op other` on the low 32 bits, zero-extended.
     pub fn alu32(&self, op: Op, b: &Scalar) -> Scalar {
         let (a, b) = (self.zext32(), b.zext32());
-        if let (Some(x), Some(y)) = (a.as_const(), b.as_const()) {
-            if let Some(v) = eval(op, x, y, 32) {
-                return Scalar::constant(v);
-            }
+        if let (Some(x), Some(y)) = (a.as_const(), b.as_const())
+            && let Some(v) = eval(op, x, y, 32)
+        {
+            return Scalar::constant(v);
         }
         let r = match op {
             // Sign matters: work on the sign-extended halves, then truncate.

@@ -111,7 +111,11 @@ impl Cfg {
             if let Instruction::Ja { .. } | Instruction::Jump { .. } = ins {
                 let t = target(pc, &ins).expect("jumps branch");
                 if subprog_of(t) != subprog_of(pc) {
-                    return Err(VerifyError::at(pc, ins, Reason::JumpOutOfRange { to: t }));
+                    return Err(VerifyError::at(
+                        pc,
+                        ins,
+                        Reason::JumpOutOfRange { from: pc, to: t },
+                    ));
                 }
             }
             if let Instruction::Call(CallTarget::Local(_)) = ins {
@@ -141,7 +145,7 @@ impl Cfg {
         let reached = cfg.walk(&decoded);
         for &(pc, ins) in &insns {
             if !reached[pc] {
-                return Err(VerifyError::at(pc, ins, Reason::Unreachable));
+                return Err(VerifyError::at(pc, ins, Reason::Unreachable(pc)));
             }
         }
         // The main program is frame 0; the kernel refuses frame 8, which recursion always
@@ -241,7 +245,7 @@ impl Cfg {
                 pc,
                 at(pc),
                 Reason::CallStackTooDeep {
-                    frames: MAX_CALL_FRAMES,
+                    frames: MAX_CALL_FRAMES + 1,
                 },
             )
         };
@@ -301,19 +305,22 @@ mod tests {
     fn control_flow_defects_are_refused_where_they_are() {
         assert_eq!(
             reason("call local f\nja +1\nexit\nf:\nexit"),
-            (1, Reason::JumpOutOfRange { to: 3 })
+            (1, Reason::JumpOutOfRange { from: 1, to: 3 })
         );
-        assert_eq!(reason("exit\nmov %r0, 1\nexit"), (1, Reason::Unreachable));
+        assert_eq!(
+            reason("exit\nmov %r0, 1\nexit"),
+            (1, Reason::Unreachable(1))
+        );
         assert_eq!(
             reason("call local f\ncall local g\nexit\nf:\nmov %r0, 1\ng:\nmov %r0, 2\nexit"),
             (3, Reason::FallsOffEnd)
         );
         assert_eq!(
             reason("call local f\nexit\nf:\ncall local f\nexit"),
-            (2, Reason::CallStackTooDeep { frames: 8 })
+            (2, Reason::CallStackTooDeep { frames: 9 })
         );
         let e = cfg("exit\nmov %r0, 1\nexit").unwrap_err();
-        assert_eq!(e.to_string(), "1: (mov %r0, 1) unreachable insn");
+        assert_eq!(e.to_string(), "1: (mov %r0, 1) unreachable insn 1");
     }
 
     /// A chain of `n` nested calls below the main program.
@@ -333,7 +340,7 @@ mod tests {
     fn eight_frames_pass_and_nine_do_not() {
         assert_eq!(cfg(&chain(7)).unwrap().max_depth, 8);
         let (pc, r) = reason(&chain(8));
-        assert_eq!(r, Reason::CallStackTooDeep { frames: 8 });
+        assert_eq!(r, Reason::CallStackTooDeep { frames: 9 });
         assert_eq!(pc, 2 + 2 * 6, "the call from the eighth frame");
     }
 }

@@ -47,21 +47,23 @@ impl std::error::Error for VerifyError {}
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Reason {
     /// A jump leaves its function.
-    #[error("jump out of range: target {to} is in another function")]
+    #[error("jump out of range from insn {from} to {to}")]
     JumpOutOfRange {
-        /// The target slot.
+        /// The jump's slot.
+        from: usize,
+        /// The target slot, in another function.
         to: usize,
     },
     /// A function's last instruction is neither `exit` nor a jump.
     #[error("last insn is not an exit or jmp")]
     FallsOffEnd,
     /// No path from the entry reaches the instruction.
-    #[error("unreachable insn")]
-    Unreachable,
+    #[error("unreachable insn {0}")]
+    Unreachable(usize),
     /// Calls nest deeper than the kernel allows (recursion always does).
-    #[error("the call stack of {frames} frames is too deep !")]
+    #[error("the call stack of {frames} frames is too deep")]
     CallStackTooDeep {
-        /// The frame the kernel refuses.
+        /// The frames the refused call would make (the kernel counts the new one).
         frames: usize,
     },
 }

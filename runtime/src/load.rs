@@ -9,7 +9,7 @@ use std::sync::Arc;
 use uxdp_jit::Program;
 use uxdp_jit::instruction::Imm64;
 use uxdp_jit::interp::LoadErrorKind;
-use uxdp_jit::verifier::Cfg;
+use uxdp_jit::verifier::{Cfg, check_license};
 use uxdp_maps::Map;
 
 use crate::helpers::{ids, xdp_helpers};
@@ -193,14 +193,17 @@ fn load_program(
     // The verifier's control-flow checks, on the program as the object has it.
     let structure = Program::new(spec.insns.clone())
         .map_err(|e| prog_err(obj, spec, Some(e.pc), e.kind.to_string()))?;
-    Cfg::analyze(&structure).map_err(|e| {
-        prog_err(
-            obj,
-            spec,
-            Some(e.pc),
-            format!("refused by the verifier: {} (`{}`)", e.reason, e.insn),
-        )
-    })?;
+    Cfg::analyze(&structure)
+        .map(|_| ())
+        .and_then(|()| check_license(&structure, &obj.license))
+        .map_err(|e| {
+            prog_err(
+                obj,
+                spec,
+                Some(e.pc),
+                format!("refused by the verifier: {} (`{}`)", e.reason, e.insn),
+            )
+        })?;
     let mut insns = spec.insns.clone();
     let mut used = Vec::new();
     for (&pc, &target) in &spec.relocs {

@@ -96,3 +96,46 @@ fn control_flow_verdicts_match_the_kernel() {
         wrong.join("\n")
     );
 }
+
+/// Every helper uxdp provides, called by a program under a license that is not
+/// GPL-compatible: refused for the GPL-only ones, exactly where the kernel refuses.
+#[test]
+fn the_license_rule_matches_the_kernel() {
+    common::require_root("loading programs into the kernel's verifier");
+    const GPL_MESSAGE: &str = "cannot call GPL-restricted function from non-GPL compatible program";
+    let mut wrong = Vec::new();
+    let mut gpl_only = 0;
+    for id in 0..200 {
+        let Some(proto) = uxdp_jit::verifier::proto::xdp_proto(id) else {
+            continue;
+        };
+        let src = format!("call {id}\nmov %r0, 2\nexit");
+        let prog = Program::new(assemble(&src).unwrap()).unwrap();
+        let ours = uxdp_jit::verifier::check_license(&prog, "Proprietary").is_err();
+        let bytes: Vec<u8> = assemble(&src)
+            .unwrap()
+            .iter()
+            .flat_map(|i| i.to_bytes())
+            .collect();
+        let theirs = match ProgFd::load(BPF_PROG_TYPE_XDP, &bytes, "Proprietary", true) {
+            Ok(_) => false,
+            Err(e) => e.log.contains(GPL_MESSAGE),
+        };
+        gpl_only += usize::from(theirs);
+        if ours != theirs {
+            wrong.push(format!(
+                "{} ({id}): uxdp {ours}, kernel {theirs}",
+                proto.name
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "GPL-only verdicts that differ:\n{}",
+        wrong.join("\n")
+    );
+    assert!(
+        gpl_only >= 3,
+        "trace_printk, perf_event_output and fib_lookup are GPL-only"
+    );
+}

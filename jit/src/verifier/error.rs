@@ -60,6 +60,9 @@ pub enum Reason {
     /// No path from the entry reaches the instruction.
     #[error("unreachable insn {0}")]
     Unreachable(usize),
+    /// A program whose license is not GPL-compatible calls a GPL-only helper.
+    #[error("cannot call GPL-restricted function from non-GPL compatible program")]
+    GplOnly,
     /// Calls nest deeper than the kernel allows (recursion always does).
     #[error("the call stack of {frames} frames is too deep")]
     CallStackTooDeep {

@@ -2,11 +2,14 @@
 //! engine runs a program. A refused program never runs.
 //!
 //! Built in layers: [`cfg`] (control flow: functions, jumps, reachability, call depth),
-//! [`tnum`] (the known-bits domain scalar tracking rests on).
+//! [`tnum`], [`scalar`] and [`branch`] (known bits and ranges of scalars, and what
+//! conditional jumps decide and teach), [`proto`] (helper prototypes and the license
+//! rule).
 
 pub mod branch;
 pub mod cfg;
 pub mod error;
+pub mod proto;
 pub mod scalar;
 pub mod tnum;
 
@@ -14,3 +17,22 @@ pub use cfg::Cfg;
 pub use error::{Reason, VerifyError};
 pub use scalar::Scalar;
 pub use tnum::Tnum;
+
+use crate::instruction::{CallTarget, Instruction};
+use crate::program::Program;
+
+/// The kernel's license rule: a program whose license is not GPL-compatible may not call
+/// a GPL-only helper.
+pub fn check_license(prog: &Program, license: &str) -> Result<(), VerifyError> {
+    if proto::gpl_compatible(license) {
+        return Ok(());
+    }
+    for (pc, ins) in prog.instructions() {
+        if let Instruction::Call(CallTarget::Helper(id)) = ins
+            && proto::xdp_proto(id).is_some_and(|p| p.gpl_only)
+        {
+            return Err(VerifyError::at(pc, ins, Reason::GplOnly));
+        }
+    }
+    Ok(())
+}

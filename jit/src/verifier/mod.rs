@@ -12,6 +12,7 @@ pub mod error;
 pub mod proto;
 pub mod scalar;
 pub mod tnum;
+pub mod value;
 
 pub use cfg::Cfg;
 pub use error::{Reason, VerifyError};

@@ -17,6 +17,9 @@ pub struct VerifyError {
     pub reason: Reason,
     /// Register and stack states where known, in the kernel's log notation.
     pub state: Option<String>,
+    /// When a log was asked for: the instructions processed last before the refusal,
+    /// each with the state it started from.
+    pub trail: Vec<String>,
 }
 
 impl VerifyError {
@@ -27,6 +30,7 @@ impl VerifyError {
             insn,
             reason,
             state: None,
+            trail: Vec::new(),
         }
     }
 }
@@ -69,4 +73,156 @@ pub enum Reason {
         /// The frames the refused call would make (the kernel counts the new one).
         frames: usize,
     },
+    /// A register is read before anything was written to it.
+    #[error("R{0} !read_ok")]
+    NotReadable(u8),
+    /// The frame pointer is written.
+    #[error("frame pointer is read only")]
+    FramePointerWrite,
+    /// A shift by a constant out of range.
+    #[error("invalid shift {0}")]
+    InvalidShift(i32),
+    /// Division or modulo by a constant zero.
+    #[error("div by zero")]
+    DivByZero,
+    /// Arithmetic on a pointer the kernel forbids.
+    #[error("{0}")]
+    PointerArithmetic(String),
+    /// A memory access through something that is not a pointer to readable memory.
+    #[error("R{reg} invalid mem access '{kind}'")]
+    InvalidMemAccess {
+        /// The base register.
+        reg: u8,
+        /// What it holds.
+        kind: &'static str,
+    },
+    /// A stack access outside the frame, or misaligned.
+    #[error("{0}")]
+    Stack(String),
+    /// A read of stack bytes never written.
+    #[error("invalid {}read from stack {}off {}+{} size {}", if *indirect { "indirect " } else { "" }, reg.map(|r| format!("R{r} ")).unwrap_or_default(), off, byte, size)]
+    UninitStack {
+        /// Through a helper argument.
+        indirect: bool,
+        /// The register (helper arguments only).
+        reg: Option<u8>,
+        /// Offset from the frame pointer of the access.
+        off: i64,
+        /// The first unwritten byte, from `off`.
+        byte: i64,
+        /// Bytes accessed.
+        size: u64,
+    },
+    /// A packet access not proven to lie before `data_end`.
+    #[error("invalid access to packet, off={off} size={size}, R{reg}(id={id},off={off},r={range})")]
+    Packet {
+        /// Offset of the access from the packet pointer's class start.
+        off: i64,
+        /// Bytes accessed.
+        size: u64,
+        /// The base register.
+        reg: u8,
+        /// Its identity.
+        id: u32,
+        /// The proven range.
+        range: u32,
+    },
+    /// A map value, key or ring buffer access out of bounds, or with an unbounded or
+    /// negative variable offset.
+    #[error("{0}")]
+    Bounds(String),
+    /// A context field that does not exist, or a wrong width, or a write.
+    #[error("invalid bpf_context access off={off} size={size}")]
+    Ctx {
+        /// Offset in `struct xdp_md`.
+        off: i64,
+        /// Bytes accessed.
+        size: u8,
+    },
+    /// The context pointer was moved before a dereference.
+    #[error("dereference of modified ctx ptr R{reg} off={off} disallowed")]
+    ModifiedCtx {
+        /// The base register.
+        reg: u8,
+        /// Its offset.
+        off: i32,
+    },
+    /// A pointer stored where others (a map, the packet, ring buffer memory) can read it.
+    #[error("R{reg} leaks addr into {into}")]
+    Leak {
+        /// The register stored.
+        reg: u8,
+        /// Where: `map`, `packet`, `mem`.
+        into: &'static str,
+    },
+    /// The program returns a pointer.
+    #[error("R0 leaks addr as return value")]
+    LeakReturn,
+    /// A write to a map programs may only read.
+    #[error("write into map forbidden, value_size={value_size} off={off} size={size}")]
+    ReadOnlyMap {
+        /// The value's size.
+        value_size: u32,
+        /// Offset written.
+        off: i64,
+        /// Bytes written.
+        size: u64,
+    },
+    /// A helper argument of the wrong kind.
+    #[error("R{reg} type={got} expected={expected}")]
+    ArgType {
+        /// The argument register.
+        reg: u8,
+        /// What it holds.
+        got: &'static str,
+        /// What the prototype wants.
+        expected: &'static str,
+    },
+    /// Any other helper argument problem (sizes, constants, offsets).
+    #[error("{0}")]
+    Arg(String),
+    /// A helper uxdp does not provide to XDP programs.
+    #[error("program of this type cannot use helper #{0}")]
+    UnknownHelper(i32),
+    /// A helper that does not work on this kind of map.
+    #[error("cannot pass map_type {map_type} into func {func}#{id}")]
+    MapFunc {
+        /// The map's type.
+        map_type: u32,
+        /// The helper's name.
+        func: &'static str,
+        /// The helper's id.
+        id: i32,
+    },
+    /// A reference (ring buffer reservation) not released on some path.
+    #[error("Unreleased reference id={id} alloc_insn={pc}")]
+    UnreleasedRef {
+        /// Its identity.
+        id: u32,
+        /// Where it was acquired.
+        pc: usize,
+    },
+    /// A spin lock rule broken.
+    #[error("{0}")]
+    SpinLock(String),
+    /// A callback returns something other than 0 or 1.
+    #[error("At callback return the register R0 has {0} should have been in [0, 1]")]
+    CallbackReturn(String),
+    /// A path comes back to a loop head in exactly the state it had.
+    #[error("infinite loop detected at insn {0}")]
+    InfiniteLoop(usize),
+    /// Too many instructions to explore.
+    #[error("BPF program is too large. Processed {0} insn")]
+    TooComplex(u64),
+    /// The frames of one call chain need more than 512 bytes of stack.
+    #[error("combined stack size of {calls} calls is {bytes}. Too large")]
+    CombinedStack {
+        /// Frames in the chain.
+        calls: usize,
+        /// Their stack, each rounded up to 32 bytes.
+        bytes: u64,
+    },
+    /// An instruction XDP programs cannot use in uxdp.
+    #[error("{0}")]
+    Unsupported(String),
 }

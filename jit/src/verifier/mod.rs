@@ -4,17 +4,25 @@
 //! Built in layers: [`cfg`] (control flow: functions, jumps, reachability, call depth),
 //! [`tnum`], [`scalar`] and [`branch`] (known bits and ranges of scalars, and what
 //! conditional jumps decide and teach), [`proto`] (helper prototypes and the license
-//! rule).
+//! rule), [`value`] and [`state`] (what registers and stack slots hold, and when one
+//! state covers another), [`env`] (the maps around the program), and [`check`] (every
+//! path walked, every instruction checked), which records its [`facts`] for the engines.
 
 pub mod branch;
 pub mod cfg;
+pub mod check;
+pub mod env;
 pub mod error;
+pub mod facts;
 pub mod proto;
 pub mod scalar;
+pub mod state;
 pub mod tnum;
 pub mod value;
 
 pub use cfg::Cfg;
+pub use check::{Options, Stats, Verified, verify};
+pub use env::{Env, LddwRef, MapInfo};
 pub use error::{Reason, VerifyError};
 pub use scalar::Scalar;
 pub use tnum::Tnum;

@@ -52,6 +52,11 @@ pub enum Base {
         /// Bytes reserved.
         size: u32,
     },
+    /// A map, or NULL: a lookup's result in a map of maps before its null check.
+    MapOrNull {
+        /// The inner map's template.
+        map: u32,
+    },
     /// A function of the program (a callback's address).
     Func {
         /// Its first slot.
@@ -71,7 +76,9 @@ pub struct Ptr {
     /// Identity shared by copies of one pointer: a packet check or a null check on one
     /// teaches every copy.
     pub id: u32,
-    /// Packet pointers: bytes from `off` proven to lie before `data_end`.
+    /// Packet pointers: bytes from the start of the identity's class (`off` 0, the same
+    /// variable part) proven to lie before `data_end`; an access at `off + k` of `n` bytes
+    /// is in bounds when `off + k + n <= range`.
     pub range: u32,
 }
 
@@ -93,8 +100,14 @@ impl Ptr {
 pub enum Value {
     /// Nothing that may be read (`NOT_INIT`).
     Uninit,
-    /// A number.
-    Scalar(Scalar),
+    /// A number; copies of one number share a nonzero `id`, so what a jump teaches about
+    /// one teaches about all.
+    Scalar {
+        /// What is known.
+        s: Scalar,
+        /// Identity shared by copies (0: none).
+        id: u32,
+    },
     /// A pointer.
     Ptr(Ptr),
 }
@@ -127,12 +140,16 @@ impl IdMap {
 
 impl Value {
     /// Whether every run from `self` is also a run the explored `old` stood for, so what
-    /// was proven from `old` holds here (`regsafe`).
-    pub fn covered_by(&self, old: &Value, ids: &mut IdMap) -> bool {
+    /// was proven from `old` holds here (`regsafe`). A number whose value no proof from
+    /// `old` depended on (not `precise`) covers any number.
+    pub fn covered_by(&self, old: &Value, ids: &mut IdMap, precise: bool) -> bool {
         match (old, self) {
             // Never read from here on (or the program would have been refused there).
             (Value::Uninit, _) => true,
-            (Value::Scalar(o), Value::Scalar(n)) => n.within(o),
+            (Value::Scalar { .. }, Value::Scalar { .. }) if !precise => true,
+            (Value::Scalar { s: o, id: oi }, Value::Scalar { s: n, id: ni }) => {
+                n.within(o) && (*oi == 0 || ids.pair(*oi, *ni))
+            }
             (Value::Ptr(o), Value::Ptr(n)) => {
                 o.base == n.base
                     && o.off == n.off
@@ -147,9 +164,37 @@ impl Value {
     /// The scalar, if it is one.
     pub fn scalar(&self) -> Option<&Scalar> {
         match self {
-            Value::Scalar(s) => Some(s),
+            Value::Scalar { s, .. } => Some(s),
             _ => None,
         }
+    }
+
+    /// A scalar without identity.
+    pub fn num(s: Scalar) -> Value {
+        Value::Scalar { s, id: 0 }
+    }
+
+    /// An unknown scalar.
+    pub fn unknown() -> Value {
+        Value::num(Scalar::UNKNOWN)
+    }
+
+    /// A known scalar.
+    pub fn known(v: u64) -> Value {
+        Value::num(Scalar::constant(v))
+    }
+
+    /// The pointer, if it is one.
+    pub fn ptr(&self) -> Option<&Ptr> {
+        match self {
+            Value::Ptr(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a pointer.
+    pub fn is_ptr(&self) -> bool {
+        matches!(self, Value::Ptr(_))
     }
 }
 
@@ -160,12 +205,12 @@ mod tests {
     #[test]
     fn coverage_follows_the_kernels_rules() {
         let mut ids = IdMap::default();
-        let narrow = Value::Scalar(Scalar::urange(0, 10));
-        let wide = Value::Scalar(Scalar::urange(0, 100));
-        assert!(narrow.covered_by(&wide, &mut ids));
-        assert!(!wide.covered_by(&narrow, &mut ids));
-        assert!(wide.covered_by(&Value::Uninit, &mut ids));
-        assert!(!Value::Uninit.covered_by(&wide, &mut ids));
+        let narrow = Value::num(Scalar::urange(0, 10));
+        let wide = Value::num(Scalar::urange(0, 100));
+        assert!(narrow.covered_by(&wide, &mut ids, true));
+        assert!(!wide.covered_by(&narrow, &mut ids, true));
+        assert!(wide.covered_by(&Value::Uninit, &mut ids, true));
+        assert!(!Value::Uninit.covered_by(&wide, &mut ids, true));
 
         let pkt = |range, id| {
             Value::Ptr(Ptr {
@@ -174,10 +219,10 @@ mod tests {
                 ..Ptr::new(Base::Packet, 14)
             })
         };
-        assert!(pkt(34, 1).covered_by(&pkt(20, 1), &mut IdMap::default()));
-        assert!(!pkt(20, 1).covered_by(&pkt(34, 1), &mut IdMap::default()));
+        assert!(pkt(34, 1).covered_by(&pkt(20, 1), &mut IdMap::default(), true));
+        assert!(!pkt(20, 1).covered_by(&pkt(34, 1), &mut IdMap::default(), true));
         let stack = Value::Ptr(Ptr::new(Base::Stack { frame: 0 }, -8));
-        assert!(!stack.covered_by(&pkt(0, 0), &mut IdMap::default()));
+        assert!(!stack.covered_by(&pkt(0, 0), &mut IdMap::default(), true));
     }
 
     #[test]

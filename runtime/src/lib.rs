@@ -13,4 +13,5 @@ pub mod kernel;
 pub mod load;
 pub mod object;
 pub mod testrun;
+pub mod verify;
 pub mod xdp;

@@ -9,13 +9,14 @@ use std::sync::Arc;
 use uxdp_jit::Program;
 use uxdp_jit::instruction::Imm64;
 use uxdp_jit::interp::LoadErrorKind;
-use uxdp_jit::verifier::{Cfg, check_license};
+use uxdp_jit::verifier::{Options, Reason, check_license, verify};
 use uxdp_maps::Map;
 
 use crate::helpers::{ids, xdp_helpers};
 use crate::object::{
     LddwTarget, Location, MapInit, Object, ObjectError, ProgKind, ProgramSpec, SlotRef, XdpAttach,
 };
+use crate::verify::env_for;
 use crate::xdp::ctx::rewrite_ctx_loads;
 use crate::xdp::{MAP_BASE, Registry, XdpProgram};
 
@@ -190,19 +191,20 @@ fn load_program(
     maps: &[Arc<Map>],
     devmap: bool,
 ) -> Result<Arc<XdpProgram>, ObjectError> {
-    // The verifier's control-flow checks, on the program as the object has it.
+    // The verifier, on the program as the object has it: nothing runs unless it passes.
     let structure = Program::new(spec.insns.clone())
         .map_err(|e| prog_err(obj, spec, Some(e.pc), e.kind.to_string()))?;
-    Cfg::analyze(&structure)
-        .map(|_| ())
-        .and_then(|()| check_license(&structure, &obj.license))
+    check_license(&structure, &obj.license)
+        .and_then(|()| verify(&structure, &env_for(obj, spec, devmap), &Options::default()))
         .map_err(|e| {
-            prog_err(
-                obj,
-                spec,
-                Some(e.pc),
-                format!("refused by the verifier: {} (`{}`)", e.reason, e.insn),
-            )
+            if let Reason::UnknownHelper(id) = e.reason {
+                return prog_err(obj, spec, Some(e.pc), unknown_helper(id));
+            }
+            let mut reason = format!("refused by the verifier: {} (`{}`)", e.reason, e.insn);
+            if let Some(state) = &e.state {
+                reason.push_str(&format!("\n  state: {state}"));
+            }
+            prog_err(obj, spec, Some(e.pc), reason)
         })?;
     let mut insns = spec.insns.clone();
     let mut used = Vec::new();
@@ -246,11 +248,7 @@ fn load_program(
         match e.downcast_ref::<uxdp_jit::interp::LoadError>() {
             Some(le) => {
                 let reason = match le.kind {
-                    LoadErrorKind::UnknownHelper(id) => format!(
-                        "calls helper {id} ({}), which uxdp does not provide",
-                        ids::kernel_name(i64::from(id))
-                            .unwrap_or("unknown to this kernel's headers")
-                    ),
+                    LoadErrorKind::UnknownHelper(id) => unknown_helper(id),
                     LoadErrorKind::Unrelocated(Imm64::MapFd(_) | Imm64::MapValue { .. }) => {
                         "lddw of a map without a relocation".into()
                     }
@@ -261,4 +259,11 @@ fn load_program(
             None => prog_err(obj, spec, None, e.to_string()),
         }
     })
+}
+
+fn unknown_helper(id: i32) -> String {
+    format!(
+        "calls helper {id} ({}), which uxdp does not provide",
+        ids::kernel_name(i64::from(id)).unwrap_or("unknown to this kernel's headers")
+    )
 }

@@ -248,3 +248,113 @@ fn load_program(
         )
     })
 }
+
+/// Whose rules the kernel's verifier applies in [`verify_in_kernel`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Privilege {
+    /// The caller's capabilities (root: the kernel allows reads of unwritten stack and
+    /// pointers stored in maps).
+    Caller,
+    /// `CAP_BPF` and `CAP_NET_ADMIN` without `CAP_PERFMON` and `CAP_SYS_ADMIN`: the kernel
+    /// refuses unwritten stack reads and pointer leaks, as uxdp always does.
+    Strict,
+}
+
+/// One program's verdict from the kernel: its name, and the end of the kernel's log when
+/// it was refused.
+pub type KernelVerdict = (String, Result<(), String>);
+
+/// Submits each XDP program of `obj` to the kernel's verifier, with look-alike maps, and
+/// gives each program's verdict.
+pub fn verify_in_kernel(
+    obj: &Object,
+    privilege: Privilege,
+) -> Result<Vec<KernelVerdict>, ObjectError> {
+    let submit = || {
+        let needs_btf = obj.maps.iter().any(|m| m.def.spin_lock_off.is_some());
+        let btf = match &obj.btf {
+            Some(b) => BtfFd::load(b.raw()).ok(),
+            None => None,
+        };
+        if needs_btf && btf.is_none() {
+            return Err(err(obj, ".BTF", "", "the kernel refused the BTF".into()));
+        }
+        let maps = obj
+            .maps
+            .iter()
+            .map(|spec| create_map(obj, spec, btf.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(obj
+            .programs
+            .iter()
+            .filter_map(|spec| match spec.kind {
+                ProgKind::Xdp { frags, attach } => Some((
+                    spec.name.clone(),
+                    load_program(obj, spec, &maps, btf.as_ref(), frags, attach)
+                        .map(drop)
+                        .map_err(|e| e.reason),
+                )),
+                _ => None,
+            })
+            .collect())
+    };
+    match privilege {
+        Privilege::Caller => submit(),
+        Privilege::Strict => std::thread::scope(|s| {
+            s.spawn(|| {
+                drop_effective(&[CAP_SYS_ADMIN, CAP_PERFMON]).map_err(|e| {
+                    err(
+                        obj,
+                        "",
+                        "",
+                        format!("cannot drop CAP_PERFMON and CAP_SYS_ADMIN: {e}"),
+                    )
+                })?;
+                submit()
+            })
+            .join()
+            .expect("the submitting thread does not panic")
+        }),
+    }
+}
+
+/// `CAP_SYS_ADMIN`.
+const CAP_SYS_ADMIN: u32 = 21;
+/// `CAP_PERFMON`.
+const CAP_PERFMON: u32 = 38;
+
+/// Removes `caps` from the calling thread's effective set (capabilities are per thread,
+/// so the rest of the process keeps them).
+fn drop_effective(caps: &[u32]) -> std::io::Result<()> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Default, Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    let mut hdr = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let mut data = [Data::default(); 2];
+    // SAFETY: capget writes two `Data` records for a version 3 header; both point at
+    // live, correctly sized locals.
+    if unsafe { libc::syscall(libc::SYS_capget, &mut hdr, data.as_mut_ptr()) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    for &c in caps {
+        data[(c / 32) as usize].effective &= !(1 << (c % 32));
+    }
+    // SAFETY: as above; capset only reads them, and only changes this thread.
+    if unsafe { libc::syscall(libc::SYS_capset, &mut hdr, data.as_ptr()) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -57,6 +57,10 @@ enum Command {
     /// with --vs-kernel, also in the kernel, reporting every difference in verdict, output
     /// bytes or maps (exit status 2 when there is one).
     TestRun(TestRunArgs),
+    /// Verify an object's XDP programs as uxdp does before running them, printing each
+    /// verdict (a refusal with its instruction, reason and registers); exit status 1 when
+    /// one is refused, 2 when the kernel's verifier disagrees (--kernel-verify).
+    Verify(VerifyArgs),
     /// Speak the conformance suite's plugin protocol: program hex on stdin, memory hex as
     /// the argument, r0 in hex on stdout.
     ConformancePlugin(PluginArgs),
@@ -93,6 +97,34 @@ struct TestRunArgs {
     vs_kernel: bool,
 }
 
+/// `uxdp verify`.
+#[derive(clap::Args)]
+struct VerifyArgs {
+    /// The object (clang -target bpf output).
+    object: PathBuf,
+    /// Only the program with this function name.
+    #[arg(long)]
+    prog: Option<String>,
+    /// With a refusal, print the last instructions processed and their states.
+    #[arg(long)]
+    log: bool,
+    /// Also submit the programs to the kernel's verifier (needs root), with look-alike
+    /// maps: `caller` with this process's capabilities, `strict` without CAP_PERFMON and
+    /// CAP_SYS_ADMIN (the kernel then refuses uninitialised stack reads and pointer leaks,
+    /// as uxdp does).
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "caller")]
+    kernel_verify: Option<KernelVerify>,
+}
+
+/// Whose capabilities `--kernel-verify` uses.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum KernelVerify {
+    /// This process's.
+    Caller,
+    /// Without CAP_PERFMON and CAP_SYS_ADMIN.
+    Strict,
+}
+
 fn read_input(file: &Path) -> anyhow::Result<Vec<u8>> {
     if file == Path::new("-") {
         let mut buf = Vec::new();
@@ -122,6 +154,7 @@ fn read_source(file: &Path) -> anyhow::Result<(Vec<Insn>, Option<conformance::Te
 /// Subcommands too large to live here.
 mod cli {
     pub(crate) mod test_run;
+    pub(crate) mod verify;
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -172,6 +205,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::TestRun(args) => return cli::test_run::run(&args),
+        Command::Verify(args) => return cli::verify::run(&args),
         Command::ConformancePlugin(args) => conformance_plugin::serve(&args)?,
     }
     Ok(ExitCode::SUCCESS)

@@ -58,20 +58,36 @@ impl Slot {
 
     fn covered_by(&self, old: &Slot, ids: &mut IdMap, precise: bool) -> bool {
         let (n_old, n_new) = (old.spill_len(), self.spill_len());
-        if n_old > 0 && !old.spill.is_ptr() && !precise {
-            // A number nothing depended on: any initialised bytes do.
-            return self.bytes.iter().all(|&b| b != Byte::Invalid)
-                && (n_new == 0 || !self.spill.is_ptr());
+        let new_scalar = n_new == 0 || !self.spill.is_ptr();
+        let mut from = 0;
+        if n_old > 0 {
+            if let Value::Scalar { s, .. } = old.spill {
+                if !precise {
+                    // A number nothing depended on: any written bytes do.
+                    if !new_scalar || self.bytes[..n_old].contains(&Byte::Invalid) {
+                        return false;
+                    }
+                } else if n_old == 8 && n_new == 0 {
+                    // Eight bytes of some number: as good as a spilled unknown.
+                    if self.bytes.contains(&Byte::Invalid)
+                        || self.bytes.contains(&Byte::Zero) && !s.contains(0)
+                        || !Scalar::UNKNOWN.within(&s) && self.bytes.contains(&Byte::Misc)
+                    {
+                        return false;
+                    }
+                } else if n_old != n_new || !self.spill.covered_by(&old.spill, ids, precise) {
+                    return false;
+                }
+            } else if n_old != n_new || !self.spill.covered_by(&old.spill, ids, precise) {
+                return false;
+            }
+            from = n_old;
         }
-        if n_old > 0 && (n_old != n_new || !self.spill.covered_by(&old.spill, ids, precise)) {
-            return false;
-        }
-        let spilled_scalar = n_new > 0 && !self.spill.is_ptr();
         let zero_spill = self.spill.scalar().and_then(Scalar::as_const) == Some(0);
-        (n_old..8).all(|i| match (old.bytes[i], self.bytes[i]) {
+        (from..8).all(|i| match (old.bytes[i], self.bytes[i]) {
             (Byte::Invalid, _) => true,
             (Byte::Misc, Byte::Misc | Byte::Zero) => true,
-            (Byte::Misc, Byte::Spill) => spilled_scalar,
+            (Byte::Misc, Byte::Spill) => new_scalar,
             (Byte::Zero, Byte::Zero) => true,
             (Byte::Zero, Byte::Spill) => zero_spill,
             _ => false,
@@ -486,6 +502,43 @@ mod tests {
             !new.covered_by(&old, None, None),
             "a number loses the spilled range"
         );
+    }
+
+    #[test]
+    fn narrow_spills_compare_only_their_bytes() {
+        let mut old = state(&[]);
+        let mut new = state(&[]);
+        let narrow = |v: u64| Slot {
+            bytes: [
+                Byte::Spill,
+                Byte::Spill,
+                Byte::Spill,
+                Byte::Spill,
+                Byte::Invalid,
+                Byte::Invalid,
+                Byte::Invalid,
+                Byte::Invalid,
+            ],
+            spill: Value::known(v),
+        };
+        *old.cur_mut().slot_mut(1) = narrow(514);
+        *new.cur_mut().slot_mut(1) = narrow(527);
+        let live = [Live::ALL];
+        let imprecise = [Live {
+            regs: u16::MAX,
+            slots: 0,
+        }];
+        assert!(new.covered_by(&old, Some(&live), Some(&imprecise)));
+        assert!(!new.covered_by(&old, Some(&live), None));
+        // Eight bytes of anything stand for a spilled unknown number.
+        let mut o = state(&[]);
+        *o.cur_mut().slot_mut(0) = Slot {
+            bytes: [Byte::Spill; 8],
+            spill: Value::unknown(),
+        };
+        let mut n = state(&[]);
+        n.cur_mut().slot_mut(0).bytes = [Byte::Misc; 8];
+        assert!(n.covered_by(&o, None, None));
     }
 
     #[test]

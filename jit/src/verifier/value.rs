@@ -118,9 +118,22 @@ pub enum Value {
 pub struct IdMap {
     pairs: HashMap<u32, u32>,
     taken: HashMap<u32, u32>,
+    fresh: u32,
 }
 
 impl IdMap {
+    /// As [`IdMap::pair`] for numbers, where identity 0 means "linked to nothing": it
+    /// stands for an identity used nowhere else.
+    pub fn pair_scalar(&mut self, old: u32, new: u32) -> bool {
+        let mut fresh = || {
+            self.fresh += 1;
+            u32::MAX - self.fresh
+        };
+        let o = if old == 0 { fresh() } else { old };
+        let n = if new == 0 { fresh() } else { new };
+        self.pair(o, n)
+    }
+
     /// Whether `old` and `new` may stand for each other (recording them if first seen).
     pub fn pair(&mut self, old: u32, new: u32) -> bool {
         if old == 0 || new == 0 {
@@ -148,7 +161,7 @@ impl Value {
             (Value::Uninit, _) => true,
             (Value::Scalar { .. }, Value::Scalar { .. }) if !precise => true,
             (Value::Scalar { s: o, id: oi }, Value::Scalar { s: n, id: ni }) => {
-                n.within(o) && (*oi == 0 || ids.pair(*oi, *ni))
+                n.within(o) && ids.pair_scalar(*oi, *ni)
             }
             (Value::Ptr(o), Value::Ptr(n)) => {
                 o.base == n.base
@@ -233,5 +246,9 @@ mod tests {
         assert!(!ids.pair(3, 8), "3 already stands for 7");
         assert!(!ids.pair(4, 7), "7 already taken");
         assert!(ids.pair(0, 0) && !ids.pair(0, 5));
+        // Numbers: 0 is linked to nothing, so it pairs with any identity not yet taken.
+        let mut ids = IdMap::default();
+        assert!(ids.pair_scalar(4, 0) && ids.pair_scalar(0, 9) && ids.pair_scalar(0, 0));
+        assert!(!ids.pair_scalar(0, 9), "9 already stands for another");
     }
 }

@@ -300,22 +300,29 @@ pub fn verify_in_kernel(
     };
     match privilege {
         Privilege::Caller => submit(),
-        Privilege::Strict => std::thread::scope(|s| {
-            s.spawn(|| {
-                drop_effective(&[CAP_SYS_ADMIN, CAP_PERFMON]).map_err(|e| {
-                    err(
-                        obj,
-                        "",
-                        "",
-                        format!("cannot drop CAP_PERFMON and CAP_SYS_ADMIN: {e}"),
-                    )
-                })?;
-                submit()
-            })
-            .join()
-            .expect("the submitting thread does not panic")
-        }),
+        Privilege::Strict => strict(submit).map_err(|e| {
+            err(
+                obj,
+                "",
+                "",
+                format!("cannot drop CAP_PERFMON and CAP_SYS_ADMIN: {e}"),
+            )
+        })?,
     }
+}
+
+/// Runs `f` on a thread of its own without `CAP_PERFMON` and `CAP_SYS_ADMIN` in its
+/// effective set, so the kernel's verifier applies the rules uxdp always applies
+/// (no reads of unwritten stack, no pointers stored where others read them).
+pub fn strict<T: Send>(f: impl FnOnce() -> T + Send) -> std::io::Result<T> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            drop_effective(&[CAP_SYS_ADMIN, CAP_PERFMON])?;
+            Ok(f())
+        })
+        .join()
+        .expect("the thread running `f` does not panic")
+    })
 }
 
 /// `CAP_SYS_ADMIN`.

@@ -99,17 +99,13 @@ pub enum Reason {
     /// A stack access outside the frame, or misaligned.
     #[error("{0}")]
     Stack(String),
-    /// A read of stack bytes never written.
-    #[error("invalid {}read from stack {}off {}+{} size {}", if *indirect { "indirect " } else { "" }, reg.map(|r| format!("R{r} ")).unwrap_or_default(), off, byte, size)]
+    /// A read of stack bytes never written (directly or by a helper).
+    #[error("invalid read from stack R{reg} off={off} size={size}")]
     UninitStack {
-        /// Through a helper argument.
-        indirect: bool,
-        /// The register (helper arguments only).
-        reg: Option<u8>,
-        /// Offset from the frame pointer of the access.
+        /// The register holding the stack pointer.
+        reg: u8,
+        /// Offset from the frame pointer where the access starts.
         off: i64,
-        /// The first unwritten byte, from `off`.
-        byte: i64,
         /// Bytes accessed.
         size: u64,
     },

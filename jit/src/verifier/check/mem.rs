@@ -166,7 +166,9 @@ impl Checker<'_> {
             };
             return Err(Reason::Stack(format!(
                 "misaligned {what}access off {}+{}+{} size {n}",
-                p.var.bits, p.off, off
+                tnum_str(&p.var.bits),
+                p.off,
+                off
             )));
         }
         let old = self.access(pc, st, dst, base, off, size.bytes(), Access::Read, false)?;
@@ -380,7 +382,7 @@ impl Checker<'_> {
             self.grow(st, frame, -lo);
             return match access {
                 Access::Read => {
-                    self.stack_read_range(st, frame, lo, hi, None)?;
+                    self.stack_read_range(st, frame, lo, hi, reg)?;
                     Ok(Value::num(sized(u64::from(size), signed)))
                 }
                 Access::Write { value, src } => {
@@ -404,7 +406,8 @@ impl Checker<'_> {
         if total % n != 0 {
             return Err(Reason::Stack(format!(
                 "misaligned stack access off {}+{}+{off} size {size}",
-                p.var.bits, p.off
+                tnum_str(&p.var.bits),
+                p.off
             )));
         }
         self.grow(st, frame, -total);
@@ -416,7 +419,7 @@ impl Checker<'_> {
             }
             Access::Read => {
                 self.mark_slot_read(st, frame, i);
-                fill(st, frame, i, b, size, signed, total)
+                fill(st, reg, frame, i, b, size, signed, total)
             }
         }
     }
@@ -427,25 +430,23 @@ impl Checker<'_> {
         self.depth[f] = self.depth[f].max(bytes as u32);
     }
 
-    /// Checks every byte of `[lo, hi)` of `frame`'s stack was written; `reg` names the
-    /// helper argument for an indirect read.
+    /// Checks every byte of `[lo, hi)` of `frame`'s stack, reached through `reg`, was
+    /// written.
     fn stack_read_range(
         &mut self,
         st: &State,
         frame: usize,
         lo: i64,
         hi: i64,
-        reg: Option<Reg>,
+        reg: Reg,
     ) -> Result<(), Reason> {
         for a in lo..hi {
             let (i, b) = slot_of(a);
             self.mark_slot_read(st, frame, i);
             if st.frames[frame].slot(i).bytes[b] == Byte::Invalid {
                 return Err(Reason::UninitStack {
-                    indirect: reg.is_some(),
                     reg,
                     off: lo,
-                    byte: a - lo,
                     size: (hi - lo) as u64,
                 });
             }
@@ -491,7 +492,7 @@ impl Checker<'_> {
                 }
                 self.grow(st, frame, -lo);
                 if u != Use::Write {
-                    self.stack_read_range(st, frame, lo, hi, Some(reg))?;
+                    self.stack_read_range(st, frame, lo, hi, reg)?;
                 }
                 if writes {
                     stack_clobber(st, frame, lo, hi, p.var.as_const().is_some());
@@ -529,6 +530,15 @@ impl Checker<'_> {
                 expected: "fp, pkt, pkt_meta, map_key, map_value, mem, ringbuf_mem, buf",
             }),
         }
+    }
+}
+
+/// A tnum as the kernel's log prints it: a constant as its value.
+fn tnum_str(t: &crate::verifier::tnum::Tnum) -> String {
+    if t.is_const() {
+        format!("{}", t.value as i64)
+    } else {
+        t.to_string()
     }
 }
 
@@ -641,8 +651,10 @@ fn spill(
 }
 
 /// A load of `size` bytes at byte `b` of slot `i` (at `off` from the frame pointer).
+#[allow(clippy::too_many_arguments)]
 fn fill(
     st: &State,
+    reg: Reg,
     frame: usize,
     i: usize,
     b: usize,
@@ -668,12 +680,10 @@ fn fill(
         }
     }
     let bytes = &slot.bytes[b..b + n];
-    if let Some(k) = bytes.iter().position(|&x| x == Byte::Invalid) {
+    if bytes.contains(&Byte::Invalid) {
         return Err(Reason::UninitStack {
-            indirect: false,
-            reg: None,
+            reg,
             off,
-            byte: k as i64,
             size: n as u64,
         });
     }

@@ -154,11 +154,11 @@ fn registers_and_stack_must_be_written_before_read() {
     refuses("exit", "R0 !read_ok");
     refuses(
         "ldxdw %r0, [%r10-8]\nexit",
-        "invalid read from stack off -8+0 size 8",
+        "invalid read from stack R10 off=-8 size=8",
     );
     refuses(
         "stw [%r10-8], 1\nldxdw %r0, [%r10-8]\nexit",
-        "invalid read from stack off -8+4 size 8",
+        "invalid read from stack R10 off=-8 size=8",
     );
     accepts("stdw [%r10-8], 1\nldxdw %r0, [%r10-8]\nexit");
     refuses(
@@ -221,7 +221,7 @@ fn map_lookups_need_a_null_check() {
     // The key must be written.
     refuses(
         "mov %r2, %r10\nadd %r2, -4\nlddw %r1, map_idx 0\ncall 1\nmov %r0, 0\nexit",
-        "invalid indirect read from stack R2 off -4+0 size 4",
+        "invalid read from stack R2 off=-4 size=4",
     );
     refuses(
         "mov %r2, %r10\nadd %r2, -4\nmov %r1, 0\ncall 1\nmov %r0, 0\nexit",
@@ -319,7 +319,7 @@ fn helpers_get_what_their_prototypes_ask() {
     // bpf_csum_diff with a size that may be zero but reads an unwritten buffer.
     refuses(
         "mov %r1, %r10\nadd %r1, -8\nmov %r2, 8\nmov %r3, 0\nmov %r4, 0\nmov %r5, 0\ncall 28\nmov %r0, 0\nexit",
-        "invalid indirect read from stack R1 off -8+0 size 8",
+        "invalid read from stack R1 off=-8 size=8",
     );
     // A prog array only goes to bpf_tail_call.
     refuses(

@@ -146,16 +146,15 @@ fn count_and_push_matches_the_kernel() {
         let kernel_out = std::fs::read(&output).unwrap();
 
         let mut p = Packet::new(pkt).unwrap();
-        let v = prog
-            .run(
-                &mut p,
-                RxInfo {
-                    ifindex: 1,
-                    rx_queue: 0,
-                    cpu: 0,
-                },
-            )
-            .unwrap();
+        let v = prog.run(
+            &mut p,
+            RxInfo {
+                ifindex: 1,
+                rx_queue: 0,
+                cpu: 0,
+            },
+        );
+        assert_eq!(v.fault, None, "packet {i}: no fault");
         assert_eq!(v.action, kernel_ret, "packet {i}: verdict");
         assert_eq!(p.data(), kernel_out.as_slice(), "packet {i}: output bytes");
     }

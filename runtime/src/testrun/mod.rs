@@ -325,7 +325,11 @@ impl<'o> TestRun<'o> {
         let start = Instant::now();
         let mut verdict = None;
         for _ in 0..repeat {
-            verdict = Some(prog.run(&mut packet, rx).map_err(|e| e.to_string())?);
+            let v = prog.run(&mut packet, rx);
+            if let Some(fault) = v.fault {
+                return Err(format!("the run was stopped (XDP_ABORTED): {fault}"));
+            }
+            verdict = Some(v);
         }
         let ns = start.elapsed().as_nanos() / u128::from(repeat);
         let verdict = verdict.expect("at least one run");

@@ -2,7 +2,7 @@
 //! of one object store that programs reach at run time (inner maps, tail-call targets).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 
 use uxdp_jit::interp::{HelperTable, Interpreter, LoadError, MemoryMap, RunError};
@@ -90,10 +90,15 @@ impl Registry {
 /// What a run decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verdict {
-    /// The program's return value (an `XDP_*` action when the program is well behaved).
+    /// The program's return value (an `XDP_*` action when the program is well behaved;
+    /// `XDP_ABORTED` after a fault).
     pub action: u32,
     /// Where `XDP_REDIRECT` sends the packet.
     pub redirect: Option<Redirect>,
+    /// A run-time check that stopped the program (an access outside its memory, the
+    /// instruction budget): the run ends as `XDP_ABORTED` and is counted in
+    /// [`XdpProgram::faults`], and the host carries on.
+    pub fault: Option<RunError>,
 }
 
 /// Where a packet came from.
@@ -114,6 +119,7 @@ pub struct XdpProgram {
     interp: Interpreter,
     maps: Vec<Arc<Map>>,
     registry: Arc<Registry>,
+    faults: AtomicU64,
 }
 
 impl std::fmt::Debug for XdpProgram {
@@ -146,6 +152,7 @@ impl XdpProgram {
             interp,
             maps,
             registry: Arc::clone(registry),
+            faults: AtomicU64::new(0),
         });
         registry
             .progs
@@ -180,8 +187,14 @@ impl XdpProgram {
         }
     }
 
-    /// Runs the program on `packet`.
-    pub fn run(&self, packet: &mut Packet, rx: RxInfo) -> Result<Verdict, RunError> {
+    /// Runs ended by a run-time check since the program was loaded.
+    pub fn faults(&self) -> u64 {
+        self.faults.load(Ordering::Relaxed)
+    }
+
+    /// Runs the program on `packet`. A run a run-time check stops ends as `XDP_ABORTED`
+    /// with the fault in the verdict, counted in [`XdpProgram::faults`].
+    pub fn run(&self, packet: &mut Packet, rx: RxInfo) -> Verdict {
         let mut buff = packet.xdp_buff(rx.ifindex, rx.rx_queue);
         let frame = packet.frame_mut();
         let frame = (frame.as_mut_ptr(), frame.len());
@@ -224,15 +237,25 @@ impl XdpProgram {
             e.redirect.take()
         });
         packet.update_from(&buff);
-        let r0 = result?;
-        Ok(Verdict {
-            action: r0 as u32,
-            redirect: if r0 as u32 == crate::xdp::action::REDIRECT {
-                redirect
-            } else {
-                None
+        match result {
+            Ok(r0) => Verdict {
+                action: r0 as u32,
+                redirect: if r0 as u32 == crate::xdp::action::REDIRECT {
+                    redirect
+                } else {
+                    None
+                },
+                fault: None,
             },
-        })
+            Err(e) => {
+                self.faults.fetch_add(1, Ordering::Relaxed);
+                Verdict {
+                    action: crate::xdp::action::ABORTED,
+                    redirect: None,
+                    fault: Some(e),
+                }
+            }
+        }
     }
 
     /// Runs the program in place of the current run's program (a tail call): same packet,
@@ -272,5 +295,39 @@ impl XdpProgram {
         } else {
             self.interp.run(&[buff_addr], &memory)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::helpers::xdp_helpers;
+    use crate::xdp::Packet;
+    use uxdp_jit::asm::assemble;
+    use uxdp_maps::StoreOptions;
+
+    /// A program that never went through the verifier reads far past its packet: the
+    /// interpreter's own check stops it, the run ends as XDP_ABORTED and is counted.
+    #[test]
+    fn a_fault_aborts_the_run_and_is_counted() {
+        let path = format!("/dev/shm/uxdp-fault-test-{}", std::process::id());
+        let store = Store::create(std::path::Path::new(&path), &StoreOptions::default()).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let registry = Registry::new(store);
+        let insns =
+            assemble("ldxdw %r2, [%r1+0]\nadd %r2, 1000000\nldxb %r0, [%r2+0]\nexit").unwrap();
+        let prog = XdpProgram::new(&registry, "oob", insns, Vec::new(), xdp_helpers()).unwrap();
+        let mut packet = Packet::new(&[0u8; 64]).unwrap();
+        let v = prog.run(&mut packet, RxInfo::default());
+        assert_eq!(v.action, crate::xdp::action::ABORTED);
+        assert!(v.fault.is_some());
+        assert_eq!(prog.faults(), 1);
+        let good = assemble("mov %r0, 2\nexit").unwrap();
+        let ok = XdpProgram::new(&registry, "ok", good, Vec::new(), xdp_helpers()).unwrap();
+        assert_eq!(
+            ok.run(&mut packet, RxInfo::default()).action,
+            crate::xdp::action::PASS
+        );
+        assert_eq!(ok.faults(), 0);
     }
 }

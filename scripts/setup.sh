@@ -26,3 +26,8 @@ if ! command -v cargo >/dev/null; then
   echo "setup: cargo not found: install Rust 1.95 or newer (rustup) first" >&2
   exit 1
 fi
+
+# cargo fuzz drives the fuzz targets (scripts/fuzz.sh); from crates.io, built once.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  cargo install --locked cargo-fuzz
+fi

@@ -11,9 +11,9 @@ use libfuzzer_sys::fuzz_target;
 use uxdp::helpers::xdp_helpers;
 use uxdp::xdp::ctx::rewrite_ctx_loads;
 use uxdp::xdp::{Packet, Registry, RxInfo, XdpProgram};
+use uxdp_jit::Program;
 use uxdp_jit::insn::insns_from_bytes;
 use uxdp_jit::verifier::{Env, Options, verify};
-use uxdp_jit::Program;
 use uxdp_maps::{Store, StoreOptions};
 
 fn registry() -> &'static Arc<Registry> {
@@ -54,8 +54,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(rewritten) = rewrite_ctx_loads(&insns, false) else {
         return;
     };
-    let Ok(xdp) = XdpProgram::new(registry(), "fuzz", rewritten, Vec::new(), xdp_helpers())
-    else {
+    let Ok(xdp) = XdpProgram::new(registry(), "fuzz", rewritten, Vec::new(), xdp_helpers()) else {
         return;
     };
     let Ok(mut p) = Packet::new(&packet) else {

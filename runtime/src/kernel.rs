@@ -260,9 +260,10 @@ pub enum Privilege {
     Strict,
 }
 
-/// One program's verdict from the kernel: its name, and the end of the kernel's log when
-/// it was refused.
-pub type KernelVerdict = (String, Result<(), String>);
+/// One program's verdict from the kernel: its name, and its statistics lines
+/// (`verification time`, `processed ... insns`) when accepted or the end of its log when
+/// refused.
+pub type KernelVerdict = (String, Result<String, String>);
 
 /// Submits each XDP program of `obj` to the kernel's verifier, with look-alike maps, and
 /// gives each program's verdict.
@@ -291,7 +292,15 @@ pub fn verify_in_kernel(
                 ProgKind::Xdp { frags, attach } => Some((
                     spec.name.clone(),
                     load_program(obj, spec, &maps, btf.as_ref(), frags, attach)
-                        .map(drop)
+                        .map(|p| {
+                            p.verifier_log()
+                                .lines()
+                                .filter(|l| {
+                                    l.starts_with("verification time") || l.starts_with("processed")
+                                })
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        })
                         .map_err(|e| e.reason),
                 )),
                 _ => None,

@@ -99,11 +99,16 @@ pub(crate) fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
             "kernel: `{prog}`: {verdict}{}",
             if agree { "" } else { " — uxdp DISAGREES" }
         );
-        if let Err(log) = k {
-            println!("  {}", log.replace('\n', "\n  "));
+        match k {
+            Ok(stats) if !stats.is_empty() => println!("  {stats}"),
+            Ok(_) => {}
+            Err(log) => println!("  {}", log.replace('\n', "\n  ")),
         }
     }
-    println!("kernel: all programs in {:.1} ms", took.as_secs_f64() * 1e3);
+    println!(
+        "kernel: maps and programs loaded in {:.1} ms",
+        took.as_secs_f64() * 1e3
+    );
     Ok(if differ {
         ExitCode::from(DIFFERENT)
     } else if refused {

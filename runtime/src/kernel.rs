@@ -73,28 +73,29 @@ fn log_tail(e: &LoadError) -> String {
     }
 }
 
+/// The object's BTF in the kernel, when it has one: spin-lock maps and global functions
+/// need it. A BTF the kernel refuses is an error only when a map needs it.
+fn load_btf(obj: &Object) -> Result<Option<BtfFd>, ObjectError> {
+    let needs_btf = obj.maps.iter().any(|m| m.def.spin_lock_off.is_some());
+    match &obj.btf {
+        Some(b) => match BtfFd::load(b.raw()) {
+            Ok(fd) => Ok(Some(fd)),
+            Err(e) if needs_btf => Err(err(
+                obj,
+                ".BTF",
+                "",
+                format!("the kernel refused the BTF: {}", log_tail(&e)),
+            )),
+            Err(_) => Ok(None),
+        },
+        None => Ok(None),
+    }
+}
+
 /// Loads `obj` into the kernel: every map and every XDP program (programs reach each other
 /// through `values` slots, so all are loaded, as libbpf does).
 pub fn load_in_kernel(obj: &Object) -> Result<KernelObject, ObjectError> {
-    // BTF goes to the kernel when the object has it: spin-lock maps and global functions
-    // need it. A BTF the kernel refuses is an error only when a map needs it.
-    let needs_btf = obj.maps.iter().any(|m| m.def.spin_lock_off.is_some());
-    let btf = match &obj.btf {
-        Some(b) => match BtfFd::load(b.raw()) {
-            Ok(fd) => Some(fd),
-            Err(e) if needs_btf => {
-                return Err(err(
-                    obj,
-                    ".BTF",
-                    "",
-                    format!("the kernel refused the BTF: {}", log_tail(&e)),
-                ));
-            }
-            Err(_) => None,
-        },
-        None => None,
-    };
-
+    let btf = load_btf(obj)?;
     let mut maps = Vec::with_capacity(obj.maps.len());
     for spec in &obj.maps {
         maps.push(create_map(obj, spec, btf.as_ref())?);
@@ -272,14 +273,7 @@ pub fn verify_in_kernel(
     privilege: Privilege,
 ) -> Result<Vec<KernelVerdict>, ObjectError> {
     let submit = || {
-        let needs_btf = obj.maps.iter().any(|m| m.def.spin_lock_off.is_some());
-        let btf = match &obj.btf {
-            Some(b) => BtfFd::load(b.raw()).ok(),
-            None => None,
-        };
-        if needs_btf && btf.is_none() {
-            return Err(err(obj, ".BTF", "", "the kernel refused the BTF".into()));
-        }
+        let btf = load_btf(obj)?;
         let maps = obj
             .maps
             .iter()

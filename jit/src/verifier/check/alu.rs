@@ -75,13 +75,6 @@ fn sext(s: &Scalar, bits: u8) -> Scalar {
     .synced()
 }
 
-fn at_width(s: &Scalar, width: Width) -> Scalar {
-    match width {
-        Width::W64 => *s,
-        Width::W32 => s.zext32(),
-    }
-}
-
 impl Checker<'_> {
     pub(super) fn alu(
         &mut self,
@@ -133,11 +126,7 @@ impl Checker<'_> {
             AluOp::MovSx(n) => match b {
                 Value::Scalar { s, .. } => {
                     let x = sext(&s, n);
-                    Value::num(if width == Width::W32 {
-                        sext_then_zext32(&x)
-                    } else {
-                        x
-                    })
+                    Value::num(if width == Width::W32 { x.zext32() } else { x })
                 }
                 _ => Value::num(unknown(width)),
             },
@@ -322,11 +311,6 @@ impl Checker<'_> {
         };
         self.write(st, dst, Value::num(v))
     }
-}
-
-/// A value sign-extended to 32 bits, then zero-extended to 64 (32-bit `movsx`).
-fn sext_then_zext32(s: &Scalar) -> Scalar {
-    at_width(s, Width::W32)
 }
 
 #[cfg(test)]

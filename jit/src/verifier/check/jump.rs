@@ -54,12 +54,9 @@ impl Checker<'_> {
             Source::Reg(r) => (self.read(st, r)?, Some(r)),
             Source::Imm(i) => (Value::known(i64::from(i) as u64), None),
         };
-        let fork = |st: &State, taken: State| {
-            let _ = st;
-            Flow::Fork {
-                next,
-                other: (target, taken),
-            }
+        let fork = |taken: State| Flow::Fork {
+            next,
+            other: (target, taken),
         };
         match (a, b) {
             (Value::Scalar { s: x, id: xi }, Value::Scalar { s: y, id: yi }) => {
@@ -90,7 +87,7 @@ impl Checker<'_> {
                     self.precise(st, &operands);
                 }
                 Ok(match (t_ok, f_ok) {
-                    (true, true) => fork(st, taken),
+                    (true, true) => fork(taken),
                     (true, false) => {
                         *st = taken;
                         Flow::Next(target)
@@ -115,7 +112,7 @@ impl Checker<'_> {
                 };
                 self.null_checked(null_st, &p, true);
                 self.null_checked(nonnull_st, &p, false);
-                Ok(fork(st, taken))
+                Ok(fork(taken))
             }
             (Value::Ptr(x), Value::Ptr(y)) if width == Width::W64 => {
                 let mut taken = st.clone();
@@ -138,11 +135,11 @@ impl Checker<'_> {
                         _ => {}
                     }
                 }
-                Ok(fork(st, taken))
+                Ok(fork(taken))
             }
             _ => {
                 let taken = st.clone();
-                Ok(fork(st, taken))
+                Ok(fork(taken))
             }
         }
     }

@@ -59,7 +59,7 @@ pub(super) fn sized(size: u64, signed: bool) -> Scalar {
 }
 
 /// Slot index and byte within it of stack offset `off` (negative).
-fn slot_of(off: i64) -> (usize, usize) {
+pub(super) fn slot_of(off: i64) -> (usize, usize) {
     let i = ((-off - 1) / 8) as usize;
     (i, (off + 8 * (i as i64 + 1)) as usize)
 }
@@ -668,8 +668,7 @@ fn fill(
     if spilled > 0 && b < spilled {
         if b == 0 && n == spilled {
             return Ok(match slot.spill {
-                Value::Scalar { s, id } if signed && n < 8 && s.umax >> (8 * n - 1) != 0 => {
-                    let _ = id;
+                Value::Scalar { s, .. } if signed && n < 8 && s.umax >> (8 * n - 1) != 0 => {
                     Value::num(sized(n as u64, true))
                 }
                 v => v,

@@ -7,11 +7,12 @@
 //! `mark_chain_precision` does.
 
 use crate::instruction::{AluOp, AtomicOp, CallTarget, Instruction, Reg, Source};
-use crate::verifier::state::{Hist, Live, State};
+use crate::verifier::state::{Hist, Live, STACK_BYTES, State};
 use crate::verifier::value::{Base, Value};
 
 use super::Checker;
 use super::call::takes_callback;
+use super::mem::slot_of;
 
 /// Frames tracked: the kernel's `MAX_CALL_FRAMES`.
 const FRAMES: usize = 8;
@@ -161,9 +162,9 @@ impl Checker<'_> {
             Value::Ptr(p) => match (p.base, p.var.as_const()) {
                 (Base::Stack { frame }, Some(c)) => {
                     let total = i64::from(p.off) + c as i64 + i64::from(off);
-                    (-STACK..0)
+                    (-STACK_BYTES..0)
                         .contains(&total)
-                        .then(|| (frame, ((-total - 1) / 8) as u8))
+                        .then(|| (frame, slot_of(total).0 as u8))
                 }
                 _ => None,
             },
@@ -289,5 +290,3 @@ impl Checker<'_> {
         }
     }
 }
-
-const STACK: i64 = crate::verifier::state::STACK_BYTES;

@@ -235,8 +235,6 @@ fn map_lookups_need_a_null_check() {
 
 #[test]
 fn map_value_indexes_must_be_bounded() {
-    let lookup = "stw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\nlddw %r1, map_idx 0\ncall 1\njeq %r0, 0, out\nldxw %r3, [%r1+0]\n";
-    let _ = lookup;
     let base = "ldxw %r6, [%r1+12]\nstw [%r10-4], 0\nmov %r2, %r10\nadd %r2, -4\nlddw %r1, map_idx 0\ncall 1\njeq %r0, 0, out\n";
     accepts(&format!(
         "{base}and %r6, 7\nadd %r0, %r6\nldxb %r1, [%r0+0]\nout:\nmov %r0, 2\nexit"

@@ -1,6 +1,7 @@
 //! uxdp's eBPF instruction set: raw slots, decoding and encoding, an assembler and
 //! disassembler for the conformance-suite syntax, structural validation, and the
-//! reference interpreter that every other engine is checked against.
+//! reference interpreter that every other engine is checked against, the verifier, and the
+//! Cranelift JIT ([`native`]).
 //!
 //! ```
 //! use uxdp_jit::{asm::assemble, interp::{HelperTable, Interpreter}, Program};
@@ -17,6 +18,7 @@ pub mod disasm;
 pub mod insn;
 pub mod instruction;
 pub mod interp;
+pub mod native;
 pub mod program;
 pub mod verifier;
 

@@ -239,11 +239,14 @@ impl Interpreter {
             stack_base: stack_ptr as u64,
             budget: Cell::new(self.budget),
             initial_budget: self.budget,
+            helper_frame: Cell::new(frame),
+            end: Cell::new(None),
         };
         let mut regs = [0u64; 5];
         for (r, a) in regs.iter_mut().zip(args) {
             *r = *a;
         }
+        let _run = nested::enter(&vm);
         vm.execute(0, regs, frame)
     }
 }
@@ -258,6 +261,10 @@ struct Vm<'r, 'm> {
     stack_base: u64,
     budget: Cell<u64>,
     initial_budget: u64,
+    /// Absolute frame of the function whose helper call is in progress.
+    helper_frame: Cell<usize>,
+    /// An [`end_function`] request of the helper call in progress.
+    end: Cell<Option<Result<u64, RunError>>>,
 }
 
 impl Caller for Vm<'_, '_> {
@@ -276,14 +283,26 @@ impl Caller for Vm<'_, '_> {
         if self.functions.binary_search(&pc).is_err() {
             return Err(not_a_function());
         }
-        let frame = nested::start_frame(false);
+        let frame = self.helper_frame.get() + 1;
         if frame >= MAX_CALL_FRAMES {
             return Err(RunError {
                 pc,
                 kind: RunErrorKind::CallDepth,
             });
         }
-        self.execute(pc, args, frame)
+        // The callback's own helper calls move the helper frame; the helper that called
+        // back may call again.
+        let result = self.execute(pc, args, frame);
+        self.helper_frame.set(frame - 1);
+        result
+    }
+
+    fn helper_frame(&self) -> usize {
+        self.helper_frame.get()
+    }
+
+    fn end_function(&self, result: Result<u64, RunError>) {
+        self.end.set(Some(result));
     }
 }
 
@@ -501,7 +520,7 @@ impl Vm<'_, '_> {
             macro_rules! helper {
                 ($id:expr) => {{
                     let r0 = self.call_helper(at, $id, &reg, base + depth)?;
-                    match nested::take_end() {
+                    match self.end.take() {
                         None => reg[0] = r0,
                         Some(Ok(r0)) => exit!(r0),
                         Some(Err(e)) => return Err(e),
@@ -724,7 +743,7 @@ impl Vm<'_, '_> {
                 pc,
                 kind: RunErrorKind::UnknownHelper(id),
             })?;
-        let _call = nested::enter_helper(self, frame);
+        self.helper_frame.set(frame);
         // SAFETY: whoever registered the helper promised it is sound for any arguments a
         // checked program can pass (`HelperTable::register`).
         Ok(unsafe { (helper.func)(reg[1], reg[2], reg[3], reg[4], reg[5]) })

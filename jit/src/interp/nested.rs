@@ -6,6 +6,9 @@
 //! calling function with another program's result (`bpf_tail_call`). While a program runs,
 //! its engine is this thread's [`Caller`]; helpers reach it through [`with_caller`].
 //!
+//! While a run is in progress its engine is registered for the thread ([`enter`]); the
+//! engine itself knows which frame is calling a helper and whether a helper asked to end it.
+//!
 //! All runs on a thread share one stack of [`MAX_CALL_FRAMES`] frames, so a program run from
 //! inside a helper (a callback, a tail call's target) continues on the frames above the one
 //! that called the helper and never overwrites a frame that is still live.
@@ -31,24 +34,25 @@ pub trait Caller {
     /// Runs the program's function `func` (a value `lddw rX, func` produced) with r1..r5
     /// from `args` in a new frame, and returns its r0.
     fn call_function(&self, func: u64, args: [u64; 5]) -> Result<u64, RunError>;
+
+    /// Absolute index of the frame of the function whose helper call is in progress.
+    fn helper_frame(&self) -> usize;
+
+    /// Ends the function that called the current helper once the helper returns: as if it
+    /// executed `exit` with r0 = the value, or, for an error, the whole run fails.
+    fn end_function(&self, result: Result<u64, RunError>);
 }
 
 struct ThreadState {
     stack: UnsafeCell<[u64; STACK_WORDS]>,
-    /// The engine whose helper call is in progress, if any.
+    /// The engine whose run is in progress on this thread, if any.
     caller: Cell<Option<*const (dyn Caller + 'static)>>,
-    /// Absolute index of the frame of the function whose helper call is in progress.
-    frame: Cell<Option<usize>>,
-    /// Set by a helper that ends its calling function (see [`end_function`]).
-    end: Cell<Option<Result<u64, RunError>>>,
 }
 
 thread_local! {
     static STATE: Box<ThreadState> = Box::new(ThreadState {
         stack: UnsafeCell::new([0; STACK_WORDS]),
         caller: Cell::new(None),
-        frame: Cell::new(None),
-        end: Cell::new(None),
     });
 }
 
@@ -60,48 +64,40 @@ pub(crate) fn stack_ptr() -> *mut u8 {
 /// The frame a new run starts in: frame 0 on an idle thread, otherwise the one above the
 /// frame whose helper is running (`replace`: that frame itself, for a tail call).
 pub(crate) fn start_frame(replace: bool) -> usize {
-    STATE.with(|s| match s.frame.get() {
-        None => 0,
-        Some(f) if replace => f,
-        Some(f) => f + 1,
-    })
+    with_caller(|c| c.helper_frame()).map_or(0, |f| if replace { f } else { f + 1 })
 }
 
-/// Restores the previous helper-call state when a helper returns.
-pub(crate) struct HelperCall {
+/// Restores the previous engine when a run ends.
+pub(crate) struct RunGuard {
     caller: Option<*const (dyn Caller + 'static)>,
-    frame: Option<usize>,
 }
 
-/// Records that the function in absolute frame `frame` of `caller` is calling a helper.
-pub(crate) fn enter_helper(caller: &dyn Caller, frame: usize) -> HelperCall {
+/// Makes `caller` the engine helpers on this thread reach until the guard drops.
+pub(crate) fn enter(caller: &dyn Caller) -> RunGuard {
     // SAFETY: only the lifetime is erased. The pointer is stored for the duration of the
-    // helper call: the returned guard restores the previous value before `caller`'s borrow
-    // ends (it is dropped in the frame that holds the borrow), and `with_caller` never lets
-    // the reference escape the closure it passes it to.
+    // run: the returned guard restores the previous value before `caller`'s borrow ends
+    // (it is dropped in the frame that holds the borrow), and `with_caller` never lets the
+    // reference escape the closure it passes it to.
     let erased: *const (dyn Caller + 'static) = unsafe {
         std::mem::transmute::<*const (dyn Caller + '_), *const (dyn Caller + 'static)>(caller)
     };
-    STATE.with(|s| HelperCall {
+    STATE.with(|s| RunGuard {
         caller: s.caller.replace(Some(erased)),
-        frame: s.frame.replace(Some(frame)),
     })
 }
 
-impl Drop for HelperCall {
+impl Drop for RunGuard {
     fn drop(&mut self) {
-        STATE.with(|s| {
-            s.caller.set(self.caller);
-            s.frame.set(self.frame);
-        });
+        STATE.with(|s| s.caller.set(self.caller));
     }
 }
 
-/// Runs `f` with the engine that called the current helper; `None` outside a helper call.
+/// Runs `f` with the engine whose run is in progress; `None` outside a run.
 pub fn with_caller<R>(f: impl FnOnce(&dyn Caller) -> R) -> Option<R> {
     let caller = STATE.with(|s| s.caller.get())?;
-    // SAFETY: the pointer was stored by `enter_helper` and stays valid until its guard
-    // drops, which happens only after the helper (and so this call) returns.
+    // SAFETY: the pointer was stored by `enter` and stays valid until its guard drops,
+    // which happens only after the run (and so this call, made by one of its helpers)
+    // returns.
     Some(f(unsafe { &*caller }))
 }
 
@@ -109,11 +105,5 @@ pub fn with_caller<R>(f: impl FnOnce(&dyn Caller) -> R) -> Option<R> {
 /// had executed `exit` with r0 = the value, or stops the whole run with the error. This is
 /// how `bpf_tail_call` hands over to its target after running it in place.
 pub fn end_function(result: Result<u64, RunError>) {
-    STATE.with(|s| s.end.set(Some(result)));
-}
-
-/// Takes a pending [`end_function`] request.
-#[inline]
-pub(crate) fn take_end() -> Option<Result<u64, RunError>> {
-    STATE.with(|s| s.end.take())
+    with_caller(|c| c.end_function(result));
 }

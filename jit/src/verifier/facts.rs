@@ -2,6 +2,8 @@
 //! is in bounds on every path, and for each instruction the verifier records which kinds
 //! of memory it touches, so a compiler can address that memory directly.
 
+use std::collections::BTreeMap;
+
 /// Kinds of memory one instruction accessed, over all paths.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Regions(u16);
@@ -48,6 +50,9 @@ impl Regions {
 pub struct Facts {
     /// The memory each slot's load, store or atomic accessed (empty for other slots).
     pub regions: Vec<Regions>,
+    /// For each helper call with a map argument: the map (as the environment numbers them)
+    /// when every path passed the same one, `None` when paths passed different maps.
+    pub call_maps: BTreeMap<usize, Option<u32>>,
 }
 
 impl Facts {
@@ -55,7 +60,25 @@ impl Facts {
     pub fn new(len: usize) -> Facts {
         Facts {
             regions: vec![Regions::default(); len],
+            call_maps: BTreeMap::new(),
         }
+    }
+
+    /// Records that the helper call at `pc` was passed `map` on one path.
+    pub fn saw_call_map(&mut self, pc: usize, map: u32) {
+        self.call_maps
+            .entry(pc)
+            .and_modify(|m| {
+                if *m != Some(map) {
+                    *m = None;
+                }
+            })
+            .or_insert(Some(map));
+    }
+
+    /// The one map every path passed to the helper call at `pc`, if there is one.
+    pub fn call_map(&self, pc: usize) -> Option<u32> {
+        self.call_maps.get(&pc).copied().flatten()
     }
 
     /// Slots whose access always went to one kind of memory.
@@ -79,5 +102,17 @@ mod tests {
         assert!(r.only(Regions::STACK));
         r.insert(Regions::PACKET);
         assert!(r.contains(Regions::PACKET) && !r.only(Regions::STACK));
+    }
+
+    #[test]
+    fn a_call_map_is_known_only_when_every_path_agrees() {
+        let mut f = Facts::new(8);
+        f.saw_call_map(3, 1);
+        f.saw_call_map(3, 1);
+        f.saw_call_map(5, 1);
+        f.saw_call_map(5, 2);
+        assert_eq!(f.call_map(3), Some(1));
+        assert_eq!(f.call_map(5), None);
+        assert_eq!(f.call_map(4), None);
     }
 }

@@ -211,6 +211,7 @@ impl Checker<'_> {
                     id,
                 });
             }
+            self.facts.saw_call_map(pc, m as u32);
         }
         if id == TAIL_CALL && !st.refs.is_empty() {
             return Err(Reason::Unsupported(

@@ -1,0 +1,88 @@
+//! The Cranelift JIT: each eBPF function of a program becomes one native function.
+//!
+//! Semantics are the interpreter's, instruction for instruction (it is the oracle the JIT
+//! is tested against): the same division and shift rules, the same per-thread stack of
+//! [`STACK_SIZE`](crate::interp::STACK_SIZE)-byte frames, the same helper table called
+//! with the same five arguments, the same [`Caller`](crate::interp::Caller) protocol for
+//! callbacks and tail calls, and the same [`RunError`](crate::interp::RunError)s.
+//!
+//! What it adds is speed, from three sources:
+//!
+//! - registers live in machine registers (Cranelift's SSA over eBPF r0..r10), and every
+//!   instruction is compiled, not dispatched;
+//! - memory accesses the verifier proved in bounds ([`Facts`]) are plain loads and stores;
+//!   the others keep a check (an inline stack range test, then the granted regions);
+//!   backward jumps draw on a budget only when the program was not verified;
+//! - `bpf_map_lookup_elem` on a map the verifier pinned to one call site is inlined for
+//!   arrays (bounds check, `base + cpu * plane + index * stride`) or becomes a direct call
+//!   to the map's own lookup ([`MapAccel`]), and `bpf_get_smp_processor_id` reads the run's
+//!   CPU slot, when the helper table is the kernel's ([`JitOptions::kernel_helpers`]).
+//!
+//! Module map: [`compile`](self) drives Cranelift over the program's functions,
+//! `translate` turns one eBPF function into IR (`alu`, `memory` and `calls` hold the
+//! instruction groups), `run` holds the run context the generated code and the helpers
+//! share.
+
+mod alu;
+mod calls;
+mod compile;
+mod memory;
+mod run;
+mod translate;
+
+pub use compile::{CompileError, CompileErrorKind, CompileStats, JitProgram};
+
+use crate::verifier::facts::Facts;
+
+/// A map's lookup, called directly: `lookup(handle, key_address, cpu_slot)` returns the
+/// value's address or 0, exactly as `bpf_map_lookup_elem` would for this map.
+pub type LookupFn = unsafe extern "C" fn(handle: u64, key: u64, cpu: u64) -> u64;
+
+/// What the JIT may do for one map instead of calling `bpf_map_lookup_elem`.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum MapAccel {
+    /// Nothing: call the helper.
+    #[default]
+    None,
+    /// An array or per-CPU array: the value of index `i < max_entries` on CPU slot `cpu`
+    /// is at `base + min(cpu, planes - 1) * plane + i * stride`.
+    Array {
+        /// Address of element 0 of CPU slot 0.
+        base: u64,
+        /// Number of elements.
+        max_entries: u64,
+        /// Bytes from one value to the next.
+        stride: u64,
+        /// Bytes from one CPU slot's values to the next (0 for a plain array).
+        plane: u64,
+        /// Number of CPU slots (1 for a plain array).
+        planes: u64,
+    },
+    /// Any other map with a lookup of its own: called directly with `handle`.
+    Lookup {
+        /// Passed as the first argument; must stay valid for the program's life.
+        handle: u64,
+        /// The lookup.
+        func: LookupFn,
+    },
+}
+
+/// How to compile a program.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JitOptions<'a> {
+    /// What the verifier proved about the program. With facts, proven accesses are not
+    /// checked and loops are not budgeted; without, every access is checked and backward
+    /// jumps and calls draw on the budget, as in the interpreter.
+    pub facts: Option<&'a Facts>,
+    /// Per map, in the verifier's numbering ([`Facts::call_map`]), what may replace a
+    /// lookup. Only maps an `lddw` names belong here: inner-map templates must be
+    /// [`MapAccel::None`] (the map a lookup of an outer map finds changes at run time).
+    pub maps: &'a [MapAccel],
+    /// The helper table holds the kernel's helpers under their ids (1:
+    /// `bpf_map_lookup_elem`, 8: `bpf_get_smp_processor_id` returning the run's CPU
+    /// slot), so those calls may be replaced by the map fast paths and the slot.
+    pub kernel_helpers: bool,
+}
+
+#[cfg(test)]
+mod tests;

@@ -8,7 +8,7 @@
 //!
 //! The runner calls `PLUGIN [MEMORY] OPTIONS...`, memory first; the standalone
 //! `uxdp-conformance-plugin` binary takes that as it comes, so the runner can start it
-//! directly (`--plugin_path .../uxdp-conformance-plugin --plugin_options --interpret`).
+//! directly (`--plugin_path .../uxdp-conformance-plugin --plugin_options --jit`).
 //! `uxdp conformance-plugin` is the same protocol as a subcommand.
 
 use std::io::Write;
@@ -24,11 +24,14 @@ use crate::hex;
 pub struct PluginArgs {
     /// Memory as hex bytes; absent when the test has none.
     pub memory: Option<String>,
-    /// Use the interpreter (the default).
-    #[arg(long)]
+    /// Use the interpreter.
+    #[arg(long, conflicts_with = "jit")]
     pub interpret: bool,
-    /// Execution engine.
-    #[arg(long, default_value_t = Engine::Interpret)]
+    /// Use the JIT (the default).
+    #[arg(long)]
+    pub jit: bool,
+    /// Execution engine (`jit` or `interpret`).
+    #[arg(long, default_value_t = Engine::Jit)]
     pub engine: Engine,
 }
 
@@ -36,6 +39,8 @@ pub struct PluginArgs {
 pub fn serve(args: &PluginArgs) -> anyhow::Result<()> {
     let engine = if args.interpret {
         Engine::Interpret
+    } else if args.jit {
+        Engine::Jit
     } else {
         args.engine
     };

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use uxdp_jit::Program;
 use uxdp_jit::instruction::Imm64;
 use uxdp_jit::interp::LoadErrorKind;
+use uxdp_jit::native::CompileErrorKind;
 use uxdp_jit::verifier::{Options, Reason, check_license, verify};
 use uxdp_maps::Map;
 
@@ -194,8 +195,9 @@ fn load_program(
     // The verifier, on the program as the object has it: nothing runs unless it passes.
     let structure = Program::new(spec.insns.clone())
         .map_err(|e| prog_err(obj, spec, Some(e.pc), e.kind.to_string()))?;
-    check_license(&structure, &obj.license)
-        .and_then(|()| verify(&structure, &env_for(obj, spec, devmap), &Options::default()))
+    let env = env_for(obj, spec, devmap);
+    let verified = check_license(&structure, &obj.license)
+        .and_then(|()| verify(&structure, &env, &Options::default()))
         .map_err(|e| {
             if let Reason::UnknownHelper(id) = e.reason {
                 return prog_err(obj, spec, Some(e.pc), unknown_helper(id));
@@ -244,7 +246,30 @@ fn load_program(
     used.dedup_by_key(|m| m.id());
     let insns = rewrite_ctx_loads(&insns, devmap)
         .map_err(|e| prog_err(obj, spec, Some(e.pc), e.kind.to_string()))?;
-    XdpProgram::new(registry, &spec.name, insns, used, xdp_helpers()).map_err(|e| {
+    // The verifier numbers the object's maps first, then the inner-map templates it made.
+    let env_maps: Vec<Option<Arc<Map>>> = (0..env.maps.len())
+        .map(|i| maps.get(i).cloned())
+        .collect();
+    XdpProgram::verified(
+        registry,
+        &spec.name,
+        insns,
+        used,
+        xdp_helpers(),
+        &verified.facts,
+        &env_maps,
+    )
+    .map_err(|e| {
+        if let Some(ce) = e.downcast_ref::<uxdp_jit::native::CompileError>() {
+            let reason = match ce.kind {
+                CompileErrorKind::UnknownHelper(id) => unknown_helper(id),
+                CompileErrorKind::Unrelocated(Imm64::MapFd(_) | Imm64::MapValue { .. }) => {
+                    "lddw of a map without a relocation".into()
+                }
+                ref k => k.to_string(),
+            };
+            return prog_err(obj, spec, Some(ce.pc), reason);
+        }
         match e.downcast_ref::<uxdp_jit::interp::LoadError>() {
             Some(le) => {
                 let reason = match le.kind {

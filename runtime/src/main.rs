@@ -95,6 +95,23 @@ struct TestRunArgs {
     /// Also run in the kernel (BPF_PROG_TEST_RUN, needs root) and compare.
     #[arg(long)]
     vs_kernel: bool,
+    /// Run in the JIT (the default).
+    #[arg(long, conflicts_with = "interpret")]
+    jit: bool,
+    /// Run in the reference interpreter instead of the JIT.
+    #[arg(long)]
+    interpret: bool,
+}
+
+impl TestRunArgs {
+    /// The engine the options chose.
+    fn engine(&self) -> Engine {
+        if self.interpret {
+            Engine::Interpret
+        } else {
+            Engine::Jit
+        }
+    }
 }
 
 /// `uxdp verify`.

@@ -55,8 +55,7 @@ fn plugin(form: Form, args: &[String], stdin: &str) -> (bool, String, String) {
     )
 }
 
-#[test]
-fn every_conformance_file_passes_through_the_plugin_protocol() {
+fn every_file_passes(engine_flag: &str) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/tests");
     let files = suite_files(&dir)
         .unwrap_or_else(|e| panic!("conformance suite missing at {}: {e}", dir.display()));
@@ -73,10 +72,10 @@ fn every_conformance_file_passes_through_the_plugin_protocol() {
             args.push(runner_hex(&case.memory));
         }
         let form = if n % 2 == 0 {
-            args.push("--interpret".to_string());
+            args.push(engine_flag.to_string());
             Form::Standalone
         } else {
-            args.insert(0, "--interpret".to_string());
+            args.insert(0, engine_flag.to_string());
             Form::Subcommand
         };
         let program = runner_hex(&insns_to_bytes(&case.program));
@@ -92,11 +91,21 @@ fn every_conformance_file_passes_through_the_plugin_protocol() {
         }
     }
     println!(
-        "conformance (plugin protocol, interpreter): {}/{} files passed",
+        "conformance (plugin protocol, {engine_flag}): {}/{} files passed",
         files.len() - failures.len(),
         files.len()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_conformance_file_passes_through_the_plugin_in_the_interpreter() {
+    every_file_passes("--interpret");
+}
+
+#[test]
+fn every_conformance_file_passes_through_the_plugin_in_the_jit() {
+    every_file_passes("--jit");
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! The corpus: XDP programs written in restricted C (`tests/corpus/*.c`), compiled by
-//! clang, each run on the whole packet set in uxdp and in the kernel
+//! clang, each run on the whole packet set in uxdp (JIT and interpreter) and in the kernel
 //! (`BPF_PROG_TEST_RUN`), compared after every packet: verdict, output bytes, and the
 //! contents of every map. Needs root and clang-14 (scripts/setup.sh); it does not skip.
 
@@ -10,6 +10,7 @@ mod packets;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use uxdp::engine::Engine;
 use uxdp::object::{Object, ProgKind};
 use uxdp::testrun::TestRun;
 use uxdp_maps::{Store, StoreOptions};
@@ -63,20 +64,22 @@ fn compare(name: &str) -> Vec<String> {
     assert!(!progs.is_empty(), "{name}.c has no XDP program");
     let packets = packets::all();
     let mut diffs = Vec::new();
-    let mut ran = 0;
-    for prog in &progs {
-        // A fresh load per program: each starts from the object's initial map contents.
-        let run = TestRun::new(&obj, scratch.store(), Some(prog), true)
-            .unwrap_or_else(|e| panic!("loading {name}.o: {e}"));
-        for p in &packets {
-            let runs = run.run(&p.bytes, 1);
-            ran += usize::from(runs.uxdp.is_ok());
-            for d in runs.differences().into_iter().chain(run.map_differences()) {
-                diffs.push(format!("{name}/{prog} on {}: {d}", p.name));
+    for engine in [Engine::Jit, Engine::Interpret] {
+        let mut ran = 0;
+        for prog in &progs {
+            // A fresh load per program: each starts from the object's initial map contents.
+            let run = TestRun::new(&obj, scratch.store(), Some(prog), true, engine)
+                .unwrap_or_else(|e| panic!("loading {name}.o: {e}"));
+            for p in &packets {
+                let runs = run.run(&p.bytes, 1);
+                ran += usize::from(runs.uxdp.is_ok());
+                for d in runs.differences().into_iter().chain(run.map_differences()) {
+                    diffs.push(format!("{name}/{prog} ({engine}) on {}: {d}", p.name));
+                }
             }
         }
+        assert!(ran > 0, "{name}.c: uxdp ({engine}) ran no packet at all");
     }
-    assert!(ran > 0, "{name}.c: uxdp ran no packet at all");
     diffs
 }
 

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use uxdp::engine::Engine;
 use uxdp::object::Object;
 use uxdp::testrun::TestRun;
 use uxdp::testrun::dump::Contents;
@@ -553,7 +554,7 @@ fn the_router_matches_the_kernel_on_every_route() {
         let obj = Object::parse("router.o", &bytes).unwrap_or_else(|e| panic!("{e}"));
         let _ = std::fs::remove_file(&sp);
         let store: Arc<Store> = Store::create(&sp, &StoreOptions::default()).unwrap();
-        let run = TestRun::new(&obj, store, Some("route"), true).unwrap_or_else(|e| panic!("{e}"));
+        let run = TestRun::new(&obj, store, Some("route"), true, Engine::Jit).unwrap_or_else(|e| panic!("{e}"));
         let (mut diffs, mut wrong) = (Vec::new(), Vec::new());
         for case in cases(ifindex("r0"), ifindex("r1"), ifindex("p0")) {
             let before = last_lookup(&run);

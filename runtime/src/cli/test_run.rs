@@ -118,6 +118,7 @@ pub(crate) fn run(args: &TestRunArgs) -> anyhow::Result<ExitCode> {
         Arc::clone(&store.store),
         args.prog.as_deref(),
         args.vs_kernel,
+        args.engine(),
     )?;
     for (name, records) in &inputs {
         session.fill_map(name, records)?;

@@ -16,6 +16,7 @@ use uxdp_maps::{MapType, Store};
 
 use crate::helpers::Redirect;
 use crate::kernel::{KernelObject, load_in_kernel};
+use crate::engine::Engine;
 use crate::load::{LoadedObject, load_object};
 use crate::object::{Object, ObjectError, ProgKind, XdpAttach};
 use crate::xdp::{Packet, Registry, RxInfo, XdpProgram};
@@ -151,12 +152,14 @@ pub struct TestRun<'o> {
 impl<'o> TestRun<'o> {
     /// Loads every XDP program and map of `obj` into `store` (and, with `vs_kernel`, into
     /// the kernel) and picks the program to run: the one called `prog` or the only one in
-    /// section `prog`, else the first XDP program. Pins the calling thread to its CPU.
+    /// section `prog`, else the first XDP program; uxdp runs it in `engine`. Pins the
+    /// calling thread to its CPU.
     pub fn new(
         obj: &'o Object,
         store: Arc<Store>,
         prog: Option<&str>,
         vs_kernel: bool,
+        engine: Engine,
     ) -> Result<Self, TestRunError> {
         let xdp: Vec<_> = obj
             .programs
@@ -199,7 +202,7 @@ impl<'o> TestRun<'o> {
                 store.n_cpus()
             )));
         }
-        let registry = Registry::new(store);
+        let registry = Registry::with_engine(store, engine);
         let ours = load_object(&registry, obj, |p| matches!(p.kind, ProgKind::Xdp { .. }))?;
         let kernel = if vs_kernel {
             Some(load_in_kernel(obj)?)

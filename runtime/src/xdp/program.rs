@@ -5,12 +5,15 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 
-use uxdp_jit::interp::{HelperTable, Interpreter, LoadError, MemoryMap, RunError};
+use uxdp_jit::interp::{HelperTable, MemoryMap, RunError};
+use uxdp_jit::native::{JitOptions, MapAccel};
+use uxdp_jit::verifier::facts::Facts;
 use uxdp_jit::{Insn, Program};
-use uxdp_maps::{Map, MapError, Store};
+use uxdp_maps::{FastPath, Map, MapError, MapType, Store};
 
 use super::ctx::XdpBuff;
 use super::packet::{Frag, Packet};
+use crate::engine::{Code, Engine};
 use crate::helpers::env::{ENV, Redirect, SCRATCH};
 
 /// Where map references live in a program's registers: the map with id `n` is
@@ -24,6 +27,7 @@ pub struct Registry {
     maps: RwLock<HashMap<u32, Arc<Map>>>,
     progs: RwLock<HashMap<u32, Weak<XdpProgram>>>,
     next_prog: AtomicU32,
+    engine: Engine,
 }
 
 impl std::fmt::Debug for Registry {
@@ -35,14 +39,25 @@ impl std::fmt::Debug for Registry {
 }
 
 impl Registry {
-    /// A registry for `store`.
+    /// A registry for `store` whose programs run in the default engine (the JIT).
     pub fn new(store: Arc<Store>) -> Arc<Registry> {
+        Self::with_engine(store, Engine::default())
+    }
+
+    /// A registry for `store` whose programs run in `engine`.
+    pub fn with_engine(store: Arc<Store>, engine: Engine) -> Arc<Registry> {
         Arc::new(Registry {
             store,
             maps: RwLock::default(),
             progs: RwLock::default(),
             next_prog: AtomicU32::new(1),
+            engine,
         })
+    }
+
+    /// The engine programs loaded through this registry run in.
+    pub fn engine(&self) -> Engine {
+        self.engine
     }
 
     /// The store.
@@ -116,7 +131,7 @@ pub struct RxInfo {
 pub struct XdpProgram {
     id: u32,
     name: String,
-    interp: Interpreter,
+    code: Code,
     maps: Vec<Arc<Map>>,
     registry: Arc<Registry>,
     faults: AtomicU64,
@@ -134,7 +149,8 @@ impl std::fmt::Debug for XdpProgram {
 impl XdpProgram {
     /// Prepares `insns` (context loads rewritten, map references relocated to
     /// `MAP_BASE + id` and global data to addresses in the store) to run with `helpers`,
-    /// using `maps`, and registers it so tail calls can find it by its id.
+    /// using `maps`, and registers it so tail calls can find it by its id. No verifier
+    /// vouched for it: the JIT keeps every check and the loop budget.
     pub fn new(
         registry: &Arc<Registry>,
         name: &str,
@@ -142,14 +158,54 @@ impl XdpProgram {
         maps: Vec<Arc<Map>>,
         helpers: HelperTable,
     ) -> Result<Arc<XdpProgram>, anyhow::Error> {
+        Self::build(registry, name, insns, maps, helpers, &JitOptions::default())
+    }
+
+    /// As [`XdpProgram::new`], for a program the verifier accepted with `facts`: proven
+    /// accesses are compiled unchecked, and lookups of `env_maps[i]` (the verifier's map
+    /// `i`, `None` for maps it made up, such as inner-map templates) use the map's fast
+    /// path.
+    pub fn verified(
+        registry: &Arc<Registry>,
+        name: &str,
+        insns: Vec<Insn>,
+        maps: Vec<Arc<Map>>,
+        helpers: HelperTable,
+        facts: &Facts,
+        env_maps: &[Option<Arc<Map>>],
+    ) -> Result<Arc<XdpProgram>, anyhow::Error> {
+        // The program holds every map its code may address directly.
+        let mut maps = maps;
+        maps.extend(env_maps.iter().flatten().cloned());
+        maps.sort_by_key(|m| m.id());
+        maps.dedup_by_key(|m| m.id());
+        let accel: Vec<MapAccel> = env_maps
+            .iter()
+            .map(|m| m.as_ref().map_or(MapAccel::None, map_accel))
+            .collect();
+        let options = JitOptions {
+            facts: Some(facts),
+            maps: &accel,
+            kernel_helpers: true,
+        };
+        Self::build(registry, name, insns, maps, helpers, &options)
+    }
+
+    fn build(
+        registry: &Arc<Registry>,
+        name: &str,
+        insns: Vec<Insn>,
+        maps: Vec<Arc<Map>>,
+        helpers: HelperTable,
+        options: &JitOptions<'_>,
+    ) -> Result<Arc<XdpProgram>, anyhow::Error> {
         let program = Program::new(insns)?;
-        let interp =
-            Interpreter::new(program, helpers).map_err(|e: LoadError| anyhow::anyhow!(e))?;
+        let code = Code::new(registry.engine, program, helpers, options)?;
         let id = registry.next_prog.fetch_add(1, Ordering::Relaxed);
         let prog = Arc::new(XdpProgram {
             id,
             name: name.to_string(),
-            interp,
+            code,
             maps,
             registry: Arc::clone(registry),
             faults: AtomicU64::new(0),
@@ -185,6 +241,11 @@ impl XdpProgram {
             Some(m) => Some(Arc::clone(m)),
             None => self.registry.map(id).ok(),
         }
+    }
+
+    /// The prepared code (engine, and for the JIT its compile statistics).
+    pub fn code(&self) -> &Code {
+        &self.code
     }
 
     /// Runs ended by a run-time check since the program was loaded.
@@ -269,8 +330,11 @@ impl XdpProgram {
     }
 
     fn execute(&self, buff: &mut XdpBuff, replacing: bool) -> Result<u64, RunError> {
-        let (frame_ptr, frame_len) = ENV.with(|e| e.frame.get());
-        let scratch = ENV.with(|e| e.scratch.get());
+        let (frame_ptr, frame_len, scratch, cpu) =
+            ENV.with(|e| {
+                let (p, l) = e.frame.get();
+                (p, l, e.scratch.get(), e.cpu.get())
+            });
         let (store_ptr, store_len) = self.registry.store.mapping();
         let mut memory = MemoryMap::new();
         let buff_addr = buff as *mut XdpBuff as u64;
@@ -290,11 +354,50 @@ impl XdpProgram {
                 }
             }
         }
-        if replacing {
-            self.interp.run_replacing(&[buff_addr], &memory)
-        } else {
-            self.interp.run(&[buff_addr], &memory)
-        }
+        self.code.run(&[buff_addr], &memory, cpu, replacing)
+    }
+}
+
+/// `bpf_map_lookup_elem` for the maps whose lookup returns a value pointer: called by
+/// JIT code directly with the map and the run's CPU slot.
+///
+/// # Safety
+///
+/// `handle` is an `Arc<Map>`'s pointer kept alive by the program, and `key` points at the
+/// map's key size of readable bytes (the verifier proved it for the call site).
+unsafe extern "C" fn direct_lookup(handle: u64, key: u64, cpu: u64) -> u64 {
+    // SAFETY: see the function's contract.
+    let map = unsafe { &*(handle as *const Map) };
+    // SAFETY: as above; program memory read as bytes (see `env::bytes`).
+    let key = unsafe {
+        std::slice::from_raw_parts(key as *const u8, map.def().key_size as usize)
+    };
+    map.lookup_ptr(key, cpu as u32)
+        .map_or(0, |p| p.as_ptr() as u64)
+}
+
+/// What the JIT may do instead of calling `bpf_map_lookup_elem` on `map`.
+fn map_accel(map: &Arc<Map>) -> MapAccel {
+    match (map.fast_path(), map.def().map_type) {
+        (FastPath::Array { base, layout }, _) => MapAccel::Array {
+            base: base as u64,
+            max_entries: layout.max_entries,
+            stride: layout.stride,
+            plane: layout.plane,
+            planes: layout.planes,
+        },
+        (
+            _,
+            MapType::Hash
+            | MapType::PercpuHash
+            | MapType::LruHash
+            | MapType::LruPercpuHash
+            | MapType::LpmTrie,
+        ) => MapAccel::Lookup {
+            handle: Arc::as_ptr(map) as u64,
+            func: direct_lookup,
+        },
+        _ => MapAccel::None,
     }
 }
 

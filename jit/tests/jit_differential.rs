@@ -49,7 +49,10 @@ fn imm() -> impl Strategy<Value = i32> {
 }
 
 fn source() -> impl Strategy<Value = Source> {
-    prop_oneof![value_reg().prop_map(Source::Reg), imm().prop_map(Source::Imm)]
+    prop_oneof![
+        value_reg().prop_map(Source::Reg),
+        imm().prop_map(Source::Imm)
+    ]
 }
 
 /// A memory operand: mostly inside the buffer or the frame, sometimes through any register.
@@ -152,12 +155,17 @@ fn insn() -> impl Strategy<Value = Instruction> {
 /// Lays out the body, turns jump distances into slots, appends the register dump.
 fn assemble(body: &[Instruction]) -> Vec<Insn> {
     let mut all: Vec<Instruction> = body.to_vec();
-    all.extend(DUMP_REGS.iter().enumerate().map(|(k, &r)| Instruction::StoreReg {
-        size: Size::DW,
-        dst: 1,
-        src: r,
-        off: (DATA + 8 * k) as i16,
-    }));
+    all.extend(
+        DUMP_REGS
+            .iter()
+            .enumerate()
+            .map(|(k, &r)| Instruction::StoreReg {
+                size: Size::DW,
+                dst: 1,
+                src: r,
+                off: (DATA + 8 * k) as i16,
+            }),
+    );
     all.push(Instruction::Exit);
     let mut slot = vec![0i64];
     for ins in &all {
@@ -205,15 +213,25 @@ enum Outcome {
 }
 
 fn outcome(r: Result<u64, RunError>, mem_addr: u64) -> Outcome {
+    // Near the buffer: an offset from it; elsewhere (computed from a value register, or
+    // the stack, which both engines share): the address itself.
+    let place = |addr: u64| {
+        let rel = addr.wrapping_sub(mem_addr) as i64;
+        if rel.unsigned_abs() < 1 << 20 {
+            format!("buffer{rel:+}")
+        } else {
+            format!("{addr:#x}")
+        }
+    };
     match r {
         Ok(r0) => Outcome::Done(r0),
         Err(e) => {
             let kind = match e.kind {
                 RunErrorKind::OutOfBounds { addr, len, write } => {
-                    format!("oob {} {len} {write}", addr.wrapping_sub(mem_addr) as i64)
+                    format!("oob {} {len} {write}", place(addr))
                 }
                 RunErrorKind::Misaligned { addr, len } => {
-                    format!("misaligned {} {len}", addr.wrapping_sub(mem_addr) as i64)
+                    format!("misaligned {} {len}", place(addr))
                 }
                 k => k.to_string(),
             };

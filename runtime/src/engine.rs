@@ -25,7 +25,9 @@ impl FromStr for Engine {
         match s {
             "jit" => Ok(Engine::Jit),
             "interpret" | "interpreter" => Ok(Engine::Interpret),
-            other => Err(format!("unknown engine `{other}` (available: jit, interpret)")),
+            other => Err(format!(
+                "unknown engine `{other}` (available: jit, interpret)"
+            )),
         }
     }
 }
@@ -140,7 +142,11 @@ mod tests {
                 HelperTable::new(),
             )
             .unwrap_err();
-            assert_eq!(e.to_string(), "instruction 0: unknown helper 9999", "{engine}");
+            assert_eq!(
+                e.to_string(),
+                "instruction 0: unknown helper 9999",
+                "{engine}"
+            );
         }
     }
 

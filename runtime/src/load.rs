@@ -247,9 +247,8 @@ fn load_program(
     let insns = rewrite_ctx_loads(&insns, devmap)
         .map_err(|e| prog_err(obj, spec, Some(e.pc), e.kind.to_string()))?;
     // The verifier numbers the object's maps first, then the inner-map templates it made.
-    let env_maps: Vec<Option<Arc<Map>>> = (0..env.maps.len())
-        .map(|i| maps.get(i).cloned())
-        .collect();
+    let env_maps: Vec<Option<Arc<Map>>> =
+        (0..env.maps.len()).map(|i| maps.get(i).cloned()).collect();
     XdpProgram::verified(
         registry,
         &spec.name,

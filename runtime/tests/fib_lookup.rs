@@ -554,7 +554,8 @@ fn the_router_matches_the_kernel_on_every_route() {
         let obj = Object::parse("router.o", &bytes).unwrap_or_else(|e| panic!("{e}"));
         let _ = std::fs::remove_file(&sp);
         let store: Arc<Store> = Store::create(&sp, &StoreOptions::default()).unwrap();
-        let run = TestRun::new(&obj, store, Some("route"), true, Engine::Jit).unwrap_or_else(|e| panic!("{e}"));
+        let run = TestRun::new(&obj, store, Some("route"), true, Engine::Jit)
+            .unwrap_or_else(|e| panic!("{e}"));
         let (mut diffs, mut wrong) = (Vec::new(), Vec::new());
         for case in cases(ifindex("r0"), ifindex("r1"), ifindex("p0")) {
             let before = last_lookup(&run);

@@ -174,7 +174,13 @@ impl FnTranslator<'_, '_> {
     }
 
     /// Whether a conditional jump is taken.
-    pub(super) fn condition(&mut self, width: Width, cond: JmpCond, dst: Reg, src: Source) -> Value {
+    pub(super) fn condition(
+        &mut self,
+        width: Width,
+        cond: JmpCond,
+        dst: Reg,
+        src: Source,
+    ) -> Value {
         let ty = match width {
             Width::W32 => types::I32,
             Width::W64 => types::I64,

@@ -76,10 +76,10 @@ impl FnTranslator<'_, '_> {
         self.store_fp();
         let [a1, a2, a3, a4, a5] = self.args();
         let rt = self.rt;
-        let call = self
-            .b
-            .ins()
-            .call_indirect(self.sigs.callx, f, &[rt, pc_v, id, a1, a2, a3, a4, a5]);
+        let call =
+            self.b
+                .ins()
+                .call_indirect(self.sigs.callx, f, &[rt, pc_v, id, a1, a2, a3, a4, a5]);
         let r0 = self.b.inst_results(call)[0];
         self.set(0, r0);
         self.after_helper();

@@ -190,7 +190,11 @@ impl JitProgram {
         set(
             &mut flags,
             "enable_verifier",
-            if cfg!(debug_assertions) { "true" } else { "false" },
+            if cfg!(debug_assertions) {
+                "true"
+            } else {
+                "false"
+            },
         )?;
         let isa = cranelift_native::builder()
             .map_err(|e| codegen(0, e))?
@@ -229,16 +233,16 @@ impl JitProgram {
             FnTranslator::new(b, &shared, &mut module, &mut stats, start, end)?.translate()?;
             define(&mut module, &mut ctx, funcs[&start], start, &mut stats)?;
         }
-        module
-            .finalize_definitions()
-            .map_err(|e| codegen(0, e))?;
+        module.finalize_definitions().map_err(|e| codegen(0, e))?;
         let functions: Vec<(usize, NativeFn)> = funcs
             .iter()
             .map(|(&start, &id)| {
                 let code = module.get_finalized_function(id);
                 // SAFETY: `code` is a finalized function compiled with `native_signature`,
                 // which is `NativeFn`'s ABI (the ISA's default convention is the C one).
-                (start, unsafe { std::mem::transmute::<*const u8, NativeFn>(code) })
+                (start, unsafe {
+                    std::mem::transmute::<*const u8, NativeFn>(code)
+                })
             })
             .collect();
         stats.compile_time = started.elapsed();

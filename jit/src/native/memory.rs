@@ -78,7 +78,15 @@ impl FnTranslator<'_, '_> {
     }
 
     /// `LDX` and `LDX | MEMSX`.
-    pub(super) fn load(&mut self, pc: usize, size: Size, dst: Reg, src: Reg, off: i16, signed: bool) {
+    pub(super) fn load(
+        &mut self,
+        pc: usize,
+        size: Size,
+        dst: Reg,
+        src: Reg,
+        off: i16,
+        signed: bool,
+    ) {
         let addr = self.address(pc, src, off, size.bytes(), false);
         let f = mem_flags();
         let ins = self.b.ins();

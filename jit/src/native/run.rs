@@ -177,7 +177,13 @@ impl Caller for RunCtx<'_> {
 }
 
 /// Records a fault found by generated code; the code then returns, and so do its callers.
-pub(crate) unsafe extern "C" fn jit_fault(rt: *const RunCtx, pc: u64, kind: u64, addr: u64, len: u64) {
+pub(crate) unsafe extern "C" fn jit_fault(
+    rt: *const RunCtx,
+    pc: u64,
+    kind: u64,
+    addr: u64,
+    len: u64,
+) {
     // SAFETY: generated code passes the run context it was given, alive for the run.
     let rt = unsafe { &*rt };
     let len = len as u8;
@@ -199,7 +205,12 @@ pub(crate) unsafe extern "C" fn jit_fault(rt: *const RunCtx, pc: u64, kind: u64,
 }
 
 /// Whether the run may access `len` bytes at `addr` outside the stack (1) or not (0).
-pub(crate) unsafe extern "C" fn jit_access_ok(rt: *const RunCtx, addr: u64, len: u64, write: u64) -> u64 {
+pub(crate) unsafe extern "C" fn jit_access_ok(
+    rt: *const RunCtx,
+    addr: u64,
+    len: u64,
+    write: u64,
+) -> u64 {
     // SAFETY: as in `jit_fault`.
     let rt = unsafe { &*rt };
     u64::from(rt.memory.translate(addr, len, write != 0).is_some())
@@ -220,7 +231,10 @@ pub(crate) unsafe extern "C" fn jit_callx(
     // SAFETY: as in `jit_fault`.
     let rt = unsafe { &*rt };
     let a = [a1, a2, a3, a4, a5];
-    match u32::try_from(id).ok().and_then(|id| rt.program.helpers().get(id)) {
+    match u32::try_from(id)
+        .ok()
+        .and_then(|id| rt.program.helpers().get(id))
+    {
         // SAFETY: whoever registered the helper promised it is sound for any arguments a
         // checked program can pass (`HelperTable::register`).
         Some(h) => unsafe { (h.func)(a[0], a[1], a[2], a[3], a[4]) },

@@ -55,7 +55,8 @@ pub(super) fn native_signature(call_conv: CallConv) -> Signature {
 
 fn signature(call_conv: CallConv, params: usize, returns: bool) -> Signature {
     let mut s = Signature::new(call_conv);
-    s.params.extend(std::iter::repeat_n(AbiParam::new(types::I64), params));
+    s.params
+        .extend(std::iter::repeat_n(AbiParam::new(types::I64), params));
     if returns {
         s.returns.push(AbiParam::new(types::I64));
     }
@@ -123,16 +124,19 @@ impl<'s, 'f> FnTranslator<'s, 'f> {
         }
         let rt = params[6];
         let fp = params[5];
-        let stack_base = b
-            .ins()
-            .load(types::I64, mem_flags().with_readonly(), rt, offsets::STACK_BASE);
+        let stack_base = b.ins().load(
+            types::I64,
+            mem_flags().with_readonly(),
+            rt,
+            offsets::STACK_BASE,
+        );
         let mut blocks = BTreeMap::new();
         for (&pc, ins) in shared.insns.range(start..end) {
             let next = pc + ins.slots();
             let target = match *ins {
-                Instruction::Ja { .. } | Instruction::Jump { .. } => {
-                    ins.branch_offset().map(|off| (pc as i64 + 1 + off) as usize)
-                }
+                Instruction::Ja { .. } | Instruction::Jump { .. } => ins
+                    .branch_offset()
+                    .map(|off| (pc as i64 + 1 + off) as usize),
                 _ => None,
             };
             if let Some(t) = target {

@@ -14,9 +14,9 @@ use std::time::Instant;
 
 use uxdp_maps::{MapType, Store};
 
+use crate::engine::Engine;
 use crate::helpers::Redirect;
 use crate::kernel::{KernelObject, load_in_kernel};
-use crate::engine::Engine;
 use crate::load::{LoadedObject, load_object};
 use crate::object::{Object, ObjectError, ProgKind, XdpAttach};
 use crate::xdp::{Packet, Registry, RxInfo, XdpProgram};

@@ -330,11 +330,10 @@ impl XdpProgram {
     }
 
     fn execute(&self, buff: &mut XdpBuff, replacing: bool) -> Result<u64, RunError> {
-        let (frame_ptr, frame_len, scratch, cpu) =
-            ENV.with(|e| {
-                let (p, l) = e.frame.get();
-                (p, l, e.scratch.get(), e.cpu.get())
-            });
+        let (frame_ptr, frame_len, scratch, cpu) = ENV.with(|e| {
+            let (p, l) = e.frame.get();
+            (p, l, e.scratch.get(), e.cpu.get())
+        });
         let (store_ptr, store_len) = self.registry.store.mapping();
         let mut memory = MemoryMap::new();
         let buff_addr = buff as *mut XdpBuff as u64;
@@ -369,9 +368,7 @@ unsafe extern "C" fn direct_lookup(handle: u64, key: u64, cpu: u64) -> u64 {
     // SAFETY: see the function's contract.
     let map = unsafe { &*(handle as *const Map) };
     // SAFETY: as above; program memory read as bytes (see `env::bytes`).
-    let key = unsafe {
-        std::slice::from_raw_parts(key as *const u8, map.def().key_size as usize)
-    };
+    let key = unsafe { std::slice::from_raw_parts(key as *const u8, map.def().key_size as usize) };
     map.lookup_ptr(key, cpu as u32)
         .map_or(0, |p| p.as_ptr() as u64)
 }

@@ -50,13 +50,17 @@ enum Command {
         #[arg(long)]
         mem: Option<String>,
         /// Execution engine.
-        #[arg(long, default_value_t = Engine::Interpret)]
+        #[arg(long, default_value_t = Engine::Jit)]
         engine: Engine,
     },
     /// Run an object's XDP program on a packet, as `bpftool prog run` does in the kernel;
     /// with --vs-kernel, also in the kernel, reporting every difference in verdict, output
     /// bytes or maps (exit status 2 when there is one).
     TestRun(TestRunArgs),
+    /// Time an object's XDP program on a packet: ns per packet in uxdp's JIT, its
+    /// interpreter and the kernel (BPF_PROG_TEST_RUN with repeat, needs root), as ratios
+    /// from one run, with the JIT's compile time.
+    Bench(BenchArgs),
     /// Verify an object's XDP programs as uxdp does before running them, printing each
     /// verdict (a refusal with its instruction, reason and registers); exit status 1 when
     /// one is refused, 2 when the kernel's verifier disagrees (--kernel-verify).
@@ -112,6 +116,31 @@ impl TestRunArgs {
             Engine::Jit
         }
     }
+}
+
+/// `uxdp bench`.
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// The object (clang -target bpf output).
+    object: PathBuf,
+    /// The program to run (default: the first XDP program).
+    #[arg(long)]
+    prog: Option<String>,
+    /// The packet, as raw bytes (at least 14).
+    #[arg(long)]
+    data: PathBuf,
+    /// Fill map NAME before the runs from FILE (as for test-run).
+    #[arg(long = "map", value_name = "NAME=FILE")]
+    maps: Vec<String>,
+    /// Runs per engine.
+    #[arg(long, default_value_t = 1_000_000)]
+    repeat: u32,
+    /// Leave the kernel out (no root needed).
+    #[arg(long)]
+    no_kernel: bool,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `uxdp verify`.
@@ -170,6 +199,7 @@ fn read_source(file: &Path) -> anyhow::Result<(Vec<Insn>, Option<conformance::Te
 
 /// Subcommands too large to live here.
 mod cli {
+    pub(crate) mod bench;
     pub(crate) mod test_run;
     pub(crate) mod verify;
 }
@@ -222,6 +252,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::TestRun(args) => return cli::test_run::run(&args),
+        Command::Bench(args) => return cli::bench::run(&args),
         Command::Verify(args) => return cli::verify::run(&args),
         Command::ConformancePlugin(args) => conformance_plugin::serve(&args)?,
     }

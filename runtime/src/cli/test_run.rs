@@ -18,13 +18,13 @@ use crate::TestRunArgs;
 const DIFFERENT: u8 = 2;
 
 /// A store of this run's own in /dev/shm, removed when the run ends.
-struct PrivateStore {
+pub(crate) struct PrivateStore {
     path: PathBuf,
-    store: Arc<Store>,
+    pub(crate) store: Arc<Store>,
 }
 
 impl PrivateStore {
-    fn create() -> anyhow::Result<Self> {
+    pub(crate) fn create() -> anyhow::Result<Self> {
         let path = PathBuf::from(format!("/dev/shm/uxdp-test-run-{}", std::process::id()));
         let _ = std::fs::remove_file(&path);
         let store = Store::create(&path, &StoreOptions::default())

@@ -222,6 +222,14 @@ impl<'o> TestRun<'o> {
         })
     }
 
+    /// What compiling the program produced, when it runs in the JIT.
+    pub fn compile_stats(&self) -> Option<uxdp_jit::native::CompileStats> {
+        match self.program().code() {
+            crate::engine::Code::Jit(j) => Some(*j.stats()),
+            crate::engine::Code::Interpret(_) => None,
+        }
+    }
+
     /// The name of the program that runs.
     pub fn program_name(&self) -> &str {
         &self.prog

@@ -1,0 +1,161 @@
+//! `uxdp bench`: one packet, many runs, in each engine and the kernel; ns per packet as
+//! ratios measured in one invocation.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use serde_json::json;
+use uxdp::engine::Engine;
+use uxdp::object::Object;
+use uxdp::testrun::{TestRun, action_name};
+
+use super::test_run::PrivateStore;
+use crate::BenchArgs;
+
+/// One engine's figures.
+struct Figures {
+    name: &'static str,
+    ns: f64,
+    verdict: u32,
+}
+
+/// Runs the benchmark and prints it.
+pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(&args.object)
+        .with_context(|| format!("reading {}", args.object.display()))?;
+    let file_name = args.object.file_name().map_or_else(
+        || args.object.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let obj = Object::parse(&file_name, &bytes)?;
+    let data =
+        std::fs::read(&args.data).with_context(|| format!("reading {}", args.data.display()))?;
+    let mut inputs = Vec::new();
+    for m in &args.maps {
+        let Some((name, file)) = m.split_once('=') else {
+            bail!("--map {m}: expected NAME=FILE");
+        };
+        inputs.push((
+            name.to_string(),
+            std::fs::read(file).with_context(|| format!("reading {file}"))?,
+        ));
+    }
+    let repeat = args.repeat.max(1);
+    let mut figures = Vec::new();
+    let mut compile = None;
+    let mut prog_name = String::new();
+    for engine in [Engine::Jit, Engine::Interpret] {
+        // Each engine gets a fresh store, filled alike, so both start from the same maps.
+        let store = PrivateStore::create()?;
+        let with_kernel = engine == Engine::Jit && !args.no_kernel;
+        let session = TestRun::new(
+            &obj,
+            Arc::clone(&store.store),
+            args.prog.as_deref(),
+            with_kernel,
+            engine,
+        )?;
+        prog_name = session.program_name().to_string();
+        for (name, records) in &inputs {
+            session.fill_map(name, records)?;
+        }
+        if compile.is_none() {
+            compile = session.compile_stats();
+        }
+        // Warm caches, branch predictors and the LRU tables on both sides first.
+        let _ = session.run(&data, (repeat / 10).max(1));
+        let runs = session.run(&data, repeat);
+        let ours = runs
+            .uxdp
+            .map_err(|e| anyhow::anyhow!("uxdp ({engine}): {e}"))?;
+        figures.push(Figures {
+            name: match engine {
+                Engine::Jit => "uxdp jit",
+                Engine::Interpret => "uxdp interpreter",
+            },
+            ns: ours.ns_per_run as f64,
+            verdict: ours.retval,
+        });
+        if let Some(k) = runs.kernel {
+            let k = k.map_err(|e| anyhow::anyhow!("kernel: {e}"))?;
+            figures.push(Figures {
+                name: "kernel",
+                ns: k.ns_per_run as f64,
+                verdict: k.retval,
+            });
+        }
+    }
+    let anchor = figures
+        .iter()
+        .find(|f| f.name == "kernel")
+        .map_or(figures[0].ns, |f| f.ns);
+    let agree = figures.iter().all(|f| f.verdict == figures[0].verdict);
+    if args.json {
+        let rows: Vec<_> = figures
+            .iter()
+            .map(|f| {
+                json!({
+                    "engine": f.name,
+                    "ns_per_packet": f.ns,
+                    "verdict": action_name(f.verdict),
+                    "speedup_vs_anchor": anchor / f.ns.max(0.001),
+                })
+            })
+            .collect();
+        let c = compile.unwrap_or_default();
+        println!(
+            "{}",
+            json!({
+                "program": prog_name,
+                "object": file_name,
+                "packet_bytes": data.len(),
+                "runs": repeat,
+                "engines": rows,
+                "compile_ms": c.compile_time.as_secs_f64() * 1e3,
+                "insns": c.insns,
+                "code_bytes": c.code_bytes,
+            })
+        );
+    } else {
+        println!(
+            "{prog_name} ({file_name}), {} byte packet, {repeat} runs per engine",
+            data.len()
+        );
+        let anchor_name = if args.no_kernel { "uxdp jit" } else { "kernel" };
+        println!(
+            "  {:<18} {:>10} {:>14}  verdict",
+            "engine",
+            "ns/packet",
+            format!("{anchor_name} / it")
+        );
+        for f in &figures {
+            println!(
+                "  {:<18} {:>10.1} {:>13.2}x  {}",
+                f.name,
+                f.ns,
+                anchor / f.ns.max(0.001),
+                action_name(f.verdict)
+            );
+        }
+        if let Some(c) = compile {
+            println!(
+                "  jit: {} insns compiled in {:.2} ms to {} bytes; {} accesses unchecked \
+                 (proven), {} checked; {} helpers inlined, {} direct map lookups, {} calls",
+                c.insns,
+                c.compile_time.as_secs_f64() * 1e3,
+                c.code_bytes,
+                c.proven_accesses,
+                c.checked_accesses,
+                c.inlined_helpers,
+                c.direct_lookups,
+                c.helper_calls
+            );
+        }
+    }
+    if !agree {
+        eprintln!("uxdp: the engines' verdicts differ");
+        return Ok(ExitCode::from(2));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -6,7 +6,8 @@
 //! instructions: arithmetic on r8/r9 (all of ALU and ALU64), packet and stack loads and
 //! stores, atomics on the stack, forward jumps over whole groups, and map blocks (a lookup in
 //! an array, a per-CPU array or a hash map with a computed key, then reads, writes and an
-//! atomic add on the value when it is found). Programs the verifier refuses are skipped (a
+//! atomic add on the value when it is found; updates and deletes with computed keys and
+//! flags, their results folded into the verdict). Programs the verifier refuses are skipped (a
 //! few are: a lookup result used after a jump merged it, for instance); the test counts
 //! how many ran.
 
@@ -126,6 +127,15 @@ enum Group {
         off: i16,
         reg: u8,
     },
+    Update {
+        map: usize,
+        key_reg: u8,
+        flags: i32,
+    },
+    Delete {
+        map: usize,
+        key_reg: u8,
+    },
 }
 
 fn reg() -> impl Strategy<Value = u8> {
@@ -177,6 +187,10 @@ fn group() -> impl Strategy<Value = Group> {
             .prop_map(|(cond, width, reg, imm, skip)| Group::Jump { cond, width, reg, imm, skip }),
         2 => (0usize..MAPS.len(), reg(), 0i16..=8, reg())
             .prop_map(|(map, key_reg, off, reg)| Group::Lookup { map, key_reg, off, reg }),
+        1 => (0usize..MAPS.len(), reg(), 0i32..=3)
+            .prop_map(|(map, key_reg, flags)| Group::Update { map, key_reg, flags }),
+        1 => (0usize..MAPS.len(), reg())
+            .prop_map(|(map, key_reg)| Group::Delete { map, key_reg }),
     ]
 }
 
@@ -361,6 +375,140 @@ fn lower(g: &Group, maps: &[u64]) -> Vec<Instruction> {
                 src: Source::Imm(0),
             },
         ],
+        Group::Update {
+            map,
+            key_reg,
+            flags,
+        } => vec![
+            // key = key_reg & 15 at fp - 72, value = r8, r9 at fp - 88
+            I::Alu {
+                width: Width::W64,
+                op: AluOp::Mov,
+                dst: 2,
+                src: Source::Reg(key_reg),
+            },
+            I::Alu {
+                width: Width::W64,
+                op: AluOp::And,
+                dst: 2,
+                src: Source::Imm(15),
+            },
+            I::StoreReg {
+                size: Size::W,
+                dst: 10,
+                src: 2,
+                off: -72,
+            },
+            I::StoreReg {
+                size: Size::DW,
+                dst: 10,
+                src: 8,
+                off: -88,
+            },
+            I::StoreReg {
+                size: Size::DW,
+                dst: 10,
+                src: 9,
+                off: -80,
+            },
+            I::Lddw {
+                dst: 1,
+                imm: Imm64::Value(maps[map]),
+            },
+            I::Alu {
+                width: Width::W64,
+                op: AluOp::Mov,
+                dst: 2,
+                src: Source::Reg(10),
+            },
+            I::Alu {
+                width: Width::W64,
+                op: AluOp::Add,
+                dst: 2,
+                src: Source::Imm(-72),
+            },
+            I::Alu {
+                width: Width::W64,
+                op: AluOp::Mov,
+                dst: 3,
+                src: Source::Reg(10),
+            },
+            I::Alu {
+                width: Width::W64,
+                op: AluOp::Add,
+                dst: 3,
+                src: Source::Imm(-88),
+            },
+            I::Alu {
+                width: Width::W64,
+                op: AluOp::Mov,
+                dst: 4,
+                src: Source::Imm(flags),
+            },
+            I::Call(uxdp_jit::instruction::CallTarget::Helper(2)),
+            // The result (0 or an errno) goes into the verdict's registers.
+            I::Alu {
+                width: Width::W64,
+                op: AluOp::Xor,
+                dst: 8,
+                src: Source::Reg(0),
+            },
+            I::Alu {
+                width: Width::W64,
+                op: AluOp::Mov,
+                dst: 0,
+                src: Source::Imm(0),
+            },
+        ],
+        Group::Delete { map, key_reg } => vec![
+            I::Alu {
+                width: Width::W64,
+                op: AluOp::Mov,
+                dst: 2,
+                src: Source::Reg(key_reg),
+            },
+            I::Alu {
+                width: Width::W64,
+                op: AluOp::And,
+                dst: 2,
+                src: Source::Imm(15),
+            },
+            I::StoreReg {
+                size: Size::W,
+                dst: 10,
+                src: 2,
+                off: -72,
+            },
+            I::Lddw {
+                dst: 1,
+                imm: Imm64::Value(maps[map]),
+            },
+            I::Alu {
+                width: Width::W64,
+                op: AluOp::Mov,
+                dst: 2,
+                src: Source::Reg(10),
+            },
+            I::Alu {
+                width: Width::W64,
+                op: AluOp::Add,
+                dst: 2,
+                src: Source::Imm(-72),
+            },
+            I::Call(uxdp_jit::instruction::CallTarget::Helper(3)),
+            I::Alu {
+                width: Width::W64,
+                op: AluOp::Xor,
+                dst: 9,
+                src: Source::Reg(0),
+            },
+            I::Alu {
+                width: Width::W64,
+                op: AluOp::Mov,
+                dst: 0,
+                src: Source::Imm(0),
+            },
+        ],
     }
 }
 
@@ -504,7 +652,11 @@ fn assemble(groups: &[Group], maps: &[u64]) -> (Vec<Insn>, Vec<(usize, usize)>) 
                     .unwrap_or(epilogue_at);
                 *off = (target - pc - 1) as i16;
             }
-            if let (Group::Lookup { map, .. }, I::Lddw { .. }) = (g, &ins) {
+            if let (
+                Group::Lookup { map, .. } | Group::Update { map, .. } | Group::Delete { map, .. },
+                I::Lddw { .. },
+            ) = (g, &ins)
+            {
                 lddw.push((pc, *map));
             }
             emit(ins, &mut all, &mut pc);

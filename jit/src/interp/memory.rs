@@ -6,8 +6,6 @@
 
 use std::marker::PhantomData;
 
-use smallvec::SmallVec;
-
 /// One region of host memory a program may access.
 #[derive(Debug, Clone, Copy)]
 struct Region {
@@ -17,16 +15,39 @@ struct Region {
     writable: bool,
 }
 
-/// The set of host memory regions granted to one run, borrowed for `'a`. Up to eight
-/// regions live inline, so granting them per packet allocates nothing.
-#[derive(Debug, Default)]
+/// Regions kept inline: granting this many per packet allocates nothing.
+const INLINE: usize = 6;
+
+const NO_REGION: Region = Region {
+    start: 0,
+    len: 0,
+    ptr: std::ptr::null_mut(),
+    writable: false,
+};
+
+/// The set of host memory regions granted to one run, borrowed for `'a`.
+#[derive(Debug)]
 pub struct MemoryMap<'a> {
-    regions: SmallVec<[Region; 8]>,
+    inline: [Region; INLINE],
+    n_inline: usize,
+    more: Vec<Region>,
     _borrow: PhantomData<&'a mut [u8]>,
+}
+
+impl Default for MemoryMap<'_> {
+    fn default() -> Self {
+        MemoryMap {
+            inline: [NO_REGION; INLINE],
+            n_inline: 0,
+            more: Vec::new(),
+            _borrow: PhantomData,
+        }
+    }
 }
 
 impl<'a> MemoryMap<'a> {
     /// An empty map: the program may touch only its stack.
+    #[inline]
     pub fn new() -> Self {
         Self::default()
     }
@@ -52,18 +73,26 @@ impl<'a> MemoryMap<'a> {
     /// (and for writes when `writable`), and nothing else may access it except through
     /// atomics or in ways the program's own semantics already allow (as with the kernel's
     /// map values, which userspace and other CPUs update concurrently).
+    #[inline]
     pub unsafe fn add_raw(&mut self, ptr: *mut u8, len: usize, writable: bool) -> u64 {
         self.push(ptr, len, writable)
     }
 
+    #[inline]
     fn push(&mut self, ptr: *mut u8, len: usize, writable: bool) -> u64 {
         let start = ptr as u64;
-        self.regions.push(Region {
+        let r = Region {
             start,
             len: len as u64,
             ptr,
             writable,
-        });
+        };
+        if self.n_inline < INLINE {
+            self.inline[self.n_inline] = r;
+            self.n_inline += 1;
+        } else {
+            self.more.push(r);
+        }
         start
     }
 
@@ -71,12 +100,15 @@ impl<'a> MemoryMap<'a> {
     /// all and allows the access.
     #[inline]
     pub(crate) fn translate(&self, addr: u64, len: u64, write: bool) -> Option<*mut u8> {
-        self.regions.iter().find_map(|r| {
-            let off = addr.wrapping_sub(r.start);
-            let fits = r.len >= len && off <= r.len - len && (r.writable || !write);
-            // Derive from the region's own pointer so the access keeps its provenance.
-            fits.then(|| r.ptr.wrapping_add(off as usize))
-        })
+        self.inline[..self.n_inline]
+            .iter()
+            .chain(&self.more)
+            .find_map(|r| {
+                let off = addr.wrapping_sub(r.start);
+                let fits = r.len >= len && off <= r.len - len && (r.writable || !write);
+                // Derive from the region's own pointer so the access keeps its provenance.
+                fits.then(|| r.ptr.wrapping_add(off as usize))
+            })
     }
 }
 
@@ -105,5 +137,16 @@ mod tests {
             m.translate(pa, 17, false).is_none(),
             "longer than the region"
         );
+    }
+
+    #[test]
+    fn regions_beyond_the_inline_ones_count_too() {
+        let mut bufs = vec![[0u8; 4]; INLINE + 3];
+        let mut m = MemoryMap::new();
+        let addrs: Vec<u64> = bufs.iter_mut().map(|b| m.add_writable(b)).collect();
+        for a in addrs {
+            assert!(m.translate(a, 4, true).is_some());
+            assert!(m.translate(a + 1, 4, true).is_none());
+        }
     }
 }

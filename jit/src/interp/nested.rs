@@ -43,26 +43,23 @@ pub trait Caller {
     fn end_function(&self, result: Result<u64, RunError>);
 }
 
-struct ThreadState {
-    stack: UnsafeCell<[u64; STACK_WORDS]>,
-    /// The engine whose run is in progress on this thread, if any.
-    caller: Cell<Option<*const (dyn Caller + 'static)>>,
-}
-
 thread_local! {
-    static STATE: Box<ThreadState> = Box::new(ThreadState {
-        stack: UnsafeCell::new([0; STACK_WORDS]),
-        caller: Cell::new(None),
-    });
+    /// Every frame of this thread's runs. Const-initialized, so reaching it is one address
+    /// computation.
+    static STACK: UnsafeCell<[u64; STACK_WORDS]> = const { UnsafeCell::new([0; STACK_WORDS]) };
+    /// The engine whose run is in progress on this thread, if any.
+    static CALLER: Cell<Option<*const (dyn Caller + 'static)>> = const { Cell::new(None) };
 }
 
 /// Base address of this thread's stack; valid for as long as the thread lives.
+#[inline]
 pub(crate) fn stack_ptr() -> *mut u8 {
-    STATE.with(|s| s.stack.get().cast())
+    STACK.with(|s| s.get().cast())
 }
 
 /// The frame a new run starts in: frame 0 on an idle thread, otherwise the one above the
 /// frame whose helper is running (`replace`: that frame itself, for a tail call).
+#[inline]
 pub(crate) fn start_frame(replace: bool) -> usize {
     with_caller(|c| c.helper_frame()).map_or(0, |f| if replace { f } else { f + 1 })
 }
@@ -72,6 +69,7 @@ pub(crate) struct RunGuard {
     caller: Option<*const (dyn Caller + 'static)>,
 }
 
+#[inline]
 /// Makes `caller` the engine helpers on this thread reach until the guard drops.
 pub(crate) fn enter(caller: &dyn Caller) -> RunGuard {
     // SAFETY: only the lifetime is erased. The pointer is stored for the duration of the
@@ -81,20 +79,21 @@ pub(crate) fn enter(caller: &dyn Caller) -> RunGuard {
     let erased: *const (dyn Caller + 'static) = unsafe {
         std::mem::transmute::<*const (dyn Caller + '_), *const (dyn Caller + 'static)>(caller)
     };
-    STATE.with(|s| RunGuard {
-        caller: s.caller.replace(Some(erased)),
-    })
+    RunGuard {
+        caller: CALLER.with(|c| c.replace(Some(erased))),
+    }
 }
 
 impl Drop for RunGuard {
     fn drop(&mut self) {
-        STATE.with(|s| s.caller.set(self.caller));
+        CALLER.with(|c| c.set(self.caller));
     }
 }
 
 /// Runs `f` with the engine whose run is in progress; `None` outside a run.
+#[inline]
 pub fn with_caller<R>(f: impl FnOnce(&dyn Caller) -> R) -> Option<R> {
-    let caller = STATE.with(|s| s.caller.get())?;
+    let caller = CALLER.with(Cell::get)?;
     // SAFETY: the pointer was stored by `enter` and stays valid until its guard drops,
     // which happens only after the run (and so this call, made by one of its helpers)
     // returns.

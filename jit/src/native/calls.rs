@@ -13,13 +13,17 @@ use cranelift_module::Module;
 use crate::instruction::Reg;
 use crate::interp::STACK_SIZE;
 
-use super::MapAccel;
+use super::ArrayAccel;
 use super::compile::{CompileError, CompileErrorKind};
 use super::run::{UNWIND_END, UNWIND_NONE, fault, jit_callx, offsets};
 use super::translate::{FnTranslator, mem_flags};
 
 /// `bpf_map_lookup_elem`.
 const MAP_LOOKUP_ELEM: i32 = 1;
+/// `bpf_map_update_elem`.
+const MAP_UPDATE_ELEM: i32 = 2;
+/// `bpf_map_delete_elem`.
+const MAP_DELETE_ELEM: i32 = 3;
 /// `bpf_get_smp_processor_id`.
 const GET_SMP_PROCESSOR_ID: i32 = 8;
 
@@ -67,6 +71,7 @@ impl FnTranslator<'_, '_> {
 
     /// `callx rN`: the helper whose id is in `r`.
     pub(super) fn callx(&mut self, pc: usize, r: Reg) {
+        self.stats.helper_calls += 1;
         let id = self.get(r);
         let f = self
             .b
@@ -164,44 +169,54 @@ impl FnTranslator<'_, '_> {
                 self.stats.inlined_helpers += 1;
                 true
             }
-            MAP_LOOKUP_ELEM => {
-                let accel = self
+            MAP_LOOKUP_ELEM | MAP_UPDATE_ELEM | MAP_DELETE_ELEM => {
+                let Some(accel) = self
                     .facts()
                     .and_then(|f| f.call_map(pc))
                     .and_then(|m| self.shared.options.maps.get(m as usize))
                     .copied()
-                    .unwrap_or_default();
-                match accel {
-                    MapAccel::None => false,
-                    MapAccel::Array {
-                        base,
-                        max_entries,
-                        stride,
-                        plane,
-                        planes,
-                    } => {
-                        self.inline_array_lookup(base, max_entries, stride, plane, planes);
+                else {
+                    return false;
+                };
+                let cpu = || offsets::CPU;
+                let direct = match (id, accel.array, accel.lookup, accel.update, accel.delete) {
+                    (MAP_LOOKUP_ELEM, Some(a), _, _, _) => {
+                        self.inline_array_lookup(a);
                         self.stats.inlined_helpers += 1;
-                        true
+                        return true;
                     }
-                    MapAccel::Lookup { handle, func } => {
-                        let f = self
-                            .b
-                            .ins()
-                            .iconst(types::I64, func as *const () as usize as i64);
-                        let handle = self.b.ins().iconst(types::I64, handle as i64);
+                    (MAP_LOOKUP_ELEM, None, Some(f), _, _) => {
+                        let cpu = self.rt_field(cpu());
                         let key = self.get(2);
-                        let cpu = self.rt_field(offsets::CPU);
-                        let call =
-                            self.b
-                                .ins()
-                                .call_indirect(self.sigs.lookup, f, &[handle, key, cpu]);
-                        let r0 = self.b.inst_results(call)[0];
-                        self.set(0, r0);
-                        self.stats.direct_lookups += 1;
-                        true
+                        Some((f as *const () as usize, self.sigs.lookup, vec![key, cpu]))
                     }
-                }
+                    (MAP_UPDATE_ELEM, _, _, Some(f), _) => {
+                        let cpu = self.rt_field(cpu());
+                        let (k, v, flags) = (self.get(2), self.get(3), self.get(4));
+                        Some((
+                            f as *const () as usize,
+                            self.sigs.update,
+                            vec![k, v, flags, cpu],
+                        ))
+                    }
+                    (MAP_DELETE_ELEM, _, _, _, Some(f)) => {
+                        let key = self.get(2);
+                        Some((f as *const () as usize, self.sigs.delete, vec![key]))
+                    }
+                    _ => None,
+                };
+                let Some((f, sig, rest)) = direct else {
+                    return false;
+                };
+                let f = self.b.ins().iconst(types::I64, f as i64);
+                let handle = self.b.ins().iconst(types::I64, accel.handle as i64);
+                let mut args = vec![handle];
+                args.extend(rest);
+                let call = self.b.ins().call_indirect(sig, f, &args);
+                let r0 = self.b.inst_results(call)[0];
+                self.set(0, r0);
+                self.stats.direct_map_calls += 1;
+                true
             }
             _ => false,
         }
@@ -209,7 +224,14 @@ impl FnTranslator<'_, '_> {
 
     /// `r0 = key < max_entries ? base + cpu * plane + key * stride : 0`, the key being the
     /// 4 bytes at r2 (the verifier proved them readable).
-    fn inline_array_lookup(&mut self, base: u64, max: u64, stride: u64, plane: u64, planes: u64) {
+    fn inline_array_lookup(&mut self, a: ArrayAccel) {
+        let ArrayAccel {
+            base,
+            max_entries: max,
+            stride,
+            plane,
+            planes,
+        } = a;
         let key_ptr = self.get(2);
         let key = self.b.ins().uload32(mem_flags(), key_ptr, 0);
         let inside = self

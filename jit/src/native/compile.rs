@@ -74,8 +74,8 @@ pub struct CompileStats {
     pub helper_calls: usize,
     /// Helper calls replaced by inline code (array lookups, the CPU slot).
     pub inlined_helpers: usize,
-    /// Map lookups compiled as direct calls to the map's own lookup.
-    pub direct_lookups: usize,
+    /// Map lookups, updates and deletes compiled as direct calls to the map's own.
+    pub direct_map_calls: usize,
 }
 
 /// A program compiled to native code, ready to run on any thread.
@@ -338,10 +338,34 @@ impl JitProgram {
         for (r, v) in a.iter_mut().zip(args) {
             *r = *v;
         }
-        // Shorten the memory map's lifetime to the run's.
-        let rt = RunCtx::new(self, memory, cpu);
+        let rt = RunCtx::new(self, Some(memory), cpu);
         let _run = nested::enter(&rt);
         rt.call(self.entry, a, frame)
+    }
+
+    /// Whether runs can skip everything helpers need: the program was verified, calls no
+    /// helper (inlined ones aside) and has no checked access.
+    pub fn is_leaf(&self) -> bool {
+        self.verified && self.stats.helper_calls == 0 && self.stats.checked_accesses == 0
+    }
+
+    /// Runs a [leaf](JitProgram::is_leaf) program with r1 = `ctx`: no memory map, and no
+    /// engine registered for helpers (none can run). Other programs get
+    /// [`JitProgram::run`].
+    #[inline]
+    pub fn run_leaf(&self, ctx: u64, cpu: u32) -> Result<u64, RunError> {
+        if !self.is_leaf() {
+            return self.run(&[ctx], &MemoryMap::new(), cpu);
+        }
+        let frame = nested::start_frame(false);
+        if frame >= crate::interp::MAX_CALL_FRAMES {
+            return Err(RunError {
+                pc: 0,
+                kind: crate::interp::RunErrorKind::CallDepth,
+            });
+        }
+        let rt = RunCtx::new(self, None, cpu);
+        rt.call(self.entry, [ctx, 0, 0, 0, 0], frame)
     }
 }
 

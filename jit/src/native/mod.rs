@@ -15,8 +15,10 @@
 //!   backward jumps draw on a budget only when the program was not verified;
 //! - `bpf_map_lookup_elem` on a map the verifier pinned to one call site is inlined for
 //!   arrays (bounds check, `base + cpu * plane + index * stride`) or becomes a direct call
-//!   to the map's own lookup ([`MapAccel`]), and `bpf_get_smp_processor_id` reads the run's
-//!   CPU slot, when the helper table is the kernel's ([`JitOptions::kernel_helpers`]).
+//!   to the map's own lookup, updates and deletes become direct calls ([`MapAccel`]), and
+//!   `bpf_get_smp_processor_id` reads the run's CPU slot, when the helper table is the
+//!   kernel's ([`JitOptions::kernel_helpers`]). A program left with no helper call at all
+//!   runs without any of the per-run state helpers need ([`JitProgram::run_leaf`]).
 //!
 //! Module map: [`compile`](self) drives Cranelift over the program's functions,
 //! `translate` turns one eBPF function into IR (`alu`, `memory` and `calls` hold the
@@ -38,33 +40,48 @@ use crate::verifier::facts::Facts;
 /// value's address or 0, exactly as `bpf_map_lookup_elem` would for this map.
 pub type LookupFn = unsafe extern "C" fn(handle: u64, key: u64, cpu: u64) -> u64;
 
-/// What the JIT may do for one map instead of calling `bpf_map_lookup_elem`.
+/// A map's update, called directly: `update(handle, key, value, flags, cpu_slot)` returns
+/// what `bpf_map_update_elem` would (0 or a negative errno).
+pub type UpdateFn =
+    unsafe extern "C" fn(handle: u64, key: u64, value: u64, flags: u64, cpu: u64) -> u64;
+
+/// A map's delete, called directly: `delete(handle, key)` returns what
+/// `bpf_map_delete_elem` would.
+pub type DeleteFn = unsafe extern "C" fn(handle: u64, key: u64) -> u64;
+
+/// Where an array's values live: the value of index `i < max_entries` on CPU slot `cpu` is
+/// at `base + min(cpu, planes - 1) * plane + i * stride`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArrayAccel {
+    /// Address of element 0 of CPU slot 0.
+    pub base: u64,
+    /// Number of elements.
+    pub max_entries: u64,
+    /// Bytes from one value to the next.
+    pub stride: u64,
+    /// Bytes from one CPU slot's values to the next (0 for a plain array).
+    pub plane: u64,
+    /// Number of CPU slots (1 for a plain array).
+    pub planes: u64,
+}
+
+/// What the JIT may do for one map instead of calling the map helpers through the helper
+/// table: lookups inlined (arrays) or called directly, updates and deletes called directly.
+/// The direct calls take `handle` first and skip the helpers' argument checks, which the
+/// verifier already made for the call site.
 #[derive(Debug, Clone, Copy, Default)]
-pub enum MapAccel {
-    /// Nothing: call the helper.
-    #[default]
-    None,
-    /// An array or per-CPU array: the value of index `i < max_entries` on CPU slot `cpu`
-    /// is at `base + min(cpu, planes - 1) * plane + i * stride`.
-    Array {
-        /// Address of element 0 of CPU slot 0.
-        base: u64,
-        /// Number of elements.
-        max_entries: u64,
-        /// Bytes from one value to the next.
-        stride: u64,
-        /// Bytes from one CPU slot's values to the next (0 for a plain array).
-        plane: u64,
-        /// Number of CPU slots (1 for a plain array).
-        planes: u64,
-    },
-    /// Any other map with a lookup of its own: called directly with `handle`.
-    Lookup {
-        /// Passed as the first argument; must stay valid for the program's life.
-        handle: u64,
-        /// The lookup.
-        func: LookupFn,
-    },
+pub struct MapAccel {
+    /// Passed as the first argument of every direct call; must stay valid for the
+    /// program's life.
+    pub handle: u64,
+    /// Inline array lookups.
+    pub array: Option<ArrayAccel>,
+    /// Direct lookups (when not an array).
+    pub lookup: Option<LookupFn>,
+    /// Direct updates.
+    pub update: Option<UpdateFn>,
+    /// Direct deletes.
+    pub delete: Option<DeleteFn>,
 }
 
 /// How to compile a program.
@@ -75,12 +92,13 @@ pub struct JitOptions<'a> {
     /// jumps and calls draw on the budget, as in the interpreter.
     pub facts: Option<&'a Facts>,
     /// Per map, in the verifier's numbering ([`Facts::call_map`]), what may replace a
-    /// lookup. Only maps an `lddw` names belong here: inner-map templates must be
-    /// [`MapAccel::None`] (the map a lookup of an outer map finds changes at run time).
+    /// lookup. Only maps an `lddw` names belong here: inner-map templates must be the
+    /// default, empty [`MapAccel`] (the map a lookup of an outer map finds changes at run
+    /// time).
     pub maps: &'a [MapAccel],
-    /// The helper table holds the kernel's helpers under their ids (1:
-    /// `bpf_map_lookup_elem`, 8: `bpf_get_smp_processor_id` returning the run's CPU
-    /// slot), so those calls may be replaced by the map fast paths and the slot.
+    /// The helper table holds the kernel's helpers under their ids (1 to 3: map lookup,
+    /// update and delete; 8: `bpf_get_smp_processor_id` returning the run's CPU slot), so
+    /// those calls may be replaced by the map fast paths and the slot.
     pub kernel_helpers: bool,
 }
 

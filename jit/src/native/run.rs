@@ -57,7 +57,9 @@ pub(crate) struct RunCtx<'a> {
     pub(crate) fp: Cell<u64>,
     error: Cell<Option<RunError>>,
     initial_budget: u64,
-    memory: &'a MemoryMap<'a>,
+    /// The regions granted besides the stack; `None` for a run that can need none (no
+    /// helper calls, no checked accesses).
+    memory: Option<&'a MemoryMap<'a>>,
     program: &'a JitProgram,
 }
 
@@ -86,7 +88,12 @@ pub(crate) mod offsets {
 pub(crate) type NativeFn = unsafe extern "C" fn(u64, u64, u64, u64, u64, u64, *const RunCtx) -> u64;
 
 impl<'a> RunCtx<'a> {
-    pub(crate) fn new(program: &'a JitProgram, memory: &'a MemoryMap<'a>, cpu: u32) -> Self {
+    #[inline]
+    pub(crate) fn new(
+        program: &'a JitProgram,
+        memory: Option<&'a MemoryMap<'a>>,
+        cpu: u32,
+    ) -> Self {
         let stack_base = nested::stack_ptr() as u64;
         RunCtx {
             stack_base,
@@ -109,6 +116,7 @@ impl<'a> RunCtx<'a> {
     }
 
     /// Calls compiled function `f` with r1..r5 = `args` in absolute frame `frame`.
+    #[inline]
     pub(crate) fn call(&self, f: NativeFn, args: [u64; 5], frame: usize) -> Result<u64, RunError> {
         let fp = self.frame_pointer(frame);
         // SAFETY: `f` is a function of `self.program`, compiled with the `NativeFn`
@@ -135,7 +143,9 @@ impl Caller for RunCtx<'_> {
     fn access_ok(&self, addr: u64, len: u64, write: bool) -> bool {
         let off = addr.wrapping_sub(self.stack_base);
         (len <= STACK_BYTES && off <= STACK_BYTES - len)
-            || self.memory.translate(addr, len, write).is_some()
+            || self
+                .memory
+                .is_some_and(|m| m.translate(addr, len, write).is_some())
     }
 
     fn call_function(&self, func: u64, args: [u64; 5]) -> Result<u64, RunError> {
@@ -213,7 +223,10 @@ pub(crate) unsafe extern "C" fn jit_access_ok(
 ) -> u64 {
     // SAFETY: as in `jit_fault`.
     let rt = unsafe { &*rt };
-    u64::from(rt.memory.translate(addr, len, write != 0).is_some())
+    u64::from(
+        rt.memory
+            .is_some_and(|m| m.translate(addr, len, write != 0).is_some()),
+    )
 }
 
 /// `callx`: calls the helper whose id is in a register, or fails the run.

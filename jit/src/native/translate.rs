@@ -41,8 +41,12 @@ pub(super) struct Sigs {
     pub(super) access: SigRef,
     /// `jit_callx`.
     pub(super) callx: SigRef,
-    /// A map's direct lookup.
+    /// A map's direct lookup (handle, key, cpu).
     pub(super) lookup: SigRef,
+    /// A map's direct update (handle, key, value, flags, cpu).
+    pub(super) update: SigRef,
+    /// A map's direct delete (handle, key).
+    pub(super) delete: SigRef,
 }
 
 /// The signature of every compiled eBPF function: r1..r5, r10, the run context.
@@ -107,6 +111,8 @@ impl<'s, 'f> FnTranslator<'s, 'f> {
             access: b.import_signature(signature(cc, 4, true)),
             callx: b.import_signature(signature(cc, 8, true)),
             lookup: b.import_signature(signature(cc, 3, true)),
+            update: b.import_signature(signature(cc, 5, true)),
+            delete: b.import_signature(signature(cc, 2, true)),
         };
         let regs: [Variable; 11] = std::array::from_fn(|_| b.declare_var(types::I64));
         let entry = b.create_block();

@@ -74,14 +74,14 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
                 Engine::Jit => "uxdp jit",
                 Engine::Interpret => "uxdp interpreter",
             },
-            ns: ours.ns_per_run as f64,
+            ns: ours.ns_per_run,
             verdict: ours.retval,
         });
         if let Some(k) = runs.kernel {
             let k = k.map_err(|e| anyhow::anyhow!("kernel: {e}"))?;
             figures.push(Figures {
                 name: "kernel",
-                ns: k.ns_per_run as f64,
+                ns: k.ns_per_run,
                 verdict: k.retval,
             });
         }
@@ -141,14 +141,14 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         if let Some(c) = compile {
             println!(
                 "  jit: {} insns compiled in {:.2} ms to {} bytes; {} accesses unchecked \
-                 (proven), {} checked; {} helpers inlined, {} direct map lookups, {} calls",
+                 (proven), {} checked; {} helpers inlined, {} direct map calls, {} calls",
                 c.insns,
                 c.compile_time.as_secs_f64() * 1e3,
                 c.code_bytes,
                 c.proven_accesses,
                 c.checked_accesses,
                 c.inlined_helpers,
-                c.direct_lookups,
+                c.direct_map_calls,
                 c.helper_calls
             );
         }

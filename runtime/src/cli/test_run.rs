@@ -60,7 +60,7 @@ fn side_text(r: &Result<RunResult, String>) -> String {
     match r {
         Ok(r) => {
             let mut s = format!(
-                "Return value: {} ({}), duration (average): {}ns",
+                "Return value: {} ({}), duration (average): {:.1}ns",
                 r.retval,
                 action_name(r.retval),
                 r.ns_per_run

@@ -49,11 +49,11 @@ pub(crate) struct Env {
     pub(crate) reservations: RefCell<Vec<(u64, Arc<Map>)>>,
     /// Lines `bpf_trace_printk` wrote during the run.
     pub(crate) trace: RefCell<Vec<String>>,
-    pub(crate) scratch: Box<std::cell::UnsafeCell<[u8; SCRATCH]>>,
+    pub(crate) scratch: std::cell::UnsafeCell<[u8; SCRATCH]>,
 }
 
 thread_local! {
-    pub(crate) static ENV: Env = Env {
+    pub(crate) static ENV: Env = const { Env {
         buff: Cell::new(std::ptr::null_mut()),
         prog: Cell::new(std::ptr::null()),
         tail_calls: Cell::new(0),
@@ -63,8 +63,8 @@ thread_local! {
         frags: Cell::new(std::ptr::null_mut()),
         reservations: RefCell::new(Vec::new()),
         trace: RefCell::new(Vec::new()),
-        scratch: Box::new(std::cell::UnsafeCell::new([0; SCRATCH])),
-    };
+        scratch: std::cell::UnsafeCell::new([0; SCRATCH]),
+    } };
 }
 
 /// The program running on this thread, if any.

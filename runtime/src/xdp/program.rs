@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 
 use uxdp_jit::interp::{HelperTable, MemoryMap, RunError};
-use uxdp_jit::native::{JitOptions, MapAccel};
+use uxdp_jit::native::{ArrayAccel, JitOptions, MapAccel};
 use uxdp_jit::verifier::facts::Facts;
 use uxdp_jit::{Insn, Program};
 use uxdp_maps::{FastPath, Map, MapError, MapType, Store};
@@ -133,6 +133,8 @@ pub struct XdpProgram {
     name: String,
     code: Code,
     maps: Vec<Arc<Map>>,
+    /// The program's ring buffer maps, whose data pages runs may write.
+    ring_buffers: Vec<Arc<Map>>,
     registry: Arc<Registry>,
     faults: AtomicU64,
 }
@@ -181,7 +183,7 @@ impl XdpProgram {
         maps.dedup_by_key(|m| m.id());
         let accel: Vec<MapAccel> = env_maps
             .iter()
-            .map(|m| m.as_ref().map_or(MapAccel::None, map_accel))
+            .map(|m| m.as_ref().map_or_else(MapAccel::default, map_accel))
             .collect();
         let options = JitOptions {
             facts: Some(facts),
@@ -206,6 +208,11 @@ impl XdpProgram {
             id,
             name: name.to_string(),
             code,
+            ring_buffers: maps
+                .iter()
+                .filter(|m| m.ringbuf_data().is_some())
+                .cloned()
+                .collect(),
             maps,
             registry: Arc::clone(registry),
             faults: AtomicU64::new(0),
@@ -257,47 +264,62 @@ impl XdpProgram {
     /// with the fault in the verdict, counted in [`XdpProgram::faults`].
     pub fn run(&self, packet: &mut Packet, rx: RxInfo) -> Verdict {
         let mut buff = packet.xdp_buff(rx.ifindex, rx.rx_queue);
+        if let Code::Jit(jit) = &self.code
+            && jit.is_leaf()
+        {
+            // No helper can run: nothing of the run state is needed, and the packet's
+            // bounds cannot move.
+            let result = jit.run_leaf(&mut buff as *mut XdpBuff as u64, rx.cpu);
+            return self.verdict(result, None);
+        }
         let frame = packet.frame_mut();
         let frame = (frame.as_mut_ptr(), frame.len());
         let frags: *mut Vec<Frag> = &mut packet.frags;
-        let saved = ENV.with(|e| {
-            let saved = (
-                e.buff.get(),
-                e.prog.get(),
-                e.tail_calls.get(),
-                e.cpu.get(),
-                e.frame.get(),
-                e.frags.get(),
-            );
-            e.buff.set(&mut buff);
-            e.prog.set(self);
-            e.tail_calls.set(0);
-            e.cpu.set(rx.cpu);
-            e.frame.set(frame);
-            e.frags.set(frags);
+        let (saved, scratch) = ENV.with(|e| {
+            let saved = Saved {
+                buff: e.buff.replace(&mut buff),
+                prog: e.prog.replace(self),
+                tail_calls: e.tail_calls.replace(0),
+                cpu: e.cpu.replace(rx.cpu),
+                frame: e.frame.replace(frame),
+                frags: e.frags.replace(frags),
+            };
             e.redirect.set(None);
-            saved
+            (saved, e.scratch.get())
         });
-        let result = self.execute(&mut buff, false);
+        let result = self.execute(&mut buff, frame, scratch.cast(), rx.cpu, false);
         let redirect = ENV.with(|e| {
-            e.buff.set(saved.0);
-            e.prog.set(saved.1);
-            e.tail_calls.set(saved.2);
-            e.cpu.set(saved.3);
-            e.frame.set(saved.4);
-            e.frags.set(saved.5);
+            e.buff.set(saved.buff);
+            e.prog.set(saved.prog);
+            e.tail_calls.set(saved.tail_calls);
+            e.cpu.set(saved.cpu);
+            e.frame.set(saved.frame);
+            e.frags.set(saved.frags);
             // Records a misbehaving program reserved and never submitted are discarded,
             // so a ring never stays blocked on them.
-            for (addr, map) in e.reservations.borrow_mut().drain(..) {
-                if let Some(p) = std::ptr::NonNull::new(addr as *mut u8) {
-                    // SAFETY: `addr` came from `ringbuf_reserve` on `map` and was neither
-                    // submitted nor discarded (those remove it from the list).
-                    unsafe { map.ringbuf_commit(p, true) };
+            let mut reservations = e.reservations.borrow_mut();
+            if !reservations.is_empty() {
+                for (addr, map) in reservations.drain(..) {
+                    if let Some(p) = std::ptr::NonNull::new(addr as *mut u8) {
+                        // SAFETY: `addr` came from `ringbuf_reserve` on `map` and was
+                        // neither submitted nor discarded (those remove it from the list).
+                        unsafe { map.ringbuf_commit(p, true) };
+                    }
                 }
             }
-            e.redirect.take()
+            // Read only when it matters: copying the target out field by field on every
+            // run costs a store-forwarding stall.
+            if matches!(result, Ok(r0) if r0 as u32 == crate::xdp::action::REDIRECT) {
+                e.redirect.take()
+            } else {
+                None
+            }
         });
         packet.update_from(&buff);
+        self.verdict(result, redirect)
+    }
+
+    fn verdict(&self, result: Result<u64, RunError>, redirect: Option<Redirect>) -> Verdict {
         match result {
             Ok(r0) => Verdict {
                 action: r0 as u32,
@@ -322,18 +344,28 @@ impl XdpProgram {
     /// Runs the program in place of the current run's program (a tail call): same packet,
     /// same frame, this program's maps.
     pub(crate) fn run_tail(&self, ctx: *mut XdpBuff) -> Result<u64, RunError> {
-        let saved = ENV.with(|e| e.prog.replace(self));
+        let (saved, frame, scratch, cpu) = ENV.with(|e| {
+            (
+                e.prog.replace(self),
+                e.frame.get(),
+                e.scratch.get(),
+                e.cpu.get(),
+            )
+        });
         // SAFETY: `ctx` is the current run's context (the caller checked), alive for the run.
-        let result = self.execute(unsafe { &mut *ctx }, true);
+        let result = self.execute(unsafe { &mut *ctx }, frame, scratch.cast(), cpu, true);
         ENV.with(|e| e.prog.set(saved));
         result
     }
 
-    fn execute(&self, buff: &mut XdpBuff, replacing: bool) -> Result<u64, RunError> {
-        let (frame_ptr, frame_len, scratch, cpu) = ENV.with(|e| {
-            let (p, l) = e.frame.get();
-            (p, l, e.scratch.get(), e.cpu.get())
-        });
+    fn execute(
+        &self,
+        buff: &mut XdpBuff,
+        (frame_ptr, frame_len): (*mut u8, usize),
+        scratch: *mut u8,
+        cpu: u32,
+        replacing: bool,
+    ) -> Result<u64, RunError> {
         let (store_ptr, store_len) = self.registry.store.mapping();
         let mut memory = MemoryMap::new();
         let buff_addr = buff as *mut XdpBuff as u64;
@@ -346,8 +378,8 @@ impl XdpProgram {
             memory.add_raw(store_ptr, store_len, true);
             memory.add_raw(frame_ptr, frame_len, true);
             memory.add_raw(buff_addr as *mut u8, size_of::<XdpBuff>(), false);
-            memory.add_raw(scratch.cast(), SCRATCH, false);
-            for m in &self.maps {
+            memory.add_raw(scratch, SCRATCH, false);
+            for m in &self.ring_buffers {
                 if let Some((p, len)) = m.ringbuf_data() {
                     memory.add_raw(p, len, true);
                 }
@@ -357,31 +389,112 @@ impl XdpProgram {
     }
 }
 
-/// `bpf_map_lookup_elem` for the maps whose lookup returns a value pointer: called by
-/// JIT code directly with the map and the run's CPU slot.
+/// The run state a run replaces and puts back.
+struct Saved {
+    buff: *mut XdpBuff,
+    prog: *const XdpProgram,
+    tail_calls: u32,
+    cpu: u32,
+    frame: (*mut u8, usize),
+    frags: *mut Vec<Frag>,
+}
+
+/// The map behind a direct call's handle.
 ///
 /// # Safety
 ///
-/// `handle` is an `Arc<Map>`'s pointer kept alive by the program, and `key` points at the
-/// map's key size of readable bytes (the verifier proved it for the call site).
-unsafe extern "C" fn direct_lookup(handle: u64, key: u64, cpu: u64) -> u64 {
+/// `handle` is an `Arc<Map>`'s pointer that the program keeps alive.
+unsafe fn map_of<'a>(handle: u64) -> &'a Map {
     // SAFETY: see the function's contract.
-    let map = unsafe { &*(handle as *const Map) };
-    // SAFETY: as above; program memory read as bytes (see `env::bytes`).
-    let key = unsafe { std::slice::from_raw_parts(key as *const u8, map.def().key_size as usize) };
+    unsafe { &*(handle as *const Map) }
+}
+
+/// `len` bytes of program memory at `addr`.
+///
+/// # Safety
+///
+/// `addr` points at `len` readable bytes (the verifier proved it for the call site);
+/// other CPUs may write them concurrently, as in the kernel.
+unsafe fn program_bytes<'a>(addr: u64, len: u32) -> &'a [u8] {
+    // SAFETY: see the function's contract.
+    unsafe { std::slice::from_raw_parts(addr as *const u8, len as usize) }
+}
+
+/// `bpf_map_lookup_elem`, called by JIT code directly for maps whose lookup returns a
+/// value pointer.
+///
+/// # Safety
+///
+/// As [`map_of`] and [`program_bytes`] (for the key).
+unsafe extern "C" fn direct_lookup(handle: u64, key: u64, cpu: u64) -> u64 {
+    // SAFETY: the caller's contract.
+    let map = unsafe { map_of(handle) };
+    // SAFETY: the caller's contract.
+    let key = unsafe { program_bytes(key, map.def().key_size) };
     map.lookup_ptr(key, cpu as u32)
         .map_or(0, |p| p.as_ptr() as u64)
 }
 
-/// What the JIT may do instead of calling `bpf_map_lookup_elem` on `map`.
+/// `bpf_map_update_elem`, called by JIT code directly.
+///
+/// # Safety
+///
+/// As [`map_of`] and [`program_bytes`] (for the key and the value).
+unsafe extern "C" fn direct_update(handle: u64, key: u64, value: u64, flags: u64, cpu: u64) -> u64 {
+    // SAFETY: the caller's contract.
+    let map = unsafe { map_of(handle) };
+    let def = map.def();
+    // SAFETY: the caller's contract.
+    let (key, value) = unsafe {
+        (
+            program_bytes(key, def.key_size),
+            program_bytes(value, def.value_size),
+        )
+    };
+    match map.update_from_program(key, value, flags, cpu as u32) {
+        Ok(()) => 0,
+        Err(e) => crate::helpers::env::err(e.errno()),
+    }
+}
+
+/// `bpf_map_delete_elem`, called by JIT code directly.
+///
+/// # Safety
+///
+/// As [`map_of`] and [`program_bytes`] (for the key).
+unsafe extern "C" fn direct_delete(handle: u64, key: u64) -> u64 {
+    // SAFETY: the caller's contract.
+    let map = unsafe { map_of(handle) };
+    // SAFETY: the caller's contract.
+    let key = unsafe { program_bytes(key, map.def().key_size) };
+    match map.delete_from_program(key) {
+        Ok(()) => 0,
+        Err(e) => crate::helpers::env::err(e.errno()),
+    }
+}
+
+/// What the JIT may do instead of calling the map helpers on `map`: the kinds whose
+/// helpers are plain calls into the map (arrays, hashes, LPM tries).
 fn map_accel(map: &Arc<Map>) -> MapAccel {
+    let handle = Arc::as_ptr(map) as u64;
+    let direct = MapAccel {
+        handle,
+        array: None,
+        lookup: Some(direct_lookup),
+        update: Some(direct_update),
+        delete: Some(direct_delete),
+    };
     match (map.fast_path(), map.def().map_type) {
-        (FastPath::Array { base, layout }, _) => MapAccel::Array {
-            base: base as u64,
-            max_entries: layout.max_entries,
-            stride: layout.stride,
-            plane: layout.plane,
-            planes: layout.planes,
+        (FastPath::Array { base, layout }, _) => MapAccel {
+            array: Some(ArrayAccel {
+                base: base as u64,
+                max_entries: layout.max_entries,
+                stride: layout.stride,
+                plane: layout.plane,
+                planes: layout.planes,
+            }),
+            lookup: None,
+            ..direct
         },
         (
             _,
@@ -390,11 +503,8 @@ fn map_accel(map: &Arc<Map>) -> MapAccel {
             | MapType::LruHash
             | MapType::LruPercpuHash
             | MapType::LpmTrie,
-        ) => MapAccel::Lookup {
-            handle: Arc::as_ptr(map) as u64,
-            func: direct_lookup,
-        },
-        _ => MapAccel::None,
+        ) => direct,
+        _ => MapAccel::default(),
     }
 }
 

@@ -65,6 +65,7 @@ pub(crate) fn start_frame(replace: bool) -> usize {
 }
 
 /// Restores the previous engine when a run ends.
+#[derive(Debug)]
 pub(crate) struct RunGuard {
     caller: Option<*const (dyn Caller + 'static)>,
 }

@@ -15,7 +15,7 @@ use crate::interp::STACK_SIZE;
 
 use super::ArrayAccel;
 use super::compile::{CompileError, CompileErrorKind};
-use super::run::{UNWIND_END, UNWIND_NONE, fault, jit_callx, offsets};
+use super::run::{UNWIND_END, UNWIND_NONE, fault, jit_callx, jit_prepare, offsets};
 use super::translate::{FnTranslator, mem_flags};
 
 /// `bpf_map_lookup_elem`.
@@ -90,8 +90,23 @@ impl FnTranslator<'_, '_> {
         self.after_helper();
     }
 
-    /// Tells helpers which frame calls them (callbacks and tail calls start from it).
+    /// Before a helper call: prepares a lazy run for helpers (once), and tells helpers
+    /// which frame calls them (callbacks and tail calls start from it).
     fn store_fp(&mut self) {
+        let prepared = self.rt_field(offsets::PREPARED);
+        let cont = self.b.create_block();
+        let prepare = self.b.create_block();
+        self.b.set_cold_block(prepare);
+        self.b.ins().brif(prepared, cont, &[], prepare, &[]);
+        self.b.switch_to_block(prepare);
+        let f = self
+            .b
+            .ins()
+            .iconst(types::I64, jit_prepare as *const () as usize as i64);
+        let rt = self.rt;
+        self.b.ins().call_indirect(self.sigs.prepare, f, &[rt]);
+        self.b.ins().jump(cont, &[]);
+        self.b.switch_to_block(cont);
         let fp = self.fp;
         self.b
             .ins()

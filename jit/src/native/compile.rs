@@ -1,6 +1,7 @@
 //! The compile driver: finds the program's functions, translates each into a Cranelift
 //! function of one module, finalizes the module, and keeps the code for the program's life.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -338,34 +339,76 @@ impl JitProgram {
         for (r, v) in a.iter_mut().zip(args) {
             *r = *v;
         }
-        let rt = RunCtx::new(self, Some(memory), cpu);
+        let rt = RunCtx::new(self, Some(memory), None, cpu);
         let _run = nested::enter(&rt);
         rt.call(self.entry, a, frame)
     }
 
-    /// Whether runs can skip everything helpers need: the program was verified, calls no
-    /// helper (inlined ones aside) and has no checked access.
-    pub fn is_leaf(&self) -> bool {
-        self.verified && self.stats.helper_calls == 0 && self.stats.checked_accesses == 0
-    }
-
-    /// Runs a [leaf](JitProgram::is_leaf) program with r1 = `ctx`: no memory map, and no
-    /// engine registered for helpers (none can run). Other programs get
-    /// [`JitProgram::run`].
-    #[inline]
-    pub fn run_leaf(&self, ctx: u64, cpu: u32) -> Result<u64, RunError> {
-        if !self.is_leaf() {
-            return self.run(&[ctx], &MemoryMap::new(), cpu);
-        }
+    /// Runs with r1 = `ctx` and CPU slot `cpu`, preparing for helpers only if the run
+    /// calls one: then, before the first call, `setup` runs (it prepares what the helpers
+    /// need and returns the regions they may check pointers against) and the engine is
+    /// registered for them. Returns r0; `status` tells whether the run failed (and why)
+    /// and whether `setup` ran. A packet that takes a path without helper calls pays for
+    /// none of it.
+    #[inline(always)]
+    pub fn run_lazy<'m>(
+        &'m self,
+        ctx: u64,
+        cpu: u32,
+        setup: &'m dyn Fn() -> &'m MemoryMap<'m>,
+        status: &LazyStatus,
+    ) -> u64 {
         let frame = nested::start_frame(false);
         if frame >= crate::interp::MAX_CALL_FRAMES {
-            return Err(RunError {
+            status.fail(RunError {
                 pc: 0,
                 kind: crate::interp::RunErrorKind::CallDepth,
             });
+            return 0;
         }
-        let rt = RunCtx::new(self, None, cpu);
-        rt.call(self.entry, [ctx, 0, 0, 0, 0], frame)
+        if frame == 0 && !self.verified {
+            // SAFETY: as in `run_from`.
+            unsafe { nested::stack_ptr().write_bytes(0, STACK_SIZE) };
+        }
+        let rt = RunCtx::new(self, None, Some(setup), cpu);
+        let r0 = rt.call_raw(self.entry, [ctx, 0, 0, 0, 0], frame);
+        if let Some(e) = rt.take_fault() {
+            status.fail(e);
+        }
+        status.prepared.set(rt.finish_lazy());
+        r0
+    }
+}
+
+/// How a [`JitProgram::run_lazy`] went, beside its r0.
+#[derive(Debug, Default)]
+pub struct LazyStatus {
+    failed: Cell<bool>,
+    prepared: Cell<bool>,
+    error: Cell<Option<RunError>>,
+}
+
+impl LazyStatus {
+    /// Whether the run failed.
+    #[inline]
+    pub fn failed(&self) -> bool {
+        self.failed.get()
+    }
+
+    /// Why the run failed.
+    pub fn take_error(&self) -> Option<RunError> {
+        self.error.take()
+    }
+
+    /// Whether the run prepared for helpers (called `setup`).
+    #[inline]
+    pub fn prepared(&self) -> bool {
+        self.prepared.get()
+    }
+
+    fn fail(&self, e: RunError) {
+        self.failed.set(true);
+        self.error.set(Some(e));
     }
 }
 

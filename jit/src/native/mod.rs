@@ -17,8 +17,9 @@
 //!   arrays (bounds check, `base + cpu * plane + index * stride`) or becomes a direct call
 //!   to the map's own lookup, updates and deletes become direct calls ([`MapAccel`]), and
 //!   `bpf_get_smp_processor_id` reads the run's CPU slot, when the helper table is the
-//!   kernel's ([`JitOptions::kernel_helpers`]). A program left with no helper call at all
-//!   runs without any of the per-run state helpers need ([`JitProgram::run_leaf`]).
+//!   kernel's ([`JitOptions::kernel_helpers`]); and a run prepares what helpers need only
+//!   when it first calls one ([`JitProgram::run_lazy`]), so a packet whose path calls no
+//!   helper pays nothing for them.
 //!
 //! Module map: [`compile`](self) drives Cranelift over the program's functions,
 //! `translate` turns one eBPF function into IR (`alu`, `memory` and `calls` hold the
@@ -32,7 +33,7 @@ mod memory;
 mod run;
 mod translate;
 
-pub use compile::{CompileError, CompileErrorKind, CompileStats, JitProgram};
+pub use compile::{CompileError, CompileErrorKind, CompileStats, JitProgram, LazyStatus};
 
 use crate::verifier::facts::Facts;
 

@@ -55,11 +55,17 @@ pub(crate) struct RunCtx<'a> {
     pub(crate) end_r0: Cell<u64>,
     /// Frame pointer (r10) of the function calling a helper, stored before each call.
     pub(crate) fp: Cell<u64>,
+    /// Whether helpers may run: the engine is registered and `memory` is set. A lazy run
+    /// starts without, and `jit_prepare` does it before the first helper call.
+    pub(crate) prepared: Cell<u64>,
     error: Cell<Option<RunError>>,
     initial_budget: u64,
-    /// The regions granted besides the stack; `None` for a run that can need none (no
-    /// helper calls, no checked accesses).
-    memory: Option<&'a MemoryMap<'a>>,
+    /// The regions granted besides the stack (`None` until a lazy run prepares).
+    memory: Cell<Option<&'a MemoryMap<'a>>>,
+    /// What a lazy run calls to prepare for helpers: it returns the granted regions.
+    setup: Option<&'a dyn Fn() -> &'a MemoryMap<'a>>,
+    /// The registration of a lazy run that prepared, undone when the run ends.
+    registered: Cell<Option<nested::RunGuard>>,
     program: &'a JitProgram,
 }
 
@@ -82,20 +88,28 @@ pub(crate) mod offsets {
     pub(crate) const END_R0: i32 = offset_of!(RunCtx<'static>, end_r0) as i32;
     /// `fp`.
     pub(crate) const FP: i32 = offset_of!(RunCtx<'static>, fp) as i32;
+    /// `prepared`.
+    pub(crate) const PREPARED: i32 = offset_of!(RunCtx<'static>, prepared) as i32;
 }
 
 /// A compiled eBPF function: r1..r5, the frame pointer, the run context; returns r0.
 pub(crate) type NativeFn = unsafe extern "C" fn(u64, u64, u64, u64, u64, u64, *const RunCtx) -> u64;
 
 impl<'a> RunCtx<'a> {
-    #[inline]
+    /// A run context; `memory` for a run prepared from the start, `setup` for a lazy one.
+    #[inline(always)]
     pub(crate) fn new(
         program: &'a JitProgram,
         memory: Option<&'a MemoryMap<'a>>,
+        setup: Option<&'a dyn Fn() -> &'a MemoryMap<'a>>,
         cpu: u32,
     ) -> Self {
         let stack_base = nested::stack_ptr() as u64;
         RunCtx {
+            prepared: Cell::new(u64::from(setup.is_none())),
+            memory: Cell::new(memory),
+            setup,
+            registered: Cell::new(None),
             stack_base,
             stack_end: stack_base + STACK_BYTES,
             budget: Cell::new(program.budget()),
@@ -105,7 +119,6 @@ impl<'a> RunCtx<'a> {
             fp: Cell::new(0),
             error: Cell::new(None),
             initial_budget: program.budget(),
-            memory,
             program,
         }
     }
@@ -116,21 +129,43 @@ impl<'a> RunCtx<'a> {
     }
 
     /// Calls compiled function `f` with r1..r5 = `args` in absolute frame `frame`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn call(&self, f: NativeFn, args: [u64; 5], frame: usize) -> Result<u64, RunError> {
+        let r0 = self.call_raw(f, args, frame);
+        match self.take_fault() {
+            Some(e) => Err(e),
+            None => Ok(r0),
+        }
+    }
+
+    /// As [`RunCtx::call`], leaving a fault for [`RunCtx::take_fault`].
+    #[inline(always)]
+    pub(crate) fn call_raw(&self, f: NativeFn, args: [u64; 5], frame: usize) -> u64 {
         let fp = self.frame_pointer(frame);
         // SAFETY: `f` is a function of `self.program`, compiled with the `NativeFn`
         // signature; `fp` is the top of a frame inside this thread's stack, and `self`
         // outlives the call. The code touches only memory its checks or the verifier
         // allowed.
-        let r0 = unsafe { f(args[0], args[1], args[2], args[3], args[4], fp, self) };
-        match self.unwind.replace(UNWIND_NONE) {
-            UNWIND_FAULT => Err(self.error.take().unwrap_or(RunError {
-                pc: 0,
-                kind: RunErrorKind::InvalidInstruction,
-            })),
-            _ => Ok(r0),
+        unsafe { f(args[0], args[1], args[2], args[3], args[4], fp, self) }
+    }
+
+    /// The fault that ended the last call, if one did; the run continues normally after.
+    #[inline(always)]
+    pub(crate) fn take_fault(&self) -> Option<RunError> {
+        if self.unwind.replace(UNWIND_NONE) != UNWIND_FAULT {
+            return None;
         }
+        Some(self.error.take().unwrap_or(RunError {
+            pc: 0,
+            kind: RunErrorKind::InvalidInstruction,
+        }))
+    }
+
+    /// Whether a lazy run prepared for helpers; undoes the registration it made.
+    #[inline(always)]
+    pub(crate) fn finish_lazy(&self) -> bool {
+        drop(self.registered.take());
+        self.setup.is_some() && self.prepared.get() != 0
     }
 
     fn fail(&self, error: RunError) {
@@ -145,6 +180,7 @@ impl Caller for RunCtx<'_> {
         (len <= STACK_BYTES && off <= STACK_BYTES - len)
             || self
                 .memory
+                .get()
                 .is_some_and(|m| m.translate(addr, len, write).is_some())
     }
 
@@ -225,8 +261,24 @@ pub(crate) unsafe extern "C" fn jit_access_ok(
     let rt = unsafe { &*rt };
     u64::from(
         rt.memory
+            .get()
             .is_some_and(|m| m.translate(addr, len, write != 0).is_some()),
     )
+}
+
+/// Prepares a lazy run for its first helper call: the caller's setup (the helpers' own
+/// run state and the granted regions), then the engine's registration for helpers.
+pub(crate) unsafe extern "C" fn jit_prepare(rt: *const RunCtx) {
+    // SAFETY: as in `jit_fault`.
+    let rt = unsafe { &*rt };
+    if rt.prepared.get() != 0 {
+        return;
+    }
+    if let Some(setup) = rt.setup {
+        rt.memory.set(Some(setup()));
+    }
+    rt.registered.set(Some(nested::enter(rt)));
+    rt.prepared.set(1);
 }
 
 /// `callx`: calls the helper whose id is in a register, or fails the run.

@@ -47,6 +47,8 @@ pub(super) struct Sigs {
     pub(super) update: SigRef,
     /// A map's direct delete (handle, key).
     pub(super) delete: SigRef,
+    /// `jit_prepare`.
+    pub(super) prepare: SigRef,
 }
 
 /// The signature of every compiled eBPF function: r1..r5, r10, the run context.
@@ -113,6 +115,7 @@ impl<'s, 'f> FnTranslator<'s, 'f> {
             lookup: b.import_signature(signature(cc, 3, true)),
             update: b.import_signature(signature(cc, 5, true)),
             delete: b.import_signature(signature(cc, 2, true)),
+            prepare: b.import_signature(signature(cc, 1, false)),
         };
         let regs: [Variable; 11] = std::array::from_fn(|_| b.declare_var(types::I64));
         let entry = b.create_block();

@@ -1,12 +1,13 @@
 //! A linked XDP program ready to run on packets, and the registry of the maps and programs
 //! of one object store that programs reach at run time (inner maps, tail-call targets).
 
+use std::cell::{Cell, OnceCell};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 
 use uxdp_jit::interp::{HelperTable, MemoryMap, RunError};
-use uxdp_jit::native::{ArrayAccel, JitOptions, MapAccel};
+use uxdp_jit::native::{ArrayAccel, JitOptions, LazyStatus, MapAccel};
 use uxdp_jit::verifier::facts::Facts;
 use uxdp_jit::{Insn, Program};
 use uxdp_maps::{FastPath, Map, MapError, MapType, Store};
@@ -264,31 +265,73 @@ impl XdpProgram {
     /// with the fault in the verdict, counted in [`XdpProgram::faults`].
     pub fn run(&self, packet: &mut Packet, rx: RxInfo) -> Verdict {
         let mut buff = packet.xdp_buff(rx.ifindex, rx.rx_queue);
-        if let Code::Jit(jit) = &self.code
-            && jit.is_leaf()
-        {
-            // No helper can run: nothing of the run state is needed, and the packet's
-            // bounds cannot move.
-            let result = jit.run_leaf(&mut buff as *mut XdpBuff as u64, rx.cpu);
-            return self.verdict(result, None);
-        }
+        let buff_ptr: *mut XdpBuff = &mut buff;
         let frame = packet.frame_mut();
         let frame = (frame.as_mut_ptr(), frame.len());
         let frags: *mut Vec<Frag> = &mut packet.frags;
-        let (saved, scratch) = ENV.with(|e| {
+        let run = RunState {
+            buff: buff_ptr,
+            frame,
+            frags,
+            cpu: rx.cpu,
+        };
+        if let Code::Jit(jit) = &self.code {
+            // Helpers' run state is set up only if the packet's path calls one.
+            let saved = Cell::new(None);
+            let memory = OnceCell::new();
+            let setup = || {
+                let (s, scratch) = self.enter(&run);
+                saved.set(Some(s));
+                memory.get_or_init(|| self.memory_map(&run, scratch))
+            };
+            let status = LazyStatus::default();
+            let r0 = jit.run_lazy(buff_ptr as u64, rx.cpu, &setup, &status);
+            if !status.prepared() && !status.failed() {
+                // No helper ran: the packet's bounds are where they were.
+                return Verdict {
+                    action: r0 as u32,
+                    redirect: None,
+                    fault: None,
+                };
+            }
+            let result = match status.take_error() {
+                Some(e) => Err(e),
+                None => Ok(r0),
+            };
+            let redirect = saved.take().and_then(|s| self.leave(s, &result));
+            packet.update_from(&buff);
+            return self.verdict(result, redirect);
+        }
+        let (saved, scratch) = self.enter(&run);
+        let memory = self.memory_map(&run, scratch);
+        let result = self.code.run(&[buff_ptr as u64], &memory, rx.cpu, false);
+        let redirect = self.leave(saved, &result);
+        packet.update_from(&buff);
+        self.verdict(result, redirect)
+    }
+
+    /// Makes `run` the thread's current run for helpers; returns what it replaced and the
+    /// thread's scratch area.
+    fn enter(&self, run: &RunState) -> (Saved, *mut u8) {
+        ENV.with(|e| {
             let saved = Saved {
-                buff: e.buff.replace(&mut buff),
+                buff: e.buff.replace(run.buff),
                 prog: e.prog.replace(self),
                 tail_calls: e.tail_calls.replace(0),
-                cpu: e.cpu.replace(rx.cpu),
-                frame: e.frame.replace(frame),
-                frags: e.frags.replace(frags),
+                cpu: e.cpu.replace(run.cpu),
+                frame: e.frame.replace(run.frame),
+                frags: e.frags.replace(run.frags),
             };
             e.redirect.set(None);
-            (saved, e.scratch.get())
-        });
-        let result = self.execute(&mut buff, frame, scratch.cast(), rx.cpu, false);
-        let redirect = ENV.with(|e| {
+            (saved, e.scratch.get().cast())
+        })
+    }
+
+    /// Ends the current run for helpers: puts back what `enter` replaced, discards ring
+    /// buffer records left reserved, and returns the redirect target of a run that
+    /// returned `XDP_REDIRECT`.
+    fn leave(&self, saved: Saved, result: &Result<u64, RunError>) -> Option<Redirect> {
+        ENV.with(|e| {
             e.buff.set(saved.buff);
             e.prog.set(saved.prog);
             e.tail_calls.set(saved.tail_calls);
@@ -309,16 +352,15 @@ impl XdpProgram {
             }
             // Read only when it matters: copying the target out field by field on every
             // run costs a store-forwarding stall.
-            if matches!(result, Ok(r0) if r0 as u32 == crate::xdp::action::REDIRECT) {
+            if matches!(result, Ok(r0) if *r0 as u32 == crate::xdp::action::REDIRECT) {
                 e.redirect.take()
             } else {
                 None
             }
-        });
-        packet.update_from(&buff);
-        self.verdict(result, redirect)
+        })
     }
 
+    #[inline(always)]
     fn verdict(&self, result: Result<u64, RunError>, redirect: Option<Redirect>) -> Verdict {
         match result {
             Ok(r0) => Verdict {
@@ -344,31 +386,25 @@ impl XdpProgram {
     /// Runs the program in place of the current run's program (a tail call): same packet,
     /// same frame, this program's maps.
     pub(crate) fn run_tail(&self, ctx: *mut XdpBuff) -> Result<u64, RunError> {
-        let (saved, frame, scratch, cpu) = ENV.with(|e| {
-            (
-                e.prog.replace(self),
-                e.frame.get(),
-                e.scratch.get(),
-                e.cpu.get(),
-            )
+        let (saved, run, scratch) = ENV.with(|e| {
+            let run = RunState {
+                buff: ctx,
+                frame: e.frame.get(),
+                frags: e.frags.get(),
+                cpu: e.cpu.get(),
+            };
+            (e.prog.replace(self), run, e.scratch.get().cast())
         });
-        // SAFETY: `ctx` is the current run's context (the caller checked), alive for the run.
-        let result = self.execute(unsafe { &mut *ctx }, frame, scratch.cast(), cpu, true);
+        let memory = self.memory_map(&run, scratch);
+        let result = self.code.run(&[ctx as u64], &memory, run.cpu, true);
         ENV.with(|e| e.prog.set(saved));
         result
     }
 
-    fn execute(
-        &self,
-        buff: &mut XdpBuff,
-        (frame_ptr, frame_len): (*mut u8, usize),
-        scratch: *mut u8,
-        cpu: u32,
-        replacing: bool,
-    ) -> Result<u64, RunError> {
+    /// The regions a run of this program may touch besides its stack.
+    fn memory_map(&self, run: &RunState, scratch: *mut u8) -> MemoryMap<'static> {
         let (store_ptr, store_len) = self.registry.store.mapping();
         let mut memory = MemoryMap::new();
-        let buff_addr = buff as *mut XdpBuff as u64;
         // SAFETY: every region stays valid for the run: the store mapping is kept by the
         // registry, the frame by the caller's packet, the context by the caller, the
         // scratch area and ring buffer mappings by this thread and the program's maps.
@@ -376,8 +412,8 @@ impl XdpProgram {
         // kernel. The context is granted read-only: helpers alone move its pointers.
         unsafe {
             memory.add_raw(store_ptr, store_len, true);
-            memory.add_raw(frame_ptr, frame_len, true);
-            memory.add_raw(buff_addr as *mut u8, size_of::<XdpBuff>(), false);
+            memory.add_raw(run.frame.0, run.frame.1, true);
+            memory.add_raw(run.buff.cast(), size_of::<XdpBuff>(), false);
             memory.add_raw(scratch, SCRATCH, false);
             for m in &self.ring_buffers {
                 if let Some((p, len)) = m.ringbuf_data() {
@@ -385,8 +421,16 @@ impl XdpProgram {
                 }
             }
         }
-        self.code.run(&[buff_addr], &memory, cpu, replacing)
+        memory
     }
+}
+
+/// What one run is about: its context, the packet's frame and fragments, the CPU slot.
+struct RunState {
+    buff: *mut XdpBuff,
+    frame: (*mut u8, usize),
+    frags: *mut Vec<Frag>,
+    cpu: u32,
 }
 
 /// The run state a run replaces and puts back.

@@ -14,6 +14,9 @@ pub enum Engine {
     /// The Cranelift JIT.
     #[default]
     Jit,
+    /// The JIT with every helper called through the helper table: no inlined map
+    /// lookups, no direct map calls (what inlining buys, measured against [`Engine::Jit`]).
+    JitCall,
     /// The reference interpreter.
     Interpret,
 }
@@ -24,9 +27,10 @@ impl FromStr for Engine {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "jit" => Ok(Engine::Jit),
+            "jit-call" => Ok(Engine::JitCall),
             "interpret" | "interpreter" => Ok(Engine::Interpret),
             other => Err(format!(
-                "unknown engine `{other}` (available: jit, interpret)"
+                "unknown engine `{other}` (available: jit, jit-call, interpret)"
             )),
         }
     }
@@ -36,6 +40,7 @@ impl fmt::Display for Engine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Engine::Jit => "jit",
+            Engine::JitCall => "jit-call",
             Engine::Interpret => "interpret",
         })
     }
@@ -61,15 +66,15 @@ impl Code {
         Ok(match engine {
             Engine::Interpret => Code::Interpret(Interpreter::new(program, helpers)?),
             Engine::Jit => Code::Jit(JitProgram::compile(&program, helpers, options)?),
+            Engine::JitCall => {
+                let plain = JitOptions {
+                    maps: &[],
+                    kernel_helpers: false,
+                    ..*options
+                };
+                Code::Jit(JitProgram::compile(&program, helpers, &plain)?)
+            }
         })
-    }
-
-    /// The engine.
-    pub fn engine(&self) -> Engine {
-        match self {
-            Code::Interpret(_) => Engine::Interpret,
-            Code::Jit(_) => Engine::Jit,
-        }
     }
 
     /// Runs with r1..r5 = `args`, access to `memory`, CPU slot `cpu`; `replacing`: in the

@@ -57,8 +57,8 @@ enum Command {
     /// with --vs-kernel, also in the kernel, reporting every difference in verdict, output
     /// bytes or maps (exit status 2 when there is one).
     TestRun(TestRunArgs),
-    /// Time an object's XDP program on a packet: ns per packet in uxdp's JIT, its
-    /// interpreter and the kernel (BPF_PROG_TEST_RUN with repeat, needs root), as ratios
+    /// Time an object's XDP program on a packet: ns per packet in uxdp's JIT (with and
+    /// without inlined map operations), its interpreter and the kernel (BPF_PROG_TEST_RUN with repeat, needs root), as ratios
     /// from one run, with the JIT's compile time.
     Bench(BenchArgs),
     /// Verify an object's XDP programs as uxdp does before running them, printing each

@@ -820,4 +820,4 @@ fn truncate(v: u64, bits: i32) -> u64 {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -235,7 +235,7 @@ unsafe extern "C" fn may_write(addr: u64, len: u64, _: u64, _: u64, _: u64) -> u
     u64::from(with_caller(|c| c.access_ok(addr, len, true)).unwrap_or(false))
 }
 
-fn nested_helpers() -> HelperTable {
+pub(crate) fn nested_helpers() -> HelperTable {
     let mut t = HelperTable::new();
     // SAFETY: none of these helpers dereferences its arguments.
     unsafe {
@@ -246,9 +246,11 @@ fn nested_helpers() -> HelperTable {
     t
 }
 
-#[test]
-fn helpers_call_back_into_the_program_on_a_fresh_frame() {
-    let src = "
+/// Programs using the nested-run helpers, with their results: every engine runs them.
+pub(crate) const NESTED_CASES: [(&str, &str, u64); 5] = [
+    (
+        "a callback runs on a fresh frame",
+        "
         stdw [%r10-8], 1000
         lddw %r1, func cb
         mov %r2, 41
@@ -260,38 +262,29 @@ fn helpers_call_back_into_the_program_on_a_fresh_frame() {
         stdw [%r10-8], 5
         mov %r0, %r1
         add %r0, 1
-        exit";
-    assert_eq!(
-        vm_with(src, nested_helpers()).run_on_memory(&mut []),
-        Ok(1042)
-    );
-}
-
-#[test]
-fn call_back_refuses_what_is_not_a_function() {
-    let src = "
+        exit",
+        1042,
+    ),
+    (
+        "a moved function value is refused",
+        "
         lddw %r1, func f
         add %r1, 1
         call 100
         exit
     f:
         mov %r0, 0
-        exit";
-    assert_eq!(
-        vm_with(src, nested_helpers()).run_on_memory(&mut []),
-        Ok(u64::MAX)
-    );
-    // A plain number is not a function either.
-    let src = "mov %r1, 3\ncall 100\nexit\nf:\nlddw %r1, func f\nexit";
-    assert_eq!(
-        vm_with(src, nested_helpers()).run_on_memory(&mut []),
-        Ok(u64::MAX)
-    );
-}
-
-#[test]
-fn a_helper_can_end_the_calling_function() {
-    let src = "
+        exit",
+        u64::MAX,
+    ),
+    (
+        "a plain number is not a function",
+        "mov %r1, 3\ncall 100\nexit\nf:\nlddw %r1, func f\nexit",
+        u64::MAX,
+    ),
+    (
+        "a helper ends the calling function",
+        "
         call local sub
         add %r0, 1
         exit
@@ -299,13 +292,12 @@ fn a_helper_can_end_the_calling_function() {
         mov %r1, 7
         call 101
         mov %r0, 99
-        exit";
-    assert_eq!(vm_with(src, nested_helpers()).run_on_memory(&mut []), Ok(8));
-}
-
-#[test]
-fn helpers_see_what_the_program_may_access() {
-    let src = "
+        exit",
+        8,
+    ),
+    (
+        "helpers see what the program may access",
+        "
         mov %r1, %r10
         add %r1, -8
         mov %r2, 8
@@ -316,6 +308,18 @@ fn helpers_see_what_the_program_may_access() {
         call 102
         lsh %r0, 1
         or %r0, %r6
-        exit";
-    assert_eq!(vm_with(src, nested_helpers()).run_on_memory(&mut []), Ok(1));
+        exit",
+        1,
+    ),
+];
+
+#[test]
+fn nested_runs_callbacks_and_ends() {
+    for (what, src, want) in NESTED_CASES {
+        assert_eq!(
+            vm_with(src, nested_helpers()).run_on_memory(&mut []),
+            Ok(want),
+            "{what}"
+        );
+    }
 }

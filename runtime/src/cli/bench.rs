@@ -45,7 +45,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let mut figures = Vec::new();
     let mut compile = None;
     let mut prog_name = String::new();
-    for engine in [Engine::Jit, Engine::Interpret] {
+    for engine in [Engine::Jit, Engine::JitCall, Engine::Interpret] {
         // Each engine gets a fresh store, filled alike, so both start from the same maps.
         let store = PrivateStore::create()?;
         let with_kernel = engine == Engine::Jit && !args.no_kernel;
@@ -72,6 +72,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         figures.push(Figures {
             name: match engine {
                 Engine::Jit => "uxdp jit",
+                Engine::JitCall => "uxdp jit, no inlining",
                 Engine::Interpret => "uxdp interpreter",
             },
             ns: ours.ns_per_run,
@@ -124,14 +125,14 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         );
         let anchor_name = if args.no_kernel { "uxdp jit" } else { "kernel" };
         println!(
-            "  {:<18} {:>10} {:>14}  verdict",
+            "  {:<22} {:>10} {:>14}  verdict",
             "engine",
             "ns/packet",
             format!("{anchor_name} / it")
         );
         for f in &figures {
             println!(
-                "  {:<18} {:>10.1} {:>13.2}x  {}",
+                "  {:<22} {:>10.1} {:>13.2}x  {}",
                 f.name,
                 f.ns,
                 anchor / f.ns.max(0.001),

@@ -306,19 +306,28 @@ impl<'o> TestRun<'o> {
         let repeat = repeat.max(1);
         Runs {
             uxdp: self.run_uxdp(data, repeat),
-            kernel: self.kernel.as_ref().map(|k| {
-                let prog = k.program(&self.prog).expect("every XDP program was loaded");
-                let start = Instant::now();
-                prog.test_run(data, repeat)
-                    .map(|r| RunResult {
-                        retval: r.retval,
-                        data: r.data_out,
-                        ns_per_run: start.elapsed().as_nanos() as f64 / f64::from(repeat),
-                        redirect: None,
-                    })
-                    .map_err(|e| format!("BPF_PROG_TEST_RUN: {e}"))
-            }),
+            kernel: self.kernel.as_ref().map(|_| self.run_kernel(data, repeat)),
         }
+    }
+
+    /// Runs `data` `repeat` times (at least once) in the kernel only (an error when the
+    /// session was made without it).
+    pub fn run_kernel(&self, data: &[u8], repeat: u32) -> Result<RunResult, String> {
+        let repeat = repeat.max(1);
+        let k = self
+            .kernel
+            .as_ref()
+            .ok_or("this test run has no kernel side")?;
+        let prog = k.program(&self.prog).expect("every XDP program was loaded");
+        let start = Instant::now();
+        prog.test_run(data, repeat)
+            .map(|r| RunResult {
+                retval: r.retval,
+                data: r.data_out,
+                ns_per_run: start.elapsed().as_nanos() as f64 / f64::from(repeat),
+                redirect: None,
+            })
+            .map_err(|e| format!("BPF_PROG_TEST_RUN: {e}"))
     }
 
     fn run_uxdp(&self, data: &[u8], repeat: u32) -> Result<RunResult, String> {

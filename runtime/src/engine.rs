@@ -51,8 +51,9 @@ impl fmt::Display for Engine {
 pub enum Code {
     /// Interpreted.
     Interpret(Interpreter),
-    /// Compiled.
-    Jit(JitProgram),
+    /// Compiled (boxed: the compiled program's state is large, and a run reads it
+    /// through the box once).
+    Jit(Box<JitProgram>),
 }
 
 impl Code {
@@ -65,14 +66,14 @@ impl Code {
     ) -> anyhow::Result<Code> {
         Ok(match engine {
             Engine::Interpret => Code::Interpret(Interpreter::new(program, helpers)?),
-            Engine::Jit => Code::Jit(JitProgram::compile(&program, helpers, options)?),
+            Engine::Jit => Code::Jit(Box::new(JitProgram::compile(&program, helpers, options)?)),
             Engine::JitCall => {
                 let plain = JitOptions {
                     maps: &[],
                     kernel_helpers: false,
                     ..*options
                 };
-                Code::Jit(JitProgram::compile(&program, helpers, &plain)?)
+                Code::Jit(Box::new(JitProgram::compile(&program, helpers, &plain)?))
             }
         })
     }

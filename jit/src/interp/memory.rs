@@ -141,7 +141,7 @@ mod tests {
 
     #[test]
     fn regions_beyond_the_inline_ones_count_too() {
-        let mut bufs = vec![[0u8; 4]; INLINE + 3];
+        let mut bufs = [[0u8; 4]; INLINE + 3];
         let mut m = MemoryMap::new();
         let addrs: Vec<u64> = bufs.iter_mut().map(|b| m.add_writable(b)).collect();
         for a in addrs {

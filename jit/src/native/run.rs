@@ -164,8 +164,11 @@ impl<'a> RunCtx<'a> {
     /// Whether a lazy run prepared for helpers; undoes the registration it made.
     #[inline(always)]
     pub(crate) fn finish_lazy(&self) -> bool {
+        if self.setup.is_none() || self.prepared.get() == 0 {
+            return false;
+        }
         drop(self.registered.take());
-        self.setup.is_some() && self.prepared.get() != 0
+        true
     }
 
     fn fail(&self, error: RunError) {

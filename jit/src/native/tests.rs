@@ -78,6 +78,9 @@ fn compile_statistics_count_checks_and_calls() {
     let prog = Program::new(assemble("ldxb %r0, [%r1]\nstb [%r10-1], 1\nexit").unwrap()).unwrap();
     let jit = JitProgram::compile(&prog, HelperTable::new(), &JitOptions::default()).unwrap();
     let s = jit.stats();
-    assert_eq!((s.insns, s.functions, s.checked_accesses, s.proven_accesses), (3, 1, 2, 0));
+    assert_eq!(
+        (s.insns, s.functions, s.checked_accesses, s.proven_accesses),
+        (3, 1, 2, 0)
+    );
     assert!(s.code_bytes > 0);
 }

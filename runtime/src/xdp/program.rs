@@ -263,6 +263,7 @@ impl XdpProgram {
 
     /// Runs the program on `packet`. A run a run-time check stops ends as `XDP_ABORTED`
     /// with the fault in the verdict, counted in [`XdpProgram::faults`].
+    #[inline]
     pub fn run(&self, packet: &mut Packet, rx: RxInfo) -> Verdict {
         let mut buff = packet.xdp_buff(rx.ifindex, rx.rx_queue);
         let buff_ptr: *mut XdpBuff = &mut buff;

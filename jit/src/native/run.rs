@@ -253,13 +253,16 @@ pub(crate) unsafe extern "C" fn jit_fault(
     });
 }
 
-/// Whether the run may access `len` bytes at `addr` outside the stack (1) or not (0).
+/// Whether the run may access `len` bytes at `addr` outside the stack (1) or not (0). A
+/// lazy run learns its regions here the first time, as before a helper call.
 pub(crate) unsafe extern "C" fn jit_access_ok(
     rt: *const RunCtx,
     addr: u64,
     len: u64,
     write: u64,
 ) -> u64 {
+    // SAFETY: as in `jit_fault`.
+    unsafe { jit_prepare(rt) };
     // SAFETY: as in `jit_fault`.
     let rt = unsafe { &*rt };
     u64::from(

@@ -577,6 +577,16 @@ mod tests {
         assert_eq!(v.action, crate::xdp::action::ABORTED);
         assert!(v.fault.is_some());
         assert_eq!(prog.faults(), 1);
+        // A program no verifier saw still reaches its packet through the checks.
+        let reads = assemble(
+            "ldxdw %r2, [%r1+0]\nldxdw %r3, [%r1+8]\nmov %r4, %r2\nadd %r4, 1\n\
+             jgt %r4, %r3, +2\nldxb %r0, [%r2+0]\nexit\nmov %r0, 9\nexit",
+        )
+        .unwrap();
+        let reader = XdpProgram::new(&registry, "reads", reads, Vec::new(), xdp_helpers()).unwrap();
+        let mut first = Packet::new(&[3u8; 64]).unwrap();
+        let v = reader.run(&mut first, RxInfo::default());
+        assert_eq!((v.action, v.fault), (3, None));
         let good = assemble("mov %r0, 2\nexit").unwrap();
         let ok = XdpProgram::new(&registry, "ok", good, Vec::new(), xdp_helpers()).unwrap();
         assert_eq!(

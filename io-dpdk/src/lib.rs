@@ -1,0 +1,25 @@
+//! DPDK packet I/O for uxdp: the EAL, Ethernet ports with their queues, mbuf pools, and
+//! bursts of received frames handed out as byte slices of the mbufs themselves (no copy).
+//! It knows nothing of eBPF; the runtime runs programs on the frames.
+//!
+//! Bindings come from the system DPDK (pkg-config `libdpdk`) through bindgen at build time,
+//! and the static-inline fast-path functions (`rte_eth_rx_burst`, `rte_pktmbuf_free`, ...)
+//! through a small C shim (`csrc/shim.c`). The EAL can start once per process:
+//! [`Eal::init`] refuses a second start, and dropping the [`Eal`] cleans it up.
+
+mod eal;
+mod error;
+mod mbuf;
+mod mempool;
+mod port;
+mod sys;
+
+pub use eal::Eal;
+pub use error::DpdkError;
+pub use mbuf::{BURST, Burst, Mbuf};
+pub use mempool::Mempool;
+pub use port::{Port, PortConfig, PortStats};
+
+/// Bytes before the data of a freshly received mbuf (DPDK's compile-time
+/// `RTE_PKTMBUF_HEADROOM`): how far `bpf_xdp_adjust_head` may grow a frame.
+pub const HEADROOM: usize = sys::RTE_PKTMBUF_HEADROOM as usize;

@@ -5,7 +5,7 @@ pub mod ctx;
 pub mod packet;
 pub mod program;
 
-pub use packet::Packet;
+pub use packet::{FrameView, Packet};
 pub use program::{MAP_BASE, Registry, RxInfo, Verdict, XdpProgram};
 
 /// XDP actions (`enum xdp_action`).

@@ -107,9 +107,90 @@ impl Packet {
         &self.frame[self.meta..self.data]
     }
 
+    /// The packet as a [`FrameView`] for a run; its bounds come back with
+    /// [`Packet::take_bounds`].
+    pub fn view(&mut self) -> FrameView<'_> {
+        FrameView {
+            frame: &mut self.frame,
+            meta: self.meta,
+            data: self.data,
+            end: self.end,
+            hard_end: FRAME_SIZE - TAILROOM,
+            frags: &mut self.frags,
+        }
+    }
+
+    /// Takes the bounds a run left in `view` (made by [`Packet::view`]).
+    fn take_bounds(&mut self, (meta, data, end): (usize, usize, usize)) {
+        (self.meta, self.data, self.end) = (meta, data, end);
+    }
+
+    /// Runs `f` on the packet's view and keeps the bounds it leaves.
+    pub(crate) fn with_view<R>(&mut self, f: impl FnOnce(&mut FrameView<'_>) -> R) -> R {
+        let mut view = self.view();
+        let r = f(&mut view);
+        let bounds = view.offsets();
+        self.take_bounds(bounds);
+        r
+    }
+}
+
+/// A packet in a frame someone else owns, as a run sees it: uxdp's own [`Packet`], or a
+/// driver's buffer (a DPDK mbuf, an AF_XDP frame) used in place, without a copy. The packet
+/// may grow into the frame's headroom (`bpf_xdp_adjust_head`, `_meta`) and up to
+/// `hard_end` (`bpf_xdp_adjust_tail`).
+#[derive(Debug)]
+pub struct FrameView<'a> {
+    frame: &'a mut [u8],
+    meta: usize,
+    data: usize,
+    end: usize,
+    hard_end: usize,
+    pub(crate) frags: &'a mut Vec<Frag>,
+}
+
+impl<'a> FrameView<'a> {
+    /// `len` bytes at offset `data` of `frame`, no metadata, growable to the frame's end;
+    /// `frags` holds fragments beyond the frame (usually none). `None` when the packet
+    /// does not lie inside the frame or is shorter than an Ethernet header.
+    pub fn new(
+        frame: &'a mut [u8],
+        data: usize,
+        len: usize,
+        frags: &'a mut Vec<Frag>,
+    ) -> Option<FrameView<'a>> {
+        let end = data.checked_add(len)?;
+        if end > frame.len() || len < MIN_DATA {
+            return None;
+        }
+        Some(FrameView {
+            hard_end: frame.len(),
+            frame,
+            meta: data,
+            data,
+            end,
+            frags,
+        })
+    }
+
+    /// Where the packet is now: (offset of the data in the frame, its length).
+    pub fn bounds(&self) -> (usize, usize) {
+        (self.data, self.end - self.data)
+    }
+
+    /// The packet's linear bytes.
+    pub fn data(&self) -> &[u8] {
+        &self.frame[self.data..self.end]
+    }
+
+    /// (metadata, data, end) offsets.
+    fn offsets(&self) -> (usize, usize, usize) {
+        (self.meta, self.data, self.end)
+    }
+
     /// The whole frame: what a program may touch through the packet pointers.
     pub(crate) fn frame_mut(&mut self) -> &mut [u8] {
-        &mut self.frame
+        self.frame
     }
 
     /// The context for this packet, pointing into the frame.
@@ -124,14 +205,15 @@ impl Packet {
             egress_ifindex: 0,
             pad: 0,
             data_hard_start: base,
-            data_hard_end: base + (FRAME_SIZE - TAILROOM) as u64,
+            data_hard_end: base + self.hard_end as u64,
         }
     }
 
     /// Takes the packet bounds back from a context the helpers may have moved.
     pub(crate) fn update_from(&mut self, buff: &XdpBuff) {
         let base = self.frame.as_ptr() as u64;
-        let off = |p: u64| (p.wrapping_sub(base) as usize).min(FRAME_SIZE);
+        let size = self.frame.len();
+        let off = |p: u64| (p.wrapping_sub(base) as usize).min(size);
         self.meta = off(buff.data_meta);
         self.data = off(buff.data).max(self.meta);
         self.end = off(buff.data_end).max(self.data);
@@ -164,7 +246,8 @@ mod tests {
             Err(PacketError::TooLong(_))
         ));
         let mut p = Packet::new(&[7; 60]).unwrap();
-        let b = p.xdp_buff(1, 0);
+        let mut v = p.view();
+        let b = v.xdp_buff(1, 0);
         assert_eq!(b.data - b.data_hard_start, 256);
         assert_eq!(b.data_end - b.data, 60);
         assert_eq!(b.data_meta, b.data);
@@ -174,7 +257,9 @@ mod tests {
             data_meta: b.data - 18,
             ..b
         };
-        p.update_from(&moved);
+        v.update_from(&moved);
+        let bounds = v.offsets();
+        p.take_bounds(bounds);
         assert_eq!(p.data().len(), 74);
         assert_eq!(p.meta().len(), 4);
         assert_eq!(&p.data()[14..], &[7; 60]);

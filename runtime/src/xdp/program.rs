@@ -13,7 +13,7 @@ use uxdp_jit::{Insn, Program};
 use uxdp_maps::{FastPath, Map, MapError, MapType, Store};
 
 use super::ctx::XdpBuff;
-use super::packet::{Frag, Packet};
+use super::packet::{Frag, FrameView, Packet};
 use crate::engine::{Code, Engine};
 use crate::helpers::env::{ENV, Redirect, SCRATCH};
 
@@ -265,11 +265,18 @@ impl XdpProgram {
     /// with the fault in the verdict, counted in [`XdpProgram::faults`].
     #[inline]
     pub fn run(&self, packet: &mut Packet, rx: RxInfo) -> Verdict {
+        packet.with_view(|view| self.run_frame(view, rx))
+    }
+
+    /// Runs the program on a packet in a frame the caller owns (a driver's buffer, in
+    /// place); the view's bounds afterwards are where the program left the packet.
+    #[inline]
+    pub fn run_frame(&self, packet: &mut FrameView<'_>, rx: RxInfo) -> Verdict {
         let mut buff = packet.xdp_buff(rx.ifindex, rx.rx_queue);
         let buff_ptr: *mut XdpBuff = &mut buff;
         let frame = packet.frame_mut();
         let frame = (frame.as_mut_ptr(), frame.len());
-        let frags: *mut Vec<Frag> = &mut packet.frags;
+        let frags: *mut Vec<Frag> = &mut *packet.frags;
         let run = RunState {
             buff: buff_ptr,
             frame,
@@ -560,6 +567,40 @@ mod tests {
     use crate::xdp::Packet;
     use uxdp_jit::asm::assemble;
     use uxdp_maps::StoreOptions;
+
+    /// A driver's buffer is run in place: the packet grows into the buffer's own
+    /// headroom, and the view reports where it ended up; it cannot grow past the buffer.
+    #[test]
+    fn frames_owned_by_a_driver_run_in_place() {
+        let path = format!("/dev/shm/uxdp-frame-test-{}", std::process::id());
+        let store = Store::create(std::path::Path::new(&path), &StoreOptions::default()).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let registry = Registry::new(store);
+        let grow = |by: i32| {
+            assemble(&format!(
+                "mov %r6, %r1\nmov %r2, {by}\ncall 44\njne %r0, 0, +4\n\
+                 ldxdw %r2, [%r6+0]\nldxdw %r3, [%r6+8]\nmov %r0, %r3\nsub %r0, %r2\nexit"
+            ))
+            .unwrap()
+        };
+        // An mbuf-like buffer: 2176 bytes, the packet at offset 128.
+        let mut buffer = vec![0u8; 2176];
+        buffer[128..188].fill(0xab);
+        let mut frags = Vec::new();
+        let prog =
+            XdpProgram::new(&registry, "grow", grow(-14), Vec::new(), xdp_helpers()).unwrap();
+        let mut view = FrameView::new(&mut buffer, 128, 60, &mut frags).unwrap();
+        let v = prog.run_frame(&mut view, RxInfo::default());
+        assert_eq!((v.action, v.fault), (74, None));
+        assert_eq!(view.bounds(), (114, 74));
+        assert_eq!(&view.data()[14..], &[0xab; 60][..]);
+        // Past the buffer's start: the helper refuses, nothing moves.
+        let far = XdpProgram::new(&registry, "far", grow(-200), Vec::new(), xdp_helpers()).unwrap();
+        let v = far.run_frame(&mut view, RxInfo::default());
+        assert_eq!(v.action as i32, -libc::EINVAL);
+        assert_eq!(view.bounds(), (114, 74));
+        assert!(FrameView::new(&mut buffer, 2170, 60, &mut frags).is_none());
+    }
 
     /// A program that never went through the verifier reads far past its packet: the
     /// interpreter's own check stops it, the run ends as XDP_ABORTED and is counted.

@@ -8,6 +8,9 @@
 //! register holding any value, so faults are compared too. Every program ends by storing its
 //! registers into the buffer.
 
+mod common;
+
+use common::{imm, size, value_reg, width};
 use proptest::prelude::*;
 use uxdp_jit::codec::encode;
 use uxdp_jit::instruction::{
@@ -24,29 +27,6 @@ const DUMP_REGS: [u8; 9] = [0, 2, 3, 4, 5, 6, 7, 8, 9];
 const MEM: usize = DATA + DUMP_REGS.len() * 8;
 /// Backward jumps one run may take: small, so looping programs end quickly.
 const BUDGET: u64 = 2_000;
-
-fn value_reg() -> impl Strategy<Value = u8> {
-    prop::sample::select(vec![0u8, 2, 3, 4, 5, 6, 7, 8, 9])
-}
-
-fn width() -> impl Strategy<Value = Width> {
-    prop_oneof![Just(Width::W32), Just(Width::W64)]
-}
-
-fn size() -> impl Strategy<Value = Size> {
-    prop_oneof![Just(Size::B), Just(Size::H), Just(Size::W), Just(Size::DW)]
-}
-
-fn imm() -> impl Strategy<Value = i32> {
-    prop_oneof![
-        -4i32..=4,
-        any::<i32>(),
-        Just(i32::MIN),
-        Just(i32::MAX),
-        Just(-1),
-        0i32..=64
-    ]
-}
 
 fn source() -> impl Strategy<Value = Source> {
     prop_oneof![

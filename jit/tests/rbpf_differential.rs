@@ -10,6 +10,9 @@
 //! `mov32 dst, dst`, which changes nothing under kernel semantics. Every program ends by storing all its registers into the
 //! buffer, so the comparison covers r0, every register and every byte of memory.
 
+mod common;
+
+use common::{imm, size, value_reg, width};
 use proptest::prelude::*;
 use uxdp_jit::codec::encode;
 use uxdp_jit::insn::insns_to_bytes;
@@ -22,31 +25,6 @@ const DATA: usize = 64;
 /// Register dump area after the data: r0, r2..r9.
 const DUMP_REGS: [u8; 9] = [0, 2, 3, 4, 5, 6, 7, 8, 9];
 const MEM: usize = DATA + DUMP_REGS.len() * 8;
-
-/// Registers a generated instruction may write or read as a value (r1 holds the buffer
-/// address and r10 the frame pointer: both differ between engines, so they are only bases).
-fn value_reg() -> impl Strategy<Value = u8> {
-    prop::sample::select(vec![0u8, 2, 3, 4, 5, 6, 7, 8, 9])
-}
-
-fn width() -> impl Strategy<Value = Width> {
-    prop_oneof![Just(Width::W32), Just(Width::W64)]
-}
-
-fn size() -> impl Strategy<Value = Size> {
-    prop_oneof![Just(Size::B), Just(Size::H), Just(Size::W), Just(Size::DW)]
-}
-
-fn imm() -> impl Strategy<Value = i32> {
-    prop_oneof![
-        -4i32..=4,
-        any::<i32>(),
-        Just(i32::MIN),
-        Just(i32::MAX),
-        Just(-1),
-        0i32..=64
-    ]
-}
 
 /// A memory operand: (base register, offset) inside the buffer or the stack frame.
 fn address(size: Size) -> impl Strategy<Value = (u8, i16)> {

@@ -259,29 +259,31 @@ fn load_program(
         &env_maps,
     )
     .map_err(|e| {
-        if let Some(ce) = e.downcast_ref::<uxdp_jit::native::CompileError>() {
-            let reason = match ce.kind {
-                CompileErrorKind::UnknownHelper(id) => unknown_helper(id),
-                CompileErrorKind::Unrelocated(Imm64::MapFd(_) | Imm64::MapValue { .. }) => {
-                    "lddw of a map without a relocation".into()
+        // Either engine's refusal of what cannot run, by instruction.
+        let refusal = match (
+            e.downcast_ref::<uxdp_jit::native::CompileError>(),
+            e.downcast_ref::<uxdp_jit::interp::LoadError>(),
+        ) {
+            (Some(ce), _) => match &ce.kind {
+                CompileErrorKind::Load(k) => Some((ce.pc, k.clone())),
+                CompileErrorKind::JumpOutOfFunction { .. } | CompileErrorKind::Codegen(_) => {
+                    return prog_err(obj, spec, Some(ce.pc), ce.kind.to_string());
                 }
-                ref k => k.to_string(),
-            };
-            return prog_err(obj, spec, Some(ce.pc), reason);
-        }
-        match e.downcast_ref::<uxdp_jit::interp::LoadError>() {
-            Some(le) => {
-                let reason = match le.kind {
-                    LoadErrorKind::UnknownHelper(id) => unknown_helper(id),
-                    LoadErrorKind::Unrelocated(Imm64::MapFd(_) | Imm64::MapValue { .. }) => {
-                        "lddw of a map without a relocation".into()
-                    }
-                    ref k => k.to_string(),
-                };
-                prog_err(obj, spec, Some(le.pc), reason)
+            },
+            (None, Some(le)) => Some((le.pc, le.kind.clone())),
+            (None, None) => None,
+        };
+        let Some((pc, kind)) = refusal else {
+            return prog_err(obj, spec, None, e.to_string());
+        };
+        let reason = match kind {
+            LoadErrorKind::UnknownHelper(id) => unknown_helper(id),
+            LoadErrorKind::Unrelocated(Imm64::MapFd(_) | Imm64::MapValue { .. }) => {
+                "lddw of a map without a relocation".into()
             }
-            None => prog_err(obj, spec, None, e.to_string()),
-        }
+            k => k.to_string(),
+        };
+        prog_err(obj, spec, Some(pc), reason)
     })
 }
 

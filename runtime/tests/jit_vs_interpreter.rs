@@ -21,7 +21,9 @@ use uxdp::helpers::xdp_helpers;
 use uxdp::xdp::ctx::rewrite_ctx_loads;
 use uxdp::xdp::{MAP_BASE, Packet, Registry, RxInfo, XdpProgram};
 use uxdp_jit::codec::encode;
-use uxdp_jit::instruction::{AluOp, AtomicOp, Imm64, Instruction, JmpCond, Size, Source, Width};
+use uxdp_jit::instruction::{
+    AluOp, AtomicOp, CallTarget, Imm64, Instruction, JmpCond, Size, Source, Width,
+};
 use uxdp_jit::verifier::{Env, LddwRef, MapInfo, Options, verify};
 use uxdp_jit::{Insn, Program};
 use uxdp_maps::{Map, MapDef, MapType, Store, StoreOptions};
@@ -194,6 +196,37 @@ fn group() -> impl Strategy<Value = Group> {
     ]
 }
 
+/// A 64-bit ALU instruction.
+fn alu(op: AluOp, dst: u8, src: Source) -> Instruction {
+    Instruction::Alu {
+        width: Width::W64,
+        op,
+        dst,
+        src,
+    }
+}
+
+/// The start of a map helper call: the key `key_reg & mask` at fp - 72, r1 = the map,
+/// r2 = the key's address.
+fn map_call(map: u64, key_reg: u8, mask: i32) -> Vec<Instruction> {
+    vec![
+        alu(AluOp::Mov, 2, Source::Reg(key_reg)),
+        alu(AluOp::And, 2, Source::Imm(mask)),
+        Instruction::StoreReg {
+            size: Size::W,
+            dst: 10,
+            src: 2,
+            off: -72,
+        },
+        Instruction::Lddw {
+            dst: 1,
+            imm: Imm64::Value(map),
+        },
+        alu(AluOp::Mov, 2, Source::Reg(10)),
+        alu(AluOp::Add, 2, Source::Imm(-72)),
+    ]
+}
+
 /// Instructions of one group; `Jump` distances are filled in later (in groups).
 fn lower(g: &Group, maps: &[u64]) -> Vec<Instruction> {
     use Instruction as I;
@@ -303,212 +336,83 @@ fn lower(g: &Group, maps: &[u64]) -> Vec<Instruction> {
             key_reg,
             off,
             reg,
-        } => vec![
-            // key = key_reg & 7, at fp - 72
-            I::Alu {
-                width: Width::W64,
-                op: AluOp::Mov,
-                dst: 2,
-                src: Source::Reg(key_reg),
-            },
-            I::Alu {
-                width: Width::W64,
-                op: AluOp::And,
-                dst: 2,
-                src: Source::Imm(7),
-            },
-            I::StoreReg {
-                size: Size::W,
-                dst: 10,
-                src: 2,
-                off: -72,
-            },
-            I::Lddw {
-                dst: 1,
-                imm: Imm64::Value(maps[map]),
-            },
-            I::Alu {
-                width: Width::W64,
-                op: AluOp::Mov,
-                dst: 2,
-                src: Source::Reg(10),
-            },
-            I::Alu {
-                width: Width::W64,
-                op: AluOp::Add,
-                dst: 2,
-                src: Source::Imm(-72),
-            },
-            I::Call(uxdp_jit::instruction::CallTarget::Helper(1)),
-            I::Jump {
-                width: Width::W64,
-                cond: JmpCond::Eq,
-                dst: 0,
-                src: Source::Imm(0),
-                off: 3,
-            },
-            I::Load {
-                size: Size::DW,
-                dst: reg,
-                src: 0,
-                off: off.min(8),
-                signed: false,
-            },
-            I::StoreReg {
-                size: Size::W,
-                dst: 0,
-                src: key_reg,
-                off: 12,
-            },
-            I::Atomic {
-                size: Size::DW,
-                op: AtomicOp::Add,
-                fetch: false,
-                dst: 0,
-                src: reg,
-                off: 0,
-            },
-            I::Alu {
-                width: Width::W64,
-                op: AluOp::Mov,
-                dst: 0,
-                src: Source::Imm(0),
-            },
-        ],
+        } => {
+            let mut v = map_call(maps[map], key_reg, 7);
+            v.extend([
+                I::Call(CallTarget::Helper(1)),
+                I::Jump {
+                    width: Width::W64,
+                    cond: JmpCond::Eq,
+                    dst: 0,
+                    src: Source::Imm(0),
+                    off: 3,
+                },
+                I::Load {
+                    size: Size::DW,
+                    dst: reg,
+                    src: 0,
+                    off: off.min(8),
+                    signed: false,
+                },
+                I::StoreReg {
+                    size: Size::W,
+                    dst: 0,
+                    src: key_reg,
+                    off: 12,
+                },
+                I::Atomic {
+                    size: Size::DW,
+                    op: AtomicOp::Add,
+                    fetch: false,
+                    dst: 0,
+                    src: reg,
+                    off: 0,
+                },
+                alu(AluOp::Mov, 0, Source::Imm(0)),
+            ]);
+            v
+        }
         Group::Update {
             map,
             key_reg,
             flags,
-        } => vec![
-            // key = key_reg & 15 at fp - 72, value = r8, r9 at fp - 88
-            I::Alu {
-                width: Width::W64,
-                op: AluOp::Mov,
-                dst: 2,
-                src: Source::Reg(key_reg),
-            },
-            I::Alu {
-                width: Width::W64,
-                op: AluOp::And,
-                dst: 2,
-                src: Source::Imm(15),
-            },
-            I::StoreReg {
-                size: Size::W,
-                dst: 10,
-                src: 2,
-                off: -72,
-            },
-            I::StoreReg {
-                size: Size::DW,
-                dst: 10,
-                src: 8,
-                off: -88,
-            },
-            I::StoreReg {
-                size: Size::DW,
-                dst: 10,
-                src: 9,
-                off: -80,
-            },
-            I::Lddw {
-                dst: 1,
-                imm: Imm64::Value(maps[map]),
-            },
-            I::Alu {
-                width: Width::W64,
-                op: AluOp::Mov,
-                dst: 2,
-                src: Source::Reg(10),
-            },
-            I::Alu {
-                width: Width::W64,
-                op: AluOp::Add,
-                dst: 2,
-                src: Source::Imm(-72),
-            },
-            I::Alu {
-                width: Width::W64,
-                op: AluOp::Mov,
-                dst: 3,
-                src: Source::Reg(10),
-            },
-            I::Alu {
-                width: Width::W64,
-                op: AluOp::Add,
-                dst: 3,
-                src: Source::Imm(-88),
-            },
-            I::Alu {
-                width: Width::W64,
-                op: AluOp::Mov,
-                dst: 4,
-                src: Source::Imm(flags),
-            },
-            I::Call(uxdp_jit::instruction::CallTarget::Helper(2)),
-            // The result (0 or an errno) goes into the verdict's registers.
-            I::Alu {
-                width: Width::W64,
-                op: AluOp::Xor,
-                dst: 8,
-                src: Source::Reg(0),
-            },
-            I::Alu {
-                width: Width::W64,
-                op: AluOp::Mov,
-                dst: 0,
-                src: Source::Imm(0),
-            },
-        ],
-        Group::Delete { map, key_reg } => vec![
-            I::Alu {
-                width: Width::W64,
-                op: AluOp::Mov,
-                dst: 2,
-                src: Source::Reg(key_reg),
-            },
-            I::Alu {
-                width: Width::W64,
-                op: AluOp::And,
-                dst: 2,
-                src: Source::Imm(15),
-            },
-            I::StoreReg {
-                size: Size::W,
-                dst: 10,
-                src: 2,
-                off: -72,
-            },
-            I::Lddw {
-                dst: 1,
-                imm: Imm64::Value(maps[map]),
-            },
-            I::Alu {
-                width: Width::W64,
-                op: AluOp::Mov,
-                dst: 2,
-                src: Source::Reg(10),
-            },
-            I::Alu {
-                width: Width::W64,
-                op: AluOp::Add,
-                dst: 2,
-                src: Source::Imm(-72),
-            },
-            I::Call(uxdp_jit::instruction::CallTarget::Helper(3)),
-            I::Alu {
-                width: Width::W64,
-                op: AluOp::Xor,
-                dst: 9,
-                src: Source::Reg(0),
-            },
-            I::Alu {
-                width: Width::W64,
-                op: AluOp::Mov,
-                dst: 0,
-                src: Source::Imm(0),
-            },
-        ],
+        } => {
+            // The value: r8, r9 at fp - 88.
+            let mut v = vec![
+                I::StoreReg {
+                    size: Size::DW,
+                    dst: 10,
+                    src: 8,
+                    off: -88,
+                },
+                I::StoreReg {
+                    size: Size::DW,
+                    dst: 10,
+                    src: 9,
+                    off: -80,
+                },
+            ];
+            v.extend(map_call(maps[map], key_reg, 15));
+            v.extend([
+                alu(AluOp::Mov, 3, Source::Reg(10)),
+                alu(AluOp::Add, 3, Source::Imm(-88)),
+                alu(AluOp::Mov, 4, Source::Imm(flags)),
+                I::Call(CallTarget::Helper(2)),
+                // The result (0 or an errno) goes into the verdict's registers.
+                alu(AluOp::Xor, 8, Source::Reg(0)),
+                alu(AluOp::Mov, 0, Source::Imm(0)),
+            ]);
+            v
+        }
+        Group::Delete { map, key_reg } => {
+            let mut v = map_call(maps[map], key_reg, 15);
+            v.extend([
+                I::Call(CallTarget::Helper(3)),
+                alu(AluOp::Xor, 9, Source::Reg(0)),
+                alu(AluOp::Mov, 0, Source::Imm(0)),
+            ]);
+            v
+        }
     }
 }
 

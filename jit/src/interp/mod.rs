@@ -139,34 +139,18 @@ impl std::fmt::Debug for Interpreter {
 impl Interpreter {
     /// Prepares `program` to run with `helpers`, checking every call and `lddw` is runnable.
     pub fn new(program: Program, helpers: HelperTable) -> Result<Self, LoadError> {
-        let mut functions = Vec::new();
-        for (pc, ins) in program.instructions() {
-            let kind = match ins {
+        check_runnable(&program, &helpers, |_| false)?;
+        let mut functions: Vec<usize> = program
+            .instructions()
+            .filter_map(|(pc, ins)| match ins {
+                // In range: `Program` checked every function target.
                 Instruction::Lddw {
                     imm: Imm64::Func(off),
                     ..
-                } => {
-                    // In range: `Program` checked every function target.
-                    functions.push(pc.wrapping_add_signed(off as isize + 1));
-                    continue;
-                }
-                Instruction::Lddw { imm, .. } if !matches!(imm, Imm64::Value(_)) => {
-                    LoadErrorKind::Unrelocated(imm)
-                }
-                Instruction::Call(CallTarget::Helper(id))
-                    if u32::try_from(id)
-                        .ok()
-                        .and_then(|id| helpers.get(id))
-                        .is_none() =>
-                {
-                    LoadErrorKind::UnknownHelper(id)
-                }
-                Instruction::Call(CallTarget::Kfunc { id, .. }) => LoadErrorKind::Kfunc(id),
-                Instruction::LegacyLoad { .. } => LoadErrorKind::LegacyPacketLoad,
-                _ => continue,
-            };
-            return Err(LoadError { pc, kind });
-        }
+                } => Some(pc.wrapping_add_signed(off as isize + 1)),
+                _ => None,
+            })
+            .collect();
         functions.sort_unstable();
         functions.dedup();
         Ok(Self {
@@ -249,6 +233,37 @@ impl Interpreter {
         let _run = nested::enter(&vm);
         vm.execute(0, regs, frame)
     }
+}
+
+/// Refuses what no engine can run, wherever it is in the program: an `lddw` that still
+/// names a map, a call to a helper neither the table has nor `built_in` says the engine
+/// provides itself, a kfunc call, a legacy packet load.
+pub(crate) fn check_runnable(
+    program: &Program,
+    helpers: &HelperTable,
+    built_in: impl Fn(i32) -> bool,
+) -> Result<(), LoadError> {
+    for (pc, ins) in program.instructions() {
+        let kind = match ins {
+            Instruction::Lddw { imm, .. } if !matches!(imm, Imm64::Value(_) | Imm64::Func(_)) => {
+                LoadErrorKind::Unrelocated(imm)
+            }
+            Instruction::Call(CallTarget::Helper(id))
+                if u32::try_from(id)
+                    .ok()
+                    .and_then(|id| helpers.get(id))
+                    .is_none()
+                    && !built_in(id) =>
+            {
+                LoadErrorKind::UnknownHelper(id)
+            }
+            Instruction::Call(CallTarget::Kfunc { id, .. }) => LoadErrorKind::Kfunc(id),
+            Instruction::LegacyLoad { .. } => LoadErrorKind::LegacyPacketLoad,
+            _ => continue,
+        };
+        return Err(LoadError { pc, kind });
+    }
+    Ok(())
 }
 
 /// The state of one run.

@@ -11,7 +11,7 @@ use cranelift_codegen::ir::{InstBuilder, Value, types};
 use cranelift_module::Module;
 
 use crate::instruction::Reg;
-use crate::interp::STACK_SIZE;
+use crate::interp::{LoadErrorKind, STACK_SIZE};
 
 use super::ArrayAccel;
 use super::compile::{CompileError, CompileErrorKind};
@@ -53,7 +53,7 @@ impl FnTranslator<'_, '_> {
             .and_then(|i| self.shared.helpers.get(i))
             .ok_or(CompileError {
                 pc,
-                kind: CompileErrorKind::UnknownHelper(id),
+                kind: CompileErrorKind::Load(LoadErrorKind::UnknownHelper(id)),
             })?;
         self.stats.helper_calls += 1;
         let f = self

@@ -13,7 +13,9 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
 
 use crate::instruction::{CallTarget, Imm64, Instruction};
-use crate::interp::{DEFAULT_BUDGET, HelperTable, MemoryMap, RunError, STACK_SIZE, nested};
+use crate::interp::{
+    DEFAULT_BUDGET, HelperTable, LoadErrorKind, MemoryMap, RunError, STACK_SIZE, nested,
+};
 use crate::program::Program;
 
 use super::JitOptions;
@@ -33,18 +35,9 @@ pub struct CompileError {
 /// Reasons a program cannot be compiled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CompileErrorKind {
-    /// An `lddw` that still names a map or symbol: the loader must relocate it first.
-    #[error("lddw {0:?} was not relocated to an address")]
-    Unrelocated(Imm64),
-    /// A call to a helper the table does not have.
-    #[error("unknown helper {0}")]
-    UnknownHelper(i32),
-    /// A kernel-function call: uxdp has no kernel functions.
-    #[error("kfunc call (BTF id {0}) is not supported: uxdp runs no kernel functions")]
-    Kfunc(i32),
-    /// A legacy `ld_abs`/`ld_ind` packet load, which exists only for socket filters.
-    #[error("legacy packet load is only valid in socket filters")]
-    LegacyPacketLoad,
+    /// What no engine can run (the interpreter refuses it alike).
+    #[error(transparent)]
+    Load(LoadErrorKind),
     /// A jump whose target lies in another function.
     #[error("jump to instruction {target} leaves the function")]
     JumpOutOfFunction {
@@ -133,35 +126,6 @@ fn function_starts(insns: &BTreeMap<usize, Instruction>) -> Vec<usize> {
     starts
 }
 
-/// Refuses what no engine can run, wherever it is in the program (as the interpreter does).
-fn check_runnable(
-    insns: &BTreeMap<usize, Instruction>,
-    helpers: &HelperTable,
-    options: &JitOptions<'_>,
-) -> Result<(), CompileError> {
-    for (&pc, ins) in insns {
-        let kind = match *ins {
-            Instruction::Lddw { imm, .. } if !matches!(imm, Imm64::Value(_) | Imm64::Func(_)) => {
-                CompileErrorKind::Unrelocated(imm)
-            }
-            Instruction::Call(CallTarget::Helper(id))
-                if u32::try_from(id)
-                    .ok()
-                    .and_then(|id| helpers.get(id))
-                    .is_none()
-                    && !(options.kernel_helpers && super::calls::inlinable(id)) =>
-            {
-                CompileErrorKind::UnknownHelper(id)
-            }
-            Instruction::Call(CallTarget::Kfunc { id, .. }) => CompileErrorKind::Kfunc(id),
-            Instruction::LegacyLoad { .. } => CompileErrorKind::LegacyPacketLoad,
-            _ => continue,
-        };
-        return Err(CompileError { pc, kind });
-    }
-    Ok(())
-}
-
 fn codegen(pc: usize, e: impl std::fmt::Display) -> CompileError {
     CompileError {
         pc,
@@ -177,8 +141,14 @@ impl JitProgram {
         options: &JitOptions<'_>,
     ) -> Result<JitProgram, CompileError> {
         let started = Instant::now();
+        crate::interp::check_runnable(program, &helpers, |id| {
+            options.kernel_helpers && super::calls::inlinable(id)
+        })
+        .map_err(|e| CompileError {
+            pc: e.pc,
+            kind: CompileErrorKind::Load(e.kind),
+        })?;
         let insns: BTreeMap<usize, Instruction> = program.instructions().collect();
-        check_runnable(&insns, &helpers, options)?;
         let starts = function_starts(&insns);
 
         let mut flags = settings::builder();
@@ -322,6 +292,20 @@ impl JitProgram {
         memory: &MemoryMap<'_>,
         cpu: u32,
     ) -> Result<u64, RunError> {
+        self.claim_frame(frame)?;
+        let mut a = [0u64; 5];
+        for (r, v) in a.iter_mut().zip(args) {
+            *r = *v;
+        }
+        let rt = RunCtx::new(self, Some(memory), None, cpu);
+        let _run = nested::enter(&rt);
+        rt.call(self.entry, a, frame)
+    }
+
+    /// Checks that a run may start in absolute frame `frame`, and gives a program no
+    /// verifier saw a clean first frame.
+    #[inline(always)]
+    fn claim_frame(&self, frame: usize) -> Result<(), RunError> {
         if frame >= crate::interp::MAX_CALL_FRAMES {
             return Err(RunError {
                 pc: 0,
@@ -335,13 +319,7 @@ impl JitProgram {
             // run is active on this thread (frame 0 is handed out only then).
             unsafe { nested::stack_ptr().write_bytes(0, STACK_SIZE) };
         }
-        let mut a = [0u64; 5];
-        for (r, v) in a.iter_mut().zip(args) {
-            *r = *v;
-        }
-        let rt = RunCtx::new(self, Some(memory), None, cpu);
-        let _run = nested::enter(&rt);
-        rt.call(self.entry, a, frame)
+        Ok(())
     }
 
     /// Runs with r1 = `ctx` and CPU slot `cpu`, preparing for helpers only if the run
@@ -359,16 +337,9 @@ impl JitProgram {
         status: &LazyStatus,
     ) -> u64 {
         let frame = nested::start_frame(false);
-        if frame >= crate::interp::MAX_CALL_FRAMES {
-            status.fail(RunError {
-                pc: 0,
-                kind: crate::interp::RunErrorKind::CallDepth,
-            });
+        if let Err(e) = self.claim_frame(frame) {
+            status.fail(e);
             return 0;
-        }
-        if frame == 0 && !self.verified {
-            // SAFETY: as in `run_from`.
-            unsafe { nested::stack_ptr().write_bytes(0, STACK_SIZE) };
         }
         let rt = RunCtx::new(self, None, Some(setup), cpu);
         let r0 = rt.call_raw(self.entry, [ctx, 0, 0, 0, 0], frame);

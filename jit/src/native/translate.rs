@@ -13,7 +13,7 @@ use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Module};
 
 use crate::instruction::{CallTarget, Imm64, Instruction};
-use crate::interp::{FUNC_BASE, HelperTable};
+use crate::interp::{FUNC_BASE, HelperTable, LoadErrorKind};
 use crate::verifier::facts::Facts;
 
 use super::JitOptions;
@@ -266,7 +266,7 @@ impl<'s, 'f> FnTranslator<'s, 'f> {
                 CallTarget::Kfunc { id, .. } => {
                     return Err(CompileError {
                         pc,
-                        kind: CompileErrorKind::Kfunc(id),
+                        kind: CompileErrorKind::Load(LoadErrorKind::Kfunc(id)),
                     });
                 }
             },
@@ -283,7 +283,7 @@ impl<'s, 'f> FnTranslator<'s, 'f> {
                     other => {
                         return Err(CompileError {
                             pc,
-                            kind: CompileErrorKind::Unrelocated(other),
+                            kind: CompileErrorKind::Load(LoadErrorKind::Unrelocated(other)),
                         });
                     }
                 };
@@ -293,7 +293,7 @@ impl<'s, 'f> FnTranslator<'s, 'f> {
             Instruction::LegacyLoad { .. } => {
                 return Err(CompileError {
                     pc,
-                    kind: CompileErrorKind::LegacyPacketLoad,
+                    kind: CompileErrorKind::Load(LoadErrorKind::LegacyPacketLoad),
                 });
             }
             Instruction::Load {

@@ -4,13 +4,11 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
 use serde_json::json;
 use uxdp::engine::Engine;
-use uxdp::object::Object;
 use uxdp::testrun::{TestRun, action_name};
 
-use super::test_run::PrivateStore;
+use super::test_run::{Inputs, PrivateStore};
 use crate::BenchArgs;
 
 /// One engine's figures.
@@ -22,25 +20,12 @@ struct Figures {
 
 /// Runs the benchmark and prints it.
 pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
-    let bytes = std::fs::read(&args.object)
-        .with_context(|| format!("reading {}", args.object.display()))?;
-    let file_name = args.object.file_name().map_or_else(
-        || args.object.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    let obj = Object::parse(&file_name, &bytes)?;
-    let data =
-        std::fs::read(&args.data).with_context(|| format!("reading {}", args.data.display()))?;
-    let mut inputs = Vec::new();
-    for m in &args.maps {
-        let Some((name, file)) = m.split_once('=') else {
-            bail!("--map {m}: expected NAME=FILE");
-        };
-        inputs.push((
-            name.to_string(),
-            std::fs::read(file).with_context(|| format!("reading {file}"))?,
-        ));
-    }
+    let Inputs {
+        obj,
+        file_name,
+        data,
+        maps: inputs,
+    } = Inputs::read(&args.object, &args.data, &args.maps)?;
     let repeat = args.repeat.max(1);
     let mut figures = Vec::new();
     let mut compile = None;

@@ -1,7 +1,7 @@
 //! `uxdp test-run`: parse the object, load it into a private store (and the kernel), fill
 //! maps, run the packet, print the result and any difference.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -92,25 +92,51 @@ fn maps_json(maps: &[(String, Contents)]) -> Value {
     Value::Object(out)
 }
 
+/// What `test-run` and `bench` read before a run: the object, the packet, and the map
+/// records of each `--map NAME=FILE`.
+pub(crate) struct Inputs {
+    pub(crate) obj: Object,
+    pub(crate) file_name: String,
+    pub(crate) data: Vec<u8>,
+    pub(crate) maps: Vec<(String, Vec<u8>)>,
+}
+
+impl Inputs {
+    /// Reads them, each error naming its file.
+    pub(crate) fn read(object: &Path, data: &Path, maps: &[String]) -> anyhow::Result<Inputs> {
+        let bytes =
+            std::fs::read(object).with_context(|| format!("reading {}", object.display()))?;
+        let file_name = object.file_name().map_or_else(
+            || object.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let obj = Object::parse(&file_name, &bytes)?;
+        let data = std::fs::read(data).with_context(|| format!("reading {}", data.display()))?;
+        let mut records = Vec::new();
+        for m in maps {
+            let Some((name, file)) = m.split_once('=') else {
+                bail!("--map {m}: expected NAME=FILE");
+            };
+            let r = std::fs::read(file).with_context(|| format!("reading {file}"))?;
+            records.push((name.to_string(), r));
+        }
+        Ok(Inputs {
+            obj,
+            file_name,
+            data,
+            maps: records,
+        })
+    }
+}
+
 /// Runs `uxdp test-run`.
 pub(crate) fn run(args: &TestRunArgs) -> anyhow::Result<ExitCode> {
-    let bytes = std::fs::read(&args.object)
-        .with_context(|| format!("reading {}", args.object.display()))?;
-    let file_name = args.object.file_name().map_or_else(
-        || args.object.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    let obj = Object::parse(&file_name, &bytes)?;
-    let data =
-        std::fs::read(&args.data).with_context(|| format!("reading {}", args.data.display()))?;
-    let mut inputs = Vec::new();
-    for m in &args.maps {
-        let Some((name, file)) = m.split_once('=') else {
-            bail!("--map {m}: expected NAME=FILE");
-        };
-        let records = std::fs::read(file).with_context(|| format!("reading {file}"))?;
-        inputs.push((name.to_string(), records));
-    }
+    let Inputs {
+        obj,
+        data,
+        maps: inputs,
+        ..
+    } = Inputs::read(&args.object, &args.data, &args.maps)?;
 
     let store = PrivateStore::create()?;
     let session = TestRun::new(

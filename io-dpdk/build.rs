@@ -41,6 +41,8 @@ fn main() {
         .allowlist_function(
             "rte_eth_dev_count_avail|rte_eth_dev_get_port_by_name|rte_eth_dev_is_valid_port",
         )
+        .allowlist_function("rte_eth_find_next",
+        )
         .allowlist_function("rte_eth_dev_get_name_by_port|rte_eth_dev_info_get")
         .allowlist_function("rte_eth_dev_configure|rte_eth_rx_queue_setup|rte_eth_tx_queue_setup")
         .allowlist_function("rte_eth_dev_start|rte_eth_dev_stop|rte_eth_dev_close")
@@ -49,8 +51,11 @@ fn main() {
         .allowlist_function("rte_pktmbuf_pool_create|rte_mempool_free|rte_mempool_avail_count")
         .allowlist_function("rte_mempool_in_use_count|rte_socket_id|rte_lcore_count")
         .allowlist_function("rte_get_next_lcore|rte_eal_remote_launch|rte_eal_wait_lcore")
+        .allowlist_function("rte_get_main_lcore|rte_lcore_to_cpu_id")
         .allowlist_type("rte_eth_conf|rte_eth_dev_info|rte_eth_stats|rte_ether_addr")
-        .allowlist_var("RTE_ETH_.*|RTE_MBUF_DEFAULT_BUF_SIZE|RTE_PKTMBUF_HEADROOM|RTE_MAX_ETHPORTS")
+        .allowlist_var(
+            "RTE_ETH_.*|RTE_MBUF_DEFAULT_BUF_SIZE|RTE_PKTMBUF_HEADROOM|RTE_MAX_ETHPORTS|RTE_MAX_LCORE",
+        )
         .derive_default(true)
         .layout_tests(false)
         .generate_comments(false)

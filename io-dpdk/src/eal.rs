@@ -16,6 +16,11 @@ pub struct Eal {
     _not_send: std::marker::PhantomData<*const ()>,
 }
 
+// SAFETY: what a shared `Eal` offers (port and lcore queries, launching work on lcores,
+// which DPDK refuses for a busy lcore) is safe from any thread; only the start and the
+// clean-up are tied to the main thread, and the type is not `Send`.
+unsafe impl Sync for Eal {}
+
 impl Eal {
     /// Starts the EAL with `args` as on a DPDK command line (the program name first is not
     /// needed: `uxdp` is supplied). Fails on bad arguments, on a second start in the same
@@ -58,6 +63,19 @@ impl Eal {
     pub fn port_count(&self) -> u16 {
         // SAFETY: the EAL is running.
         unsafe { sys::rte_eth_dev_count_avail() }
+    }
+
+    /// The ids of the Ethernet ports DPDK found, ascending.
+    pub fn port_ids(&self) -> Vec<u16> {
+        let mut out = Vec::new();
+        // SAFETY: the EAL is running; the call reads the device table.
+        let mut id = unsafe { sys::rte_eth_find_next(0) };
+        while u32::from(id) < sys::RTE_MAX_ETHPORTS {
+            out.push(id);
+            // SAFETY: as above.
+            id = unsafe { sys::rte_eth_find_next(id + 1) };
+        }
+        out
     }
 
     /// The number of lcores the EAL was given.

@@ -9,6 +9,7 @@
 
 mod eal;
 mod error;
+mod lcore;
 mod mbuf;
 mod mempool;
 mod port;
@@ -16,9 +17,10 @@ mod sys;
 
 pub use eal::Eal;
 pub use error::DpdkError;
+pub use lcore::{Lcore, current_lcore};
 pub use mbuf::{BURST, Burst, Mbuf};
 pub use mempool::Mempool;
-pub use port::{Port, PortConfig, PortStats};
+pub use port::{Port, PortConfig, PortInfo, PortStats, Queue};
 
 /// Bytes before the data of a freshly received mbuf (DPDK's compile-time
 /// `RTE_PKTMBUF_HEADROOM`): how far `bpf_xdp_adjust_head` may grow a frame.

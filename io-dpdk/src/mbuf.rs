@@ -45,76 +45,66 @@ impl Mbuf {
 
     /// The whole buffer (headroom, data, tailroom) and where the data is in it: `(buffer,
     /// data offset, data length)`. Only the first segment of a chained mbuf.
+    #[inline]
     pub fn buffer_mut(&mut self) -> (&mut [u8], usize, usize) {
-        let m = self.ptr.as_ptr();
-        // SAFETY: `m` is a valid mbuf we own; its buffer is `buf_len` bytes at `buf_addr`,
-        // ours alone while we hold the mbuf.
+        // SAFETY: we own the mbuf, a valid `rte_mbuf` whose fields are read directly (the
+        // fast path makes no call per packet); its buffer is `buf_len` bytes at
+        // `buf_addr`, ours alone while we hold the mbuf.
         unsafe {
-            let buf = std::slice::from_raw_parts_mut(
-                sys::uxdp_mbuf_buf(m),
-                usize::from(sys::uxdp_mbuf_buf_len(m)),
-            );
-            (
-                buf,
-                usize::from(sys::uxdp_mbuf_data_off(m)),
-                usize::from(sys::uxdp_mbuf_data_len(m)),
-            )
+            let m = &*self.ptr.as_ptr();
+            let buf = std::slice::from_raw_parts_mut(m.buf_addr.cast::<u8>(), m.buf_len.into());
+            (buf, m.data_off.into(), m.data_len.into())
         }
     }
 
     /// The packet's bytes (first segment).
+    #[inline]
     pub fn data(&self) -> &[u8] {
-        let m = self.ptr.as_ptr();
-        // SAFETY: as in `buffer_mut`, read-only.
+        // SAFETY: as in `buffer_mut`, read-only; the data lies inside the buffer.
         unsafe {
+            let m = &*self.ptr.as_ptr();
             std::slice::from_raw_parts(
-                sys::uxdp_mbuf_buf(m).add(usize::from(sys::uxdp_mbuf_data_off(m))),
-                usize::from(sys::uxdp_mbuf_data_len(m)),
+                m.buf_addr.cast::<u8>().add(m.data_off.into()),
+                m.data_len.into(),
             )
         }
     }
 
     /// Moves the packet's bounds inside the buffer: data at `off`, `len` bytes. Returns
     /// false (and changes nothing) when they do not fit the buffer.
+    #[inline]
     pub fn set_bounds(&mut self, off: usize, len: usize) -> bool {
-        let m = self.ptr.as_ptr();
-        // SAFETY: reads the buffer length of our mbuf.
-        let buf_len = usize::from(unsafe { sys::uxdp_mbuf_buf_len(m) });
-        if off.checked_add(len).is_none_or(|end| end > buf_len) {
+        // SAFETY: we own the mbuf; no one else reads or writes it meanwhile.
+        let m = unsafe { &mut *self.ptr.as_ptr() };
+        if off
+            .checked_add(len)
+            .is_none_or(|end| end > m.buf_len.into())
+        {
             return false;
         }
-        // SAFETY: the new bounds lie inside the buffer (checked above); u16 holds them as
-        // buf_len is a u16.
-        unsafe { sys::uxdp_mbuf_set_data(m, off as u16, len as u16) };
+        // Both fit in u16: they lie inside a buffer whose length is a u16.
+        m.data_off = off as u16;
+        m.data_len = len as u16;
+        m.pkt_len = len as u32;
         true
     }
 
     /// Segments in the packet (more than 1 for jumbo frames split over mbufs).
+    #[inline]
     pub fn segments(&self) -> u16 {
         // SAFETY: reads our mbuf.
-        unsafe { sys::uxdp_mbuf_nb_segs(self.ptr.as_ptr()) }
+        unsafe { (*self.ptr.as_ptr()).nb_segs }
     }
 
     /// Copies `data` in after the default headroom; false when it does not fit.
-    pub(crate) fn fill(&self, data: &[u8]) -> bool {
-        let m = self.ptr.as_ptr();
+    pub(crate) fn fill(&mut self, data: &[u8]) -> bool {
         let off = crate::HEADROOM;
-        // SAFETY: reads our mbuf's buffer length.
-        let buf_len = usize::from(unsafe { sys::uxdp_mbuf_buf_len(m) });
-        if off + data.len() > buf_len {
-            return false;
+        let (buf, _, _) = self.buffer_mut();
+        match buf.get_mut(off..off + data.len()) {
+            Some(room) => room.copy_from_slice(data),
+            None => return false,
         }
-        // SAFETY: the copy stays inside our mbuf's buffer (checked), which nothing else
-        // references; then the bounds are set to it.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                data.as_ptr(),
-                sys::uxdp_mbuf_buf(m).add(off),
-                data.len(),
-            );
-            sys::uxdp_mbuf_set_data(m, off as u16, data.len() as u16);
-        }
-        true
+        self.set_bounds(off, data.len())
     }
 }
 
@@ -175,6 +165,17 @@ impl Burst {
         Ok(())
     }
 
+    /// Returns every packet to its pool, in one bulk call.
+    #[inline]
+    pub fn clear(&mut self) {
+        let n = std::mem::take(&mut self.len);
+        if n > 0 {
+            // SAFETY: the first `n` entries are mbufs this burst owned; `len` is already
+            // 0, so it forgets them.
+            unsafe { sys::uxdp_pktmbuf_free_bulk(self.pkts.as_mut_ptr(), n as u32) };
+        }
+    }
+
     /// Takes every packet out, in order.
     pub fn drain(&mut self) -> impl Iterator<Item = Mbuf> + '_ {
         let n = std::mem::take(&mut self.len);
@@ -209,9 +210,39 @@ impl Burst {
 
 impl Drop for Burst {
     fn drop(&mut self) {
-        if self.len > 0 {
-            // SAFETY: the first `len` entries are mbufs this burst owns.
-            unsafe { sys::uxdp_pktmbuf_free_bulk(self.pkts.as_mut_ptr(), self.len as u32) };
+        self.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fields the fast path reads directly are where the C compiler puts them: the
+    /// bindings' layout agrees with DPDK's headers, checked through the C shim.
+    #[test]
+    fn field_offsets_agree_with_the_c_compiler() {
+        let mut raw = std::mem::MaybeUninit::<sys::rte_mbuf>::zeroed();
+        let mut store = [0u8; 64];
+        // SAFETY: an all-zero rte_mbuf is a valid value of the plain C struct.
+        let m = unsafe { raw.assume_init_mut() };
+        m.buf_addr = store.as_mut_ptr().cast();
+        m.buf_len = 64;
+        m.data_off = 5;
+        m.data_len = 17;
+        m.nb_segs = 3;
+        m.port = 9;
+        let p: *mut sys::rte_mbuf = m;
+        // SAFETY: the shim reads fields of a valid struct.
+        unsafe {
+            assert_eq!(sys::uxdp_mbuf_buf(p), store.as_mut_ptr());
+            assert_eq!(sys::uxdp_mbuf_buf_len(p), 64);
+            assert_eq!(sys::uxdp_mbuf_data_off(p), 5);
+            assert_eq!(sys::uxdp_mbuf_data_len(p), 17);
+            assert_eq!(sys::uxdp_mbuf_nb_segs(p), 3);
+            assert_eq!(sys::uxdp_mbuf_port(p), 9);
+            sys::uxdp_mbuf_set_data(p, 7, 11);
         }
+        assert_eq!((m.data_off, m.data_len, m.pkt_len), (7, 11, 11));
     }
 }

@@ -61,7 +61,7 @@ impl<'e> Mempool<'e> {
 
     /// A fresh mbuf holding `data`, or `None` when the pool is empty or `data` does not fit.
     pub fn alloc_with(&self, data: &[u8]) -> Option<crate::Mbuf> {
-        let m = crate::Mbuf::alloc(self)?;
+        let mut m = crate::Mbuf::alloc(self)?;
         m.fill(data).then_some(m)
     }
 }

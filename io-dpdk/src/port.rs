@@ -1,6 +1,7 @@
 //! Ethernet ports: configured with their queues, started, stopped and closed on drop.
 
 use std::ffi::{CStr, CString};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::eal::Eal;
 use crate::error::{DpdkError, check};
@@ -51,13 +52,44 @@ pub struct PortStats {
     pub tx_errors: u64,
 }
 
-/// A started port, stopped and closed on drop.
+/// What a device is and can do, before it is started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortInfo {
+    /// DPDK's name for the port (`net_pcap0`, a PCI address).
+    pub name: String,
+    /// The driver (`net_pcap`, `net_tap`, ...).
+    pub driver: String,
+    /// Most receive queues it takes.
+    pub max_rx_queues: u16,
+    /// Most transmit queues it takes.
+    pub max_tx_queues: u16,
+    /// The kernel interface behind it, for drivers that have one (`net_tap`,
+    /// `net_af_packet`, `net_af_xdp`); 0 otherwise.
+    pub if_index: u32,
+    /// Its MAC address.
+    pub mac: [u8; 6],
+}
+
+/// A started port, stopped and closed on drop. Its queues are used through [`Queue`]
+/// handles, one per queue index, so each queue has one user at a time.
 #[derive(Debug)]
 pub struct Port<'e> {
     id: u16,
     name: String,
     config: PortConfig,
+    queues_taken: AtomicBool,
     _eal: std::marker::PhantomData<&'e Eal>,
+}
+
+/// Receive and transmit queue `index` of a port: the one handle that moves packets
+/// through them (DPDK's queues are not safe to share between threads).
+#[derive(Debug)]
+pub struct Queue<'p> {
+    port: u16,
+    index: u16,
+    rx: bool,
+    tx: bool,
+    _port: std::marker::PhantomData<&'p Port<'p>>,
 }
 
 impl<'e> Port<'e> {
@@ -76,6 +108,41 @@ impl<'e> Port<'e> {
             ));
         }
         Ok(id)
+    }
+
+    /// What port `id` is, and what it can do.
+    pub fn info(eal: &Eal, id: u16) -> Result<PortInfo, DpdkError> {
+        // SAFETY: the EAL is running; any id may be asked about.
+        if unsafe { sys::rte_eth_dev_is_valid_port(id) } == 0 {
+            return Err(DpdkError::new(
+                format!("port {id}"),
+                format!("no such port: DPDK has {} available", eal.port_count()),
+            ));
+        }
+        let mut info = sys::rte_eth_dev_info::default();
+        // SAFETY: `id` is a valid port; `info` is writable.
+        check(|| format!("rte_eth_dev_info_get(port {id})"), unsafe {
+            sys::rte_eth_dev_info_get(id, &mut info)
+        })?;
+        let driver = if info.driver_name.is_null() {
+            String::new()
+        } else {
+            // SAFETY: DPDK's driver names are static NUL-terminated strings.
+            unsafe { CStr::from_ptr(info.driver_name) }
+                .to_string_lossy()
+                .into_owned()
+        };
+        let mut mac = sys::rte_ether_addr::default();
+        // SAFETY: valid port; `mac` is writable. A device without an address leaves zeros.
+        let _ = unsafe { sys::rte_eth_macaddr_get(id, &mut mac) };
+        Ok(PortInfo {
+            name: port_name(id),
+            driver,
+            max_rx_queues: info.max_rx_queues,
+            max_tx_queues: info.max_tx_queues,
+            if_index: info.if_index,
+            mac: mac.addr_bytes,
+        })
     }
 
     /// Configures port `id` with `config`, receive buffers from `pool`, and starts it in
@@ -156,6 +223,7 @@ impl<'e> Port<'e> {
             id,
             name,
             config,
+            queues_taken: AtomicBool::new(false),
             _eal: std::marker::PhantomData,
         })
     }
@@ -175,32 +243,22 @@ impl<'e> Port<'e> {
         self.config
     }
 
-    /// Receives up to a burst on `queue` into the empty `burst`; returns how many.
-    #[inline]
-    pub fn rx(&self, queue: u16, burst: &mut Burst) -> usize {
-        if !burst.is_empty() || queue >= self.config.rx_queues {
-            return 0;
+    /// The handles of the port's queues, index by index (as many as the larger of the
+    /// receive and transmit counts); given out once, empty after.
+    pub fn take_queues(&self) -> Vec<Queue<'_>> {
+        if self.queues_taken.swap(true, Ordering::SeqCst) {
+            return Vec::new();
         }
-        let (slots, n) = burst.rx_slots();
-        // SAFETY: started port, queue in range; `slots` has room for `n` pointers.
-        let got = unsafe { sys::uxdp_rx_burst(self.id, queue, slots, n) };
-        burst.set_received(usize::from(got));
-        usize::from(got)
-    }
-
-    /// Sends what `burst` holds on `queue`; what the device did not take stays in the
-    /// burst, in order. Returns how many were sent.
-    #[inline]
-    pub fn tx(&self, queue: u16, burst: &mut Burst) -> usize {
-        if burst.is_empty() || queue >= self.config.tx_queues {
-            return 0;
-        }
-        let (slots, n) = burst.tx_slots();
-        // SAFETY: started port, queue in range; `slots` holds `n` mbufs we own; the
-        // device takes ownership of the first `sent`.
-        let sent = unsafe { sys::uxdp_tx_burst(self.id, queue, slots, n) };
-        burst.sent(usize::from(sent));
-        usize::from(sent)
+        let c = self.config;
+        (0..c.rx_queues.max(c.tx_queues))
+            .map(|index| Queue {
+                port: self.id,
+                index,
+                rx: index < c.rx_queues,
+                tx: index < c.tx_queues,
+                _port: std::marker::PhantomData,
+            })
+            .collect()
     }
 
     /// The port's counters.
@@ -219,6 +277,44 @@ impl<'e> Port<'e> {
             rx_errors: s.ierrors,
             tx_errors: s.oerrors,
         })
+    }
+}
+
+impl Queue<'_> {
+    /// The queue's index.
+    pub fn index(&self) -> u16 {
+        self.index
+    }
+
+    /// Receives up to a burst into the empty `burst`; returns how many (0 when the port
+    /// has no receive queue of this index).
+    #[inline]
+    pub fn rx(&mut self, burst: &mut Burst) -> usize {
+        if !burst.is_empty() || !self.rx {
+            return 0;
+        }
+        let (slots, n) = burst.rx_slots();
+        // SAFETY: started port (the handle borrows it), a queue it has, used by this
+        // handle alone; `slots` has room for `n` pointers.
+        let got = unsafe { sys::uxdp_rx_burst(self.port, self.index, slots, n) };
+        burst.set_received(usize::from(got));
+        usize::from(got)
+    }
+
+    /// Sends what `burst` holds; what the device did not take stays in the burst, in
+    /// order. Returns how many were sent (0 when the port has no transmit queue of this
+    /// index).
+    #[inline]
+    pub fn tx(&mut self, burst: &mut Burst) -> usize {
+        if burst.is_empty() || !self.tx {
+            return 0;
+        }
+        let (slots, n) = burst.tx_slots();
+        // SAFETY: as in `rx`; `slots` holds `n` mbufs we own, and the device takes
+        // ownership of the first `sent`.
+        let sent = unsafe { sys::uxdp_tx_burst(self.port, self.index, slots, n) };
+        burst.sent(usize::from(sent));
+        usize::from(sent)
     }
 }
 

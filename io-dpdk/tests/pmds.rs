@@ -70,7 +70,7 @@ fn ring_null_and_pcap_ports_move_real_packets() {
         "-m".to_string(),
         "256".to_string(),
         "-l".to_string(),
-        "0".to_string(),
+        "0-1".to_string(),
         "--log-level=error".to_string(),
         "--vdev".to_string(),
         "net_ring0".to_string(),
@@ -105,14 +105,17 @@ fn ring_null_and_pcap_ports_move_real_packets() {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(ring.name(), "net_ring0");
+        let mut queues = ring.take_queues();
+        assert!(ring.take_queues().is_empty(), "queues are handed out once");
+        let q = &mut queues[0];
         let mut out = Burst::new();
         for i in 0..BURST as u8 {
             out.push(pool.alloc_with(&packet(i, 64)).unwrap()).unwrap();
         }
-        assert_eq!(ring.tx(0, &mut out), BURST);
+        assert_eq!(q.tx(&mut out), BURST);
         assert!(out.is_empty());
         let mut back = Burst::new();
-        assert_eq!(ring.rx(0, &mut back), BURST);
+        assert_eq!(q.rx(&mut back), BURST);
         for (i, mut m) in back.drain().enumerate() {
             assert_eq!(m.data(), &packet(i as u8, 64)[..]);
             // The frame is the mbuf's own buffer: headroom before, room after.
@@ -126,8 +129,6 @@ fn ring_null_and_pcap_ports_move_real_packets() {
         }
         let s = ring.stats().unwrap();
         assert_eq!((s.tx_packets, s.rx_packets), (BURST as u64, BURST as u64));
-        // A queue the port does not have moves nothing.
-        assert_eq!(ring.rx(5, &mut back), 0);
     }
     {
         // net_null: every rx burst is full of fresh packets; tx frees them.
@@ -138,9 +139,13 @@ fn ring_null_and_pcap_ports_move_real_packets() {
             &pool,
         )
         .unwrap();
+        let q = &mut null.take_queues()[0];
         let mut b = Burst::new();
-        assert_eq!(null.rx(0, &mut b), BURST);
-        assert_eq!(null.tx(0, &mut b), BURST);
+        assert_eq!(q.rx(&mut b), BURST);
+        assert_eq!(q.tx(&mut b), BURST);
+        assert_eq!(q.rx(&mut b), BURST);
+        b.clear();
+        assert!(b.is_empty());
     }
     {
         // net_pcap: the file's packets in; what is sent lands in the output file when the
@@ -152,15 +157,16 @@ fn ring_null_and_pcap_ports_move_real_packets() {
             &pool,
         )
         .unwrap();
+        let q = &mut pcap.take_queues()[0];
         let mut got = Vec::new();
         for _ in 0..100 {
             let mut b = Burst::new();
-            pcap.rx(0, &mut b);
+            q.rx(&mut b);
             for m in b.drain() {
                 got.push(m.data().to_vec());
                 let mut t = Burst::new();
                 t.push(m).unwrap();
-                assert_eq!(pcap.tx(0, &mut t), 1);
+                assert_eq!(q.tx(&mut t), 1);
             }
             if got.len() == input.len() {
                 break;
@@ -169,6 +175,7 @@ fn ring_null_and_pcap_ports_move_real_packets() {
         assert_eq!(got, input);
     }
     assert_eq!(read_pcap(&pcap_out), input);
+    lcores_run_shares(&eal);
     assert_eq!(
         pool.available(),
         baseline,
@@ -182,4 +189,41 @@ fn ring_null_and_pcap_ports_move_real_packets() {
     );
     let e = Port::start(&eal, 7, small, &pool).unwrap_err();
     assert!(e.reason.contains("no such port"), "{e}");
+}
+
+/// Work runs on the main lcore and the worker lcores, each share on its own pinned EAL
+/// thread; a share that panics stops the others and is reported.
+fn lcores_run_shares(eal: &Eal) {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let lcores = eal.lcores();
+    assert_eq!(lcores.iter().map(|l| l.id).collect::<Vec<_>>(), [0, 1]);
+    let seen = Mutex::new(Vec::new());
+    let stop = AtomicBool::new(false);
+    eal.run_on_lcores(2, &stop, &|i| {
+        seen.lock()
+            .unwrap()
+            .push((i, uxdp_io_dpdk::current_lcore()));
+    })
+    .unwrap();
+    let mut seen = seen.into_inner().unwrap();
+    seen.sort_unstable();
+    assert_eq!(seen, [(0, Some(0)), (1, Some(1))]);
+    assert!(uxdp_io_dpdk::current_lcore().is_some());
+
+    // Share 1 panics; share 0 runs until the stop flag says the job failed.
+    let e = eal
+        .run_on_lcores(2, &stop, &|i| {
+            if i == 1 {
+                panic!("share 1 fails");
+            }
+            while !stop.load(Ordering::SeqCst) {
+                std::hint::spin_loop();
+            }
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("worker 1"), "{e}");
+    let e = eal.run_on_lcores(3, &stop, &|_| {}).unwrap_err();
+    assert!(e.reason.contains("the EAL has 2"), "{e}");
 }

@@ -152,6 +152,7 @@ fn xdp(c: &mut Criterion) {
                 ifindex: 1,
                 rx_queue: 0,
                 cpu: 0,
+                ..RxInfo::default()
             };
             let mut packet = Packet::new(&case.packet).unwrap();
             verdicts.push(prog.run(&mut packet, rx).action);

@@ -5,6 +5,8 @@
 
 pub mod btf;
 pub mod conformance_plugin;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 pub mod engine;
 pub mod fib;
 pub mod helpers;

@@ -61,6 +61,9 @@ enum Command {
     /// without inlined map operations), its interpreter and the kernel (BPF_PROG_TEST_RUN with repeat, needs root), as ratios
     /// from one run, with the JIT's compile time.
     Bench(BenchArgs),
+    /// Run an object's XDP program on live ports (--dpdk, the EAL's arguments after `--`)
+    /// until SIGINT or SIGTERM, with live statistics and a summary.
+    Run(RunArgs),
     /// Verify an object's XDP programs as uxdp does before running them, printing each
     /// verdict (a refusal with its instruction, reason and registers); exit status 1 when
     /// one is refused, 2 when the kernel's verifier disagrees (--kernel-verify).
@@ -143,6 +146,54 @@ struct BenchArgs {
     json: bool,
 }
 
+/// `uxdp run`.
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The object (clang -target bpf output).
+    object: PathBuf,
+    /// The program to run: a function name, or a section holding one program (default:
+    /// the first XDP program).
+    #[arg(long)]
+    prog: Option<String>,
+    /// Fill map NAME before the run from FILE (as for test-run).
+    #[arg(long = "map", value_name = "NAME=FILE")]
+    maps: Vec<String>,
+    /// Packet I/O through DPDK: every port the EAL is given runs the program, except the
+    /// exception ports.
+    #[arg(long)]
+    dpdk: bool,
+    /// Workers, one per EAL lcore (worker 0 on the main lcore), each with its own queue on
+    /// every port; default: every lcore the EAL has.
+    #[arg(long)]
+    workers: Option<usize>,
+    /// An exception port (DPDK name or id, e.g. a net_tap) that takes XDP_PASS packets to
+    /// the host stack and brings its replies back; one for all ports, or one per port.
+    #[arg(long = "pass-port", value_name = "PORT")]
+    pass_ports: Vec<String>,
+    /// Mbufs in the pool (default: sized from the ports' rings and the workers).
+    #[arg(long)]
+    mbufs: Option<u32>,
+    /// Seconds between live statistics (0: none, only the summary).
+    #[arg(long, default_value_t = 1.0)]
+    stats: f64,
+    /// Stop after this many seconds.
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Print the set-up, live statistics and summary as JSON lines.
+    #[arg(long)]
+    json: bool,
+    /// Keep the maps in this store (created if absent) rather than a private one removed
+    /// at the end.
+    #[arg(long)]
+    store: Option<PathBuf>,
+    /// Run in the reference interpreter instead of the JIT.
+    #[arg(long)]
+    interpret: bool,
+    /// The EAL's arguments, after `--` (e.g. -l 0-1 --vdev net_pcap0,rx_pcap=in.pcap).
+    #[arg(last = true, value_name = "EAL ARGS")]
+    eal: Vec<String>,
+}
+
 /// `uxdp verify`.
 #[derive(clap::Args)]
 struct VerifyArgs {
@@ -200,6 +251,10 @@ fn read_source(file: &Path) -> anyhow::Result<(Vec<Insn>, Option<conformance::Te
 /// Subcommands too large to live here.
 mod cli {
     pub(crate) mod bench;
+    #[cfg(feature = "dpdk")]
+    pub(crate) mod run;
+    #[cfg(feature = "dpdk")]
+    pub(crate) mod run_report;
     pub(crate) mod test_run;
     pub(crate) mod verify;
 }
@@ -253,6 +308,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::TestRun(args) => return cli::test_run::run(&args),
         Command::Bench(args) => return cli::bench::run(&args),
+        #[cfg(feature = "dpdk")]
+        Command::Run(args) => return cli::run::run(&args),
+        #[cfg(not(feature = "dpdk"))]
+        Command::Run(_) => anyhow::bail!("this uxdp was built without the `dpdk` feature"),
         Command::Verify(args) => return cli::verify::run(&args),
         Command::ConformancePlugin(args) => conformance_plugin::serve(&args)?,
     }

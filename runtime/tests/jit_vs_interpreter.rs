@@ -605,6 +605,7 @@ fn run(side: &Side, insns: &[Insn], env: &Env, packet: &[u8]) -> (u32, Vec<u8>, 
             ifindex: 1,
             rx_queue: 0,
             cpu: 1,
+            ..RxInfo::default()
         },
     );
     assert!(

@@ -152,6 +152,7 @@ fn count_and_push_matches_the_kernel() {
                 ifindex: 1,
                 rx_queue: 0,
                 cpu: 0,
+                ..RxInfo::default()
             },
         );
         assert_eq!(v.fault, None, "packet {i}: no fault");

@@ -25,14 +25,14 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         file_name,
         data,
         maps: inputs,
-    } = Inputs::read(&args.object, &args.data, &args.maps)?;
+    } = Inputs::read(&args.object, Some(&args.data), &args.maps)?;
     let repeat = args.repeat.max(1);
     let mut figures = Vec::new();
     let mut compile = None;
     let mut prog_name = String::new();
     for engine in [Engine::Jit, Engine::JitCall, Engine::Interpret] {
         // Each engine gets a fresh store, filled alike, so both start from the same maps.
-        let store = PrivateStore::create()?;
+        let store = PrivateStore::create("bench")?;
         let with_kernel = engine == Engine::Jit && !args.no_kernel;
         let session = TestRun::new(
             &obj,

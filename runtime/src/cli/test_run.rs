@@ -24,8 +24,9 @@ pub(crate) struct PrivateStore {
 }
 
 impl PrivateStore {
-    pub(crate) fn create() -> anyhow::Result<Self> {
-        let path = PathBuf::from(format!("/dev/shm/uxdp-test-run-{}", std::process::id()));
+    /// A store at `/dev/shm/uxdp-TAG-PID`.
+    pub(crate) fn create(tag: &str) -> anyhow::Result<Self> {
+        let path = PathBuf::from(format!("/dev/shm/uxdp-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_file(&path);
         let store = Store::create(&path, &StoreOptions::default())
             .with_context(|| format!("creating the store {}", path.display()))?;
@@ -102,8 +103,12 @@ pub(crate) struct Inputs {
 }
 
 impl Inputs {
-    /// Reads them, each error naming its file.
-    pub(crate) fn read(object: &Path, data: &Path, maps: &[String]) -> anyhow::Result<Inputs> {
+    /// Reads them, each error naming its file (no packet without `data`).
+    pub(crate) fn read(
+        object: &Path,
+        data: Option<&Path>,
+        maps: &[String],
+    ) -> anyhow::Result<Inputs> {
         let bytes =
             std::fs::read(object).with_context(|| format!("reading {}", object.display()))?;
         let file_name = object.file_name().map_or_else(
@@ -111,7 +116,10 @@ impl Inputs {
             |n| n.to_string_lossy().into_owned(),
         );
         let obj = Object::parse(&file_name, &bytes)?;
-        let data = std::fs::read(data).with_context(|| format!("reading {}", data.display()))?;
+        let data = match data {
+            Some(d) => std::fs::read(d).with_context(|| format!("reading {}", d.display()))?,
+            None => Vec::new(),
+        };
         let mut records = Vec::new();
         for m in maps {
             let Some((name, file)) = m.split_once('=') else {
@@ -136,9 +144,9 @@ pub(crate) fn run(args: &TestRunArgs) -> anyhow::Result<ExitCode> {
         data,
         maps: inputs,
         ..
-    } = Inputs::read(&args.object, &args.data, &args.maps)?;
+    } = Inputs::read(&args.object, Some(&args.data), &args.maps)?;
 
-    let store = PrivateStore::create()?;
+    let store = PrivateStore::create("test-run")?;
     let session = TestRun::new(
         &obj,
         Arc::clone(&store.store),

@@ -20,9 +20,9 @@ const META_MAX: u64 = 255;
 pub const MAX_TAIL_CALLS: u32 = 33;
 
 /// `BPF_F_BROADCAST`.
-const F_BROADCAST: u64 = 1 << 3;
+pub(crate) const F_BROADCAST: u64 = 1 << 3;
 /// `BPF_F_EXCLUDE_INGRESS`.
-const F_EXCLUDE_INGRESS: u64 = 1 << 4;
+pub(crate) const F_EXCLUDE_INGRESS: u64 = 1 << 4;
 
 fn with_buff(ctx: u64, f: impl FnOnce(&mut XdpBuff) -> u64) -> u64 {
     match env::buff(ctx) {

@@ -150,6 +150,49 @@ impl Object {
         self.programs.iter().filter(|p| p.section == name).collect()
     }
 
+    /// The XDP program to run: the one called `prog`, or the only one in section `prog`,
+    /// else the first XDP program. The error says what the object has instead.
+    pub fn choose_xdp(&self, prog: Option<&str>) -> Result<&ProgramSpec, String> {
+        let is_xdp = |p: &&ProgramSpec| matches!(p.kind, ProgKind::Xdp { .. });
+        let xdp: Vec<&ProgramSpec> = self.programs.iter().filter(is_xdp).collect();
+        let list = |ps: &mut dyn Iterator<Item = &ProgramSpec>| {
+            ps.map(|p| format!("{} (section {})", p.name, p.section))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let Some(want) = prog else {
+            return xdp.first().copied().ok_or_else(|| {
+                if self.programs.is_empty() {
+                    format!("{}: the object has no programs", self.name)
+                } else {
+                    format!(
+                        "{}: the object has no XDP program (it has: {})",
+                        self.name,
+                        list(&mut self.programs.iter())
+                    )
+                }
+            });
+        };
+        let by_section: Vec<_> = xdp.iter().filter(|p| p.section == want).collect();
+        if let Some(p) = xdp.iter().find(|p| p.name == want) {
+            return Ok(p);
+        }
+        if let [p] = by_section[..] {
+            return Ok(p);
+        }
+        if let Some(p) = self.find_programs(want).first() {
+            return Err(format!(
+                "{}: `{want}` (section {}) is not an XDP program",
+                self.name, p.section
+            ));
+        }
+        Err(format!(
+            "{}: no XDP program `{want}` (it has: {})",
+            self.name,
+            list(&mut xdp.iter().copied())
+        ))
+    }
+
     /// Parses `data`, an ELF object; `name` (usually the file name) labels errors.
     pub fn parse(name: &str, data: &[u8]) -> Result<Object, ObjectError> {
         let errs = Errors {

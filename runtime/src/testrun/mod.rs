@@ -12,7 +12,7 @@ pub mod dump;
 use std::sync::Arc;
 use std::time::Instant;
 
-use uxdp_maps::{MapType, Store};
+use uxdp_maps::{Map, MapType, Store};
 
 use crate::engine::Engine;
 use crate::helpers::Redirect;
@@ -163,39 +163,7 @@ impl<'o> TestRun<'o> {
         vs_kernel: bool,
         engine: Engine,
     ) -> Result<Self, TestRunError> {
-        let xdp: Vec<_> = obj
-            .programs
-            .iter()
-            .filter(|p| matches!(p.kind, ProgKind::Xdp { .. }))
-            .collect();
-        let names = || {
-            xdp.iter()
-                .map(|p| format!("{} (section {})", p.name, p.section))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let chosen = match prog {
-            Some(want) => {
-                let by_section: Vec<_> = xdp.iter().filter(|p| p.section == want).collect();
-                xdp.iter()
-                    .find(|p| p.name == want)
-                    .or(if by_section.len() == 1 {
-                        Some(by_section[0])
-                    } else {
-                        None
-                    })
-                    .ok_or_else(|| {
-                        TestRunError::Usage(format!(
-                            "{}: no XDP program `{want}` (it has: {})",
-                            obj.name,
-                            names()
-                        ))
-                    })?
-            }
-            None => xdp.first().ok_or_else(|| {
-                TestRunError::Usage(format!("{}: the object has no XDP program", obj.name))
-            })?,
-        };
+        let chosen = obj.choose_xdp(prog).map_err(TestRunError::Usage)?;
         let cpu = pin_to_current_cpu()
             .map_err(|e| TestRunError::Usage(format!("cannot pin the thread to a CPU: {e}")))?;
         if cpu >= store.n_cpus() {
@@ -264,34 +232,9 @@ impl<'o> TestRun<'o> {
     pub fn fill_map(&self, name: &str, records: &[u8]) -> Result<(), TestRunError> {
         let i = self.map_index(name)?;
         let map = &self.ours.maps[i];
-        let def = map.def();
-        let queue = matches!(def.map_type, MapType::Queue | MapType::Stack);
-        if !queue && !dump::holds_entries(def.map_type) {
-            return Err(TestRunError::Usage(format!(
-                "map `{name}` ({}) cannot be filled from a file",
-                def.map_type.name()
-            )));
-        }
-        let (ks, vs) = (
-            if queue { 0 } else { def.key_size as usize },
-            map.syscall_value_size(),
-        );
-        if records.is_empty() || !records.len().is_multiple_of(ks + vs) {
-            return Err(TestRunError::Usage(format!(
-                "map `{name}`: a file of {} bytes is not a whole number of {}-byte records \
-                 ({ks}-byte key, {vs}-byte value)",
-                records.len(),
-                ks + vs
-            )));
-        }
-        for rec in records.chunks_exact(ks + vs) {
-            let (key, value) = rec.split_at(ks);
-            let r = if queue {
-                map.push(value, 0).map_err(|e| e.to_string())
-            } else {
-                map.update(key, value, 0).map_err(|e| e.to_string())
-            };
-            r.map_err(|e| TestRunError::Usage(format!("map `{name}` in uxdp: {e}")))?;
+        for (key, value) in map_records(map, records).map_err(TestRunError::Usage)? {
+            put_record(map, key, value)
+                .map_err(|e| TestRunError::Usage(format!("map `{name}` in uxdp: {e}")))?;
             if let Some(k) = &self.kernel {
                 k.maps[i]
                     .update(key, value, 0)
@@ -344,6 +287,7 @@ impl<'o> TestRun<'o> {
             ifindex: LOOPBACK_IFINDEX,
             rx_queue: 0,
             cpu: self.cpu,
+            ..RxInfo::default()
         };
         let start = Instant::now();
         let mut verdict = None;
@@ -391,5 +335,49 @@ impl<'o> TestRun<'o> {
             );
         }
         out
+    }
+}
+
+/// One (key, value) record for a map.
+pub type Record<'r> = (&'r [u8], &'r [u8]);
+
+/// Splits `records` for `map` into (key, value) pairs: key then value (the syscall's value
+/// layout: per-CPU maps hold one value per possible CPU, each rounded up to 8 bytes),
+/// repeated; for queues and stacks, values only (empty keys).
+pub fn map_records<'r>(map: &Map, records: &'r [u8]) -> Result<Vec<Record<'r>>, String> {
+    let def = map.def();
+    let name = &def.name;
+    let queue = matches!(def.map_type, MapType::Queue | MapType::Stack);
+    if !queue && !dump::holds_entries(def.map_type) {
+        return Err(format!(
+            "map `{name}` ({}) cannot be filled from a file",
+            def.map_type.name()
+        ));
+    }
+    let (ks, vs) = (
+        if queue { 0 } else { def.key_size as usize },
+        map.syscall_value_size(),
+    );
+    if records.is_empty() || !records.len().is_multiple_of(ks + vs) {
+        return Err(format!(
+            "map `{name}`: a file of {} bytes is not a whole number of {}-byte records \
+             ({ks}-byte key, {vs}-byte value)",
+            records.len(),
+            ks + vs
+        ));
+    }
+    Ok(records
+        .chunks_exact(ks + vs)
+        .map(|rec| rec.split_at(ks))
+        .collect())
+}
+
+/// Puts one record from [`map_records`] into `map`: pushed onto a queue or stack,
+/// updated into any other map.
+pub fn put_record(map: &Map, key: &[u8], value: &[u8]) -> Result<(), uxdp_maps::MapError> {
+    if matches!(map.def().map_type, MapType::Queue | MapType::Stack) {
+        map.push(value, 0)
+    } else {
+        map.update(key, value, 0)
     }
 }

@@ -126,6 +126,9 @@ pub struct RxInfo {
     pub rx_queue: u32,
     /// The CPU slot per-CPU maps use (a worker's index).
     pub cpu: u32,
+    /// `egress_ifindex`, for a devmap program run on a packet redirected to that
+    /// interface (0 otherwise).
+    pub egress_ifindex: u32,
 }
 
 /// A relocated XDP program, ready to run.
@@ -273,6 +276,7 @@ impl XdpProgram {
     #[inline]
     pub fn run_frame(&self, packet: &mut FrameView<'_>, rx: RxInfo) -> Verdict {
         let mut buff = packet.xdp_buff(rx.ifindex, rx.rx_queue);
+        buff.egress_ifindex = rx.egress_ifindex;
         let buff_ptr: *mut XdpBuff = &mut buff;
         let frame = packet.frame_mut();
         let frame = (frame.as_mut_ptr(), frame.len());

@@ -1,0 +1,211 @@
+//! Per-worker counters: each worker counts in plain integers and publishes them once per
+//! poll round into its own cache line, which a monitor reads without stopping anyone.
+
+use std::ops::{AddAssign, Sub};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What happened to packets, as counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Packets received on the ports the program runs on.
+    pub rx: u64,
+    /// Bytes of them.
+    pub rx_bytes: u64,
+    /// Verdicts `XDP_ABORTED` (faults included).
+    pub aborted: u64,
+    /// Verdicts `XDP_DROP`.
+    pub drop: u64,
+    /// Verdicts `XDP_PASS`.
+    pub pass: u64,
+    /// Verdicts `XDP_TX`.
+    pub tx: u64,
+    /// Verdicts `XDP_REDIRECT`.
+    pub redirect: u64,
+    /// Return values that are no action (dropped, as the kernel does).
+    pub invalid: u64,
+    /// Packets handed to a device for sending (XDP_TX, redirected, passed to the host).
+    pub sent: u64,
+    /// Packets a device would not take after retries (dropped and counted here).
+    pub tx_failed: u64,
+    /// Redirects with nowhere to go: no such port, an empty devmap slot, a map kind this
+    /// I/O path cannot deliver to (cpumap, xskmap), or a devmap program that dropped it.
+    pub redirect_failed: u64,
+    /// `XDP_PASS` packets with no exception port to take them (dropped).
+    pub pass_unrouted: u64,
+    /// Frames the program never saw: chained (multi-segment) mbufs and runts shorter
+    /// than an Ethernet header (dropped).
+    pub malformed: u64,
+    /// Packets the host stack sent out through an exception port, forwarded to the wire.
+    pub from_host: u64,
+}
+
+/// The fields in order, for publishing and reading.
+const FIELDS: usize = 14;
+
+impl Counters {
+    fn to_array(self) -> [u64; FIELDS] {
+        [
+            self.rx,
+            self.rx_bytes,
+            self.aborted,
+            self.drop,
+            self.pass,
+            self.tx,
+            self.redirect,
+            self.invalid,
+            self.sent,
+            self.tx_failed,
+            self.redirect_failed,
+            self.pass_unrouted,
+            self.malformed,
+            self.from_host,
+        ]
+    }
+
+    fn from_array(a: [u64; FIELDS]) -> Counters {
+        let [
+            rx,
+            rx_bytes,
+            aborted,
+            drop,
+            pass,
+            tx,
+            redirect,
+            invalid,
+            sent,
+            tx_failed,
+            redirect_failed,
+            pass_unrouted,
+            malformed,
+            from_host,
+        ] = a;
+        Counters {
+            rx,
+            rx_bytes,
+            aborted,
+            drop,
+            pass,
+            tx,
+            redirect,
+            invalid,
+            sent,
+            tx_failed,
+            redirect_failed,
+            pass_unrouted,
+            malformed,
+            from_host,
+        }
+    }
+
+    /// The verdict counts by action number (`XDP_ABORTED` = 0 ... `XDP_REDIRECT` = 4).
+    pub fn actions(&self) -> [u64; 5] {
+        [self.aborted, self.drop, self.pass, self.tx, self.redirect]
+    }
+}
+
+impl AddAssign for Counters {
+    fn add_assign(&mut self, other: Counters) {
+        let mut a = self.to_array();
+        for (x, y) in a.iter_mut().zip(other.to_array()) {
+            *x += y;
+        }
+        *self = Counters::from_array(a);
+    }
+}
+
+impl Sub for Counters {
+    type Output = Counters;
+
+    /// The counts between an earlier snapshot (`other`) and this one.
+    fn sub(self, other: Counters) -> Counters {
+        let mut a = self.to_array();
+        for (x, y) in a.iter_mut().zip(other.to_array()) {
+            *x = x.saturating_sub(y);
+        }
+        Counters::from_array(a)
+    }
+}
+
+/// One worker's published counters, alone in their cache lines so workers never share
+/// one.
+#[repr(align(128))]
+#[derive(Debug, Default)]
+struct Published([AtomicU64; FIELDS]);
+
+/// Every worker's counters.
+#[derive(Debug)]
+pub struct Stats {
+    workers: Vec<Published>,
+}
+
+impl Stats {
+    /// Counters for `workers` workers, all zero.
+    pub fn new(workers: usize) -> Stats {
+        Stats {
+            workers: (0..workers).map(|_| Published::default()).collect(),
+        }
+    }
+
+    /// Worker `w` publishes its running totals.
+    #[inline]
+    pub fn publish(&self, w: usize, c: &Counters) {
+        for (slot, v) in self.workers[w].0.iter().zip(c.to_array()) {
+            slot.store(v, Ordering::Relaxed);
+        }
+    }
+
+    /// Worker `w`'s totals as last published.
+    pub fn worker(&self, w: usize) -> Counters {
+        let mut a = [0; FIELDS];
+        for (x, slot) in a.iter_mut().zip(&self.workers[w].0) {
+            *x = slot.load(Ordering::Relaxed);
+        }
+        Counters::from_array(a)
+    }
+
+    /// Every worker's totals, in worker order.
+    pub fn per_worker(&self) -> Vec<Counters> {
+        (0..self.workers.len()).map(|w| self.worker(w)).collect()
+    }
+
+    /// The sum over workers.
+    pub fn total(&self) -> Counters {
+        let mut t = Counters::default();
+        for c in self.per_worker() {
+            t += c;
+        }
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn published_counts_add_up_and_differences_rate() {
+        let s = Stats::new(2);
+        let a = Counters {
+            rx: 10,
+            drop: 7,
+            tx: 3,
+            sent: 3,
+            ..Counters::default()
+        };
+        let b = Counters {
+            rx: 5,
+            pass: 5,
+            from_host: 1,
+            ..Counters::default()
+        };
+        s.publish(0, &a);
+        s.publish(1, &b);
+        let t = s.total();
+        assert_eq!((t.rx, t.drop, t.pass, t.tx, t.from_host), (15, 7, 5, 3, 1));
+        assert_eq!(t.actions(), [0, 7, 5, 3, 0]);
+        let later = Counters { rx: 20, ..t };
+        assert_eq!((later - t).rx, 5);
+        assert_eq!((t - later).rx, 0);
+        assert_eq!(s.per_worker(), [a, b]);
+    }
+}

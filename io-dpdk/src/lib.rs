@@ -22,6 +22,6 @@ pub use mbuf::{BURST, Burst, Mbuf};
 pub use mempool::Mempool;
 pub use port::{Port, PortConfig, PortInfo, PortStats, Queue};
 
-/// Bytes before the data of a freshly received mbuf (DPDK's compile-time
-/// `RTE_PKTMBUF_HEADROOM`): how far `bpf_xdp_adjust_head` may grow a frame.
+/// Bytes before the data in a freshly received mbuf's buffer (DPDK's compile-time
+/// `RTE_PKTMBUF_HEADROOM`); a pool's front room ([`Mempool::new`]) adds to it.
 pub const HEADROOM: usize = sys::RTE_PKTMBUF_HEADROOM as usize;

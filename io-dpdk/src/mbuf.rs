@@ -57,6 +57,61 @@ impl Mbuf {
         }
     }
 
+    /// Bytes of the mbuf's private area that lie right before its buffer, usable as
+    /// more headroom: the pool's front room for a direct mbuf (whose buffer follows its
+    /// private area), 0 for one whose buffer lives elsewhere.
+    #[inline]
+    fn front_room(&self) -> usize {
+        let p = self.ptr.as_ptr();
+        // SAFETY: reads our mbuf's fields; the address arithmetic stays within its
+        // object (header, private area, buffer), and is only compared.
+        unsafe {
+            let m = &*p;
+            let direct = p
+                .cast::<u8>()
+                .add(size_of::<sys::rte_mbuf>() + usize::from(m.priv_size));
+            if m.buf_addr.cast::<u8>() == direct {
+                usize::from(m.priv_size)
+            } else {
+                0
+            }
+        }
+    }
+
+    /// The frame a packet may use: the front room, the buffer's headroom, the data and
+    /// the tailroom, as `(frame, data offset, data length)`. Only the first segment of a
+    /// chained mbuf.
+    #[inline]
+    pub fn frame_mut(&mut self) -> (&mut [u8], usize, usize) {
+        let front = self.front_room();
+        // SAFETY: the `front` bytes before the buffer are the mbuf's private area, which
+        // belongs to the mbuf's owner (no driver touches it) and adjoins the buffer (see
+        // `front_room`); the whole span is ours while we hold the mbuf.
+        unsafe {
+            let m = &*self.ptr.as_ptr();
+            let start = m.buf_addr.cast::<u8>().sub(front);
+            let frame = std::slice::from_raw_parts_mut(start, front + usize::from(m.buf_len));
+            (frame, front + usize::from(m.data_off), m.data_len.into())
+        }
+    }
+
+    /// Sets the packet to `len` bytes at offset `off` of [`Mbuf::frame_mut`]'s frame.
+    /// A packet that starts in the front room is moved to the start of the buffer (the
+    /// mbuf's data cannot start before it). False (nothing changed) when it does not fit.
+    #[inline]
+    pub fn set_frame_bounds(&mut self, off: usize, len: usize) -> bool {
+        let front = self.front_room();
+        if let Some(in_buf) = off.checked_sub(front) {
+            return self.set_bounds(in_buf, len);
+        }
+        let (frame, _, _) = self.frame_mut();
+        if off + len > frame.len() {
+            return false;
+        }
+        frame.copy_within(off..off + len, front);
+        self.set_bounds(0, len)
+    }
+
     /// The packet's bytes (first segment).
     #[inline]
     pub fn data(&self) -> &[u8] {

@@ -22,19 +22,29 @@ unsafe impl Sync for Mempool<'_> {}
 
 impl<'e> Mempool<'e> {
     /// A pool named `name` of `count` mbufs with `data_room` bytes each (headroom
-    /// included), with a per-lcore cache of `cache`.
+    /// included), with a per-lcore cache of `cache`, and `front_room` bytes of private
+    /// area right before each buffer (a multiple of 8), which [`Mbuf::frame_mut`] adds
+    /// to the frame's headroom.
     pub fn new(
         _eal: &'e Eal,
         name: &str,
         count: u32,
         cache: u32,
+        front_room: u16,
         data_room: u16,
     ) -> Result<Mempool<'e>, DpdkError> {
         let op = || format!("rte_pktmbuf_pool_create({name}, {count} mbufs of {data_room} B)");
         let cname = CString::new(name).map_err(|_| DpdkError::new(op(), "name holds a NUL"))?;
+        if front_room % 8 != 0 {
+            return Err(DpdkError::new(
+                op(),
+                "the front room is not a multiple of 8",
+            ));
+        }
         // SAFETY: the EAL is running (the borrow proves it); the name outlives the call.
-        let ptr =
-            unsafe { sys::rte_pktmbuf_pool_create(cname.as_ptr(), count, cache, 0, data_room, -1) };
+        let ptr = unsafe {
+            sys::rte_pktmbuf_pool_create(cname.as_ptr(), count, cache, front_room, data_room, -1)
+        };
         NonNull::new(ptr)
             .map(|ptr| Mempool {
                 ptr,

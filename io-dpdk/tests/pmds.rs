@@ -88,7 +88,7 @@ fn ring_null_and_pcap_ports_move_real_packets() {
     let again = Eal::init(&["--no-huge"]).unwrap_err();
     assert!(again.reason.contains("already started"), "{again}");
 
-    let pool = Mempool::new(&eal, "uxdp_test", 8191, 256, 2176 + 128).unwrap();
+    let pool = Mempool::new(&eal, "uxdp_test", 8191, 256, 64, 2176 + 128).unwrap();
     let baseline = pool.available();
     let small = PortConfig {
         rx_ring: 256,
@@ -126,6 +126,15 @@ fn ring_null_and_pcap_ports_move_real_packets() {
             assert!(m.set_bounds(off - 14, len + 14));
             assert_eq!(m.data().len(), 78);
             assert!(!m.set_bounds(off, 100_000));
+            // The frame adds the pool's front room before the buffer's headroom; a
+            // packet grown into it moves to the start of the buffer.
+            let (frame, off, len) = m.frame_mut();
+            assert_eq!((off, len), (64 + uxdp_io_dpdk::HEADROOM - 14, 78));
+            frame[10..20].copy_from_slice(b"0123456789");
+            assert!(m.set_frame_bounds(10, 30));
+            assert_eq!(&m.data()[..10], b"0123456789");
+            assert!(m.set_frame_bounds(64 + 5, 30));
+            assert_eq!(m.buffer_mut().1, 5);
         }
         let s = ring.stats().unwrap();
         assert_eq!((s.tx_packets, s.rx_packets), (BURST as u64, BURST as u64));

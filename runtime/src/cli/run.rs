@@ -65,7 +65,8 @@ impl Drop for RuntimeDir {
 }
 
 /// The EAL arguments: the user's, after uxdp's defaults (a file prefix of this run's own
-/// unless one is given, warnings and errors only from DPDK's log). Returns them and the
+/// unless one is given, hugepage files unlinked once mapped, warnings and errors only from
+/// DPDK's log). Returns them and the
 /// runtime directory of a prefix uxdp chose.
 fn eal_arguments(user: &[String]) -> (Vec<String>, Option<PathBuf>) {
     let mut args = Vec::new();
@@ -74,6 +75,15 @@ fn eal_arguments(user: &[String]) -> (Vec<String>, Option<PathBuf>) {
         let prefix = format!("uxdp-{}", std::process::id());
         dir = Some(PathBuf::from("/var/run/dpdk").join(&prefix));
         args.push(format!("--file-prefix={prefix}"));
+    }
+    // Hugepage files are unlinked as soon as they are mapped, so none is left behind,
+    // whatever way the run ends (DPDK's clean-up leaves them otherwise).
+    let no_files = ["--no-huge", "--in-memory"];
+    if !user
+        .iter()
+        .any(|a| no_files.contains(&a.as_str()) || a.starts_with("--huge-unlink"))
+    {
+        args.push("--huge-unlink".to_string());
     }
     args.push("--log-level=warning".to_string());
     args.extend(user.iter().cloned());

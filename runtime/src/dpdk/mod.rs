@@ -34,6 +34,9 @@ pub const IFINDEX_BASE: u32 = 1_000_000;
 /// Bytes of packet buffer per mbuf, DPDK's headroom included: a standard Ethernet frame
 /// and then some (`RTE_MBUF_DEFAULT_BUF_SIZE`).
 const DATA_ROOM: u16 = 2048 + uxdp_io_dpdk::HEADROOM as u16;
+/// Private room before each mbuf's buffer, added to DPDK's headroom so a frame has the
+/// kernel's `XDP_PACKET_HEADROOM` (256 bytes) in front of the packet.
+const FRONT_ROOM: u16 = (crate::xdp::packet::HEADROOM - uxdp_io_dpdk::HEADROOM) as u16;
 /// Per-lcore mbuf cache.
 const POOL_CACHE: u32 = 256;
 /// The fewest mbufs a pool gets.
@@ -231,6 +234,7 @@ impl<'e> Dataplane<'e> {
             &format!("uxdp_pool_{}", std::process::id()),
             mbufs,
             POOL_CACHE,
+            FRONT_ROOM,
             DATA_ROOM,
         )?;
         let port_config = PortConfig {

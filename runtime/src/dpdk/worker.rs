@@ -147,12 +147,12 @@ impl<'d, 'e> Worker<'d, 'e> {
         if m.segments() != 1 {
             return None;
         }
-        let (buf, off, len) = m.buffer_mut();
-        let mut view = FrameView::new(buf, off, len, &mut self.frags)?;
+        let (frame, off, len) = m.frame_mut();
+        let mut view = FrameView::new(frame, off, len, &mut self.frags)?;
         let verdict = prog.run_frame(&mut view, rx);
         let (off, len) = view.bounds();
         self.frags.clear();
-        m.set_bounds(off, len);
+        m.set_frame_bounds(off, len);
         Some(verdict)
     }
 

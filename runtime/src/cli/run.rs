@@ -52,30 +52,66 @@ impl RunStore {
     }
 }
 
-/// DPDK's runtime directory of a file prefix this run chose, removed on drop (after the
-/// EAL's clean-up, which leaves it).
-struct RuntimeDir(Option<PathBuf>);
+/// DPDK's runtime directory for this run's file prefix, removed on drop (after the EAL's
+/// clean-up, which leaves it) when this run owned it: it chose the prefix, or it started
+/// the EAL as the primary process of the prefix.
+struct RuntimeDir {
+    path: PathBuf,
+    owned: bool,
+}
 
 impl Drop for RuntimeDir {
     fn drop(&mut self) {
-        if let Some(d) = &self.0 {
-            let _ = std::fs::remove_dir_all(d);
+        if self.owned {
+            let _ = std::fs::remove_dir_all(&self.path);
         }
     }
 }
 
+/// Where DPDK keeps the runtime files of `prefix`: under /var/run/dpdk for root, else
+/// under $XDG_RUNTIME_DIR (or /tmp).
+fn runtime_dir(prefix: &str) -> PathBuf {
+    // SAFETY: geteuid has no preconditions.
+    let base = if unsafe { libc::geteuid() } == 0 {
+        PathBuf::from("/var/run")
+    } else {
+        std::env::var_os("XDG_RUNTIME_DIR").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from)
+    };
+    base.join("dpdk").join(prefix)
+}
+
+/// The `--file-prefix` among EAL arguments, in either spelling.
+fn file_prefix(args: &[String]) -> Option<&str> {
+    args.iter().enumerate().find_map(|(i, a)| {
+        if let Some(p) = a.strip_prefix("--file-prefix=") {
+            Some(p)
+        } else if a == "--file-prefix" {
+            args.get(i + 1).map(String::as_str)
+        } else {
+            None
+        }
+    })
+}
+
 /// The EAL arguments: the user's, after uxdp's defaults (a file prefix of this run's own
 /// unless one is given, hugepage files unlinked once mapped, warnings and errors only from
-/// DPDK's log). Returns them and the
-/// runtime directory of a prefix uxdp chose.
-fn eal_arguments(user: &[String]) -> (Vec<String>, Option<PathBuf>) {
+/// DPDK's log). Returns them and the runtime directory, owned when uxdp chose the prefix.
+fn eal_arguments(user: &[String]) -> (Vec<String>, RuntimeDir) {
     let mut args = Vec::new();
-    let mut dir = None;
-    if !user.iter().any(|a| a.starts_with("--file-prefix")) {
-        let prefix = format!("uxdp-{}", std::process::id());
-        dir = Some(PathBuf::from("/var/run/dpdk").join(&prefix));
-        args.push(format!("--file-prefix={prefix}"));
-    }
+    let dir = match file_prefix(user) {
+        Some(p) => RuntimeDir {
+            path: runtime_dir(p),
+            owned: false,
+        },
+        None => {
+            let prefix = format!("uxdp-{}", std::process::id());
+            args.push(format!("--file-prefix={prefix}"));
+            RuntimeDir {
+                path: runtime_dir(&prefix),
+                owned: true,
+            }
+        }
+    };
     // Hugepage files are unlinked as soon as they are mapped, so none is left behind,
     // whatever way the run ends (DPDK's clean-up leaves them otherwise).
     let no_files = ["--no-huge", "--in-memory"];
@@ -90,25 +126,27 @@ fn eal_arguments(user: &[String]) -> (Vec<String>, Option<PathBuf>) {
     (args, dir)
 }
 
-/// DPDK's reason, with a hint when the likely cause is a missing hugepage reservation.
+/// DPDK's reason, with the free hugepages of each size when the EAL wanted some and
+/// failed for want of memory (EACCES from its hugepage survey, ENOMEM from mapping).
 fn explain_eal_failure(e: uxdp_io_dpdk::DpdkError, args: &[String]) -> anyhow::Error {
-    let wants_huge = !args.iter().any(|a| a == "--no-huge");
-    let reserved = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find_map(|l| l.strip_prefix("HugePages_Total:"))
-                .and_then(|v| v.trim().parse::<u64>().ok())
-        })
-        .unwrap_or(0);
-    if wants_huge && reserved == 0 {
-        anyhow!(
-            "{e}\n  no hugepages are reserved: reserve some (echo 512 > \
-             /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages) or pass --no-huge"
-        )
-    } else {
-        anyhow!("{e}")
+    let memory = ["Permission denied", "Cannot allocate memory"];
+    if args.iter().any(|a| a == "--no-huge") || !memory.contains(&e.reason.as_str()) {
+        return anyhow!("{e}");
     }
+    let mut free = Vec::new();
+    if let Ok(dirs) = std::fs::read_dir("/sys/kernel/mm/hugepages") {
+        for d in dirs.flatten() {
+            let n = std::fs::read_to_string(d.path().join("free_hugepages")).unwrap_or_default();
+            let size = d.file_name().to_string_lossy().replace("hugepages-", "");
+            free.push(format!("{size}: {}", n.trim()));
+        }
+    }
+    free.sort();
+    anyhow!(
+        "{e}\n  hugepages free: {}; reserve some (echo 512 > \
+         /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages) or pass --no-huge",
+        if free.is_empty() { "none".to_string() } else { free.join(", ") }
+    )
 }
 
 /// Runs `uxdp run`.
@@ -156,10 +194,11 @@ pub(crate) fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     }
     let affinity = run_report::current_affinity();
 
-    let (eal_args, dir) = eal_arguments(&args.eal);
     // Dropped last: DPDK's runtime directory goes after the EAL is cleaned up.
-    let _runtime_dir = RuntimeDir(dir);
+    let (eal_args, mut runtime_dir) = eal_arguments(&args.eal);
     let eal = Eal::init(&eal_args).map_err(|e| explain_eal_failure(e, &eal_args))?;
+    // The EAL started as the prefix's primary process: its directory is this run's.
+    runtime_dir.owned = true;
     let config = DpdkConfig {
         workers: args.workers,
         pass_ports: args.pass_ports.clone(),

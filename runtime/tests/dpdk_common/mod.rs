@@ -1,0 +1,277 @@
+//! What the `uxdp run --dpdk` suites share: pcap files in and out, a running `uxdp run`
+//! driven through its JSON lines and stopped by a signal, and the EAL arguments that give
+//! each run its own file prefix. Not every suite uses every item.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
+use serde_json::Value;
+
+/// Writes `packets` to a pcap file (Ethernet).
+pub(crate) fn write_pcap(path: &Path, packets: &[Vec<u8>]) {
+    let mut w = PcapWriter::new(std::fs::File::create(path).unwrap()).unwrap();
+    for (i, p) in packets.iter().enumerate() {
+        let ts = Duration::from_millis(i as u64);
+        w.write_packet(&PcapPacket::new(ts, p.len() as u32, p))
+            .unwrap();
+    }
+}
+
+/// The packets of a pcap file.
+pub(crate) fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
+    let mut r = PcapReader::new(std::fs::File::open(path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut out = Vec::new();
+    while let Some(p) = r.next_packet() {
+        out.push(p.unwrap().data.into_owned());
+    }
+    out
+}
+
+/// A directory of the test's own, removed on drop.
+pub(crate) struct Scratch(pub(crate) PathBuf);
+
+impl Scratch {
+    pub(crate) fn new(tag: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("uxdp-dpdk-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// A pcap file of `packets` in the directory.
+    pub(crate) fn pcap(&self, name: &str, packets: &[Vec<u8>]) -> PathBuf {
+        let p = self.path(name);
+        write_pcap(&p, packets);
+        p
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// EAL arguments without hugepages or PCI, on `lcores`, quiet, with a file prefix of the
+/// test's own (`uxdp-t-TAG-PID`, its runtime directory removed by [`UxdpRun`]), and
+/// `vdevs`.
+pub(crate) fn eal_args(tag: &str, lcores: &str, vdevs: &[String]) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "--no-huge",
+        "--no-pci",
+        "-m",
+        "256",
+        "--log-level=error",
+        "-l",
+        lcores,
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    v.push(format!("--file-prefix={}", prefix(tag)));
+    for d in vdevs {
+        v.push("--vdev".into());
+        v.push(d.clone());
+    }
+    v
+}
+
+/// The DPDK file prefix of test `tag`.
+pub(crate) fn prefix(tag: &str) -> String {
+    format!("uxdp-t-{tag}-{}", std::process::id())
+}
+
+/// A `net_pcap` vdev reading `rx` and writing `tx`.
+pub(crate) fn pcap_vdev(n: u32, rx: &Path, tx: &Path) -> String {
+    format!("net_pcap{n},rx_pcap={},tx_pcap={}", rx.display(), tx.display())
+}
+
+/// A running `uxdp run --dpdk --json`, killed on drop if still running.
+pub(crate) struct UxdpRun {
+    child: Child,
+    lines: Receiver<Value>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+    runtime_dir: Option<PathBuf>,
+    /// The set-up line.
+    pub(crate) setup: Value,
+    /// The last line read.
+    pub(crate) last: Value,
+}
+
+/// Output of a finished run.
+pub(crate) struct Finished {
+    /// Exit status code.
+    pub(crate) code: Option<i32>,
+    /// Every JSON line (set-up, intervals, summary).
+    pub(crate) lines: Vec<Value>,
+    /// Standard error.
+    pub(crate) stderr: String,
+}
+
+impl Finished {
+    /// The summary line.
+    pub(crate) fn summary(&self) -> &Value {
+        self.lines
+            .iter()
+            .rev()
+            .find(|l| l["type"] == "summary")
+            .unwrap_or_else(|| panic!("no summary; stderr:\n{}", self.stderr))
+    }
+}
+
+/// `uxdp run` with `args` before `--` and `eal` after.
+pub(crate) fn uxdp_run(args: &[String], eal: &[String]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_uxdp"));
+    c.arg("run").args(args).arg("--").args(eal);
+    c
+}
+
+impl UxdpRun {
+    /// Starts `uxdp run ARGS --dpdk --json --stats 0.05 -- EAL` and waits for its set-up
+    /// line (panics with its errors if it ends first).
+    pub(crate) fn start(args: &[String], eal: &[String]) -> UxdpRun {
+        let mut all: Vec<String> = args.to_vec();
+        all.extend(["--dpdk", "--json", "--stats", "0.05"].map(String::from));
+        let mut child = uxdp_run(&all, eal)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("uxdp runs");
+        let (tx, lines) = channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                let v: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut err = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        let runtime_dir = eal
+            .iter()
+            .find_map(|a| a.strip_prefix("--file-prefix="))
+            .map(|p| PathBuf::from("/var/run/dpdk").join(p));
+        let mut run = UxdpRun {
+            child,
+            lines,
+            stderr: Some(stderr),
+            runtime_dir,
+            setup: Value::Null,
+            last: Value::Null,
+        };
+        match run.lines.recv_timeout(Duration::from_secs(60)) {
+            Ok(v) if v["type"] == "setup" => run.setup = v,
+            other => {
+                let _ = run.child.kill();
+                let _ = run.child.wait();
+                let err = run.stderr.take().unwrap().join().unwrap();
+                panic!("uxdp run did not start ({other:?}):\n{err}");
+            }
+        }
+        run
+    }
+
+    /// Reads interval lines until `done(totals)` holds; panics after `timeout`.
+    pub(crate) fn wait_until(&mut self, what: &str, timeout: Duration, done: impl Fn(&Value) -> bool) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(v) => {
+                    let hit = v["type"] == "interval" && done(&v["totals"]);
+                    self.last = v;
+                    if hit {
+                        return;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("timed out waiting for {what}; last report: {}", self.last)
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("uxdp ended while waiting for {what}; last report: {}", self.last)
+                }
+            }
+        }
+    }
+
+    /// Waits until the program has seen `n` packets.
+    pub(crate) fn wait_rx(&mut self, n: u64) {
+        self.wait_until(&format!("{n} packets"), Duration::from_secs(60), |t| {
+            t["rx"].as_u64() >= Some(n)
+        });
+    }
+
+    /// Sends `signal`, waits for the exit, and returns what it printed.
+    pub(crate) fn stop_with(mut self, signal: i32) -> Finished {
+        // SAFETY: signals a child this test started and has not reaped.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+        self.finish()
+    }
+
+    /// Stops the run with SIGINT.
+    pub(crate) fn stop(self) -> Finished {
+        self.stop_with(libc::SIGINT)
+    }
+
+    /// Waits for the run to end by itself (e.g. `--duration`).
+    pub(crate) fn finish(mut self) -> Finished {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let code = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s.code();
+            }
+            assert!(Instant::now() < deadline, "uxdp did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut lines = vec![self.setup.clone()];
+        while let Ok(v) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            lines.push(v);
+        }
+        let stderr = self.stderr.take().unwrap().join().unwrap();
+        if let Some(d) = &self.runtime_dir {
+            assert!(!d.exists(), "DPDK's runtime directory {} was left", d.display());
+        }
+        Finished {
+            code,
+            lines,
+            stderr,
+        }
+    }
+}
+
+impl Drop for UxdpRun {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if let Some(d) = &self.runtime_dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+/// A counter from a summary's totals.
+pub(crate) fn total(summary: &Value, name: &str) -> u64 {
+    summary["totals"][name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no total {name} in {summary}"))
+}

@@ -35,7 +35,7 @@ impl<'e> Mempool<'e> {
     ) -> Result<Mempool<'e>, DpdkError> {
         let op = || format!("rte_pktmbuf_pool_create({name}, {count} mbufs of {data_room} B)");
         let cname = CString::new(name).map_err(|_| DpdkError::new(op(), "name holds a NUL"))?;
-        if front_room % 8 != 0 {
+        if !front_room.is_multiple_of(8) {
             return Err(DpdkError::new(
                 op(),
                 "the front room is not a multiple of 8",

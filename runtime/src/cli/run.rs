@@ -145,7 +145,11 @@ fn explain_eal_failure(e: uxdp_io_dpdk::DpdkError, args: &[String]) -> anyhow::E
     anyhow!(
         "{e}\n  hugepages free: {}; reserve some (echo 512 > \
          /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages) or pass --no-huge",
-        if free.is_empty() { "none".to_string() } else { free.join(", ") }
+        if free.is_empty() {
+            "none".to_string()
+        } else {
+            free.join(", ")
+        }
     )
 }
 

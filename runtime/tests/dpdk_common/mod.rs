@@ -93,7 +93,11 @@ pub(crate) fn prefix(tag: &str) -> String {
 
 /// A `net_pcap` vdev reading `rx` and writing `tx`.
 pub(crate) fn pcap_vdev(n: u32, rx: &Path, tx: &Path) -> String {
-    format!("net_pcap{n},rx_pcap={},tx_pcap={}", rx.display(), tx.display())
+    format!(
+        "net_pcap{n},rx_pcap={},tx_pcap={}",
+        rx.display(),
+        tx.display()
+    )
 }
 
 /// A running `uxdp run --dpdk --json`, killed on drop if still running.
@@ -129,9 +133,19 @@ impl Finished {
     }
 }
 
-/// `uxdp run` with `args` before `--` and `eal` after.
-pub(crate) fn uxdp_run(args: &[String], eal: &[String]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_uxdp"));
+/// `uxdp run` with `args` before `--` and `eal` after, inside network namespace
+/// `netns` when given.
+pub(crate) fn uxdp_run(netns: Option<&str>, args: &[String], eal: &[String]) -> Command {
+    let uxdp = env!("CARGO_BIN_EXE_uxdp");
+    let mut c = match netns {
+        // `ip netns exec` execs the command: the child is uxdp itself.
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, uxdp]);
+            c
+        }
+        None => Command::new(uxdp),
+    };
     c.arg("run").args(args).arg("--").args(eal);
     c
 }
@@ -140,9 +154,14 @@ impl UxdpRun {
     /// Starts `uxdp run ARGS --dpdk --json --stats 0.05 -- EAL` and waits for its set-up
     /// line (panics with its errors if it ends first).
     pub(crate) fn start(args: &[String], eal: &[String]) -> UxdpRun {
+        UxdpRun::start_in(None, args, eal)
+    }
+
+    /// As [`UxdpRun::start`], inside network namespace `netns` when given.
+    pub(crate) fn start_in(netns: Option<&str>, args: &[String], eal: &[String]) -> UxdpRun {
         let mut all: Vec<String> = args.to_vec();
         all.extend(["--dpdk", "--json", "--stats", "0.05"].map(String::from));
-        let mut child = uxdp_run(&all, eal)
+        let mut child = uxdp_run(netns, &all, eal)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -190,7 +209,12 @@ impl UxdpRun {
     }
 
     /// Reads interval lines until `done(totals)` holds; panics after `timeout`.
-    pub(crate) fn wait_until(&mut self, what: &str, timeout: Duration, done: impl Fn(&Value) -> bool) {
+    pub(crate) fn wait_until(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -206,7 +230,10 @@ impl UxdpRun {
                     panic!("timed out waiting for {what}; last report: {}", self.last)
                 }
                 Err(RecvTimeoutError::Disconnected) => {
-                    panic!("uxdp ended while waiting for {what}; last report: {}", self.last)
+                    panic!(
+                        "uxdp ended while waiting for {what}; last report: {}",
+                        self.last
+                    )
                 }
             }
         }
@@ -220,7 +247,7 @@ impl UxdpRun {
     }
 
     /// Sends `signal`, waits for the exit, and returns what it printed.
-    pub(crate) fn stop_with(mut self, signal: i32) -> Finished {
+    pub(crate) fn stop_with(self, signal: i32) -> Finished {
         // SAFETY: signals a child this test started and has not reaped.
         unsafe { libc::kill(self.child.id() as i32, signal) };
         self.finish()
@@ -247,7 +274,11 @@ impl UxdpRun {
         }
         let stderr = self.stderr.take().unwrap().join().unwrap();
         if let Some(d) = &self.runtime_dir {
-            assert!(!d.exists(), "DPDK's runtime directory {} was left", d.display());
+            assert!(
+                !d.exists(),
+                "DPDK's runtime directory {} was left",
+                d.display()
+            );
         }
         Finished {
             code,

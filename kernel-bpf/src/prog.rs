@@ -89,6 +89,10 @@ struct TestRunAttr {
     data_out: u64,
     repeat: u32,
     duration: u32,
+    ctx_size_in: u32,
+    ctx_size_out: u32,
+    ctx_in: u64,
+    ctx_out: u64,
 }
 
 /// A program the verifier refused (or that could not be loaded at all).
@@ -112,6 +116,26 @@ pub struct TestRun {
     pub duration_ns: u32,
     /// The packet as the program left it.
     pub data_out: Vec<u8>,
+}
+
+/// `struct xdp_md` as a test run takes and returns it: in the output, `data` is the
+/// length of the metadata before the packet (the output packet starts with it), and
+/// `data_end` that plus the packet's linear length.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct XdpMd {
+    /// Offset of the packet data.
+    pub data: u32,
+    /// Offset of the end of the linear data.
+    pub data_end: u32,
+    /// Offset of the metadata (0).
+    pub data_meta: u32,
+    /// Interface the packet arrived on (0: loopback).
+    pub ingress_ifindex: u32,
+    /// Receive queue.
+    pub rx_queue_index: u32,
+    /// Interface of a devmap program's redirect (0).
+    pub egress_ifindex: u32,
 }
 
 /// A loaded kernel program, unloaded on drop (once nothing else holds it).
@@ -263,6 +287,36 @@ impl ProgFd {
             data_out: out,
         })
     }
+
+    /// An XDP program's `BPF_PROG_TEST_RUN` once on `data_in` with the context `ctx_in`
+    /// (its `data_end` must be the packet's length), returning the run and the context
+    /// as the program left it, which tells the metadata's length.
+    pub fn test_run_xdp(&self, data_in: &[u8], ctx_in: XdpMd) -> Result<(TestRun, XdpMd), Errno> {
+        let mut out = vec![0u8; data_in.len() + DATA_OUT_SLACK];
+        let mut ctx_out = XdpMd::default();
+        let mut attr = TestRunAttr {
+            prog_fd: self.fd.as_raw_fd() as u32,
+            data_size_in: u32::try_from(data_in.len()).map_err(|_| Errno(libc::E2BIG))?,
+            data_size_out: out.len() as u32,
+            data_in: ptr(data_in),
+            data_out: ptr_mut(&mut out),
+            ctx_size_in: size_of::<XdpMd>() as u32,
+            ctx_size_out: size_of::<XdpMd>() as u32,
+            ctx_in: (&raw const ctx_in) as u64,
+            ctx_out: (&raw mut ctx_out) as u64,
+            ..TestRunAttr::default()
+        };
+        // SAFETY: as in `test_run`; the context buffers are `ctx_size_*` bytes of plain
+        // `XdpMd`, live for the call, which the kernel reads and writes.
+        unsafe { sys_bpf(BPF_PROG_TEST_RUN, &mut attr) }?;
+        out.truncate(attr.data_size_out as usize);
+        let run = TestRun {
+            retval: attr.retval,
+            duration_ns: attr.duration,
+            data_out: out,
+        };
+        Ok((run, ctx_out))
+    }
 }
 
 /// The log buffer's text, up to its NUL.
@@ -317,7 +371,9 @@ mod tests {
         assert_eq!(std::mem::offset_of!(ProgLoadAttr, func_info), 80);
         assert_eq!(std::mem::offset_of!(ProgLoadAttr, prog_name), 48);
         assert_eq!(std::mem::offset_of!(ProgLoadAttr, expected_attach_type), 68);
-        assert_eq!(size_of::<TestRunAttr>(), 40);
+        assert_eq!(size_of::<TestRunAttr>(), 64);
+        assert_eq!(std::mem::offset_of!(TestRunAttr, ctx_in), 48);
+        assert_eq!(size_of::<XdpMd>(), 24);
         assert_eq!(std::mem::offset_of!(TestRunAttr, data_in), 16);
         assert_eq!(std::mem::offset_of!(TestRunAttr, repeat), 32);
         assert_eq!(std::mem::offset_of!(TestRunAttr, duration), 36);
@@ -363,6 +419,27 @@ mod tests {
         assert_eq!(run.data_out, packet);
         // Too short for an Ethernet header.
         assert_eq!(prog.test_run(&packet[..10], 1), Err(Errno(libc::EINVAL)));
+    }
+
+    #[test]
+    fn xdp_context_out_tells_the_metadata_length() {
+        // bpf_xdp_adjust_meta(ctx, -8), then XDP_PASS.
+        let insns = program(&[
+            (MOV64_IMM, 2, 0, 0, -8),
+            (CALL, 0, 0, 0, 54),
+            (MOV64_IMM, 0, 0, 0, 2),
+            (EXIT, 0, 0, 0, 0),
+        ]);
+        let prog = load(prog_type::XDP, &insns);
+        let packet: Vec<u8> = (0..64).collect();
+        let ctx = XdpMd {
+            data_end: 64,
+            ..XdpMd::default()
+        };
+        let (run, out) = prog.test_run_xdp(&packet, ctx).unwrap();
+        assert_eq!(run.retval, xdp_action::PASS);
+        assert_eq!((out.data, out.data_end), (8, 72));
+        assert_eq!(&run.data_out[8..], &packet[..]);
     }
 
     #[test]

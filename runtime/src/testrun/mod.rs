@@ -41,7 +41,8 @@ pub enum TestRunError {
 pub struct RunResult {
     /// The return value of the last run.
     pub retval: u32,
-    /// The packet as the last run left it.
+    /// The packet as the last run left it, after its metadata (as the kernel's test run
+    /// reports it).
     pub data: Vec<u8>,
     /// Average time per run in nanoseconds, from the wall clock around all the runs (for
     /// the kernel: around the `BPF_PROG_TEST_RUN` call, whose own figure is whole
@@ -300,9 +301,12 @@ impl<'o> TestRun<'o> {
         }
         let ns = start.elapsed().as_nanos() as f64 / f64::from(repeat);
         let verdict = verdict.expect("at least one run");
+        // As the kernel's test run reports it: the metadata, then the packet.
+        let mut data = packet.meta().to_vec();
+        data.extend(packet.contents());
         Ok(RunResult {
             retval: verdict.action,
-            data: packet.contents(),
+            data,
             ns_per_run: ns,
             redirect: verdict.redirect,
         })

@@ -219,5 +219,11 @@ pub(crate) fn all() -> Vec<TestPacket> {
     add("ipv4-udp-3521".into(), udp_over);
     let jumbo = [eth(0x0800), ipv4(17, 9000 - 34, &[]), udp(7, 9000 - 42)].concat();
     add("ipv4-udp-9000".into(), jumbo);
+    // One UDP frame of each length 60..=67: every branch of a program that looks at the
+    // length's low bits.
+    for pad in 0..8 {
+        let f = [eth(0x0800), ipv4(17, 26 + pad, &[]), udp(53, 18 + pad)].concat();
+        add(format!("ipv4-udp-{}", f.len()), f);
+    }
     out
 }

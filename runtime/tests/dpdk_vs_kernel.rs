@@ -1,0 +1,241 @@
+//! The corpus programs over real DPDK ports against the kernel: the corpus packets go in
+//! through a `net_pcap` port, `uxdp run --dpdk` runs each XDP program on them, and what
+//! comes out — `XDP_TX` frames on the port's output file, `XDP_PASS` frames on an
+//! exception port's — is compared byte for byte with the kernel's `BPF_PROG_TEST_RUN`
+//! output for the same packets in the same order, with the verdict counts and, at the end,
+//! every map's contents.
+//!
+//! Packets a DPDK port cannot carry in one mbuf (over 2048 bytes) or that are shorter than
+//! an Ethernet header are left out (the kernel refuses the latter; uxdp counts them as
+//! malformed). `redirect.c` and `router.c` read the ingress ifindex, which differs by design
+//! (a pcap port has no kernel interface); the corpus suite compares them through test runs.
+//! Needs root and clang-14; it does not skip.
+
+mod common;
+mod dpdk_common;
+#[path = "corpus/packets.rs"]
+mod packets;
+
+use std::path::{Path, PathBuf};
+
+use dpdk_common::{Scratch, UxdpRun, eal_args, pcap_vdev, read_pcap, total};
+use uxdp::kernel::load_in_kernel;
+use uxdp::object::{Object, ProgKind};
+use uxdp::testrun::dump;
+use uxdp::xdp::action;
+use uxdp_kbpf::XdpMd;
+use uxdp_maps::{Map, Store};
+
+/// Most bytes one mbuf of uxdp's pool holds.
+const MBUF_DATA: usize = 2048;
+
+/// Pins the calling thread to CPU 0, where worker 0 counts per-CPU values.
+fn pin_to_cpu0() {
+    // SAFETY: a zeroed cpu_set_t is empty; CPU 0 is within it; the call reads its size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        assert_eq!(
+            libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set),
+            0
+        );
+    }
+}
+
+/// What the kernel did with the packets: verdict counts, and the output of the packets
+/// sent back (`XDP_TX`) and passed (`XDP_PASS`), in order.
+#[derive(Default)]
+struct Expected {
+    counts: [u64; 5],
+    tx: Vec<Vec<u8>>,
+    pass: Vec<Vec<u8>>,
+}
+
+/// Runs `prog` of `obj` on `packets` in uxdp over DPDK and in the kernel; returns the
+/// differences.
+fn compare_program(
+    dir: &Scratch,
+    obj_path: &Path,
+    obj: &Object,
+    prog: &str,
+    packets: &[Vec<u8>],
+) -> Vec<String> {
+    pin_to_cpu0();
+    let kernel = load_in_kernel(obj).unwrap_or_else(|e| panic!("{e}"));
+    let kprog = kernel.program(prog).expect("loaded");
+    let mut want = Expected::default();
+    for p in packets {
+        let ctx = XdpMd {
+            data_end: p.len() as u32,
+            ..XdpMd::default()
+        };
+        let (r, out) = kprog
+            .test_run_xdp(p, ctx)
+            .unwrap_or_else(|e| panic!("kernel test run: {e}"));
+        if let Some(c) = want.counts.get_mut(r.retval as usize) {
+            *c += 1;
+        }
+        // The test run's output starts with the metadata, which no device sends.
+        let frame = r.data_out[out.data as usize..].to_vec();
+        match r.retval {
+            action::TX => want.tx.push(frame),
+            action::PASS => want.pass.push(frame),
+            _ => {}
+        }
+    }
+
+    let tag = format!("vsk-{prog}");
+    let rx = dir.pcap(&format!("{prog}-in.pcap"), packets);
+    let empty = dir.pcap(&format!("{prog}-empty.pcap"), &[]);
+    let (tx, pass) = (
+        dir.path(&format!("{prog}-tx.pcap")),
+        dir.path(&format!("{prog}-pass.pcap")),
+    );
+    let store = PathBuf::from(format!("/dev/shm/uxdp-t-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_file(&store);
+    let args = [
+        obj_path.display().to_string(),
+        "--prog".into(),
+        prog.into(),
+        "--store".into(),
+        store.display().to_string(),
+        "--pass-port".into(),
+        "net_pcap1".into(),
+    ];
+    let eal = eal_args(
+        &tag,
+        "0",
+        &[pcap_vdev(0, &rx, &tx), pcap_vdev(1, &empty, &pass)],
+    );
+    let mut run = UxdpRun::start(&args, &eal);
+    run.wait_rx(packets.len() as u64);
+    let done = run.stop();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let sum = done.summary();
+
+    let mut diffs = Vec::new();
+    let names = [
+        "XDP_ABORTED",
+        "XDP_DROP",
+        "XDP_PASS",
+        "XDP_TX",
+        "XDP_REDIRECT",
+    ];
+    for (name, k) in names.iter().zip(want.counts) {
+        let ours = total(sum, name);
+        if ours != k {
+            diffs.push(format!("{prog}: {name}: uxdp {ours}, kernel {k}"));
+        }
+    }
+    for (what, path, expected) in [("XDP_TX", &tx, &want.tx), ("XDP_PASS", &pass, &want.pass)] {
+        let got = read_pcap(path);
+        if got.len() != expected.len() {
+            diffs.push(format!(
+                "{prog}: {what}: uxdp sent {} frames, the kernel {}",
+                got.len(),
+                expected.len()
+            ));
+        }
+        for (i, (a, b)) in got.iter().zip(expected).enumerate() {
+            if a != b {
+                diffs.push(format!(
+                    "{prog}: {what} frame {i} differs (lengths {} and {})",
+                    a.len(),
+                    b.len()
+                ));
+            }
+        }
+    }
+    let ours = Store::open(&store).unwrap();
+    let maps: Vec<Map> = ours
+        .map_ids()
+        .into_iter()
+        .map(|id| Map::open(&ours, id).unwrap())
+        .collect();
+    for (spec, theirs) in obj.maps.iter().zip(&kernel.maps) {
+        let Some(m) = maps.iter().find(|m| m.def().name == spec.name) else {
+            diffs.push(format!("{prog}: map `{}` is not in the store", spec.name));
+            continue;
+        };
+        for d in dump::differences(&dump::of_uxdp(m), &dump::of_kernel(theirs, &spec.def)) {
+            diffs.push(format!("{prog}: map `{}`: {d}", spec.name));
+        }
+    }
+    drop(maps);
+    let _ = std::fs::remove_file(&store);
+    diffs
+}
+
+fn assert_same_over_dpdk(name: &str) {
+    common::require_root("comparing with the kernel over DPDK");
+    let dir = Scratch::new(&format!("vsk-{name}"));
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/corpus/{name}.c"));
+    let obj_path = dir.path(&format!("{name}.o"));
+    common::clang(&src, &obj_path, true);
+    let obj = Object::parse(&format!("{name}.o"), &std::fs::read(&obj_path).unwrap())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let packets: Vec<Vec<u8>> = packets::all()
+        .into_iter()
+        .map(|p| p.bytes)
+        .filter(|b| (14..=MBUF_DATA).contains(&b.len()))
+        .collect();
+    let mut diffs = Vec::new();
+    for p in obj
+        .programs
+        .iter()
+        .filter(|p| matches!(p.kind, ProgKind::Xdp { .. }))
+    {
+        diffs.extend(compare_program(&dir, &obj_path, &obj, &p.name, &packets));
+    }
+    assert!(
+        diffs.is_empty(),
+        "{name}.c over DPDK: {} differences from the kernel:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
+}
+
+#[test]
+fn parse() {
+    assert_same_over_dpdk("parse");
+}
+
+#[test]
+fn csum() {
+    assert_same_over_dpdk("csum");
+}
+
+#[test]
+fn adjust() {
+    assert_same_over_dpdk("adjust");
+}
+
+#[test]
+fn global_data() {
+    assert_same_over_dpdk("global_data");
+}
+
+#[test]
+fn helpers_misc() {
+    assert_same_over_dpdk("helpers_misc");
+}
+
+#[test]
+fn map_in_map() {
+    assert_same_over_dpdk("map_in_map");
+}
+
+#[test]
+fn maps_all() {
+    assert_same_over_dpdk("maps_all");
+}
+
+#[test]
+fn subprog() {
+    assert_same_over_dpdk("subprog");
+}
+
+#[test]
+fn tail_call() {
+    assert_same_over_dpdk("tail_call");
+}

@@ -65,7 +65,7 @@ fn bad_input_is_refused_clearly_and_leaves_nothing_behind() {
         let mut v: Vec<String> = ["--no-huge", "--no-pci", "-l", "0", "--vdev", &pcap]
             .map(String::from)
             .to_vec();
-        v.extend(extra.iter().map(|x| x.to_string()));
+        v.extend(extra.iter().map(ToString::to_string));
         v
     };
 

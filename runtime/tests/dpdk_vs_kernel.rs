@@ -47,8 +47,8 @@ fn pin_to_cpu0() {
 #[derive(Default)]
 struct Expected {
     counts: [u64; 5],
-    tx: Vec<Vec<u8>>,
-    pass: Vec<Vec<u8>>,
+    tx: Vec<(String, Vec<u8>)>,
+    pass: Vec<(String, Vec<u8>)>,
 }
 
 /// Runs `prog` of `obj` on `packets` in uxdp over DPDK and in the kernel; returns the
@@ -58,7 +58,7 @@ fn compare_program(
     obj_path: &Path,
     obj: &Object,
     prog: &str,
-    packets: &[Vec<u8>],
+    packets: &[packets::TestPacket],
 ) -> Vec<String> {
     pin_to_cpu0();
     let kernel = load_in_kernel(obj).unwrap_or_else(|e| panic!("{e}"));
@@ -66,11 +66,11 @@ fn compare_program(
     let mut want = Expected::default();
     for p in packets {
         let ctx = XdpMd {
-            data_end: p.len() as u32,
+            data_end: p.bytes.len() as u32,
             ..XdpMd::default()
         };
         let (r, out) = kprog
-            .test_run_xdp(p, ctx)
+            .test_run_xdp(&p.bytes, ctx)
             .unwrap_or_else(|e| panic!("kernel test run: {e}"));
         if let Some(c) = want.counts.get_mut(r.retval as usize) {
             *c += 1;
@@ -78,14 +78,15 @@ fn compare_program(
         // The test run's output starts with the metadata, which no device sends.
         let frame = r.data_out[out.data as usize..].to_vec();
         match r.retval {
-            action::TX => want.tx.push(frame),
-            action::PASS => want.pass.push(frame),
+            action::TX => want.tx.push((p.name.clone(), frame)),
+            action::PASS => want.pass.push((p.name.clone(), frame)),
             _ => {}
         }
     }
 
     let tag = format!("vsk-{prog}");
-    let rx = dir.pcap(&format!("{prog}-in.pcap"), packets);
+    let frames: Vec<Vec<u8>> = packets.iter().map(|p| p.bytes.clone()).collect();
+    let rx = dir.pcap(&format!("{prog}-in.pcap"), &frames);
     let empty = dir.pcap(&format!("{prog}-empty.pcap"), &[]);
     let (tx, pass) = (
         dir.path(&format!("{prog}-tx.pcap")),
@@ -136,10 +137,10 @@ fn compare_program(
                 expected.len()
             ));
         }
-        for (i, (a, b)) in got.iter().zip(expected).enumerate() {
+        for (i, (a, (name, b))) in got.iter().zip(expected).enumerate() {
             if a != b {
                 diffs.push(format!(
-                    "{prog}: {what} frame {i} differs (lengths {} and {})",
+                    "{prog}: {what} frame {i} (packet {name}) differs (lengths {} and {})",
                     a.len(),
                     b.len()
                 ));
@@ -174,10 +175,9 @@ fn assert_same_over_dpdk(name: &str) {
     common::clang(&src, &obj_path, true);
     let obj = Object::parse(&format!("{name}.o"), &std::fs::read(&obj_path).unwrap())
         .unwrap_or_else(|e| panic!("{e}"));
-    let packets: Vec<Vec<u8>> = packets::all()
+    let packets: Vec<packets::TestPacket> = packets::all()
         .into_iter()
-        .map(|p| p.bytes)
-        .filter(|b| (14..=MBUF_DATA).contains(&b.len()))
+        .filter(|p| (14..=MBUF_DATA).contains(&p.bytes.len()))
         .collect();
     let mut diffs = Vec::new();
     for p in obj

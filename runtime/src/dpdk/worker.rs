@@ -10,7 +10,7 @@ use super::stats::{Counters, Stats};
 use super::{PortSlot, Role};
 use crate::helpers::Redirect;
 use crate::xdp::packet::Frag;
-use crate::xdp::{FrameView, RxInfo, Verdict, XdpProgram, action};
+use crate::xdp::{FrameView, RxInfo, XdpProgram, action};
 
 /// Times a send is tried again while the device takes nothing, before the rest of the
 /// burst is counted as failed and freed.
@@ -32,6 +32,8 @@ pub(super) struct Worker<'d, 'e> {
     /// Fragments of the current frame (a DPDK frame is one segment: always empty).
     frags: Vec<Frag>,
     redirector: Redirector<'d>,
+    /// Where the last run that returned `XDP_REDIRECT` sends its packet.
+    redirect_target: Option<Redirect>,
     counts: Counters,
 }
 
@@ -54,6 +56,7 @@ impl<'d, 'e> Worker<'d, 'e> {
             dropped: Burst::new(),
             frags: Vec::new(),
             redirector: Redirector::new(prog.registry()),
+            redirect_target: None,
             counts: Counters::default(),
         }
     }
@@ -97,15 +100,15 @@ impl<'d, 'e> Worker<'d, 'e> {
     }
 
     /// Runs the program on one frame and acts on its verdict.
-    #[inline]
+    #[inline(always)]
     fn handle(&mut self, p: usize, pass_to: Option<usize>, mut m: Mbuf, rx: RxInfo) {
         self.counts.rx += 1;
         self.counts.rx_bytes += m.data().len() as u64;
-        let Some(verdict) = self.run_program(self.prog, &mut m, rx) else {
+        let Some(action) = self.run_program(self.prog, &mut m, rx) else {
             self.counts.malformed += 1;
             return self.drop(m);
         };
-        match verdict.action {
+        match action {
             action::DROP => {
                 self.counts.drop += 1;
                 self.drop(m);
@@ -126,7 +129,8 @@ impl<'d, 'e> Worker<'d, 'e> {
             }
             action::REDIRECT => {
                 self.counts.redirect += 1;
-                self.redirect(m, verdict.redirect, rx);
+                let target = self.redirect_target.take();
+                self.redirect(m, target, rx);
             }
             action::ABORTED => {
                 self.counts.aborted += 1;
@@ -140,10 +144,11 @@ impl<'d, 'e> Worker<'d, 'e> {
     }
 
     /// Runs `prog` (the worker's, or a devmap program) on the frame in `m`, in place, and
-    /// sets the mbuf's bounds to where the program left the packet. `None` for a frame
-    /// a program cannot see: chained over mbufs, or shorter than an Ethernet header.
-    #[inline]
-    fn run_program(&mut self, prog: &XdpProgram, m: &mut Mbuf, rx: RxInfo) -> Option<Verdict> {
+    /// sets the mbuf's bounds to where the program left the packet; returns the action
+    /// (for `XDP_REDIRECT`, the target is left in `redirect_target`). `None` for a frame a
+    /// program cannot see: chained over mbufs, or shorter than an Ethernet header.
+    #[inline(always)]
+    fn run_program(&mut self, prog: &XdpProgram, m: &mut Mbuf, rx: RxInfo) -> Option<u32> {
         if m.segments() != 1 {
             return None;
         }
@@ -153,7 +158,13 @@ impl<'d, 'e> Worker<'d, 'e> {
         let (off, len) = view.bounds();
         self.frags.clear();
         m.set_frame_bounds(off, len);
-        Some(verdict)
+        // Only the action goes back, in a register: copying the whole verdict through
+        // memory costs a store-forwarding stall per packet.
+        let action = verdict.action;
+        if action == action::REDIRECT {
+            self.redirect_target = verdict.redirect;
+        }
+        Some(action)
     }
 
     /// Sends a redirected packet where the program's redirect says.
@@ -194,7 +205,7 @@ impl<'d, 'e> Worker<'d, 'e> {
                 egress_ifindex: d.ifindex,
                 ..rx
             };
-            if self.run_program(&prog, &mut m, egress).map(|v| v.action) != Some(action::PASS) {
+            if self.run_program(&prog, &mut m, egress) != Some(action::PASS) {
                 self.counts.redirect_failed += 1;
                 return self.drop(m);
             }

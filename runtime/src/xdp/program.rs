@@ -273,11 +273,18 @@ impl XdpProgram {
 
     /// Runs the program on a packet in a frame the caller owns (a driver's buffer, in
     /// place); the view's bounds afterwards are where the program left the packet.
-    #[inline]
+    #[inline(always)]
     pub fn run_frame(&self, packet: &mut FrameView<'_>, rx: RxInfo) -> Verdict {
+        // Built here, in the caller, from the view's fields while they are in registers:
+        // the run reads the context field by field, as it is stored.
         let mut buff = packet.xdp_buff(rx.ifindex, rx.rx_queue);
         buff.egress_ifindex = rx.egress_ifindex;
-        let buff_ptr: *mut XdpBuff = &mut buff;
+        self.run_context(&mut buff, packet, rx.cpu)
+    }
+
+    /// Runs the program with `buff`, the context of `packet`.
+    fn run_context(&self, buff: &mut XdpBuff, packet: &mut FrameView<'_>, cpu: u32) -> Verdict {
+        let buff_ptr: *mut XdpBuff = buff;
         let frame = packet.frame_mut();
         let frame = (frame.as_mut_ptr(), frame.len());
         let frags: *mut Vec<Frag> = &mut *packet.frags;
@@ -285,7 +292,7 @@ impl XdpProgram {
             buff: buff_ptr,
             frame,
             frags,
-            cpu: rx.cpu,
+            cpu: cpu,
         };
         if let Code::Jit(jit) = &self.code {
             // Helpers' run state is set up only if the packet's path calls one.
@@ -297,7 +304,7 @@ impl XdpProgram {
                 memory.get_or_init(|| self.memory_map(&run, scratch))
             };
             let status = LazyStatus::default();
-            let r0 = jit.run_lazy(buff_ptr as u64, rx.cpu, &setup, &status);
+            let r0 = jit.run_lazy(buff_ptr as u64, cpu, &setup, &status);
             if !status.prepared() && !status.failed() {
                 // No helper ran: the packet's bounds are where they were.
                 return Verdict {
@@ -311,14 +318,14 @@ impl XdpProgram {
                 None => Ok(r0),
             };
             let redirect = saved.take().and_then(|s| self.leave(s, &result));
-            packet.update_from(&buff);
+            packet.update_from(buff);
             return self.verdict(result, redirect);
         }
         let (saved, scratch) = self.enter(&run);
         let memory = self.memory_map(&run, scratch);
-        let result = self.code.run(&[buff_ptr as u64], &memory, rx.cpu, false);
+        let result = self.code.run(&[buff_ptr as u64], &memory, cpu, false);
         let redirect = self.leave(saved, &result);
-        packet.update_from(&buff);
+        packet.update_from(buff);
         self.verdict(result, redirect)
     }
 

@@ -292,7 +292,7 @@ impl XdpProgram {
             buff: buff_ptr,
             frame,
             frags,
-            cpu: cpu,
+            cpu,
         };
         if let Code::Jit(jit) = &self.code {
             // Helpers' run state is set up only if the packet's path calls one.

@@ -5,32 +5,25 @@
 
 use std::path::{Path, PathBuf};
 
+use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
 use uxdp_io_dpdk::{BURST, Burst, Eal, Mempool, Port, PortConfig};
 
 /// A pcap file of `packets` (Ethernet link type).
 fn write_pcap(path: &Path, packets: &[Vec<u8>]) {
-    let mut out = Vec::new();
-    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
+    let mut w = PcapWriter::new(std::fs::File::create(path).unwrap()).unwrap();
     for (i, p) in packets.iter().enumerate() {
-        for v in [i as u32, 0, p.len() as u32, p.len() as u32] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        out.extend_from_slice(p);
+        let ts = std::time::Duration::from_millis(i as u64);
+        w.write_packet(&PcapPacket::new(ts, p.len() as u32, p))
+            .unwrap();
     }
-    std::fs::write(path, out).unwrap();
 }
 
 /// The packets of a pcap file.
 fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
-    let b = std::fs::read(path).unwrap();
-    let mut at = 24;
+    let mut r = PcapReader::new(std::fs::File::open(path).unwrap()).unwrap();
     let mut out = Vec::new();
-    while at + 16 <= b.len() {
-        let len = u32::from_le_bytes(b[at + 8..at + 12].try_into().unwrap()) as usize;
-        out.push(b[at + 16..at + 16 + len].to_vec());
-        at += 16 + len;
+    while let Some(p) = r.next_packet() {
+        out.push(p.unwrap().data.into_owned());
     }
     out
 }

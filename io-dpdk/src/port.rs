@@ -112,18 +112,7 @@ impl<'e> Port<'e> {
 
     /// What port `id` is, and what it can do.
     pub fn info(eal: &Eal, id: u16) -> Result<PortInfo, DpdkError> {
-        // SAFETY: the EAL is running; any id may be asked about.
-        if unsafe { sys::rte_eth_dev_is_valid_port(id) } == 0 {
-            return Err(DpdkError::new(
-                format!("port {id}"),
-                format!("no such port: DPDK has {} available", eal.port_count()),
-            ));
-        }
-        let mut info = sys::rte_eth_dev_info::default();
-        // SAFETY: `id` is a valid port; `info` is writable.
-        check(|| format!("rte_eth_dev_info_get(port {id})"), unsafe {
-            sys::rte_eth_dev_info_get(id, &mut info)
-        })?;
+        let info = dev_info(eal, id)?;
         let driver = if info.driver_name.is_null() {
             String::new()
         } else {
@@ -153,18 +142,7 @@ impl<'e> Port<'e> {
         config: PortConfig,
         pool: &Mempool<'e>,
     ) -> Result<Port<'e>, DpdkError> {
-        // SAFETY: the EAL is running; any id may be asked about.
-        if unsafe { sys::rte_eth_dev_is_valid_port(id) } == 0 {
-            return Err(DpdkError::new(
-                format!("port {id}"),
-                format!("no such port: DPDK has {} available", eal.port_count()),
-            ));
-        }
-        let mut info = sys::rte_eth_dev_info::default();
-        // SAFETY: `id` is a valid port; `info` is writable.
-        check(|| format!("rte_eth_dev_info_get(port {id})"), unsafe {
-            sys::rte_eth_dev_info_get(id, &mut info)
-        })?;
+        let info = dev_info(eal, id)?;
         let name = port_name(id);
         if config.rx_queues == 0
             || config.tx_queues == 0
@@ -327,6 +305,23 @@ impl Drop for Port<'_> {
             sys::rte_eth_dev_close(self.id);
         }
     }
+}
+
+/// DPDK's description of port `id`, which must exist.
+fn dev_info(eal: &Eal, id: u16) -> Result<sys::rte_eth_dev_info, DpdkError> {
+    // SAFETY: the EAL is running; any id may be asked about.
+    if unsafe { sys::rte_eth_dev_is_valid_port(id) } == 0 {
+        return Err(DpdkError::new(
+            format!("port {id}"),
+            format!("no such port: DPDK has {} available", eal.port_count()),
+        ));
+    }
+    let mut info = sys::rte_eth_dev_info::default();
+    // SAFETY: `id` is a valid port; `info` is writable.
+    check(|| format!("rte_eth_dev_info_get(port {id})"), unsafe {
+        sys::rte_eth_dev_info_get(id, &mut info)
+    })?;
+    Ok(info)
 }
 
 /// DPDK's name for port `id`.

@@ -266,7 +266,30 @@ impl ProgFd {
     /// filters. The returned packet is what the program left of it; a packet grown by more
     /// than 4 KiB fails with `ENOSPC`. A signal during a long run fails it with `EINTR`.
     pub fn test_run(&self, data_in: &[u8], repeat: u32) -> Result<TestRun, Errno> {
+        self.test_run_with(data_in, repeat, None)
+    }
+
+    /// An XDP program's `BPF_PROG_TEST_RUN` once on `data_in` with the context `ctx_in`
+    /// (its `data_end` must be the packet's length), returning the run and the context
+    /// as the program left it, which tells the metadata's length.
+    pub fn test_run_xdp(&self, data_in: &[u8], ctx_in: XdpMd) -> Result<(TestRun, XdpMd), Errno> {
+        let mut ctx = ctx_in;
+        let run = self.test_run_with(data_in, 1, Some(&mut ctx))?;
+        Ok((run, ctx))
+    }
+
+    /// A test run, with `ctx` as the context in and out when given.
+    fn test_run_with(
+        &self,
+        data_in: &[u8],
+        repeat: u32,
+        ctx: Option<&mut XdpMd>,
+    ) -> Result<TestRun, Errno> {
         let mut out = vec![0u8; data_in.len() + DATA_OUT_SLACK];
+        let (ctx_size, ctx_ptr) = match ctx {
+            Some(c) => (size_of::<XdpMd>() as u32, std::ptr::from_mut(c) as u64),
+            None => (0, 0),
+        };
         let mut attr = TestRunAttr {
             prog_fd: self.fd.as_raw_fd() as u32,
             data_size_in: u32::try_from(data_in.len()).map_err(|_| Errno(libc::E2BIG))?,
@@ -274,11 +297,17 @@ impl ProgFd {
             data_in: ptr(data_in),
             data_out: ptr_mut(&mut out),
             repeat,
+            ctx_size_in: ctx_size,
+            ctx_size_out: ctx_size,
+            ctx_in: ctx_ptr,
+            ctx_out: ctx_ptr,
             ..TestRunAttr::default()
         };
         // SAFETY: a `BPF_PROG_TEST_RUN` prefix without implicit padding; `data_in` is
-        // `data_size_in` readable bytes and `out` `data_size_out` writable ones, both live
-        // for the call. The kernel writes `retval`, `data_size_out` and `duration` back.
+        // `data_size_in` readable bytes and `out` `data_size_out` writable ones; the
+        // context, when given, `ctx_size` bytes of plain `XdpMd` the kernel reads and then
+        // overwrites (it copies the input in before it writes the output); all live for
+        // the call. The kernel writes `retval`, `data_size_out` and `duration` back.
         unsafe { sys_bpf(BPF_PROG_TEST_RUN, &mut attr) }?;
         out.truncate(attr.data_size_out as usize);
         Ok(TestRun {
@@ -286,36 +315,6 @@ impl ProgFd {
             duration_ns: attr.duration,
             data_out: out,
         })
-    }
-
-    /// An XDP program's `BPF_PROG_TEST_RUN` once on `data_in` with the context `ctx_in`
-    /// (its `data_end` must be the packet's length), returning the run and the context
-    /// as the program left it, which tells the metadata's length.
-    pub fn test_run_xdp(&self, data_in: &[u8], ctx_in: XdpMd) -> Result<(TestRun, XdpMd), Errno> {
-        let mut out = vec![0u8; data_in.len() + DATA_OUT_SLACK];
-        let mut ctx_out = XdpMd::default();
-        let mut attr = TestRunAttr {
-            prog_fd: self.fd.as_raw_fd() as u32,
-            data_size_in: u32::try_from(data_in.len()).map_err(|_| Errno(libc::E2BIG))?,
-            data_size_out: out.len() as u32,
-            data_in: ptr(data_in),
-            data_out: ptr_mut(&mut out),
-            ctx_size_in: size_of::<XdpMd>() as u32,
-            ctx_size_out: size_of::<XdpMd>() as u32,
-            ctx_in: (&raw const ctx_in) as u64,
-            ctx_out: (&raw mut ctx_out) as u64,
-            ..TestRunAttr::default()
-        };
-        // SAFETY: as in `test_run`; the context buffers are `ctx_size_*` bytes of plain
-        // `XdpMd`, live for the call, which the kernel reads and writes.
-        unsafe { sys_bpf(BPF_PROG_TEST_RUN, &mut attr) }?;
-        out.truncate(attr.data_size_out as usize);
-        let run = TestRun {
-            retval: attr.retval,
-            duration_ns: attr.duration,
-            data_out: out,
-        };
-        Ok((run, ctx_out))
     }
 }
 

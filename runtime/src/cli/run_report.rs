@@ -63,13 +63,21 @@ fn counters_json(c: &Counters) -> Value {
     })
 }
 
-fn port_json(slot: &PortSlot<'_>, s: &PortStats) -> Value {
+/// What a port is, as the set-up line reports it.
+fn port_identity(slot: &PortSlot<'_>) -> Value {
     json!({
         "port": slot.port.id(),
         "name": slot.info.name,
         "driver": slot.info.driver,
         "ifindex": slot.ifindex,
         "role": role_name(slot),
+    })
+}
+
+/// A port and its counters.
+fn port_json(slot: &PortSlot<'_>, s: &PortStats) -> Value {
+    let mut v = port_identity(slot);
+    let counters = json!({
         "rx_packets": s.rx_packets,
         "tx_packets": s.tx_packets,
         "rx_bytes": s.rx_bytes,
@@ -77,7 +85,11 @@ fn port_json(slot: &PortSlot<'_>, s: &PortStats) -> Value {
         "rx_missed": s.rx_missed,
         "rx_errors": s.rx_errors,
         "tx_errors": s.tx_errors,
-    })
+    });
+    if let (Value::Object(v), Value::Object(c)) = (&mut v, counters) {
+        v.extend(c);
+    }
+    v
 }
 
 fn port_stats(dp: &Dataplane<'_>) -> Vec<PortStats> {
@@ -149,19 +161,7 @@ impl Output {
     pub(crate) fn setup(&self, object: &str, prog: &str, engine: Engine, dp: &Dataplane<'_>) {
         let (mbufs, _) = dp.pool_usage();
         if self.json {
-            let ports: Vec<Value> = dp
-                .ports()
-                .iter()
-                .map(|p| {
-                    json!({
-                        "port": p.port.id(),
-                        "name": p.info.name,
-                        "driver": p.info.driver,
-                        "ifindex": p.ifindex,
-                        "role": role_name(p),
-                    })
-                })
-                .collect();
+            let ports: Vec<Value> = dp.ports().iter().map(port_identity).collect();
             let lcores: Vec<Value> = dp
                 .worker_lcores()
                 .iter()

@@ -4,99 +4,66 @@
 use std::ops::{AddAssign, Sub};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// What happened to packets, as counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counters {
-    /// Packets received on the ports the program runs on.
-    pub rx: u64,
-    /// Bytes of them.
-    pub rx_bytes: u64,
-    /// Verdicts `XDP_ABORTED` (faults included).
-    pub aborted: u64,
-    /// Verdicts `XDP_DROP`.
-    pub drop: u64,
-    /// Verdicts `XDP_PASS`.
-    pub pass: u64,
-    /// Verdicts `XDP_TX`.
-    pub tx: u64,
-    /// Verdicts `XDP_REDIRECT`.
-    pub redirect: u64,
-    /// Return values that are no action (dropped, as the kernel does).
-    pub invalid: u64,
-    /// Packets handed to a device for sending (XDP_TX, redirected, passed to the host).
-    pub sent: u64,
-    /// Packets a device would not take after retries (dropped and counted here).
-    pub tx_failed: u64,
-    /// Redirects with nowhere to go: no such port, an empty devmap slot, a map kind this
-    /// I/O path cannot deliver to (cpumap, xskmap), or a devmap program that dropped it.
-    pub redirect_failed: u64,
-    /// `XDP_PASS` packets with no exception port to take them (dropped).
-    pub pass_unrouted: u64,
-    /// Frames the program never saw: chained (multi-segment) mbufs and runts shorter
-    /// than an Ethernet header (dropped).
-    pub malformed: u64,
-    /// Packets the host stack sent out through an exception port, forwarded to the wire.
-    pub from_host: u64,
+/// Declares `Counters` with `fields`, and its conversions to and from an array of them in
+/// declaration order (what publishing and reading go through).
+macro_rules! counters {
+    ($($(#[$doc:meta])* $field:ident,)*) => {
+        /// What happened to packets, as counts.
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        pub struct Counters {
+            $($(#[$doc])* pub $field: u64,)*
+        }
+
+        /// How many counters there are.
+        const FIELDS: usize = [$(stringify!($field)),*].len();
+
+        impl Counters {
+            fn to_array(self) -> [u64; FIELDS] {
+                [$(self.$field),*]
+            }
+
+            fn from_array(a: [u64; FIELDS]) -> Counters {
+                let [$($field),*] = a;
+                Counters { $($field),* }
+            }
+        }
+    };
 }
 
-/// The fields in order, for publishing and reading.
-const FIELDS: usize = 14;
+counters! {
+    /// Packets received on the ports the program runs on.
+    rx,
+    /// Bytes of them.
+    rx_bytes,
+    /// Verdicts `XDP_ABORTED` (faults included).
+    aborted,
+    /// Verdicts `XDP_DROP`.
+    drop,
+    /// Verdicts `XDP_PASS`.
+    pass,
+    /// Verdicts `XDP_TX`.
+    tx,
+    /// Verdicts `XDP_REDIRECT`.
+    redirect,
+    /// Return values that are no action (dropped, as the kernel does).
+    invalid,
+    /// Packets handed to a device for sending (XDP_TX, redirected, passed to the host).
+    sent,
+    /// Packets a device would not take after retries (dropped and counted here).
+    tx_failed,
+    /// Redirects with nowhere to go: no such port, an empty devmap slot, a map kind this
+    /// I/O path cannot deliver to (cpumap, xskmap), or a devmap program that dropped it.
+    redirect_failed,
+    /// `XDP_PASS` packets with no exception port to take them (dropped).
+    pass_unrouted,
+    /// Frames the program never saw: chained (multi-segment) mbufs and runts shorter
+    /// than an Ethernet header (dropped).
+    malformed,
+    /// Packets the host stack sent out through an exception port, forwarded to the wire.
+    from_host,
+}
 
 impl Counters {
-    fn to_array(self) -> [u64; FIELDS] {
-        [
-            self.rx,
-            self.rx_bytes,
-            self.aborted,
-            self.drop,
-            self.pass,
-            self.tx,
-            self.redirect,
-            self.invalid,
-            self.sent,
-            self.tx_failed,
-            self.redirect_failed,
-            self.pass_unrouted,
-            self.malformed,
-            self.from_host,
-        ]
-    }
-
-    fn from_array(a: [u64; FIELDS]) -> Counters {
-        let [
-            rx,
-            rx_bytes,
-            aborted,
-            drop,
-            pass,
-            tx,
-            redirect,
-            invalid,
-            sent,
-            tx_failed,
-            redirect_failed,
-            pass_unrouted,
-            malformed,
-            from_host,
-        ] = a;
-        Counters {
-            rx,
-            rx_bytes,
-            aborted,
-            drop,
-            pass,
-            tx,
-            redirect,
-            invalid,
-            sent,
-            tx_failed,
-            redirect_failed,
-            pass_unrouted,
-            malformed,
-            from_host,
-        }
-    }
-
     /// The verdict counts by action number (`XDP_ABORTED` = 0 ... `XDP_REDIRECT` = 4).
     pub fn actions(&self) -> [u64; 5] {
         [self.aborted, self.drop, self.pass, self.tx, self.redirect]

@@ -23,8 +23,6 @@ pub(super) struct Worker<'d, 'e> {
     ports: &'d [PortSlot<'e>],
     queues: Vec<Queue<'d>>,
     pool: &'d Mempool<'e>,
-    /// What was received and not yet handled.
-    rx: Burst,
     /// Per port: packets waiting to be sent.
     pending: Vec<Burst>,
     /// Packets to free, in one call.
@@ -52,7 +50,6 @@ impl<'d, 'e> Worker<'d, 'e> {
             pending: ports.iter().map(|_| Burst::new()).collect(),
             queues,
             pool,
-            rx: Burst::new(),
             dropped: Burst::new(),
             frags: Vec::new(),
             redirector: Redirector::new(prog.registry()),
@@ -63,16 +60,19 @@ impl<'d, 'e> Worker<'d, 'e> {
 
     /// Polls until `stop` is raised, then sends what it holds.
     pub(super) fn run(mut self, stop: &AtomicBool, stats: &Stats) {
+        // What was received and not yet handled: apart from the worker, so handling a
+        // packet may borrow the worker while the burst is drained.
+        let mut rx = Burst::new();
         while !stop.load(Ordering::Relaxed) {
             let mut busy = false;
             for p in 0..self.ports.len() {
-                if self.queues[p].rx(&mut self.rx) == 0 {
+                if self.queues[p].rx(&mut rx) == 0 {
                     continue;
                 }
                 busy = true;
                 match self.ports[p].role {
-                    Role::Program { pass_to } => self.run_burst(p, pass_to),
-                    Role::Exception { to_wire } => self.forward_host_packets(to_wire),
+                    Role::Program { pass_to } => self.run_burst(p, pass_to, &mut rx),
+                    Role::Exception { to_wire } => self.forward_host_packets(to_wire, &mut rx),
                 }
             }
             if busy {
@@ -84,19 +84,17 @@ impl<'d, 'e> Worker<'d, 'e> {
         stats.publish(self.index, &self.counts);
     }
 
-    /// Runs the program on the received burst from port `p`.
-    fn run_burst(&mut self, p: usize, pass_to: Option<usize>) {
+    /// Runs the program on `burst`, received from port `p`.
+    fn run_burst(&mut self, p: usize, pass_to: Option<usize>, burst: &mut Burst) {
         let rx = RxInfo {
             ifindex: self.ports[p].ifindex,
             rx_queue: self.index as u32,
             cpu: self.index as u32,
             egress_ifindex: 0,
         };
-        let mut burst = std::mem::take(&mut self.rx);
         for m in burst.drain() {
             self.handle(p, pass_to, m, rx);
         }
-        self.rx = burst;
     }
 
     /// Runs the program on one frame and acts on its verdict.
@@ -213,14 +211,12 @@ impl<'d, 'e> Worker<'d, 'e> {
         self.send(q, m);
     }
 
-    /// Forwards what the host stack sent through an exception port to the wire.
-    fn forward_host_packets(&mut self, to_wire: usize) {
-        let mut burst = std::mem::take(&mut self.rx);
+    /// Forwards `burst`, what the host stack sent through an exception port, to the wire.
+    fn forward_host_packets(&mut self, to_wire: usize, burst: &mut Burst) {
         for m in burst.drain() {
             self.counts.from_host += 1;
             self.send(to_wire, m);
         }
-        self.rx = burst;
     }
 
     #[inline]

@@ -16,7 +16,7 @@ mod ringbuf;
 
 pub use btf::BtfFd;
 pub use map::{MapCreate, MapFd};
-pub use prog::{LoadError, ProgFd, ProgLoad, TestRun, XdpMd};
+pub use prog::{LoadError, ProgFd, ProgInfo, ProgLoad, TestRun, XdpMd};
 
 /// `BPF_MAP_TYPE_*` values for [`MapFd::create`] (the XDP-relevant ones; any `u32` may be
 /// passed).

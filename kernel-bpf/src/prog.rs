@@ -7,6 +7,7 @@ use crate::{Errno, ptr, ptr_mut, sys_bpf};
 
 const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
+const BPF_PROG_GET_FD_BY_ID: libc::c_long = 13;
 
 /// `BPF_LOG_LEVEL1 | BPF_LOG_STATS`: the failing path on errors, the statistics
 /// ("processed N insns ...") always.
@@ -138,6 +139,45 @@ pub struct XdpMd {
     pub egress_ifindex: u32,
 }
 
+/// What the kernel says of a loaded program (the start of `struct bpf_prog_info`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgInfo {
+    /// `BPF_PROG_TYPE_*`.
+    pub prog_type: u32,
+    /// Its kernel id.
+    pub id: u32,
+    /// The name it was loaded with (at most 15 bytes).
+    pub name: String,
+}
+
+/// `struct bpf_prog_info` up to `name`: the fields [`ProgFd::info`] reads, and the ones
+/// between them, which the kernel fills too.
+#[repr(C)]
+#[derive(Default)]
+struct ProgInfoRaw {
+    prog_type: u32,
+    id: u32,
+    tag: [u8; 8],
+    jited_prog_len: u32,
+    xlated_prog_len: u32,
+    jited_prog_insns: u64,
+    xlated_prog_insns: u64,
+    load_time: u64,
+    created_by_uid: u32,
+    nr_map_ids: u32,
+    map_ids: u64,
+    name: [u8; 16],
+}
+
+/// The `BPF_PROG_GET_FD_BY_ID` attribute.
+#[repr(C)]
+#[derive(Default)]
+struct GetFdByIdAttr {
+    id: u32,
+    next_id: u32,
+    open_flags: u32,
+}
+
 /// A loaded kernel program, unloaded on drop (once nothing else holds it).
 #[derive(Debug)]
 pub struct ProgFd {
@@ -150,6 +190,42 @@ impl ProgFd {
     /// `PROG_ARRAY` returns for it.
     pub fn id(&self) -> Result<u32, Errno> {
         crate::object_id(self.fd.as_fd())
+    }
+
+    /// A new descriptor of the loaded program with kernel id `id`
+    /// (`BPF_PROG_GET_FD_BY_ID`; `ENOENT` when there is none).
+    pub fn from_id(id: u32) -> Result<Self, Errno> {
+        let mut attr = GetFdByIdAttr {
+            id,
+            ..GetFdByIdAttr::default()
+        };
+        // SAFETY: a `BPF_PROG_GET_FD_BY_ID` attribute without pointers or padding.
+        let raw = unsafe { sys_bpf(BPF_PROG_GET_FD_BY_ID, &mut attr) }?;
+        // SAFETY: the kernel returned a new fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw as RawFd) };
+        Ok(Self {
+            fd,
+            log: String::new(),
+        })
+    }
+
+    /// The program's type, id and name (`BPF_OBJ_GET_INFO_BY_FD`).
+    pub fn info(&self) -> Result<ProgInfo, Errno> {
+        let mut info = ProgInfoRaw::default();
+        let mut attr = crate::InfoAttr {
+            bpf_fd: self.fd.as_raw_fd() as u32,
+            info_len: size_of::<ProgInfoRaw>() as u32,
+            info: std::ptr::from_mut(&mut info) as u64,
+        };
+        // SAFETY: the attribute has no padding; `info` is live, `info_len` bytes long and
+        // holds no pointers the kernel would write through (its counts are 0).
+        unsafe { sys_bpf(crate::BPF_OBJ_GET_INFO_BY_FD, &mut attr) }?;
+        let len = info.name.iter().position(|&b| b == 0).unwrap_or(16);
+        Ok(ProgInfo {
+            prog_type: info.prog_type,
+            id: info.id,
+            name: String::from_utf8_lossy(&info.name[..len]).into_owned(),
+        })
     }
 
     /// `BPF_PROG_LOAD`: `insns` are raw 8-byte instruction slots (map references as
@@ -406,6 +482,32 @@ mod tests {
             with(1 << 30, ATTACH_XDP_DEVMAP).unwrap_err().errno,
             Errno(libc::EINVAL)
         );
+    }
+
+    #[test]
+    fn info_and_lookup_by_id() {
+        assert_eq!(size_of::<ProgInfoRaw>(), 80);
+        let insns = program(&[(MOV64_IMM, 0, 0, 0, 2), (EXIT, 0, 0, 0, 0)]);
+        let prog = ProgFd::load_with(&ProgLoad {
+            prog_type: prog_type::XDP,
+            insns: &insns,
+            license: "GPL",
+            log: false,
+            flags: 0,
+            expected_attach_type: 0,
+            name: "uxdp_info_test",
+            btf: None,
+            func_info: &[],
+        })
+        .unwrap();
+        let info = prog.info().unwrap();
+        assert_eq!(info.prog_type, prog_type::XDP);
+        assert_eq!(info.name, "uxdp_info_test");
+        assert_eq!(info.id, prog.id().unwrap());
+        let again = ProgFd::from_id(info.id).unwrap();
+        assert_eq!(again.info().unwrap(), info);
+        drop((prog, again));
+        assert_eq!(ProgFd::from_id(info.id).unwrap_err(), Errno(libc::ENOENT));
     }
 
     #[test]

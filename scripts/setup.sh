@@ -6,10 +6,10 @@ set -euo pipefail
 # clang-14 and libbpf-dev build the XDP test corpus (bpf_helpers.h); bpftool and iproute2
 # drive the kernel side of the tests.
 # libdpdk-dev (its poll-mode drivers come along) and libclang-14-dev (for bindgen) build
-# io-dpdk; dpdk-dev brings dpdk-testpmd, the DPDK benchmark anchor. ping crosses the AF_XDP
-# router test.
+# io-dpdk; dpdk-dev brings dpdk-testpmd, the DPDK benchmark anchor. ping and ethtool
+# serve the AF_XDP router test.
 packages=(build-essential pkg-config clang-14 llvm-14 gcc-multilib libbpf-dev bpftool iproute2
-  libdpdk-dev dpdk dpdk-dev libclang-14-dev iputils-ping)
+  libdpdk-dev dpdk dpdk-dev libclang-14-dev iputils-ping ethtool)
 
 missing=()
 for p in "${packages[@]}"; do

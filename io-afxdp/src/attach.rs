@@ -137,20 +137,23 @@ fn lock(iface: &Interface) -> Result<File, Error> {
     Ok(file)
 }
 
-impl Attachment {
-    /// Attaches `redirect`'s program to `iface` in `mode` (default: native, else skb
-    /// where the driver has no native XDP). Refuses, changing nothing, when another
-    /// program is attached; replaces a stale uxdp redirect program.
-    pub fn attach(
-        iface: &Interface,
-        redirect: XskRedirect,
-        mode: Option<AttachMode>,
-    ) -> Result<Attachment, Error> {
+/// An interface taken for one run: its lock is held, and nothing but (perhaps) a stale
+/// uxdp program is attached to it. Dropping it releases the interface unchanged.
+#[derive(Debug)]
+pub struct Claim {
+    iface: Interface,
+    stale: Option<u32>,
+    lock: File,
+}
+
+impl Claim {
+    /// Takes `iface`: refuses when another uxdp run holds it or another program is
+    /// attached to it (changing nothing); notes a stale uxdp redirect program to replace.
+    pub fn take(iface: &Interface) -> Result<Claim, Error> {
         let lock = lock(iface)?;
-        let mut netlink = Netlink::open()?;
         // Read again under the lock: what is attached now is no live run's.
         let now = iface.refresh()?;
-        let mut replaced_stale = None;
+        let mut stale = None;
         if let Some(p) = &now.xdp {
             if p.name != REDIRECT_PROG_NAME {
                 return Err(Error::Refused(format!(
@@ -159,9 +162,38 @@ impl Attachment {
                     iface.name, p.id, p.name, p.mode, iface.name
                 )));
             }
-            let stale = uxdp_kbpf::ProgFd::from_id(p.id).map_err(|e| {
+            stale = Some(p.id);
+        }
+        Ok(Claim {
+            iface: now,
+            stale,
+            lock,
+        })
+    }
+
+    /// The interface as it was when taken.
+    pub fn interface(&self) -> &Interface {
+        &self.iface
+    }
+
+    /// The id of the stale uxdp program that [`Claim::attach`] will replace.
+    pub fn stale(&self) -> Option<u32> {
+        self.stale
+    }
+
+    /// Attaches `redirect`'s program in `mode` (default: native, else skb where the
+    /// driver has no native XDP), replacing a stale uxdp program first.
+    pub fn attach(
+        self,
+        redirect: XskRedirect,
+        mode: Option<AttachMode>,
+    ) -> Result<Attachment, Error> {
+        let iface = &self.iface;
+        let mut netlink = Netlink::open()?;
+        if let (Some(id), Some(p)) = (self.stale, &iface.xdp) {
+            let stale = uxdp_kbpf::ProgFd::from_id(id).map_err(|e| {
                 Error::os(
-                    format!("{}: opening stale program {}", iface.name, p.id),
+                    format!("{}: opening stale program {id}", iface.name),
                     e.raw(),
                 )
             })?;
@@ -170,9 +202,8 @@ impl Attachment {
                 -1,
                 mode_flags(p.mode) | XDP_FLAGS_REPLACE,
                 Some(stale.as_raw_fd()),
-                &format!("{}: detaching the stale uxdp program {}", iface.name, p.id),
+                &format!("{}: detaching the stale uxdp program {id}", iface.name),
             )?;
-            replaced_stale = Some(p.id);
         }
         let modes = match mode {
             Some(m) => vec![m],
@@ -199,15 +230,27 @@ impl Attachment {
                         ifindex: iface.ifindex,
                         mode: m,
                         redirect,
-                        replaced_stale,
+                        replaced_stale: self.stale,
                         attached: true,
-                        _lock: lock,
+                        _lock: self.lock,
                     });
                 }
                 Err(e) => last = Some(e),
             }
         }
         Err(last.expect("at least one mode was tried"))
+    }
+}
+
+impl Attachment {
+    /// Takes `iface` ([`Claim::take`]) and attaches `redirect`'s program
+    /// ([`Claim::attach`]).
+    pub fn attach(
+        iface: &Interface,
+        redirect: XskRedirect,
+        mode: Option<AttachMode>,
+    ) -> Result<Attachment, Error> {
+        Claim::take(iface)?.attach(redirect, mode)
     }
 
     /// The mode the program runs in.

@@ -18,7 +18,7 @@ mod redirect;
 mod tap;
 mod xsk;
 
-pub use attach::{AttachMode, Attachment};
+pub use attach::{AttachMode, Attachment, Claim};
 pub use error::Error;
 pub use iface::{AttachedProg, Interface};
 pub use redirect::{REDIRECT_PROG_NAME, XskRedirect};

@@ -3,8 +3,11 @@
 //! store, the XDP context and packet frames, the kernel helpers, the choice of execution
 //! engine, and the conformance-suite plugin protocol.
 
+#[cfg(feature = "afxdp")]
+pub mod afxdp;
 pub mod btf;
 pub mod conformance_plugin;
+pub mod dataplane;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod engine;

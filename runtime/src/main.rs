@@ -61,8 +61,8 @@ enum Command {
     /// without inlined map operations), its interpreter and the kernel (BPF_PROG_TEST_RUN with repeat, needs root), as ratios
     /// from one run, with the JIT's compile time.
     Bench(BenchArgs),
-    /// Run an object's XDP program on live ports (--dpdk, the EAL's arguments after `--`)
-    /// until SIGINT or SIGTERM, with live statistics and a summary.
+    /// Run an object's XDP program on live ports (--dpdk, the EAL's arguments after `--`;
+    /// or --afxdp IFACE) until SIGINT or SIGTERM, with live statistics and a summary.
     Run(RunArgs),
     /// Verify an object's XDP programs as uxdp does before running them, printing each
     /// verdict (a refusal with its instruction, reason and registers); exit status 1 when
@@ -160,8 +160,37 @@ struct RunArgs {
     maps: Vec<String>,
     /// Packet I/O through DPDK: every port the EAL is given runs the program, except the
     /// exception ports.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "afxdp")]
     dpdk: bool,
+    /// Packet I/O through AF_XDP sockets on these interfaces: a redirect program on each
+    /// hands uxdp the frames of the queues served; XDP_TX and redirects (devmap,
+    /// bpf_redirect) leave by the interfaces' sockets, XDP_PASS by --pass-tap.
+    #[arg(long, value_name = "IFACE[,IFACE...]", value_delimiter = ',')]
+    afxdp: Vec<String>,
+    /// AF_XDP: queues served on each interface (0..Q), one worker each; default: every
+    /// receive queue the interfaces have.
+    #[arg(long, requires = "afxdp")]
+    queues: Option<u32>,
+    /// AF_XDP: where the redirect program runs (default: native, else skb).
+    #[arg(long, value_enum, requires = "afxdp")]
+    mode: Option<XdpMode>,
+    /// AF_XDP: zero-copy sockets (fails where the driver has none; default: zero-copy
+    /// where offered, else copy).
+    #[arg(long, requires = "afxdp", conflicts_with = "copy")]
+    zero_copy: bool,
+    /// AF_XDP: copy-mode sockets even where the driver offers zero-copy.
+    #[arg(long, requires = "afxdp")]
+    copy: bool,
+    /// AF_XDP: TAP device(s) for XDP_PASS frames (created if absent, with the
+    /// interface's MAC and MTU): one for all interfaces or one per interface; what the
+    /// host sends into a TAP leaves by its interface.
+    #[arg(
+        long = "pass-tap",
+        value_name = "NAME[,NAME...]",
+        value_delimiter = ',',
+        requires = "afxdp"
+    )]
+    pass_taps: Vec<String>,
     /// Workers, one per EAL lcore (worker 0 on the main lcore), each with its own queue on
     /// every port; default: every lcore the EAL has.
     #[arg(long)]
@@ -192,6 +221,25 @@ struct RunArgs {
     /// The EAL's arguments, after `--` (e.g. -l 0-1 --vdev net_pcap0,rx_pcap=in.pcap).
     #[arg(last = true, value_name = "EAL ARGS")]
     eal: Vec<String>,
+}
+
+/// Where `uxdp run --afxdp` attaches its redirect program.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum XdpMode {
+    /// In the driver (xdpdrv).
+    Native,
+    /// In the generic receive path (xdpgeneric).
+    Skb,
+}
+
+#[cfg(feature = "afxdp")]
+impl XdpMode {
+    fn attach_mode(self) -> uxdp_io_afxdp::AttachMode {
+        match self {
+            XdpMode::Native => uxdp_io_afxdp::AttachMode::Native,
+            XdpMode::Skb => uxdp_io_afxdp::AttachMode::Skb,
+        }
+    }
 }
 
 /// `uxdp verify`.
@@ -251,9 +299,13 @@ fn read_source(file: &Path) -> anyhow::Result<(Vec<Insn>, Option<conformance::Te
 /// Subcommands too large to live here.
 mod cli {
     pub(crate) mod bench;
-    #[cfg(feature = "dpdk")]
+    #[cfg(any(feature = "dpdk", feature = "afxdp"))]
     pub(crate) mod run;
+    #[cfg(feature = "afxdp")]
+    pub(crate) mod run_afxdp;
     #[cfg(feature = "dpdk")]
+    pub(crate) mod run_dpdk;
+    #[cfg(any(feature = "dpdk", feature = "afxdp"))]
     pub(crate) mod run_report;
     pub(crate) mod test_run;
     pub(crate) mod verify;
@@ -308,10 +360,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::TestRun(args) => return cli::test_run::run(&args),
         Command::Bench(args) => return cli::bench::run(&args),
-        #[cfg(feature = "dpdk")]
+        #[cfg(any(feature = "dpdk", feature = "afxdp"))]
         Command::Run(args) => return cli::run::run(&args),
-        #[cfg(not(feature = "dpdk"))]
-        Command::Run(_) => anyhow::bail!("this uxdp was built without the `dpdk` feature"),
+        #[cfg(not(any(feature = "dpdk", feature = "afxdp")))]
+        Command::Run(_) => {
+            anyhow::bail!("this uxdp was built without packet I/O (features `dpdk`, `afxdp`)")
+        }
         Command::Verify(args) => return cli::verify::run(&args),
         Command::ConformancePlugin(args) => conformance_plugin::serve(&args)?,
     }

@@ -4,12 +4,12 @@
 //! for where there are none. Needs root; it does not skip.
 
 mod common;
-mod dpdk_common;
+mod run_common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
-use dpdk_common::{Scratch, pcap_vdev, uxdp_run};
+use run_common::{Scratch, pcap_vdev, uxdp_run};
 
 fn s(v: &str) -> String {
     v.to_string()

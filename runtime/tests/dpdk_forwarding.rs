@@ -5,12 +5,12 @@
 //! hugepages that leaves no hugepage file behind. Needs root; it does not skip.
 
 mod common;
-mod dpdk_common;
+mod run_common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dpdk_common::{Scratch, UxdpRun, eal_args, pcap_vdev, read_pcap, total};
+use run_common::{Scratch, UxdpRun, eal_args, pcap_vdev, read_pcap, total};
 use uxdp_maps::{Map, Store};
 
 /// Ifindex of DPDK port `n` (a pcap port has no kernel interface).
@@ -445,7 +445,7 @@ fn a_run_on_hugepages_leaves_no_hugepage_files() {
         s("-l"),
         s("0"),
         s("--log-level=error"),
-        format!("--file-prefix={}", dpdk_common::prefix("huge")),
+        format!("--file-prefix={}", run_common::prefix("huge")),
         s("--vdev"),
         pcap_vdev(0, &rx, &tx),
     ]

@@ -12,13 +12,13 @@
 //! Needs root and clang-14; it does not skip.
 
 mod common;
-mod dpdk_common;
 #[path = "corpus/packets.rs"]
 mod packets;
+mod run_common;
 
 use std::path::{Path, PathBuf};
 
-use dpdk_common::{Scratch, UxdpRun, eal_args, pcap_vdev, read_pcap, total};
+use run_common::{Scratch, UxdpRun, eal_args, pcap_vdev, read_pcap, total};
 use uxdp::kernel::load_in_kernel;
 use uxdp::object::{Object, ProgKind};
 use uxdp::testrun::dump;

@@ -5,12 +5,22 @@ use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-use uxdp::dpdk::stats::{Counters, Stats};
-use uxdp::dpdk::{Dataplane, PortSlot, Role};
+use serde_json::{Map, Value, json};
+use uxdp::dataplane::stats::{Counters, Stats};
 use uxdp::engine::Engine;
 use uxdp::xdp::{XdpProgram, action};
-use uxdp_io_dpdk::PortStats;
+
+/// What the report needs of a running data plane (DPDK ports, AF_XDP interfaces).
+pub(crate) trait Plane: Sync {
+    /// What the data plane is: text lines after the first set-up line, and the set-up
+    /// JSON's fields (`workers`, `ports`, ...).
+    fn setup(&self) -> (String, Vec<String>, Map<String, Value>);
+    /// Worker `w`'s place, as JSON fields for the summary.
+    fn worker(&self, w: usize) -> Map<String, Value>;
+    /// Each port's identity and counters now: as JSON, and as a line of text (brief for
+    /// live reports, whole for the summary).
+    fn ports(&self, whole: bool) -> Vec<(Value, String)>;
+}
 
 /// The calling thread's CPU set (to give back to a thread spawned from a pinned lcore).
 pub(crate) fn current_affinity() -> Option<libc::cpu_set_t> {
@@ -37,14 +47,7 @@ pub(crate) struct Output {
     drawn: std::sync::Mutex<usize>,
 }
 
-fn role_name(slot: &PortSlot<'_>) -> String {
-    match slot.role {
-        Role::Program { .. } => "program".into(),
-        Role::Exception { .. } => "exception (XDP_PASS)".into(),
-    }
-}
-
-fn counters_json(c: &Counters) -> Value {
+pub(crate) fn counters_json(c: &Counters) -> Value {
     json!({
         "rx": c.rx,
         "rx_bytes": c.rx_bytes,
@@ -63,43 +66,7 @@ fn counters_json(c: &Counters) -> Value {
     })
 }
 
-/// What a port is, as the set-up line reports it.
-fn port_identity(slot: &PortSlot<'_>) -> Value {
-    json!({
-        "port": slot.port.id(),
-        "name": slot.info.name,
-        "driver": slot.info.driver,
-        "ifindex": slot.ifindex,
-        "role": role_name(slot),
-    })
-}
-
-/// A port and its counters.
-fn port_json(slot: &PortSlot<'_>, s: &PortStats) -> Value {
-    let mut v = port_identity(slot);
-    let counters = json!({
-        "rx_packets": s.rx_packets,
-        "tx_packets": s.tx_packets,
-        "rx_bytes": s.rx_bytes,
-        "tx_bytes": s.tx_bytes,
-        "rx_missed": s.rx_missed,
-        "rx_errors": s.rx_errors,
-        "tx_errors": s.tx_errors,
-    });
-    if let (Value::Object(v), Value::Object(c)) = (&mut v, counters) {
-        v.extend(c);
-    }
-    v
-}
-
-fn port_stats(dp: &Dataplane<'_>) -> Vec<PortStats> {
-    dp.ports()
-        .iter()
-        .map(|p| p.port.stats().unwrap_or_default())
-        .collect()
-}
-
-fn mpps(packets: u64, secs: f64) -> f64 {
+pub(crate) fn mpps(packets: u64, secs: f64) -> f64 {
     if secs > 0.0 {
         packets as f64 / secs / 1e6
     } else {
@@ -132,7 +99,7 @@ fn counter_lines(c: &Counters, secs: f64, totals: bool) -> Vec<String> {
         ("invalid action", c.invalid),
         ("tx failed", c.tx_failed),
         ("redirect failed", c.redirect_failed),
-        ("pass, no exception port", c.pass_unrouted),
+        ("pass, no way to the host", c.pass_unrouted),
         ("malformed", c.malformed),
         ("from host", c.from_host),
     ];
@@ -158,45 +125,23 @@ impl Output {
     }
 
     /// What runs where.
-    pub(crate) fn setup(&self, object: &str, prog: &str, engine: Engine, dp: &Dataplane<'_>) {
-        let (mbufs, _) = dp.pool_usage();
+    pub(crate) fn setup(&self, object: &str, prog: &str, engine: Engine, dp: &dyn Plane) {
+        let (first, lines, fields) = dp.setup();
         if self.json {
-            let ports: Vec<Value> = dp.ports().iter().map(port_identity).collect();
-            let lcores: Vec<Value> = dp
-                .worker_lcores()
-                .iter()
-                .map(|l| json!({ "lcore": l.id, "cpu": l.cpu }))
-                .collect();
-            self.print(
-                &json!({
-                    "type": "setup",
-                    "object": object,
-                    "program": prog,
-                    "engine": engine.to_string(),
-                    "workers": lcores,
-                    "ports": ports,
-                    "mbufs": mbufs,
-                })
-                .to_string(),
-            );
+            let mut v = Map::new();
+            v.insert("type".into(), json!("setup"));
+            v.insert("object".into(), json!(object));
+            v.insert("program".into(), json!(prog));
+            v.insert("engine".into(), json!(engine.to_string()));
+            v.extend(fields);
+            self.print(&Value::Object(v).to_string());
             return;
         }
         self.print(&format!(
-            "uxdp: {object}: program {prog} ({engine}), {} worker(s), {mbufs} mbufs",
-            dp.workers()
+            "uxdp: {object}: program {prog} ({engine}), {first}"
         ));
-        for (w, l) in dp.worker_lcores().iter().enumerate() {
-            self.print(&format!("  worker {w}: lcore {} (cpu {})", l.id, l.cpu));
-        }
-        for p in dp.ports() {
-            self.print(&format!(
-                "  port {} {} ({}): ifindex {}, {}",
-                p.port.id(),
-                p.info.name,
-                p.info.driver,
-                p.ifindex,
-                role_name(p)
-            ));
+        for l in lines {
+            self.print(&l);
         }
     }
 
@@ -207,9 +152,9 @@ impl Output {
         now: &Counters,
         delta: &Counters,
         secs: f64,
-        dp: &Dataplane<'_>,
+        dp: &dyn Plane,
     ) {
-        let ports = port_stats(dp);
+        let ports = dp.ports(false);
         if self.json {
             let rates = json!({
                 "rx": delta.rx as f64 / secs,
@@ -225,7 +170,7 @@ impl Output {
                     "elapsed_s": elapsed.as_secs_f64(),
                     "totals": counters_json(now),
                     "pps": rates,
-                    "ports": dp.ports().iter().zip(&ports).map(|(p, s)| port_json(p, s)).collect::<Vec<_>>(),
+                    "ports": ports.iter().map(|(j, _)| j.clone()).collect::<Vec<_>>(),
                 })
                 .to_string(),
             );
@@ -233,16 +178,7 @@ impl Output {
         }
         let mut lines = vec![format!("uxdp: {:.1} s", elapsed.as_secs_f64())];
         lines.extend(counter_lines(delta, secs, false));
-        for (p, s) in dp.ports().iter().zip(&ports) {
-            lines.push(format!(
-                "  port {} {:<12} rx {:>12} tx {:>12} missed {}",
-                p.port.id(),
-                p.info.name,
-                s.rx_packets,
-                s.tx_packets,
-                s.rx_missed
-            ));
-        }
+        lines.extend(ports.into_iter().map(|(_, t)| t));
         let mut drawn = self
             .drawn
             .lock()
@@ -268,7 +204,7 @@ impl Output {
     /// The totals of the whole run.
     pub(crate) fn summary(
         &self,
-        dp: &Dataplane<'_>,
+        dp: &dyn Plane,
         stats: &Stats,
         prog: &XdpProgram,
         elapsed: Duration,
@@ -276,20 +212,18 @@ impl Output {
         let secs = elapsed.as_secs_f64();
         let total = stats.total();
         let per_worker = stats.per_worker();
-        let ports = port_stats(dp);
+        let ports = dp.ports(true);
         if self.json {
             let workers: Vec<Value> = per_worker
                 .iter()
-                .zip(dp.worker_lcores())
                 .enumerate()
-                .map(|(w, (c, l))| {
-                    json!({
-                        "worker": w,
-                        "lcore": l.id,
-                        "cpu": l.cpu,
-                        "rx_mpps": mpps(c.rx, secs),
-                        "counters": counters_json(c),
-                    })
+                .map(|(w, c)| {
+                    let mut v = Map::new();
+                    v.insert("worker".into(), json!(w));
+                    v.extend(dp.worker(w));
+                    v.insert("rx_mpps".into(), json!(mpps(c.rx, secs)));
+                    v.insert("counters".into(), counters_json(c));
+                    Value::Object(v)
                 })
                 .collect();
             self.print(
@@ -300,7 +234,7 @@ impl Output {
                     "totals": counters_json(&total),
                     "faults": prog.faults(),
                     "workers": workers,
-                    "ports": dp.ports().iter().zip(&ports).map(|(p, s)| port_json(p, s)).collect::<Vec<_>>(),
+                    "ports": ports.iter().map(|(j, _)| j.clone()).collect::<Vec<_>>(),
                 })
                 .to_string(),
             );
@@ -319,17 +253,8 @@ impl Output {
                 mpps(c.rx, secs)
             ));
         }
-        for (p, s) in dp.ports().iter().zip(&ports) {
-            self.print(&format!(
-                "  port {} {}: rx {} tx {} missed {} rx errors {} tx errors {}",
-                p.port.id(),
-                p.info.name,
-                s.rx_packets,
-                s.tx_packets,
-                s.rx_missed,
-                s.rx_errors,
-                s.tx_errors
-            ));
+        for (_, line) in ports {
+            self.print(&line);
         }
         if prog.faults() > 0 {
             self.print(&format!(
@@ -341,9 +266,9 @@ impl Output {
 }
 
 /// Watches a run: live reports every `interval` seconds, and the stop after `duration`.
-pub(crate) struct Monitor<'a, 'e> {
+pub(crate) struct Monitor<'a> {
     pub(crate) out: &'a Output,
-    pub(crate) dataplane: &'a Dataplane<'e>,
+    pub(crate) dataplane: &'a dyn Plane,
     pub(crate) stats: &'a Stats,
     pub(crate) stop: &'a AtomicBool,
     pub(crate) finished: &'a AtomicBool,
@@ -352,7 +277,7 @@ pub(crate) struct Monitor<'a, 'e> {
     pub(crate) started: Instant,
 }
 
-impl Monitor<'_, '_> {
+impl Monitor<'_> {
     /// Reports until the run has finished.
     pub(crate) fn watch(self) {
         let tick = Duration::from_millis(20);

@@ -14,8 +14,6 @@
 //! interface's own for drivers that have one (`net_tap`, `net_af_packet`, `net_af_xdp`),
 //! else [`IFINDEX_BASE`] plus the port id.
 
-mod redirect;
-pub mod stats;
 mod worker;
 
 use std::sync::Mutex;
@@ -23,8 +21,8 @@ use std::sync::atomic::AtomicBool;
 
 use uxdp_io_dpdk::{BURST, DpdkError, Eal, Lcore, Mempool, Port, PortConfig, PortInfo, Queue};
 
+use crate::dataplane::stats::Stats;
 use crate::xdp::XdpProgram;
-use stats::Stats;
 use worker::Worker;
 
 /// Ifindex of DPDK port `n` without a kernel interface: `IFINDEX_BASE + n`, far above the

@@ -5,9 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use uxdp_io_dpdk::{Burst, Mbuf, Mempool, Queue};
 
-use super::redirect::{Destination, Redirector, Targets};
-use super::stats::{Counters, Stats};
 use super::{PortSlot, Role};
+use crate::dataplane::redirect::{Destination, Redirector, Targets};
+use crate::dataplane::stats::{Counters, Stats};
 use crate::helpers::Redirect;
 use crate::xdp::packet::Frag;
 use crate::xdp::{FrameView, RxInfo, XdpProgram, action};

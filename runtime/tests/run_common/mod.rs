@@ -1,6 +1,6 @@
-//! What the `uxdp run --dpdk` suites share: pcap files in and out, a running `uxdp run`
-//! driven through its JSON lines and stopped by a signal, and the EAL arguments that give
-//! each run its own file prefix. Not every suite uses every item.
+//! What the `uxdp run` suites (DPDK and AF_XDP) share: pcap files in and out, a running
+//! `uxdp run` driven through its JSON lines and stopped by a signal, and the EAL arguments
+//! that give each DPDK run its own file prefix. Not every suite uses every item.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
@@ -146,7 +146,10 @@ pub(crate) fn uxdp_run(netns: Option<&str>, args: &[String], eal: &[String]) -> 
         }
         None => Command::new(uxdp),
     };
-    c.arg("run").args(args).arg("--").args(eal);
+    c.arg("run").args(args);
+    if !eal.is_empty() {
+        c.arg("--").args(eal);
+    }
     c
 }
 
@@ -160,7 +163,19 @@ impl UxdpRun {
     /// As [`UxdpRun::start`], inside network namespace `netns` when given.
     pub(crate) fn start_in(netns: Option<&str>, args: &[String], eal: &[String]) -> UxdpRun {
         let mut all: Vec<String> = args.to_vec();
-        all.extend(["--dpdk", "--json", "--stats", "0.05"].map(String::from));
+        all.push("--dpdk".into());
+        UxdpRun::launch(netns, &all, eal)
+    }
+
+    /// Starts `uxdp run ARGS --json --stats 0.05` (ARGS choosing the I/O, e.g. `--afxdp
+    /// IFACE`) inside network namespace `netns`, and waits for its set-up line.
+    pub(crate) fn start_afxdp(netns: &str, args: &[String]) -> UxdpRun {
+        UxdpRun::launch(Some(netns), args, &[])
+    }
+
+    fn launch(netns: Option<&str>, args: &[String], eal: &[String]) -> UxdpRun {
+        let mut all: Vec<String> = args.to_vec();
+        all.extend(["--json", "--stats", "0.05"].map(String::from));
         let mut child = uxdp_run(netns, &all, eal)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -206,6 +221,11 @@ impl UxdpRun {
             }
         }
         run
+    }
+
+    /// The child's pid.
+    pub(crate) fn pid(&self) -> i32 {
+        self.child.id() as i32
     }
 
     /// Reads interval lines until `done(totals)` holds; panics after `timeout`.

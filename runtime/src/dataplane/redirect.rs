@@ -11,33 +11,33 @@ use crate::xdp::Registry;
 
 /// One place a packet goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Destination {
+pub(crate) struct Destination {
     /// The interface.
-    pub(super) ifindex: u32,
+    pub(crate) ifindex: u32,
     /// The devmap program to run first (its id), or 0.
-    pub(super) prog: u32,
+    pub(crate) prog: u32,
 }
 
 /// Where a redirect goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Targets {
+pub(crate) enum Targets {
     /// One interface.
     One(Destination),
     /// Each of these (a broadcast; possibly none).
     Many(Vec<Destination>),
-    /// Nowhere this I/O path can deliver: an empty slot, a map gone, or a map kind other
-    /// than a devmap (a cpumap or xskmap needs the kernel or AF_XDP).
+    /// Nowhere uxdp can deliver: an empty slot, a map gone, or a map kind other than a
+    /// devmap (a cpumap or xskmap in uxdp's store has no kernel behind it).
     Undeliverable,
 }
 
 /// Resolves redirects, keeping the maps it opened.
-pub(super) struct Redirector<'r> {
+pub(crate) struct Redirector<'r> {
     registry: &'r Registry,
     maps: Vec<Arc<Map>>,
 }
 
 impl<'r> Redirector<'r> {
-    pub(super) fn new(registry: &'r Registry) -> Self {
+    pub(crate) fn new(registry: &'r Registry) -> Self {
         Redirector {
             registry,
             maps: Vec::new(),
@@ -54,7 +54,7 @@ impl<'r> Redirector<'r> {
     }
 
     /// Where `redirect` sends a packet that came in on `ingress`.
-    pub(super) fn resolve(&mut self, redirect: Option<Redirect>, ingress: u32) -> Targets {
+    pub(crate) fn resolve(&mut self, redirect: Option<Redirect>, ingress: u32) -> Targets {
         let (map_id, key, flags) = match redirect {
             Some(Redirect::Ifindex(ifindex)) => {
                 return Targets::One(Destination { ifindex, prog: 0 });

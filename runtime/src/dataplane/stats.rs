@@ -51,15 +51,17 @@ counters! {
     sent,
     /// Packets a device would not take after retries (dropped and counted here).
     tx_failed,
-    /// Redirects with nowhere to go: no such port, an empty devmap slot, a map kind this
-    /// I/O path cannot deliver to (cpumap, xskmap), or a devmap program that dropped it.
+    /// Redirects with nowhere to go: no such port, an empty devmap slot, a map kind uxdp
+    /// cannot deliver to (cpumap, xskmap), or a devmap program that dropped it.
     redirect_failed,
-    /// `XDP_PASS` packets with no exception port to take them (dropped).
+    /// `XDP_PASS` packets with no way to the host stack (no exception port or TAP device;
+    /// dropped).
     pass_unrouted,
-    /// Frames the program never saw: chained (multi-segment) mbufs and runts shorter
-    /// than an Ethernet header (dropped).
+    /// Frames the program never saw: chained (multi-segment) mbufs, runts shorter than an
+    /// Ethernet header, frames outside their buffer (dropped).
     malformed,
-    /// Packets the host stack sent out through an exception port, forwarded to the wire.
+    /// Packets the host stack sent out through an exception port or TAP device, forwarded
+    /// to the wire.
     from_host,
 }
 

@@ -1,0 +1,292 @@
+//! One worker's poll loop over its socket set: receive a batch on each interface's socket,
+//! run the program on every frame in place in the UMEM, act on the verdicts, then send
+//! what is to be sent and refill the fill rings. When nothing arrives for a while it
+//! sleeps in `poll()` until a frame does.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use uxdp_io_afxdp::{CHUNK_SIZE, Frame, RX_HEADROOM, SocketSet};
+
+use super::{Port, TapSlot};
+use crate::dataplane::redirect::{Destination, Redirector, Targets};
+use crate::dataplane::stats::{Counters, Stats};
+use crate::helpers::Redirect;
+use crate::xdp::packet::{Frag, TAILROOM};
+use crate::xdp::{FrameView, RxInfo, XdpProgram, action};
+
+/// Frames taken from a socket at a time.
+const BATCH: u32 = 64;
+/// Empty polling rounds before the worker sleeps in `poll()`.
+const SPIN_ROUNDS: u32 = 2000;
+/// Longest sleep, so a stop request is seen soon.
+const SLEEP_MS: i32 = 10;
+/// Frames read from a TAP device per round.
+const TAP_BATCH: usize = 64;
+
+/// The chunk base of UMEM address `addr`.
+fn base_of(addr: u64) -> u64 {
+    addr & !(CHUNK_SIZE as u64 - 1)
+}
+
+/// A worker: its sockets (queue `index` of every port, in port order) and counts.
+pub(super) struct Worker<'d> {
+    index: usize,
+    prog: &'d XdpProgram,
+    ports: &'d [Port],
+    taps: &'d [TapSlot],
+    set: SocketSet,
+    rx: Vec<Frame>,
+    frags: Vec<Frag>,
+    redirector: Redirector<'d>,
+    redirect_target: Option<Redirect>,
+    counts: Counters,
+}
+
+impl<'d> Worker<'d> {
+    pub(super) fn new(
+        index: usize,
+        prog: &'d XdpProgram,
+        ports: &'d [Port],
+        taps: &'d [TapSlot],
+        set: SocketSet,
+    ) -> Self {
+        Worker {
+            index,
+            prog,
+            ports,
+            taps,
+            set,
+            rx: Vec::with_capacity(BATCH as usize),
+            frags: Vec::new(),
+            redirector: Redirector::new(prog.registry()),
+            redirect_target: None,
+            counts: Counters::default(),
+        }
+    }
+
+    /// Polls until `stop` is raised, then sends what it holds.
+    pub(super) fn run(mut self, stop: &AtomicBool, stats: &Stats) {
+        let tap_fds: Vec<i32> = if self.index == 0 {
+            self.taps.iter().map(|t| t.tap.raw_fd()).collect()
+        } else {
+            Vec::new()
+        };
+        let mut idle = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let mut busy = false;
+            for p in 0..self.ports.len() {
+                let mut rx = std::mem::take(&mut self.rx);
+                if self.set.receive(p, &mut rx, BATCH) > 0 {
+                    busy = true;
+                    for f in rx.drain(..) {
+                        self.handle(p, f);
+                    }
+                }
+                self.rx = rx;
+            }
+            if self.index == 0 {
+                busy |= self.forward_host_frames();
+            }
+            if busy {
+                idle = 0;
+                self.flush();
+                stats.publish(self.index, &self.counts);
+            } else {
+                idle += 1;
+                if idle >= SPIN_ROUNDS {
+                    // Sends complete and fill rings refill before the sleep.
+                    self.flush();
+                    self.set.wait(&tap_fds, SLEEP_MS);
+                }
+            }
+        }
+        self.flush();
+        stats.publish(self.index, &self.counts);
+    }
+
+    fn flush(&mut self) {
+        let (sent, failed) = self.set.flush();
+        self.counts.sent += sent;
+        self.counts.tx_failed += failed;
+    }
+
+    /// Runs the program on frame `f`, received on port `p`, and acts on its verdict.
+    #[inline(always)]
+    fn handle(&mut self, p: usize, f: Frame) {
+        self.counts.rx += 1;
+        self.counts.rx_bytes += u64::from(f.len);
+        let rx = RxInfo {
+            ifindex: self.ports[p].iface.ifindex,
+            rx_queue: self.set.queue(),
+            cpu: self.index as u32,
+            ..RxInfo::default()
+        };
+        let Some((action, f)) = self.run_program(self.prog, f, rx) else {
+            self.counts.malformed += 1;
+            return self.set.release(f.addr);
+        };
+        match action {
+            action::DROP => {
+                self.counts.drop += 1;
+                self.set.release(f.addr);
+            }
+            action::TX => {
+                self.counts.tx += 1;
+                self.set.send(p, f.addr, f.len);
+            }
+            action::PASS => {
+                self.counts.pass += 1;
+                self.pass(p, f);
+            }
+            action::REDIRECT => {
+                self.counts.redirect += 1;
+                let target = self.redirect_target.take();
+                self.redirect(f, target, rx);
+            }
+            action::ABORTED => {
+                self.counts.aborted += 1;
+                self.set.release(f.addr);
+            }
+            _ => {
+                self.counts.invalid += 1;
+                self.set.release(f.addr);
+            }
+        }
+    }
+
+    /// Runs `prog` on frame `f` in place; returns the action and where the program left
+    /// the packet (for `XDP_REDIRECT`, the target is left in `redirect_target`). `None`
+    /// for a frame the program cannot see (outside the UMEM, or a runt).
+    #[inline(always)]
+    fn run_program(&mut self, prog: &XdpProgram, f: Frame, rx: RxInfo) -> Option<(u32, Frame)> {
+        let (chunk, off) = self.set.chunk_mut(f.addr)?;
+        // The chunk's end is kept free as the kernel keeps a frame's: room for a
+        // `skb_shared_info`, which bounds `bpf_xdp_adjust_tail`.
+        let frame = &mut chunk[..CHUNK_SIZE - TAILROOM];
+        let mut view = FrameView::new(frame, off, f.len as usize, &mut self.frags)?;
+        let verdict = prog.run_frame(&mut view, rx);
+        let (off, len) = view.bounds();
+        self.frags.clear();
+        let action = verdict.action;
+        if action == action::REDIRECT {
+            self.redirect_target = verdict.redirect;
+        }
+        let moved = Frame {
+            addr: base_of(f.addr) + off as u64,
+            len: len as u32,
+        };
+        Some((action, moved))
+    }
+
+    /// Hands frame `f` from port `p` to the host stack through the port's TAP device.
+    fn pass(&mut self, p: usize, f: Frame) {
+        match self.ports[p].pass_to {
+            Some(t) => {
+                let written = match self.set.chunk_mut(f.addr) {
+                    Some((chunk, off)) => self.taps[t].tap.write(&chunk[off..off + f.len as usize]),
+                    None => false,
+                };
+                if written {
+                    self.counts.sent += 1;
+                } else {
+                    self.counts.tx_failed += 1;
+                }
+            }
+            None => self.counts.pass_unrouted += 1,
+        }
+        self.set.release(f.addr);
+    }
+
+    /// Sends a redirected frame where the program's redirect says.
+    fn redirect(&mut self, f: Frame, redirect: Option<Redirect>, rx: RxInfo) {
+        match self.redirector.resolve(redirect, rx.ifindex) {
+            Targets::One(d) => self.deliver(f, d, rx),
+            Targets::Many(all) => {
+                let Some((last, rest)) = all.split_last() else {
+                    return self.set.release(f.addr);
+                };
+                for &d in rest {
+                    match self.copy(f) {
+                        Some(copy) => self.deliver(copy, d, rx),
+                        None => self.counts.tx_failed += 1,
+                    }
+                }
+                self.deliver(f, *last, rx);
+            }
+            Targets::Undeliverable => {
+                self.counts.redirect_failed += 1;
+                self.set.release(f.addr);
+            }
+        }
+    }
+
+    /// A copy of frame `f` in a free chunk, at the usual headroom.
+    fn copy(&mut self, f: Frame) -> Option<Frame> {
+        let (chunk, off) = self.set.chunk_mut(f.addr)?;
+        let bytes = chunk[off..off + f.len as usize].to_vec();
+        let base = self.set.alloc()?;
+        let (chunk, _) = self.set.chunk_mut(base)?;
+        chunk[RX_HEADROOM..RX_HEADROOM + bytes.len()].copy_from_slice(&bytes);
+        Some(Frame {
+            addr: base + RX_HEADROOM as u64,
+            len: f.len,
+        })
+    }
+
+    /// Sends `f` out of the port with `d`'s ifindex, through `d`'s devmap program first.
+    fn deliver(&mut self, f: Frame, d: Destination, rx: RxInfo) {
+        let Some(q) = self.ports.iter().position(|p| p.iface.ifindex == d.ifindex) else {
+            self.counts.redirect_failed += 1;
+            return self.set.release(f.addr);
+        };
+        let mut f = f;
+        if d.prog != 0 {
+            let Some(prog) = self.prog.registry().program(d.prog) else {
+                self.counts.redirect_failed += 1;
+                return self.set.release(f.addr);
+            };
+            let egress = RxInfo {
+                egress_ifindex: d.ifindex,
+                ..rx
+            };
+            match self.run_program(&prog, f, egress) {
+                Some((action::PASS, moved)) => f = moved,
+                _ => {
+                    self.counts.redirect_failed += 1;
+                    return self.set.release(f.addr);
+                }
+            }
+        }
+        self.set.send(q, f.addr, f.len);
+    }
+
+    /// Sends what the host stack wrote to the TAP devices out of their interfaces;
+    /// whether there was any.
+    fn forward_host_frames(&mut self) -> bool {
+        let mut any = false;
+        for t in self.taps {
+            for _ in 0..TAP_BATCH {
+                let Some(base) = self.set.alloc() else {
+                    return any;
+                };
+                let Some((chunk, _)) = self.set.chunk_mut(base) else {
+                    return any;
+                };
+                let room = &mut chunk[RX_HEADROOM..CHUNK_SIZE - TAILROOM];
+                match t.tap.read(room) {
+                    Some(n) => {
+                        any = true;
+                        self.counts.from_host += 1;
+                        self.set
+                            .send(t.to_wire, base + RX_HEADROOM as u64, n as u32);
+                    }
+                    None => {
+                        self.set.release(base);
+                        break;
+                    }
+                }
+            }
+        }
+        any
+    }
+}

@@ -1,0 +1,150 @@
+//! `uxdp run --afxdp IFACE[,IFACE...]`: the interfaces stay with the kernel; a redirect
+//! program on each hands the frames of the queues served to uxdp's AF_XDP sockets, and
+//! is detached when the run ends (a stale one, left by a killed run, is replaced).
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+use serde_json::{Map, Value, json};
+use uxdp::afxdp::{AfxdpConfig, Dataplane};
+use uxdp_io_afxdp::BindMode;
+
+use super::run::Session;
+use super::run_report::Plane;
+use crate::XdpMode;
+
+impl Plane for Dataplane {
+    fn setup(&self) -> (String, Vec<String>, Map<String, Value>) {
+        let workers = self.workers();
+        let first = format!("{workers} worker(s), one per queue, over AF_XDP");
+        let mut lines = Vec::new();
+        let mut ports = Vec::new();
+        for p in self.ports() {
+            let i = &p.iface;
+            let mode = p.attachment.mode().name();
+            let copy = if p.zero_copy { "zero-copy" } else { "copy" };
+            let tap = p.pass_to.map(|t| self.taps()[t].tap.name().to_string());
+            lines.push(format!(
+                "  interface {} ({}): ifindex {}, queues 0..{}, redirect program {} in {mode} \
+                 mode, {copy} sockets{}",
+                i.name,
+                if i.driver.is_empty() { "?" } else { &i.driver },
+                i.ifindex,
+                workers - 1,
+                p.attachment.redirect().prog_id(),
+                tap.as_ref()
+                    .map_or(String::new(), |t| format!(", XDP_PASS to {t}")),
+            ));
+            if let Some(id) = p.attachment.replaced_stale() {
+                lines.push(format!(
+                    "  {}: replaced stale uxdp redirect program {id} (left by a run that \
+                     ended without detaching it)",
+                    i.name
+                ));
+            }
+            ports.push(json!({
+                "name": i.name,
+                "driver": i.driver,
+                "ifindex": i.ifindex,
+                "queues": workers,
+                "mode": mode,
+                "zero_copy": p.zero_copy,
+                "redirect_prog_id": p.attachment.redirect().prog_id(),
+                "replaced_stale": p.attachment.replaced_stale(),
+                "pass_tap": tap,
+            }));
+        }
+        let mut taps = Vec::new();
+        for t in self.taps() {
+            let wire = &self.ports()[t.to_wire].iface.name;
+            lines.push(format!(
+                "  tap {} (ifindex {}{}): XDP_PASS frames to the host; its frames out of {wire}",
+                t.tap.name(),
+                t.tap.ifindex(),
+                if t.tap.created() { ", created" } else { "" },
+            ));
+            taps.push(json!({
+                "name": t.tap.name(),
+                "ifindex": t.tap.ifindex(),
+                "created": t.tap.created(),
+                "to_wire": wire,
+            }));
+        }
+        let mut fields = Map::new();
+        let workers: Vec<Value> = (0..workers).map(|q| json!({ "queue": q })).collect();
+        fields.insert("workers".into(), json!(workers));
+        fields.insert("ports".into(), json!(ports));
+        fields.insert("taps".into(), json!(taps));
+        (first, lines, fields)
+    }
+
+    fn worker(&self, w: usize) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("queue".into(), json!(w));
+        m
+    }
+
+    fn ports(&self, whole: bool) -> Vec<(Value, String)> {
+        self.ports()
+            .iter()
+            .map(|p| {
+                let s = p.socket_stats();
+                let v = json!({
+                    "name": p.iface.name,
+                    "ifindex": p.iface.ifindex,
+                    "rx_dropped": s.rx_dropped,
+                    "rx_ring_full": s.rx_ring_full,
+                    "rx_fill_ring_empty": s.rx_fill_ring_empty_descs,
+                    "rx_invalid_descs": s.rx_invalid_descs,
+                    "tx_invalid_descs": s.tx_invalid_descs,
+                    "tx_ring_empty": s.tx_ring_empty_descs,
+                });
+                let mut line = format!(
+                    "  {:<12} socket drops: {} (rx ring full {}, fill ring empty {})",
+                    p.iface.name, s.rx_dropped, s.rx_ring_full, s.rx_fill_ring_empty_descs
+                );
+                if whole {
+                    line += &format!(
+                        ", invalid descriptors rx {} tx {}",
+                        s.rx_invalid_descs, s.tx_invalid_descs
+                    );
+                }
+                (v, line)
+            })
+            .collect()
+    }
+}
+
+/// Runs `uxdp run --afxdp`.
+pub(crate) fn run(session: &Session<'_>) -> anyhow::Result<ExitCode> {
+    let args = session.args;
+    if !args.eal.is_empty() {
+        bail!("arguments after `--` are the EAL's, for --dpdk; --afxdp takes none");
+    }
+    if args.workers.is_some() || !args.pass_ports.is_empty() || args.mbufs.is_some() {
+        bail!(
+            "--workers, --pass-port and --mbufs are for --dpdk; with --afxdp use --queues and --pass-tap"
+        );
+    }
+    let config = AfxdpConfig {
+        interfaces: args.afxdp.clone(),
+        queues: args.queues,
+        mode: args.mode.map(XdpMode::attach_mode),
+        bind: if args.zero_copy {
+            BindMode::ZeroCopy
+        } else if args.copy {
+            BindMode::Copy
+        } else {
+            BindMode::Auto
+        },
+        pass_taps: args.pass_taps.clone(),
+    };
+    let dataplane = Dataplane::start(&config, session.prepared.n_cpus())?;
+    let prog = session.prepared.prog();
+    session.drive(&dataplane, dataplane.workers(), |stats| {
+        Ok(dataplane.run(prog, &session.stop, stats)?)
+    })?;
+    // Detaches the redirect programs, with a word on stderr should one refuse.
+    drop(dataplane);
+    Ok(ExitCode::SUCCESS)
+}

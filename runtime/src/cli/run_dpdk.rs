@@ -1,0 +1,244 @@
+//! `uxdp run --dpdk`: the EAL started with uxdp's defaults (a file prefix of this run's
+//! own unless one is given, hugepage files unlinked once mapped), every port DPDK was
+//! given running the program, and DPDK's runtime directory removed at the end.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::anyhow;
+use serde_json::{Map, Value, json};
+use uxdp::dpdk::{Dataplane, DpdkConfig, PortSlot, Role};
+use uxdp_io_dpdk::{Eal, PortStats};
+
+use super::run::Session;
+use super::run_report::Plane;
+
+/// DPDK's runtime directory for this run's file prefix, removed on drop (after the EAL's
+/// clean-up, which leaves it) when this run owned it: it chose the prefix, or it started
+/// the EAL as the primary process of the prefix.
+struct RuntimeDir {
+    path: PathBuf,
+    owned: bool,
+}
+
+impl Drop for RuntimeDir {
+    fn drop(&mut self) {
+        if self.owned {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// Where DPDK keeps the runtime files of `prefix`: under /var/run/dpdk for root, else
+/// under $XDG_RUNTIME_DIR (or /tmp).
+fn runtime_dir(prefix: &str) -> PathBuf {
+    // SAFETY: geteuid has no preconditions.
+    let base = if unsafe { libc::geteuid() } == 0 {
+        PathBuf::from("/var/run")
+    } else {
+        std::env::var_os("XDG_RUNTIME_DIR").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from)
+    };
+    base.join("dpdk").join(prefix)
+}
+
+/// The `--file-prefix` among EAL arguments, in either spelling.
+fn file_prefix(args: &[String]) -> Option<&str> {
+    args.iter().enumerate().find_map(|(i, a)| {
+        if let Some(p) = a.strip_prefix("--file-prefix=") {
+            Some(p)
+        } else if a == "--file-prefix" {
+            args.get(i + 1).map(String::as_str)
+        } else {
+            None
+        }
+    })
+}
+
+/// The EAL arguments: the user's, after uxdp's defaults (a file prefix of this run's own
+/// unless one is given, hugepage files unlinked once mapped, warnings and errors only from
+/// DPDK's log). Returns them and the runtime directory, owned when uxdp chose the prefix.
+fn eal_arguments(user: &[String]) -> (Vec<String>, RuntimeDir) {
+    let mut args = Vec::new();
+    let dir = match file_prefix(user) {
+        Some(p) => RuntimeDir {
+            path: runtime_dir(p),
+            owned: false,
+        },
+        None => {
+            let prefix = format!("uxdp-{}", std::process::id());
+            args.push(format!("--file-prefix={prefix}"));
+            RuntimeDir {
+                path: runtime_dir(&prefix),
+                owned: true,
+            }
+        }
+    };
+    // Hugepage files are unlinked as soon as they are mapped, so none is left behind,
+    // whatever way the run ends (DPDK's clean-up leaves them otherwise).
+    let no_files = ["--no-huge", "--in-memory"];
+    if !user
+        .iter()
+        .any(|a| no_files.contains(&a.as_str()) || a.starts_with("--huge-unlink"))
+    {
+        args.push("--huge-unlink".to_string());
+    }
+    args.push("--log-level=warning".to_string());
+    args.extend(user.iter().cloned());
+    (args, dir)
+}
+
+/// DPDK's reason, with the free hugepages of each size when the EAL wanted some and
+/// failed for want of memory (EACCES from its hugepage survey, ENOMEM from mapping).
+fn explain_eal_failure(e: uxdp_io_dpdk::DpdkError, args: &[String]) -> anyhow::Error {
+    let memory = ["Permission denied", "Cannot allocate memory"];
+    if args.iter().any(|a| a == "--no-huge") || !memory.contains(&e.reason.as_str()) {
+        return anyhow!("{e}");
+    }
+    let mut free = Vec::new();
+    if let Ok(dirs) = std::fs::read_dir("/sys/kernel/mm/hugepages") {
+        for d in dirs.flatten() {
+            let n = std::fs::read_to_string(d.path().join("free_hugepages")).unwrap_or_default();
+            let size = d.file_name().to_string_lossy().replace("hugepages-", "");
+            free.push(format!("{size}: {}", n.trim()));
+        }
+    }
+    free.sort();
+    anyhow!(
+        "{e}\n  hugepages free: {}; reserve some (echo 512 > \
+         /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages) or pass --no-huge",
+        if free.is_empty() {
+            "none".to_string()
+        } else {
+            free.join(", ")
+        }
+    )
+}
+
+fn role_name(slot: &PortSlot<'_>) -> String {
+    match slot.role {
+        Role::Program { .. } => "program".into(),
+        Role::Exception { .. } => "exception (XDP_PASS)".into(),
+    }
+}
+
+/// What a port is, as the set-up line reports it.
+fn port_identity(slot: &PortSlot<'_>) -> Value {
+    json!({
+        "port": slot.port.id(),
+        "name": slot.info.name,
+        "driver": slot.info.driver,
+        "ifindex": slot.ifindex,
+        "role": role_name(slot),
+    })
+}
+
+/// A port and its counters.
+fn port_json(slot: &PortSlot<'_>, s: &PortStats) -> Value {
+    let mut v = port_identity(slot);
+    let counters = json!({
+        "rx_packets": s.rx_packets,
+        "tx_packets": s.tx_packets,
+        "rx_bytes": s.rx_bytes,
+        "tx_bytes": s.tx_bytes,
+        "rx_missed": s.rx_missed,
+        "rx_errors": s.rx_errors,
+        "tx_errors": s.tx_errors,
+    });
+    if let (Value::Object(v), Value::Object(c)) = (&mut v, counters) {
+        v.extend(c);
+    }
+    v
+}
+
+impl Plane for Dataplane<'_> {
+    fn setup(&self) -> (String, Vec<String>, Map<String, Value>) {
+        let (mbufs, _) = self.pool_usage();
+        let first = format!("{} worker(s), {mbufs} mbufs", self.workers());
+        let mut lines = Vec::new();
+        for (w, l) in self.worker_lcores().iter().enumerate() {
+            lines.push(format!("  worker {w}: lcore {} (cpu {})", l.id, l.cpu));
+        }
+        for p in self.ports() {
+            lines.push(format!(
+                "  port {} {} ({}): ifindex {}, {}",
+                p.port.id(),
+                p.info.name,
+                p.info.driver,
+                p.ifindex,
+                role_name(p)
+            ));
+        }
+        let mut fields = Map::new();
+        let lcores: Vec<Value> = self
+            .worker_lcores()
+            .iter()
+            .map(|l| json!({ "lcore": l.id, "cpu": l.cpu }))
+            .collect();
+        fields.insert("workers".into(), json!(lcores));
+        let ports: Vec<Value> = self.ports().iter().map(port_identity).collect();
+        fields.insert("ports".into(), json!(ports));
+        fields.insert("mbufs".into(), json!(mbufs));
+        (first, lines, fields)
+    }
+
+    fn worker(&self, w: usize) -> Map<String, Value> {
+        let l = &self.worker_lcores()[w];
+        let mut m = Map::new();
+        m.insert("lcore".into(), json!(l.id));
+        m.insert("cpu".into(), json!(l.cpu));
+        m
+    }
+
+    fn ports(&self, whole: bool) -> Vec<(Value, String)> {
+        self.ports()
+            .iter()
+            .map(|p| {
+                let s = p.port.stats().unwrap_or_default();
+                let line = if whole {
+                    format!(
+                        "  port {} {}: rx {} tx {} missed {} rx errors {} tx errors {}",
+                        p.port.id(),
+                        p.info.name,
+                        s.rx_packets,
+                        s.tx_packets,
+                        s.rx_missed,
+                        s.rx_errors,
+                        s.tx_errors
+                    )
+                } else {
+                    format!(
+                        "  port {} {:<12} rx {:>12} tx {:>12} missed {}",
+                        p.port.id(),
+                        p.info.name,
+                        s.rx_packets,
+                        s.tx_packets,
+                        s.rx_missed
+                    )
+                };
+                (port_json(p, &s), line)
+            })
+            .collect()
+    }
+}
+
+/// Runs `uxdp run --dpdk`.
+pub(crate) fn run(session: &Session<'_>) -> anyhow::Result<ExitCode> {
+    let args = session.args;
+    // Dropped last: DPDK's runtime directory goes after the EAL is cleaned up.
+    let (eal_args, mut runtime_dir) = eal_arguments(&args.eal);
+    let eal = Eal::init(&eal_args).map_err(|e| explain_eal_failure(e, &eal_args))?;
+    // The EAL started as the prefix's primary process: its directory is this run's.
+    runtime_dir.owned = true;
+    let config = DpdkConfig {
+        workers: args.workers,
+        pass_ports: args.pass_ports.clone(),
+        mbufs: args.mbufs,
+        ..DpdkConfig::default()
+    };
+    let dataplane = Dataplane::start(&eal, &config, session.prepared.n_cpus())?;
+    let prog = session.prepared.prog();
+    session.drive(&dataplane, dataplane.workers(), |stats| {
+        Ok(dataplane.run(&eal, prog, &session.stop, stats)?)
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -102,6 +102,17 @@ impl Raw {
                 size_of::<libc::timeval>() as u32,
             )
         };
+        let one: libc::c_int = 1;
+        // SAFETY: an int option of the size passed.
+        unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_AUXDATA,
+                std::ptr::from_ref(&one).cast(),
+                size_of::<libc::c_int>() as u32,
+            )
+        };
         let big: libc::c_int = 8 << 20;
         // SAFETY: an int option of the size passed.
         unsafe {
@@ -128,31 +139,60 @@ impl Raw {
         );
     }
 
-    /// The next frame coming in (not one going out), if one comes within 50 ms.
+    /// The next frame coming in (not one going out), if one comes within 50 ms. A VLAN
+    /// tag the receive path took off into the packet's metadata is put back, as tcpdump
+    /// does (a frame too short for its tag never reaches a packet socket at all).
     pub(crate) fn recv(&self) -> Option<Vec<u8>> {
         let mut buf = vec![0u8; 65536];
+        let mut control = [0u64; 16];
         loop {
-            // SAFETY: a zeroed sockaddr_ll is valid for the kernel to fill.
+            // SAFETY: zeroed sockaddr_ll, iovec and msghdr are valid; filled below.
             let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-            let mut len = size_of::<libc::sockaddr_ll>() as u32;
-            // SAFETY: receives into `buf` and `sll`, at most their sizes.
-            let n = unsafe {
-                libc::recvfrom(
-                    self.0.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    0,
-                    std::ptr::from_mut(&mut sll).cast(),
-                    &mut len,
-                )
+            let mut iov = libc::iovec {
+                iov_base: buf.as_mut_ptr().cast(),
+                iov_len: buf.len(),
             };
+            // SAFETY: as above.
+            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+            msg.msg_name = std::ptr::from_mut(&mut sll).cast();
+            msg.msg_namelen = size_of::<libc::sockaddr_ll>() as u32;
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = control.as_mut_ptr().cast();
+            msg.msg_controllen = size_of_val(&control);
+            // SAFETY: every buffer `msg` points to is live and as long as it says.
+            let n = unsafe { libc::recvmsg(self.0.as_raw_fd(), &mut msg, 0) };
             if n < 0 {
                 return None;
             }
-            if sll.sll_pkttype != libc::PACKET_OUTGOING {
-                buf.truncate(n as usize);
-                return Some(buf);
+            if sll.sll_pkttype == libc::PACKET_OUTGOING {
+                continue;
             }
+            let mut frame = buf[..n as usize].to_vec();
+            // SAFETY: walks the control messages the kernel wrote into `control`.
+            let mut c = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+            while !c.is_null() {
+                // SAFETY: `c` is a control message header inside `control`.
+                let h = unsafe { &*c };
+                if h.cmsg_level == libc::SOL_PACKET && h.cmsg_type == libc::PACKET_AUXDATA {
+                    // SAFETY: a PACKET_AUXDATA message carries a tpacket_auxdata.
+                    let aux: libc::tpacket_auxdata =
+                        unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(c).cast()) };
+                    if aux.tp_status & libc::TP_STATUS_VLAN_VALID != 0 && frame.len() >= 12 {
+                        let tpid = if aux.tp_status & libc::TP_STATUS_VLAN_TPID_VALID != 0 {
+                            aux.tp_vlan_tpid
+                        } else {
+                            0x8100
+                        };
+                        let mut tag = tpid.to_be_bytes().to_vec();
+                        tag.extend_from_slice(&aux.tp_vlan_tci.to_be_bytes());
+                        frame.splice(12..12, tag);
+                    }
+                }
+                // SAFETY: advances within the same control buffer.
+                c = unsafe { libc::CMSG_NXTHDR(&msg, c) };
+            }
+            return Some(frame);
         }
     }
 
@@ -168,6 +208,14 @@ impl Raw {
         }
         got
     }
+}
+
+/// Whether a receiving Linux interface shows `frame` to packet sockets at all: the
+/// receive path takes a VLAN tag off before any tap, and drops the frame when the tag and
+/// the protocol after it (6 bytes) are not all there.
+pub(crate) fn observable(frame: &[u8]) -> bool {
+    let vlan = frame.len() >= 14 && matches!([frame[12], frame[13]], [0x81, 0x00] | [0x88, 0xa8]);
+    !vlan || frame.len() >= 20
 }
 
 /// An Ethernet + IPv4 + UDP frame from `src` to `dst` (MACs), 10.9.0.1 → 10.9.0.2, UDP

@@ -3,6 +3,7 @@
 //! from below an Ethernet header to beyond what a frame holds.
 
 /// A named packet.
+#[derive(Clone)]
 pub(crate) struct TestPacket {
     pub(crate) name: String,
     pub(crate) bytes: Vec<u8>,

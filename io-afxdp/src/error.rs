@@ -6,20 +6,20 @@ use std::io;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A system call failed: what uxdp was doing, and the kernel's reason.
-    #[error("{what}: {source}{}", hint(.source))]
+    #[error("{what}: {error}{}", hint(.error))]
     Os {
         /// What was being done, naming the interface or queue.
         what: String,
         /// The kernel's errno.
-        source: io::Error,
+        error: io::Error,
     },
     /// The kernel refused with a message of its own (rtnetlink's extended ack).
-    #[error("{what}: {source} ({message})")]
+    #[error("{what}: {error} ({message})")]
     Kernel {
         /// What was being done.
         what: String,
         /// The kernel's errno.
-        source: io::Error,
+        error: io::Error,
         /// The kernel's explanation.
         message: String,
     },
@@ -33,7 +33,7 @@ impl Error {
     pub(crate) fn os(what: impl Into<String>, errno: i32) -> Error {
         Error::Os {
             what: what.into(),
-            source: io::Error::from_raw_os_error(errno),
+            error: io::Error::from_raw_os_error(errno),
         }
     }
 
@@ -41,14 +41,14 @@ impl Error {
     pub(crate) fn last(what: impl Into<String>) -> Error {
         Error::Os {
             what: what.into(),
-            source: io::Error::last_os_error(),
+            error: io::Error::last_os_error(),
         }
     }
 
     /// The errno behind the failure, if a call failed.
     pub fn errno(&self) -> Option<i32> {
         match self {
-            Error::Os { source, .. } | Error::Kernel { source, .. } => source.raw_os_error(),
+            Error::Os { error, .. } | Error::Kernel { error, .. } => error.raw_os_error(),
             Error::Refused(_) => None,
         }
     }

@@ -219,7 +219,7 @@ impl Netlink {
             return Err(match message {
                 Some(message) => Error::Kernel {
                     what: what(),
-                    source: io::Error::from_raw_os_error(errno),
+                    error: io::Error::from_raw_os_error(errno),
                     message,
                 },
                 None => Error::os(what(), errno),
@@ -285,7 +285,7 @@ impl Netlink {
             (0, _) => Ok(()),
             (errno, Some(message)) => Err(Error::Kernel {
                 what: what.to_string(),
-                source: io::Error::from_raw_os_error(errno),
+                error: io::Error::from_raw_os_error(errno),
                 message,
             }),
             (errno, None) => Err(Error::os(what, errno)),

@@ -99,7 +99,7 @@ impl Tap {
                 } else {
                     format!("{name}: creating a TAP device")
                 },
-                source: e,
+                error: e,
             });
         }
         // SAFETY: a NUL-terminated name.

@@ -510,7 +510,7 @@ fn bind_error(at: &str, errno: i32, mode: BindMode) -> Error {
         )),
         (libc::EINVAL, _) => Error::Os {
             what: format!("{at}: binding the XDP socket (does the queue exist?)"),
-            source: std::io::Error::from_raw_os_error(errno),
+            error: std::io::Error::from_raw_os_error(errno),
         },
         _ => Error::os(format!("{at}: binding the XDP socket"), errno),
     }

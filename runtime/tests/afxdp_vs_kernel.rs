@@ -22,13 +22,12 @@ use std::time::Duration;
 
 use afxdp_common::{Raw, ifindex, observable, spawn_in, veth};
 use common::Netns;
-use run_common::{Scratch, UxdpRun, total};
+use run_common::{KernelOutcome, Scratch, UxdpRun, differences};
 use uxdp::kernel::load_in_kernel;
 use uxdp::object::{Object, ProgKind};
-use uxdp::testrun::dump::{self, Contents};
+use uxdp::testrun::dump;
 use uxdp::xdp::action;
 use uxdp_kbpf::XdpMd;
-use uxdp_maps::{Map, Store};
 
 /// The veths' MTU: room for the corpus's larger frames, and for the ones programs grow,
 /// within what native XDP on a veth allows (a frame in one page).
@@ -51,16 +50,6 @@ fn pin_to_cpu0() {
     }
 }
 
-/// What the kernel did with the packets: verdict counts, the output of the packets sent
-/// back (`XDP_TX`) and passed (`XDP_PASS`) in order, and the maps at the end.
-#[derive(Default)]
-struct Expected {
-    counts: [u64; 5],
-    tx: Vec<(String, Vec<u8>)>,
-    pass: Vec<(String, Vec<u8>)>,
-    maps: Vec<(String, Contents)>,
-}
-
 /// The kernel's run of `prog` over `packets`, inside `ns` (where `ifindex` is the veth).
 fn kernel_run(
     ns: &Netns,
@@ -68,7 +57,7 @@ fn kernel_run(
     prog: &str,
     ifindex: u32,
     packets: Vec<packets::TestPacket>,
-) -> Expected {
+) -> KernelOutcome {
     let (obj_path, prog) = (obj_path.to_path_buf(), prog.to_string());
     ns.enter(move || {
         pin_to_cpu0();
@@ -76,7 +65,7 @@ fn kernel_run(
         let obj = Object::parse(&name, &std::fs::read(&obj_path).unwrap()).unwrap();
         let kernel = load_in_kernel(&obj).unwrap_or_else(|e| panic!("{e}"));
         let kprog = kernel.program(&prog).expect("loaded");
-        let mut want = Expected::default();
+        let mut want = KernelOutcome::default();
         for p in &packets {
             let ctx = XdpMd {
                 data_end: p.bytes.len() as u32,
@@ -165,57 +154,7 @@ fn compare_program(
     assert_eq!(done.code, Some(0), "{}", done.stderr);
     let sum = done.summary();
 
-    let mut diffs = Vec::new();
-    let names = [
-        "XDP_ABORTED",
-        "XDP_DROP",
-        "XDP_PASS",
-        "XDP_TX",
-        "XDP_REDIRECT",
-    ];
-    for (name, k) in names.iter().zip(want.counts) {
-        let ours = total(sum, name);
-        if ours != k {
-            diffs.push(format!("{prog}: {name}: uxdp {ours}, kernel {k}"));
-        }
-    }
-    for (what, got, expected) in [
-        ("XDP_TX", &got_tx, &want.tx),
-        ("XDP_PASS", &got_pass, &want.pass),
-    ] {
-        if got.len() != expected.len() {
-            diffs.push(format!(
-                "{prog}: {what}: uxdp sent {} frames, the kernel {}",
-                got.len(),
-                expected.len()
-            ));
-        }
-        for (i, (a, (name, b))) in got.iter().zip(expected).enumerate() {
-            if a != b {
-                diffs.push(format!(
-                    "{prog}: {what} frame {i} (packet {name}) differs (lengths {} and {})",
-                    a.len(),
-                    b.len()
-                ));
-            }
-        }
-    }
-    let ours = Store::open(&store).unwrap();
-    let maps: Vec<Map> = ours
-        .map_ids()
-        .into_iter()
-        .map(|id| Map::open(&ours, id).unwrap())
-        .collect();
-    for (name, theirs) in &want.maps {
-        let Some(m) = maps.iter().find(|m| &m.def().name == name) else {
-            diffs.push(format!("{prog}: map `{name}` is not in the store"));
-            continue;
-        };
-        for d in dump::differences(&dump::of_uxdp(m), theirs) {
-            diffs.push(format!("{prog}: map `{name}`: {d}"));
-        }
-    }
-    drop(maps);
+    let diffs = differences(prog, sum, &want, &got_tx, &got_pass, &store);
     let _ = std::fs::remove_file(&store);
     diffs
 }

@@ -18,13 +18,12 @@ mod run_common;
 
 use std::path::{Path, PathBuf};
 
-use run_common::{Scratch, UxdpRun, eal_args, pcap_vdev, read_pcap, total};
+use run_common::{KernelOutcome, Scratch, UxdpRun, differences, eal_args, pcap_vdev, read_pcap};
 use uxdp::kernel::load_in_kernel;
 use uxdp::object::{Object, ProgKind};
 use uxdp::testrun::dump;
 use uxdp::xdp::action;
 use uxdp_kbpf::XdpMd;
-use uxdp_maps::{Map, Store};
 
 /// Most bytes one mbuf of uxdp's pool holds.
 const MBUF_DATA: usize = 2048;
@@ -42,15 +41,6 @@ fn pin_to_cpu0() {
     }
 }
 
-/// What the kernel did with the packets: verdict counts, and the output of the packets
-/// sent back (`XDP_TX`) and passed (`XDP_PASS`), in order.
-#[derive(Default)]
-struct Expected {
-    counts: [u64; 5],
-    tx: Vec<(String, Vec<u8>)>,
-    pass: Vec<(String, Vec<u8>)>,
-}
-
 /// Runs `prog` of `obj` on `packets` in uxdp over DPDK and in the kernel; returns the
 /// differences.
 fn compare_program(
@@ -63,7 +53,7 @@ fn compare_program(
     pin_to_cpu0();
     let kernel = load_in_kernel(obj).unwrap_or_else(|e| panic!("{e}"));
     let kprog = kernel.program(prog).expect("loaded");
-    let mut want = Expected::default();
+    let mut want = KernelOutcome::default();
     for p in packets {
         let ctx = XdpMd {
             data_end: p.bytes.len() as u32,
@@ -114,55 +104,11 @@ fn compare_program(
     assert_eq!(done.code, Some(0), "{}", done.stderr);
     let sum = done.summary();
 
-    let mut diffs = Vec::new();
-    let names = [
-        "XDP_ABORTED",
-        "XDP_DROP",
-        "XDP_PASS",
-        "XDP_TX",
-        "XDP_REDIRECT",
-    ];
-    for (name, k) in names.iter().zip(want.counts) {
-        let ours = total(sum, name);
-        if ours != k {
-            diffs.push(format!("{prog}: {name}: uxdp {ours}, kernel {k}"));
-        }
-    }
-    for (what, path, expected) in [("XDP_TX", &tx, &want.tx), ("XDP_PASS", &pass, &want.pass)] {
-        let got = read_pcap(path);
-        if got.len() != expected.len() {
-            diffs.push(format!(
-                "{prog}: {what}: uxdp sent {} frames, the kernel {}",
-                got.len(),
-                expected.len()
-            ));
-        }
-        for (i, (a, (name, b))) in got.iter().zip(expected).enumerate() {
-            if a != b {
-                diffs.push(format!(
-                    "{prog}: {what} frame {i} (packet {name}) differs (lengths {} and {})",
-                    a.len(),
-                    b.len()
-                ));
-            }
-        }
-    }
-    let ours = Store::open(&store).unwrap();
-    let maps: Vec<Map> = ours
-        .map_ids()
-        .into_iter()
-        .map(|id| Map::open(&ours, id).unwrap())
-        .collect();
     for (spec, theirs) in obj.maps.iter().zip(&kernel.maps) {
-        let Some(m) = maps.iter().find(|m| m.def().name == spec.name) else {
-            diffs.push(format!("{prog}: map `{}` is not in the store", spec.name));
-            continue;
-        };
-        for d in dump::differences(&dump::of_uxdp(m), &dump::of_kernel(theirs, &spec.def)) {
-            diffs.push(format!("{prog}: map `{}`: {d}", spec.name));
-        }
+        want.maps
+            .push((spec.name.clone(), dump::of_kernel(theirs, &spec.def)));
     }
-    drop(maps);
+    let diffs = differences(prog, sum, &want, &read_pcap(&tx), &read_pcap(&pass), &store);
     let _ = std::fs::remove_file(&store);
     diffs
 }

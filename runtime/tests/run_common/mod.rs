@@ -326,3 +326,75 @@ pub(crate) fn total(summary: &Value, name: &str) -> u64 {
         .as_u64()
         .unwrap_or_else(|| panic!("no total {name} in {summary}"))
 }
+
+/// What the kernel did with a program's packets: verdict counts, the frames it sent back
+/// (`XDP_TX`) and passed (`XDP_PASS`) in order with the packet each came from, and every
+/// map's contents at the end (by name).
+#[derive(Default)]
+pub(crate) struct KernelOutcome {
+    pub(crate) counts: [u64; 5],
+    pub(crate) tx: Vec<(String, Vec<u8>)>,
+    pub(crate) pass: Vec<(String, Vec<u8>)>,
+    pub(crate) maps: Vec<(String, uxdp::testrun::dump::Contents)>,
+}
+
+/// How uxdp's run of `prog` differs from the kernel's `want`: its summary's verdict counts,
+/// the frames it sent (`tx`) and passed (`pass`), and the maps in its store at `store`.
+pub(crate) fn differences(
+    prog: &str,
+    summary: &Value,
+    want: &KernelOutcome,
+    tx: &[Vec<u8>],
+    pass: &[Vec<u8>],
+    store: &Path,
+) -> Vec<String> {
+    use uxdp::testrun::dump;
+    let mut diffs = Vec::new();
+    let names = [
+        "XDP_ABORTED",
+        "XDP_DROP",
+        "XDP_PASS",
+        "XDP_TX",
+        "XDP_REDIRECT",
+    ];
+    for (name, k) in names.iter().zip(want.counts) {
+        let ours = total(summary, name);
+        if ours != k {
+            diffs.push(format!("{prog}: {name}: uxdp {ours}, kernel {k}"));
+        }
+    }
+    for (what, got, expected) in [("XDP_TX", tx, &want.tx), ("XDP_PASS", pass, &want.pass)] {
+        if got.len() != expected.len() {
+            diffs.push(format!(
+                "{prog}: {what}: uxdp sent {} frames, the kernel {}",
+                got.len(),
+                expected.len()
+            ));
+        }
+        for (i, (a, (name, b))) in got.iter().zip(expected).enumerate() {
+            if a != b {
+                diffs.push(format!(
+                    "{prog}: {what} frame {i} (packet {name}) differs (lengths {} and {})",
+                    a.len(),
+                    b.len()
+                ));
+            }
+        }
+    }
+    let ours = uxdp_maps::Store::open(store).unwrap();
+    let maps: Vec<uxdp_maps::Map> = ours
+        .map_ids()
+        .into_iter()
+        .map(|id| uxdp_maps::Map::open(&ours, id).unwrap())
+        .collect();
+    for (name, theirs) in &want.maps {
+        let Some(m) = maps.iter().find(|m| &m.def().name == name) else {
+            diffs.push(format!("{prog}: map `{name}` is not in the store"));
+            continue;
+        };
+        for d in dump::differences(&dump::of_uxdp(m), theirs) {
+            diffs.push(format!("{prog}: map `{name}`: {d}"));
+        }
+    }
+    diffs
+}

@@ -276,7 +276,8 @@ fn a_killed_run_leaves_a_stale_program_the_next_run_replaces() {
     assert_ne!(now, stale, "a new program, not the stale one reused");
     let back = exchange(&peer, "up0", vec![frame.clone()], 1);
     assert_eq!(back, [swapped(&frame)]);
-    let done = second.stop();
+    // SIGTERM ends a run as cleanly as SIGINT.
+    let done = second.stop_with(libc::SIGTERM);
     assert_eq!(done.code, Some(0), "{}", done.stderr);
     assert_eq!(xdp_prog_of(&dut, "ua0"), None);
 }

@@ -378,10 +378,13 @@ impl SocketSet {
         });
     }
 
-    /// Gives the frame at `addr` back, unsent.
+    /// Gives the frame at `addr` back, unsent (an address outside the UMEM is ignored).
     #[inline]
     pub fn release(&mut self, addr: u64) {
-        self.free.push(addr & !(CHUNK_SIZE as u64 - 1));
+        let base = addr & !(CHUNK_SIZE as u64 - 1);
+        if base < self.area.len() as u64 {
+            self.free.push(base);
+        }
     }
 
     /// A free chunk's base address, for a frame of the caller's own (a copy, a frame from

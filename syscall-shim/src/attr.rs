@@ -1,0 +1,125 @@
+//! The caller's memory, read and written as the kernel does it: through
+//! `process_vm_readv`/`process_vm_writev` on our own process, so a bad pointer is `EFAULT`
+//! and never a crash.
+
+/// The most attribute bytes any command uses here; a caller's longer tail must be zero
+/// (the kernel says `E2BIG` otherwise).
+pub(crate) const ATTR_MAX: usize = 256;
+
+/// An errno.
+pub(crate) type Errno = i32;
+
+/// Copies `len` bytes from the caller's address `addr`.
+pub(crate) fn copy_in(addr: u64, len: usize) -> Result<Vec<u8>, Errno> {
+    let mut buf = vec![0u8; len];
+    if len == 0 {
+        return Ok(buf);
+    }
+    if addr == 0 {
+        return Err(libc::EFAULT);
+    }
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: len,
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: len,
+    };
+    // SAFETY: reads from our own process into `buf`, which is `len` bytes; the kernel
+    // checks the remote range and fails with EFAULT rather than faulting us.
+    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    if n != len as isize {
+        return Err(libc::EFAULT);
+    }
+    Ok(buf)
+}
+
+/// Copies `bytes` to the caller's address `addr`.
+pub(crate) fn copy_out(addr: u64, bytes: &[u8]) -> Result<(), Errno> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    if addr == 0 {
+        return Err(libc::EFAULT);
+    }
+    let local = libc::iovec {
+        iov_base: bytes.as_ptr() as *mut libc::c_void,
+        iov_len: bytes.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: bytes.len(),
+    };
+    // SAFETY: writes `bytes` into our own process; the kernel checks the remote range.
+    let n = unsafe { libc::process_vm_writev(libc::getpid(), &local, 1, &remote, 1, 0) };
+    if n != bytes.len() as isize {
+        return Err(libc::EFAULT);
+    }
+    Ok(())
+}
+
+/// A command's attributes: the caller's `size` bytes at `addr`, zero-extended to
+/// [`ATTR_MAX`].
+#[derive(Debug, Clone)]
+pub(crate) struct Attr {
+    bytes: Vec<u8>,
+    addr: u64,
+}
+
+impl Attr {
+    /// Reads them; a tail beyond [`ATTR_MAX`] must be zero.
+    pub(crate) fn read(addr: u64, size: usize) -> Result<Attr, Errno> {
+        let mut bytes = copy_in(addr, size)?;
+        if bytes.len() > ATTR_MAX {
+            if bytes[ATTR_MAX..].iter().any(|&b| b != 0) {
+                return Err(libc::E2BIG);
+            }
+            bytes.truncate(ATTR_MAX);
+        }
+        bytes.resize(ATTR_MAX, 0);
+        Ok(Attr { bytes, addr })
+    }
+
+    /// The `u32` at byte `off`.
+    pub(crate) fn u32(&self, off: usize) -> u32 {
+        u32::from_ne_bytes(self.bytes[off..off + 4].try_into().expect("4 bytes"))
+    }
+
+    /// The `u64` at byte `off`.
+    pub(crate) fn u64(&self, off: usize) -> u64 {
+        u64::from_ne_bytes(self.bytes[off..off + 8].try_into().expect("8 bytes"))
+    }
+
+    /// The bytes `off..off + len`.
+    pub(crate) fn bytes(&self, off: usize, len: usize) -> &[u8] {
+        &self.bytes[off..off + len]
+    }
+
+    /// Writes `v` back into the caller's attributes at byte `off`.
+    pub(crate) fn write_u32(&self, off: usize, v: u32) -> Result<(), Errno> {
+        copy_out(self.addr + off as u64, &v.to_ne_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_pointers_are_efault_and_tails_must_be_zero() {
+        assert_eq!(copy_in(8, 16).unwrap_err(), libc::EFAULT);
+        assert_eq!(copy_out(8, &[1]).unwrap_err(), libc::EFAULT);
+        let data = [7u8; 300];
+        let a = Attr::read(data.as_ptr() as u64, 300).unwrap_err();
+        assert_eq!(a, libc::E2BIG);
+        let mut zeroed = [0u8; 300];
+        zeroed[0] = 9;
+        let a = Attr::read(zeroed.as_ptr() as u64, 300).unwrap();
+        assert_eq!(a.u32(0), 9);
+        let mut out = [0u32; 2];
+        let a = Attr::read(out.as_mut_ptr() as u64, 8).unwrap();
+        a.write_u32(4, 5).unwrap();
+        assert_eq!(out, [0, 5]);
+    }
+}

@@ -1,0 +1,207 @@
+//! `bpf()` commands, answered from the store. Attribute offsets are those of `union
+//! bpf_attr` in the kernel's UAPI; the answers are the kernel's, errno for errno.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use uxdp_maps::{Map, MapDef, MapType, Store, StoreOptions};
+
+use crate::attr::{Attr, Errno, copy_in, copy_out};
+use crate::fds::{self, Object};
+
+const MAP_CREATE: i32 = 0;
+const MAP_LOOKUP_ELEM: i32 = 1;
+const MAP_UPDATE_ELEM: i32 = 2;
+const MAP_DELETE_ELEM: i32 = 3;
+const MAP_GET_NEXT_KEY: i32 = 4;
+const MAP_GET_NEXT_ID: i32 = 12;
+const MAP_GET_FD_BY_ID: i32 = 14;
+const OBJ_GET_INFO_BY_FD: i32 = 15;
+const MAP_LOOKUP_AND_DELETE_ELEM: i32 = 21;
+const MAP_FREEZE: i32 = 22;
+
+/// Bytes of `struct bpf_map_info` as this shim fills it (up to `map_extra`).
+const MAP_INFO_SIZE: usize = 88;
+
+/// The store, opened (or created) on first use.
+fn store() -> Result<&'static Arc<Store>, Errno> {
+    static STORE: OnceLock<Result<Arc<Store>, Errno>> = OnceLock::new();
+    STORE
+        .get_or_init(|| {
+            let path = std::env::var_os("UXDP_STORE")
+                .map_or_else(|| PathBuf::from("/dev/shm/uxdp-store"), PathBuf::from);
+            Store::open_or_create(&path, &StoreOptions::default()).map_err(|e| {
+                log(&format!("cannot open the store {}: {e}", path.display()));
+                libc::ENOMEM
+            })
+        })
+        .as_ref()
+        .map_err(|&e| e)
+}
+
+/// Logs `what` on standard error when `$UXDP_LOG` is set.
+pub(crate) fn log(what: &str) {
+    if std::env::var_os("UXDP_LOG").is_some() {
+        eprintln!("uxdp-shim: {what}");
+    }
+}
+
+/// `bpf(cmd, attr, size)`: the command's non-negative result, or an errno.
+pub fn bpf(cmd: i32, attr: u64, size: u32) -> Result<i64, Errno> {
+    let a = Attr::read(attr, size as usize)?;
+    match cmd {
+        MAP_CREATE => map_create(&a),
+        MAP_LOOKUP_ELEM => map_lookup(&a, false),
+        MAP_LOOKUP_AND_DELETE_ELEM => map_lookup(&a, true),
+        MAP_UPDATE_ELEM => map_update(&a),
+        MAP_DELETE_ELEM => map_delete(&a),
+        MAP_GET_NEXT_KEY => map_next_key(&a),
+        MAP_FREEZE => {
+            fds::map(a.u32(0))?.freeze().map_err(|e| e.errno())?;
+            Ok(0)
+        }
+        MAP_GET_NEXT_ID => map_next_id(&a),
+        MAP_GET_FD_BY_ID => map_fd_by_id(&a),
+        OBJ_GET_INFO_BY_FD => info_by_fd(&a),
+        _ => {
+            log(&format!("bpf command {cmd} is not supported: EINVAL"));
+            Err(libc::EINVAL)
+        }
+    }
+}
+
+/// A new descriptor for map `m`.
+fn map_fd(m: Map) -> Result<i64, Errno> {
+    let name = format!("uxdp-map:{}", m.id());
+    fds::open(&name, Object::Map(Arc::new(m))).map(i64::from)
+}
+
+/// `BPF_MAP_CREATE`: map_type, key_size, value_size, max_entries, map_flags,
+/// inner_map_fd, numa_node, map_name[16], ..., map_extra at 64.
+fn map_create(a: &Attr) -> Result<i64, Errno> {
+    let map_type = MapType::from_raw(a.u32(0)).ok_or_else(|| {
+        log(&format!("map type {} is not supported: EINVAL", a.u32(0)));
+        libc::EINVAL
+    })?;
+    let mut def = MapDef::new(map_type, a.u32(4), a.u32(8), a.u32(12));
+    def.flags = a.u32(16);
+    let name = a.bytes(28, 16);
+    let end = name.iter().position(|&b| b == 0).ok_or(libc::EINVAL)?;
+    def.name = String::from_utf8(name[..end].to_vec()).map_err(|_| libc::EINVAL)?;
+    def.map_extra = a.u64(64);
+    if a.u32(20) != 0 {
+        log("inner map templates are not supported yet: EINVAL");
+        return Err(libc::EINVAL);
+    }
+    def.validate().map_err(|e| e.errno())?;
+    let m = Map::create(store()?, &def).map_err(|e| e.errno())?;
+    map_fd(m)
+}
+
+/// Element attributes: map_fd at 0, key at 8, value (or next_key) at 16, flags at 24.
+fn key_of(a: &Attr, m: &Map) -> Result<Vec<u8>, Errno> {
+    copy_in(a.u64(8), m.def().key_size as usize)
+}
+
+fn map_lookup(a: &Attr, and_delete: bool) -> Result<i64, Errno> {
+    let m = fds::map(a.u32(0))?;
+    let key = key_of(a, &m)?;
+    let mut value = vec![0u8; m.syscall_value_size()];
+    if and_delete {
+        m.lookup_and_delete(&key, &mut value, a.u64(24))
+    } else {
+        m.lookup(&key, &mut value, a.u64(24))
+    }
+    .map_err(|e| e.errno())?;
+    copy_out(a.u64(16), &value)?;
+    Ok(0)
+}
+
+fn map_update(a: &Attr) -> Result<i64, Errno> {
+    let m = fds::map(a.u32(0))?;
+    let key = key_of(a, &m)?;
+    let value = copy_in(a.u64(16), m.syscall_value_size())?;
+    m.update(&key, &value, a.u64(24)).map_err(|e| e.errno())?;
+    Ok(0)
+}
+
+fn map_delete(a: &Attr) -> Result<i64, Errno> {
+    let m = fds::map(a.u32(0))?;
+    let key = key_of(a, &m)?;
+    m.delete(&key).map_err(|e| e.errno())?;
+    Ok(0)
+}
+
+fn map_next_key(a: &Attr) -> Result<i64, Errno> {
+    let m = fds::map(a.u32(0))?;
+    let key = if a.u64(8) == 0 {
+        None
+    } else {
+        Some(key_of(a, &m)?)
+    };
+    let mut next = vec![0u8; m.def().key_size as usize];
+    m.next_key(key.as_deref(), &mut next)
+        .map_err(|e| e.errno())?;
+    copy_out(a.u64(16), &next)?;
+    Ok(0)
+}
+
+/// `BPF_MAP_GET_NEXT_ID`: start_id at 0, next_id written at 4.
+fn map_next_id(a: &Attr) -> Result<i64, Errno> {
+    let start = a.u32(0);
+    let next = store()?
+        .map_ids()
+        .into_iter()
+        .find(|&id| id > start)
+        .ok_or(libc::ENOENT)?;
+    a.write_u32(4, next)?;
+    Ok(0)
+}
+
+/// `BPF_MAP_GET_FD_BY_ID`: map_id at 0.
+fn map_fd_by_id(a: &Attr) -> Result<i64, Errno> {
+    let m = Map::open(store()?, a.u32(0)).map_err(|_| libc::ENOENT)?;
+    map_fd(m)
+}
+
+/// `BPF_OBJ_GET_INFO_BY_FD`: bpf_fd at 0, info_len at 4, info at 8; the kernel writes at
+/// most `info_len` bytes and sets `info_len` to what it wrote.
+fn info_by_fd(a: &Attr) -> Result<i64, Errno> {
+    let fd = a.u32(0) as i32;
+    let Some(obj) = fds::get(fd) else {
+        return Err(libc::EBADF);
+    };
+    let bytes = match obj {
+        Object::Map(m) => map_info(&m),
+    };
+    let len = (a.u32(4) as usize).min(bytes.len());
+    copy_out(a.u64(8), &bytes[..len])?;
+    a.write_u32(4, len as u32)?;
+    Ok(0)
+}
+
+/// `struct bpf_map_info` of `m`.
+fn map_info(m: &Map) -> Vec<u8> {
+    let d = m.def();
+    let mut b = Vec::with_capacity(MAP_INFO_SIZE);
+    for v in [
+        d.map_type as u32,
+        m.id(),
+        d.key_size,
+        d.value_size,
+        d.max_entries,
+        d.flags,
+    ] {
+        b.extend_from_slice(&v.to_ne_bytes());
+    }
+    let mut name = [0u8; 16];
+    let n = d.name.len().min(15);
+    name[..n].copy_from_slice(&d.name.as_bytes()[..n]);
+    b.extend_from_slice(&name);
+    // ifindex, btf_vmlinux_value_type_id, netns_dev, netns_ino, btf_id,
+    // btf_key_type_id, btf_value_type_id, padding: none of them.
+    b.resize(80, 0);
+    b.extend_from_slice(&d.map_extra.to_ne_bytes());
+    debug_assert_eq!(b.len(), MAP_INFO_SIZE);
+    b
+}

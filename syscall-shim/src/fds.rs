@@ -1,0 +1,56 @@
+//! The process's descriptors for store objects: real descriptors (memfds named for the
+//! object, so `/proc/PID/fd` shows what they are) mapped to the objects they stand for.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use uxdp_maps::Map;
+
+use crate::attr::Errno;
+
+/// What a descriptor stands for.
+#[derive(Clone)]
+pub(crate) enum Object {
+    /// A map in the store.
+    Map(Arc<Map>),
+}
+
+static TABLE: Mutex<Option<HashMap<i32, Object>>> = Mutex::new(None);
+
+fn with_table<R>(f: impl FnOnce(&mut HashMap<i32, Object>) -> R) -> R {
+    let mut t = TABLE.lock().unwrap_or_else(PoisonError::into_inner);
+    f(t.get_or_insert_with(HashMap::new))
+}
+
+/// A new descriptor for `obj`, named `name` (e.g. `uxdp-map:7`).
+pub(crate) fn open(name: &str, obj: Object) -> Result<i32, Errno> {
+    let cname = std::ffi::CString::new(name).map_err(|_| libc::EINVAL)?;
+    // SAFETY: a NUL-terminated name; memfd_create returns a new descriptor or -1.
+    let fd = unsafe { libc::memfd_create(cname.as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EMFILE));
+    }
+    with_table(|t| t.insert(fd, obj));
+    Ok(fd)
+}
+
+/// The object behind `fd`, if it is one of ours.
+pub(crate) fn get(fd: i32) -> Option<Object> {
+    with_table(|t| t.get(&fd).cloned())
+}
+
+/// The map behind `fd`: `EBADF` for a descriptor that is none of ours, `EINVAL` for one
+/// that is no map.
+pub(crate) fn map(fd: u32) -> Result<Arc<Map>, Errno> {
+    match get(fd as i32) {
+        Some(Object::Map(m)) => Ok(m),
+        None => Err(libc::EBADF),
+    }
+}
+
+/// Forgets `fd` (it is being closed); the object goes when nothing holds it.
+pub(crate) fn forget(fd: i32) -> Option<Object> {
+    with_table(|t| t.remove(&fd))
+}

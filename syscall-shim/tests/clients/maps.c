@@ -1,0 +1,63 @@
+/* A libbpf client: creates a hash map, fills and reads it through libbpf's low-level API,
+ * reads its info, finds it again by id, and prints what it saw. Under the shim this all
+ * lands in uxdp's store. Exit status 0 when every step answered as the kernel would. */
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CHECK(cond, what)                                                  \
+    do {                                                                   \
+        if (!(cond)) {                                                     \
+            fprintf(stderr, "%s failed: %s\n", what, strerror(errno));     \
+            return 1;                                                      \
+        }                                                                  \
+    } while (0)
+
+int main(void)
+{
+    int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "shim_test_m", 4, 8, 16, NULL);
+    CHECK(fd >= 0, "bpf_map_create");
+    for (unsigned k = 1; k <= 3; k++) {
+        unsigned long long v = k * 100;
+        CHECK(bpf_map_update_elem(fd, &k, &v, BPF_NOEXIST) == 0, "update");
+    }
+    unsigned k = 2;
+    unsigned long long v = 0;
+    CHECK(bpf_map_lookup_elem(fd, &k, &v) == 0 && v == 200, "lookup");
+    v = 1;
+    CHECK(bpf_map_update_elem(fd, &k, &v, BPF_NOEXIST) < 0 && errno == EEXIST, "EEXIST");
+    k = 9;
+    CHECK(bpf_map_lookup_elem(fd, &k, &v) < 0 && errno == ENOENT, "ENOENT");
+    k = 3;
+    CHECK(bpf_map_delete_elem(fd, &k) == 0, "delete");
+    unsigned next, n = 0;
+    void *prev = NULL;
+    unsigned cur;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+        n++;
+        cur = next;
+        prev = &cur;
+    }
+    CHECK(n == 2 && errno == ENOENT, "iteration");
+    struct bpf_map_info info;
+    __u32 len = sizeof(info);
+    memset(&info, 0, sizeof(info));
+    CHECK(bpf_obj_get_info_by_fd(fd, &info, &len) == 0, "info");
+    CHECK(info.type == BPF_MAP_TYPE_HASH && info.key_size == 4 && info.value_size == 8 &&
+              info.max_entries == 16 && strcmp(info.name, "shim_test_m") == 0,
+          "info fields");
+    int again = bpf_map_get_fd_by_id(info.id);
+    CHECK(again >= 0 && again != fd, "get_fd_by_id");
+    k = 1;
+    CHECK(bpf_map_lookup_elem(again, &k, &v) == 0 && v == 100, "lookup by the second fd");
+    CHECK(bpf_map_lookup_elem(12345, &k, &v) < 0 && errno == EBADF, "EBADF");
+    printf("%u\n", info.id);
+    fflush(stdout);
+    close(again);
+    /* Keep the map: the test reads it from the store while the client waits. */
+    getchar();
+    close(fd);
+    return 0;
+}

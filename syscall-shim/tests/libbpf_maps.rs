@@ -1,0 +1,105 @@
+//! A libbpf C client (built here against Debian's libbpf) under `LD_PRELOAD` of the shim:
+//! its map calls answer as the kernel's would, the map and its contents are in uxdp's
+//! store, and the kernel has no such map. Needs root for the kernel check; it does not
+//! skip.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use uxdp_maps::{Map, Store};
+
+/// The shim library cargo built beside the test.
+fn shim() -> PathBuf {
+    let deps = std::env::current_exe().unwrap();
+    let dir = deps.parent().unwrap().parent().unwrap();
+    let lib = dir.join("libuxdp_shim.so");
+    assert!(lib.exists(), "{} not built", lib.display());
+    lib
+}
+
+/// Builds C client `name` (tests/clients/NAME.c) with libbpf into `dir`.
+fn client(name: &str, dir: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/clients/{name}.c"));
+    let out = dir.join(name);
+    let o = Command::new("cc")
+        .args(["-O1", "-Wall", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .arg("-lbpf")
+        .output()
+        .expect("cc runs (build-essential, libbpf-dev)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+/// Names of the kernel's maps (`bpftool map show`, without the shim).
+fn kernel_map_names() -> Vec<String> {
+    let o = Command::new("bpftool")
+        .args(["map", "show"])
+        .output()
+        .expect("bpftool runs");
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| w[0] == "name")
+        .map(|w| w[1].to_string())
+        .collect()
+}
+
+#[test]
+fn a_libbpf_client_s_maps_live_in_the_store() {
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "the kernel check needs root (CI runs as root)"
+    );
+    let dir = std::env::temp_dir().join(format!("uxdp-shim-maps-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store_path = dir.join("store");
+    let exe = client("maps", &dir);
+    let mut child = Command::new(&exe)
+        .env("LD_PRELOAD", shim())
+        .env("UXDP_STORE", &store_path)
+        .env("UXDP_LOG", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let Ok(id) = line.trim().parse::<u32>() else {
+        let out = child.wait_with_output().unwrap();
+        panic!("client failed: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    // While the client holds it: the map is in the store with what the client left.
+    let store: Arc<Store> = Store::open(&store_path).unwrap();
+    let m = Map::open(&store, id).unwrap();
+    assert_eq!(m.def().name, "shim_test_m");
+    let mut v = [0u8; 8];
+    m.lookup(&1u32.to_ne_bytes(), &mut v, 0).unwrap();
+    assert_eq!(u64::from_ne_bytes(v), 100);
+    m.lookup(&2u32.to_ne_bytes(), &mut v, 0).unwrap();
+    assert_eq!(u64::from_ne_bytes(v), 200);
+    assert!(m.lookup(&3u32.to_ne_bytes(), &mut v, 0).is_err(), "deleted");
+    assert!(
+        !kernel_map_names().iter().any(|n| n == "shim_test_m"),
+        "the kernel has no such map"
+    );
+    child.stdin.as_mut().unwrap().write_all(b"\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(m);
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! 0            Header: magic, layout version, capacity, CPU slots, heap break, mutex
-//! DIR_OFFSET   Directory: MAX_OBJECTS entries of 128 bytes (one per map)
+//! DIR_OFFSET   Directory: MAX_OBJECTS entries of 128 bytes (one per map or program)
 //! HEAP_OFFSET  Heap: object regions, 4 KiB aligned, handed out by a bump allocator
 //! capacity     end of the (sparse) file
 //! ```
@@ -15,6 +15,9 @@
 //! into place), files are 0600, and opening validates every field before use.
 
 mod lock;
+mod programs;
+
+pub use programs::ProgRecord;
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -31,7 +34,7 @@ use lock::RobustMutex;
 /// File magic.
 pub const MAGIC: [u8; 8] = *b"UXDPSTOR";
 /// Layout version; a store of another version is refused.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 /// Directory entries (maps) a store can hold.
 pub const MAX_OBJECTS: u32 = 4096;
 /// Default capacity: address space reserved, not memory committed.
@@ -55,11 +58,16 @@ struct Header {
     brk: AtomicU64,
     /// Next map id; ids start at 1 as the kernel's do.
     next_id: AtomicU32,
-    _pad: u32,
+    /// Next program id (programs have ids of their own, as in the kernel).
+    next_prog_id: AtomicU32,
     lock: RobustMutex,
 }
 
 const _: () = assert!(size_of::<Header>() <= PAGE as usize);
+
+/// Entry kinds.
+const KIND_MAP: u32 = 0;
+const KIND_PROG: u32 = 1;
 
 /// Directory entry states.
 const FREE: u32 = 0;
@@ -86,7 +94,10 @@ pub(crate) struct Entry {
     map_extra: u64,
     /// Map-in-map template: type (0 = none), key size, value size, max entries, flags.
     inner: [u32; 5],
-    _reserved: [u8; 28],
+    /// What the entry holds: [`KIND_MAP`] or [`KIND_PROG`] (whose fields
+    /// [`programs`] gives other meanings).
+    kind: u32,
+    _reserved: [u8; 24],
 }
 
 const _: () = assert!(size_of::<Entry>() == ENTRY_SIZE as usize);
@@ -222,6 +233,7 @@ impl Store {
                 (&raw mut (*h).max_objects).write(MAX_OBJECTS);
                 (&raw mut (*h).brk).write(AtomicU64::new(HEAP_OFFSET));
                 (&raw mut (*h).next_id).write(AtomicU32::new(1));
+                (&raw mut (*h).next_prog_id).write(AtomicU32::new(1));
                 RobustMutex::init(&raw mut (*h).lock).map_err(io)?;
             }
             map.flush().map_err(io)?;
@@ -392,6 +404,31 @@ impl Store {
         self.map.as_mut_ptr().wrapping_add(off as usize)
     }
 
+    /// With the store lock held: a free directory entry and `size` fresh bytes of heap
+    /// (for `what`, named in the error).
+    fn reserve(&self, size: u64, what: &str) -> Result<(u32, u64), MapError> {
+        let h = self.header();
+        let idx = (0..MAX_OBJECTS)
+            .find(|&i| self.entry(i).state.load(Ordering::Acquire) == FREE)
+            .ok_or_else(|| {
+                MapError::NoMemory(format!("store holds at most {MAX_OBJECTS} objects"))
+            })?;
+        let brk = h.brk.load(Ordering::Relaxed);
+        let end = brk
+            .checked_add(size)
+            .filter(|&e| e <= self.capacity)
+            .ok_or_else(|| {
+                MapError::NoMemory(format!(
+                    "{what} needs {size} bytes; the store has {} of {} left",
+                    self.capacity - brk,
+                    self.capacity
+                ))
+            })?;
+        // A crash after this leaves the region leaked, never an object half-defined.
+        h.brk.store(end, Ordering::Release);
+        Ok((idx, brk))
+    }
+
     /// Creates a map and returns its id.
     pub fn create_map(self: &Arc<Self>, def: &MapDef) -> Result<u32, MapError> {
         def.validate()?;
@@ -399,23 +436,7 @@ impl Store {
         let size = size.next_multiple_of(PAGE);
         let h = self.header();
         let _guard = h.lock.lock();
-        let idx = (0..MAX_OBJECTS)
-            .find(|&i| self.entry(i).state.load(Ordering::Acquire) == FREE)
-            .ok_or_else(|| MapError::NoMemory(format!("store holds at most {MAX_OBJECTS} maps")))?;
-        let brk = h.brk.load(Ordering::Relaxed);
-        let end = brk
-            .checked_add(size)
-            .filter(|&e| e <= self.capacity)
-            .ok_or_else(|| {
-                MapError::NoMemory(format!(
-                    "{:?} needs {size} bytes; the store has {} of {} left",
-                    def.map_type,
-                    self.capacity - brk,
-                    self.capacity
-                ))
-            })?;
-        // A crash after this leaves the region leaked, never a map half-defined.
-        h.brk.store(end, Ordering::Release);
+        let (idx, brk) = self.reserve(size, &format!("{:?}", def.map_type))?;
         let id = h.next_id.fetch_add(1, Ordering::Relaxed);
         let e = self.entry_ptr(idx);
         let mut name = [0u8; 16];
@@ -424,6 +445,7 @@ impl Store {
         // no reader trusts its fields until `state` is published below.
         unsafe {
             (&raw mut (*e).id).write(id);
+            (&raw mut (*e).kind).write(KIND_MAP);
             (&raw mut (*e).map_type).write(def.map_type as u32);
             (&raw mut (*e).key_size).write(def.key_size);
             (&raw mut (*e).value_size).write(def.value_size);
@@ -455,7 +477,7 @@ impl Store {
     pub fn map_ids(&self) -> Vec<u32> {
         let mut ids: Vec<u32> = (0..MAX_OBJECTS)
             .map(|i| self.entry(i))
-            .filter(|e| e.state.load(Ordering::Acquire) == LIVE)
+            .filter(|e| e.state.load(Ordering::Acquire) == LIVE && e.kind == KIND_MAP)
             .map(|e| e.id)
             .collect();
         ids.sort_unstable();
@@ -467,7 +489,7 @@ impl Store {
         let brk = self.header().brk.load(Ordering::Acquire);
         for i in 0..MAX_OBJECTS {
             let e = self.entry(i);
-            if e.state.load(Ordering::Acquire) != LIVE || e.id != id {
+            if e.state.load(Ordering::Acquire) != LIVE || e.kind != KIND_MAP || e.id != id {
                 continue;
             }
             let map_type =

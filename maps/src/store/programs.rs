@@ -1,0 +1,198 @@
+//! Programs in the store: what a control plane loaded (through the shim), kept where any
+//! process — a data plane, `bpftool prog show` under the shim — finds it by id.
+//!
+//! A program's directory entry reuses a map entry's fields: `map_type` is the program
+//! type, `key_size` the expected attach type, `flags` the program flags, `name` its name,
+//! `value_size` the bytes of instructions, `max_entries` the bytes of the license,
+//! `spin_lock_off` the number of maps it uses; its heap region holds the instructions,
+//! the license and the maps' ids, in that order.
+
+use std::sync::atomic::Ordering;
+
+use super::{FREE, HEAP_OFFSET, KIND_PROG, LIVE, MAX_OBJECTS, PAGE, Store};
+use crate::error::MapError;
+
+/// Most instruction bytes a program may have (the kernel's 1M instructions).
+const MAX_INSN_BYTES: usize = 8 << 20;
+
+/// A loaded program as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProgRecord {
+    /// `BPF_PROG_TYPE_*`.
+    pub prog_type: u32,
+    /// `expected_attach_type`.
+    pub expected_attach_type: u32,
+    /// `BPF_F_*` program flags.
+    pub prog_flags: u32,
+    /// Its name (at most 15 bytes).
+    pub name: String,
+    /// Its license.
+    pub license: String,
+    /// Raw 8-byte instruction slots; a map reference is an `lddw` whose immediate is
+    /// the map's store id.
+    pub insns: Vec<u8>,
+    /// The store ids of the maps it uses.
+    pub map_ids: Vec<u32>,
+}
+
+impl Store {
+    /// Keeps `p` and returns its program id.
+    pub fn create_program(&self, p: &ProgRecord) -> Result<u32, MapError> {
+        if p.name.len() > 15 || !p.insns.len().is_multiple_of(8) || p.insns.len() > MAX_INSN_BYTES {
+            return Err(MapError::Invalid(
+                "program name or instructions out of bounds",
+            ));
+        }
+        let bytes = p.insns.len() + p.license.len() + 4 * p.map_ids.len();
+        let size = (bytes as u64).max(1).next_multiple_of(PAGE);
+        let h = self.header();
+        let _guard = h.lock.lock();
+        let (idx, offset) = self.reserve(size, "a program")?;
+        let id = h.next_prog_id.fetch_add(1, Ordering::Relaxed);
+        let region = self.at(offset);
+        let mut blob = Vec::with_capacity(bytes);
+        blob.extend_from_slice(&p.insns);
+        blob.extend_from_slice(p.license.as_bytes());
+        for m in &p.map_ids {
+            blob.extend_from_slice(&m.to_ne_bytes());
+        }
+        // SAFETY: the region is fresh heap of `size >= blob.len()` bytes, ours alone until
+        // the entry is published.
+        unsafe { std::ptr::copy_nonoverlapping(blob.as_ptr(), region, blob.len()) };
+        let e = self.entry_ptr(idx);
+        let mut name = [0u8; 16];
+        name[..p.name.len()].copy_from_slice(p.name.as_bytes());
+        // SAFETY: the entry is FREE and we hold the store lock; readers trust its fields
+        // only after `state` is published below.
+        unsafe {
+            (&raw mut (*e).id).write(id);
+            (&raw mut (*e).kind).write(KIND_PROG);
+            (&raw mut (*e).map_type).write(p.prog_type);
+            (&raw mut (*e).key_size).write(p.expected_attach_type);
+            (&raw mut (*e).value_size).write(p.insns.len() as u32);
+            (&raw mut (*e).max_entries).write(p.license.len() as u32);
+            (&raw mut (*e).flags).write(p.prog_flags);
+            (&raw mut (*e).spin_lock_off).write(p.map_ids.len() as u32);
+            (&raw mut (*e).offset).write(offset);
+            (&raw mut (*e).size).write(size);
+            (&raw mut (*e).name).write(name);
+        }
+        self.entry(idx).state.store(LIVE, Ordering::Release);
+        Ok(id)
+    }
+
+    /// Ids of the live programs, ascending.
+    pub fn program_ids(&self) -> Vec<u32> {
+        let mut ids: Vec<u32> = (0..MAX_OBJECTS)
+            .map(|i| self.entry(i))
+            .filter(|e| e.state.load(Ordering::Acquire) == LIVE && e.kind == KIND_PROG)
+            .map(|e| e.id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// The directory index of live program `id`.
+    fn program_index(&self, id: u32) -> Option<u32> {
+        (0..MAX_OBJECTS).find(|&i| {
+            let e = self.entry(i);
+            e.state.load(Ordering::Acquire) == LIVE && e.kind == KIND_PROG && e.id == id
+        })
+    }
+
+    /// Program `id`, read back (checked against the heap's bounds).
+    pub fn program(&self, id: u32) -> Result<ProgRecord, MapError> {
+        let idx = self.program_index(id).ok_or(MapError::NotFound)?;
+        let e = self.entry(idx);
+        let (insn_len, license_len, n_maps) = (
+            e.value_size as usize,
+            e.max_entries as usize,
+            e.spin_lock_off as usize,
+        );
+        let bytes = insn_len + license_len + 4 * n_maps;
+        let brk = self.header().brk.load(Ordering::Acquire);
+        let inside = e.offset >= HEAP_OFFSET
+            && e.size >= bytes as u64
+            && e.offset.checked_add(e.size).is_some_and(|end| end <= brk);
+        if !inside || insn_len > MAX_INSN_BYTES {
+            return Err(MapError::Invalid("corrupt program region"));
+        }
+        let mut blob = vec![0u8; bytes];
+        // SAFETY: the region lies inside the heap (checked) and was written before the
+        // entry was published; programs are never changed after creation.
+        unsafe { std::ptr::copy_nonoverlapping(self.at(e.offset), blob.as_mut_ptr(), bytes) };
+        let name_len = e.name.iter().position(|&b| b == 0).unwrap_or(16);
+        let (insns, rest) = blob.split_at(insn_len);
+        let (license, ids) = rest.split_at(license_len);
+        Ok(ProgRecord {
+            prog_type: e.map_type,
+            expected_attach_type: e.key_size,
+            prog_flags: e.flags,
+            name: String::from_utf8_lossy(&e.name[..name_len]).into_owned(),
+            license: String::from_utf8_lossy(license).into_owned(),
+            insns: insns.to_vec(),
+            map_ids: ids
+                .chunks_exact(4)
+                .map(|c| u32::from_ne_bytes(c.try_into().expect("4 bytes")))
+                .collect(),
+        })
+    }
+
+    /// Deletes program `id`; its id is never reused.
+    pub fn delete_program(&self, id: u32) -> Result<(), MapError> {
+        let _guard = self.header().lock.lock();
+        let idx = self.program_index(id).ok_or(MapError::NotFound)?;
+        let e = self.entry(idx);
+        e.state.store(FREE, Ordering::Release);
+        // SAFETY: plain syscall on our mapping's file range.
+        unsafe { libc::madvise(self.at(e.offset).cast(), e.size as usize, libc::MADV_REMOVE) };
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreOptions;
+    use crate::{Map, MapDef, MapType};
+
+    #[test]
+    fn programs_round_trip_beside_maps_with_ids_of_their_own() {
+        let path = std::env::temp_dir().join(format!("uxdp-progs-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let store = Store::create(&path, &StoreOptions::default()).unwrap();
+        let m = Map::create(&store, &MapDef::new(MapType::Array, 4, 4, 1)).unwrap();
+        let p = ProgRecord {
+            prog_type: 6,
+            expected_attach_type: 0,
+            prog_flags: 0,
+            name: "xdp_prog".into(),
+            license: "GPL".into(),
+            insns: vec![0xb7, 0, 0, 0, 2, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0],
+            map_ids: vec![m.id()],
+        };
+        let id = store.create_program(&p).unwrap();
+        assert_eq!(id, 1, "program ids start at 1, apart from map ids");
+        assert_eq!(store.program(id).unwrap(), p);
+        assert_eq!(store.program_ids(), [id]);
+        assert_eq!(store.map_ids(), [m.id()], "maps do not list programs");
+        assert!(Map::open(&store, id + 100).is_err());
+        let two = store
+            .create_program(&ProgRecord {
+                name: "second".into(),
+                ..p.clone()
+            })
+            .unwrap();
+        store.delete_program(id).unwrap();
+        assert_eq!(store.program_ids(), [two]);
+        assert!(matches!(store.program(id), Err(MapError::NotFound)));
+        let bad = ProgRecord {
+            insns: vec![0; 7],
+            ..p
+        };
+        assert!(store.create_program(&bad).is_err());
+        drop(m);
+        drop(store);
+        let _ = std::fs::remove_file(&path);
+    }
+}

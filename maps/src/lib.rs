@@ -23,7 +23,7 @@ mod value;
 pub use def::{MapDef, MapType};
 pub use error::MapError;
 pub use map::{BatchOutcome, FastPath, Map};
-pub use store::{Store, StoreError, StoreOptions};
+pub use store::{ProgRecord, Store, StoreError, StoreOptions};
 
 /// `bpf_spin_lock`: takes the 4-byte lock word of a map value (a `struct bpf_spin_lock`),
 /// the same lock `BPF_F_LOCK` copies take; a holder that died is taken over.

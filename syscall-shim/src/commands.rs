@@ -14,6 +14,7 @@ const MAP_LOOKUP_ELEM: i32 = 1;
 const MAP_UPDATE_ELEM: i32 = 2;
 const MAP_DELETE_ELEM: i32 = 3;
 const MAP_GET_NEXT_KEY: i32 = 4;
+const PROG_LOAD: i32 = 5;
 const MAP_GET_NEXT_ID: i32 = 12;
 const MAP_GET_FD_BY_ID: i32 = 14;
 const OBJ_GET_INFO_BY_FD: i32 = 15;
@@ -24,7 +25,7 @@ const MAP_FREEZE: i32 = 22;
 const MAP_INFO_SIZE: usize = 88;
 
 /// The store, opened (or created) on first use.
-fn store() -> Result<&'static Arc<Store>, Errno> {
+pub(crate) fn store() -> Result<&'static Arc<Store>, Errno> {
     static STORE: OnceLock<Result<Arc<Store>, Errno>> = OnceLock::new();
     STORE
         .get_or_init(|| {
@@ -56,6 +57,7 @@ pub fn bpf(cmd: i32, attr: u64, size: u32) -> Result<i64, Errno> {
         MAP_UPDATE_ELEM => map_update(&a),
         MAP_DELETE_ELEM => map_delete(&a),
         MAP_GET_NEXT_KEY => map_next_key(&a),
+        PROG_LOAD => crate::programs::prog_load(&a),
         MAP_FREEZE => {
             fds::map(a.u32(0))?.freeze().map_err(|e| e.errno())?;
             Ok(0)
@@ -173,6 +175,10 @@ fn info_by_fd(a: &Attr) -> Result<i64, Errno> {
     };
     let bytes = match obj {
         Object::Map(m) => map_info(&m),
+        Object::Prog(_) => {
+            log("program info is not supported yet: EINVAL");
+            return Err(libc::EINVAL);
+        }
     };
     let len = (a.u32(4) as usize).min(bytes.len());
     copy_out(a.u64(8), &bytes[..len])?;

@@ -13,6 +13,8 @@ use crate::attr::Errno;
 pub(crate) enum Object {
     /// A map in the store.
     Map(Arc<Map>),
+    /// A program in the store, by id.
+    Prog(u32),
 }
 
 static TABLE: Mutex<Option<HashMap<i32, Object>>> = Mutex::new(None);
@@ -46,11 +48,52 @@ pub(crate) fn get(fd: i32) -> Option<Object> {
 pub(crate) fn map(fd: u32) -> Result<Arc<Map>, Errno> {
     match get(fd as i32) {
         Some(Object::Map(m)) => Ok(m),
+        Some(Object::Prog(_)) => Err(libc::EINVAL),
         None => Err(libc::EBADF),
     }
 }
 
-/// Forgets `fd` (it is being closed); the object goes when nothing holds it.
-pub(crate) fn forget(fd: i32) -> Option<Object> {
-    with_table(|t| t.remove(&fd))
+/// Forgets `fd` (it is being closed). The object goes when nothing holds it: a program
+/// when no descriptor of the process names it; a map when no descriptor names it and no
+/// program in the store uses it. (Descriptors of other processes are not seen yet.)
+pub(crate) fn forget(fd: i32) {
+    let Some((obj, still_held)) = with_table(|t| {
+        let obj = t.remove(&fd)?;
+        let held = t.values().any(|o| o.same(&obj));
+        Some((obj, held))
+    }) else {
+        return;
+    };
+    if still_held {
+        return;
+    }
+    let Ok(store) = crate::commands::store() else {
+        return;
+    };
+    match obj {
+        Object::Prog(id) => {
+            let _ = store.delete_program(id);
+        }
+        Object::Map(m) => {
+            let used = store
+                .program_ids()
+                .into_iter()
+                .filter_map(|p| store.program(p).ok())
+                .any(|p| p.map_ids.contains(&m.id()));
+            if !used {
+                let _ = store.delete_map(m.id());
+            }
+        }
+    }
+}
+
+impl Object {
+    /// Whether two objects are the same store object.
+    fn same(&self, other: &Object) -> bool {
+        match (self, other) {
+            (Object::Map(a), Object::Map(b)) => a.id() == b.id(),
+            (Object::Prog(a), Object::Prog(b)) => a == b,
+            _ => false,
+        }
+    }
 }

@@ -74,10 +74,7 @@ pub unsafe extern "C" fn syscall(
 /// As libc's `close`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
-    // Dropped after the lock is released: a map's drop may close nothing, but keep the
-    // table's lock out of any further libc call.
-    let forgotten = fds::forget(fd);
-    drop(forgotten);
+    fds::forget(fd);
     // SAFETY: the next `close` is libc's.
     unsafe {
         let f: CloseFn = std::mem::transmute(next(&NEXT_CLOSE, c"close"));

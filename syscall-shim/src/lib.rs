@@ -18,5 +18,6 @@ mod attr;
 mod commands;
 mod fds;
 pub mod interpose;
+mod programs;
 
 pub use commands::bpf;

@@ -10,8 +10,15 @@ use std::sync::Arc;
 
 use uxdp_maps::{Map, Store};
 
-/// The shim library cargo built beside the test.
+/// The shim library, built beside the test (`cargo test` builds the test's own harness,
+/// not the cdylib, so the test asks cargo for it; quick when it is up to date).
 fn shim() -> PathBuf {
+    let o = Command::new(env!("CARGO"))
+        .args(["build", "-p", "uxdp-shim"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let deps = std::env::current_exe().unwrap();
     let dir = deps.parent().unwrap().parent().unwrap();
     let lib = dir.join("libuxdp_shim.so");
@@ -52,11 +59,8 @@ fn kernel_map_names() -> Vec<String> {
 #[test]
 fn a_libbpf_client_s_maps_live_in_the_store() {
     // SAFETY: geteuid has no preconditions.
-    assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
-        "the kernel check needs root (CI runs as root)"
-    );
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(euid, 0, "the kernel check needs root (CI runs as root)");
     let dir = std::env::temp_dir().join(format!("uxdp-shim-maps-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let store_path = dir.join("store");
@@ -99,6 +103,13 @@ fn a_libbpf_client_s_maps_live_in_the_store() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The client closed its descriptors: the map went with them, as a kernel map does,
+    // and so did the program libbpf's feature probe loaded.
+    assert!(
+        Map::open(&store, id).is_err(),
+        "the map outlived its descriptors"
+    );
+    assert_eq!(store.program_ids(), Vec::<u32>::new());
     drop(m);
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);

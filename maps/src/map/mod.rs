@@ -359,7 +359,8 @@ impl Map {
         }
     }
 
-    fn is_frozen(&self) -> bool {
+    /// Whether `BPF_MAP_FREEZE` was applied (the syscall side may no longer write it).
+    pub fn is_frozen(&self) -> bool {
         // SAFETY: `frozen` points at the map's directory entry, inside the live mapping.
         unsafe { &*self.frozen }.load(Ordering::Acquire) != 0
     }

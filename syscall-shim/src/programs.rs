@@ -1,0 +1,188 @@
+//! `BPF_PROG_LOAD`: the instructions read, their map references (by the caller's map
+//! descriptors) turned into store ids, the program verified by uxdp's verifier and kept
+//! in the store. XDP programs are verified as uxdp runs them; socket filters (which
+//! libbpf's feature probes load) are checked for well-formed control flow and kept, though
+//! nothing in uxdp runs them. The verifier's verdict goes to the caller's log buffer as
+//! the kernel's does.
+
+use std::collections::BTreeMap;
+
+use uxdp_jit::verifier::{Env, LddwRef, MapInfo, Options, verify};
+use uxdp_jit::{Program, insn::insns_from_bytes};
+use uxdp_maps::def::flags;
+use uxdp_maps::{Map, ProgRecord};
+
+use crate::attr::{Attr, Errno, copy_in, copy_out};
+use crate::commands::{log, store};
+use crate::fds::{self, Object};
+
+const PROG_TYPE_SOCKET_FILTER: u32 = 1;
+const PROG_TYPE_XDP: u32 = 6;
+const LDDW: u8 = 0x18;
+const PSEUDO_MAP_FD: u8 = 1;
+const PSEUDO_MAP_VALUE: u8 = 2;
+/// The kernel's cap on instructions (`BPF_COMPLEXITY_LIMIT_INSNS`).
+const MAX_INSNS: u32 = 1_000_000;
+/// Longest license string read.
+const LICENSE_MAX: usize = 128;
+
+/// A C string at `addr`, at most `max` bytes before its NUL.
+fn c_string(addr: u64, max: usize) -> Result<String, Errno> {
+    // Read byte by byte up to the NUL: the string may end just before unmapped memory.
+    let mut out = Vec::new();
+    for i in 0..max as u64 {
+        let b = copy_in(addr + i, 1)?[0];
+        if b == 0 {
+            return String::from_utf8(out).map_err(|_| libc::EINVAL);
+        }
+        out.push(b);
+    }
+    Err(libc::EINVAL)
+}
+
+/// The verifier's description of map `m`.
+fn map_info(m: &Map) -> MapInfo {
+    let d = m.def();
+    let mut info = MapInfo::new(
+        &d.name,
+        d.map_type as u32,
+        d.key_size,
+        d.value_size,
+        d.max_entries,
+    );
+    info.read_only = d.flags & flags::RDONLY_PROG != 0;
+    info.write_only = d.flags & flags::WRONLY_PROG != 0;
+    info.spin_lock_off = d.spin_lock_off;
+    if m.is_frozen() && d.max_entries == 1 {
+        let mut v = vec![0u8; d.value_size as usize];
+        if m.lookup(&0u32.to_ne_bytes(), &mut v, 0).is_ok() {
+            info.read_only = true;
+            info.frozen_value = Some(v);
+        }
+    }
+    info
+}
+
+/// Writes `text` into the caller's log buffer (`log_buf` at 32, `log_size` at 28),
+/// truncated and NUL-terminated as the kernel does.
+fn write_log(a: &Attr, text: &str) {
+    let (size, buf) = (a.u32(28) as usize, a.u64(32));
+    if a.u32(24) == 0 || size == 0 || buf == 0 {
+        return;
+    }
+    let mut bytes = text.as_bytes()[..text.len().min(size - 1)].to_vec();
+    bytes.push(0);
+    let _ = copy_out(buf, &bytes);
+}
+
+/// `BPF_PROG_LOAD`: prog_type 0, insn_cnt 4, insns 8, license 16, log_level 24,
+/// log_size 28, log_buf 32, prog_flags 44, prog_name 48, expected_attach_type 68.
+pub(crate) fn prog_load(a: &Attr) -> Result<i64, Errno> {
+    let prog_type = a.u32(0);
+    if prog_type != PROG_TYPE_XDP && prog_type != PROG_TYPE_SOCKET_FILTER {
+        log(&format!(
+            "program type {prog_type} is not supported: EINVAL"
+        ));
+        return Err(libc::EINVAL);
+    }
+    let insn_cnt = a.u32(4);
+    if insn_cnt == 0 || insn_cnt > MAX_INSNS {
+        return Err(libc::E2BIG.min(if insn_cnt == 0 {
+            libc::EINVAL
+        } else {
+            libc::E2BIG
+        }));
+    }
+    let mut raw = copy_in(a.u64(8), insn_cnt as usize * 8)?;
+    let license = c_string(a.u64(16), LICENSE_MAX)?;
+    let name_bytes = a.bytes(48, 16);
+    let end = name_bytes
+        .iter()
+        .position(|&b| b == 0)
+        .ok_or(libc::EINVAL)?;
+    let name = String::from_utf8(name_bytes[..end].to_vec()).map_err(|_| libc::EINVAL)?;
+
+    // Map references: the caller's descriptors become store ids.
+    let mut maps: Vec<std::sync::Arc<Map>> = Vec::new();
+    let mut lddw = BTreeMap::new();
+    let mut pc = 0;
+    while pc < raw.len() / 8 {
+        let slot = &raw[pc * 8..pc * 8 + 8];
+        if slot[0] == LDDW {
+            let src = slot[1] >> 4;
+            if src == PSEUDO_MAP_FD || src == PSEUDO_MAP_VALUE {
+                let fd = i32::from_ne_bytes(slot[4..8].try_into().expect("4 bytes"));
+                let m = fds::map(fd as u32).inspect_err(|_| {
+                    log(&format!(
+                        "instruction {pc}: fd {fd} is no map of the store: EBADF"
+                    ));
+                })?;
+                let index = match maps.iter().position(|x| x.id() == m.id()) {
+                    Some(i) => i,
+                    None => {
+                        maps.push(m.clone());
+                        maps.len() - 1
+                    }
+                };
+                let off = u32::from_ne_bytes(raw[pc * 8 + 12..pc * 8 + 16].try_into().expect("4"));
+                lddw.insert(
+                    pc,
+                    if src == PSEUDO_MAP_FD {
+                        LddwRef::Map(index)
+                    } else {
+                        LddwRef::MapValue { map: index, off }
+                    },
+                );
+                raw[pc * 8 + 4..pc * 8 + 8].copy_from_slice(&m.id().to_ne_bytes());
+            } else if src != 0 {
+                log(&format!(
+                    "instruction {pc}: lddw source {src} is not supported: EINVAL"
+                ));
+                return Err(libc::EINVAL);
+            }
+            pc += 2;
+        } else {
+            pc += 1;
+        }
+    }
+
+    let insns = insns_from_bytes(&raw).map_err(|_| libc::EINVAL)?;
+    let program = Program::new(insns).map_err(|e| {
+        write_log(a, &format!("{e}\n"));
+        libc::EINVAL
+    })?;
+    let mut text = String::new();
+    if prog_type == PROG_TYPE_XDP {
+        let env = Env {
+            maps: maps.iter().map(|m| map_info(m)).collect(),
+            lddw,
+            devmap: false,
+        };
+        match verify(&program, &env, &Options::default()) {
+            Ok(v) => {
+                text = format!(
+                    "processed {} insns (limit {MAX_INSNS}) max_states_per_insn 0 total_states {} \
+                     peak_states {} mark_read 0\n",
+                    v.stats.insns_processed, v.stats.states, v.stats.states
+                );
+            }
+            Err(e) => {
+                write_log(a, &format!("{e}\n"));
+                log(&format!("program `{name}` refused: {e}"));
+                return Err(libc::EACCES);
+            }
+        }
+    }
+    write_log(a, &text);
+    let record = ProgRecord {
+        prog_type,
+        expected_attach_type: a.u32(68),
+        prog_flags: a.u32(44),
+        name,
+        license,
+        insns: raw,
+        map_ids: maps.iter().map(|m| m.id()).collect(),
+    };
+    let id = store()?.create_program(&record).map_err(|e| e.errno())?;
+    fds::open(&format!("uxdp-prog:{id}"), Object::Prog(id)).map(i64::from)
+}

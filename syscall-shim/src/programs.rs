@@ -87,11 +87,11 @@ pub(crate) fn prog_load(a: &Attr) -> Result<i64, Errno> {
     }
     let insn_cnt = a.u32(4);
     if insn_cnt == 0 || insn_cnt > MAX_INSNS {
-        return Err(libc::E2BIG.min(if insn_cnt == 0 {
+        return Err(if insn_cnt == 0 {
             libc::EINVAL
         } else {
             libc::E2BIG
-        }));
+        });
     }
     let mut raw = copy_in(a.u64(8), insn_cnt as usize * 8)?;
     let license = c_string(a.u64(16), LICENSE_MAX)?;

@@ -34,6 +34,13 @@ pub(crate) fn open(name: &str, obj: Object) -> Result<i32, Errno> {
             .raw_os_error()
             .unwrap_or(libc::EMFILE));
     }
+    // Every descriptor, in any process, holds its object.
+    if let Ok(store) = crate::commands::store() {
+        let _ = match &obj {
+            Object::Map(m) => store.retain_map(m.id()),
+            Object::Prog(id) => store.retain_program(*id),
+        };
+    }
     with_table(|t| t.insert(fd, obj));
     Ok(fd)
 }
@@ -53,28 +60,27 @@ pub(crate) fn map(fd: u32) -> Result<Arc<Map>, Errno> {
     }
 }
 
-/// Forgets `fd` (it is being closed). The object goes when nothing holds it: a program
-/// when no descriptor of the process names it; a map when no descriptor names it and no
-/// program in the store uses it. (Descriptors of other processes are not seen yet.)
+/// Forgets `fd` (it is being closed). The object goes when nothing holds it any more:
+/// a program when no descriptor in any process names it; a map likewise, unless a
+/// program in the store uses it. (A process killed outright never releases its
+/// descriptors' holds.)
 pub(crate) fn forget(fd: i32) {
-    let Some((obj, still_held)) = with_table(|t| {
-        let obj = t.remove(&fd)?;
-        let held = t.values().any(|o| o.same(&obj));
-        Some((obj, held))
-    }) else {
+    let Some(obj) = with_table(|t| t.remove(&fd)) else {
         return;
     };
-    if still_held {
-        return;
-    }
     let Ok(store) = crate::commands::store() else {
         return;
     };
     match obj {
         Object::Prog(id) => {
-            let _ = store.delete_program(id);
+            if store.release_program(id) == Ok(0) {
+                let _ = store.delete_program(id);
+            }
         }
         Object::Map(m) => {
+            if store.release_map(m.id()) != Ok(0) {
+                return;
+            }
             let used = store
                 .program_ids()
                 .into_iter()
@@ -83,17 +89,6 @@ pub(crate) fn forget(fd: i32) {
             if !used {
                 let _ = store.delete_map(m.id());
             }
-        }
-    }
-}
-
-impl Object {
-    /// Whether two objects are the same store object.
-    fn same(&self, other: &Object) -> bool {
-        match (self, other) {
-            (Object::Map(a), Object::Map(b)) => a.id() == b.id(),
-            (Object::Prog(a), Object::Prog(b)) => a == b,
-            _ => false,
         }
     }
 }

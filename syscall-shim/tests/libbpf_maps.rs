@@ -1,6 +1,7 @@
 //! A libbpf C client (built here against Debian's libbpf) under `LD_PRELOAD` of the shim:
 //! its map calls answer as the kernel's would, the map and its contents are in uxdp's
-//! store, and the kernel has no such map. Needs root for the kernel check; it does not
+//! store, and the kernel has no such map; Debian's bpftool under the shim shows, updates,
+//! dumps, looks up and deletes in the same map. Needs root for the kernel check; it does not
 //! skip.
 
 use std::io::{BufRead, BufReader, Write};
@@ -96,6 +97,44 @@ fn a_libbpf_client_s_maps_live_in_the_store() {
         !kernel_map_names().iter().any(|n| n == "shim_test_m"),
         "the kernel has no such map"
     );
+    // Debian's bpftool, under the shim, sees the same map and works on it.
+    let bpftool = |args: &[&str]| {
+        let o = Command::new("bpftool")
+            .args(args)
+            .env("LD_PRELOAD", shim())
+            .env("UXDP_STORE", &store_path)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            o.status.success(),
+            "bpftool {args:?}: {out}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        out
+    };
+    let ids = id.to_string();
+    let shown = bpftool(&["map", "show", "id", &ids]);
+    assert!(shown.contains("hash  name shim_test_m"), "{shown}");
+    assert!(
+        shown.contains("key 4B  value 8B  max_entries 16"),
+        "{shown}"
+    );
+    bpftool(&[
+        "map", "update", "id", &ids, "key", "5", "0", "0", "0", "value", "9", "0", "0", "0", "0",
+        "0", "0", "0",
+    ]);
+    m.lookup(&5u32.to_ne_bytes(), &mut v, 0).unwrap();
+    assert_eq!(u64::from_ne_bytes(v), 9, "bpftool's update is in the store");
+    let dump = bpftool(&["map", "dump", "id", &ids]);
+    assert!(dump.contains("Found 3 elements"), "{dump}");
+    let looked = bpftool(&["map", "lookup", "id", &ids, "key", "1", "0", "0", "0"]);
+    assert!(
+        looked.contains("value: 64 00 00 00 00 00 00 00"),
+        "{looked}"
+    );
+    bpftool(&["map", "delete", "id", &ids, "key", "5", "0", "0", "0"]);
+    assert!(m.lookup(&5u32.to_ne_bytes(), &mut v, 0).is_err());
     child.stdin.as_mut().unwrap().write_all(b"\n").unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(

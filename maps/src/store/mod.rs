@@ -97,7 +97,9 @@ pub(crate) struct Entry {
     /// What the entry holds: [`KIND_MAP`] or [`KIND_PROG`] (whose fields
     /// [`programs`] gives other meanings).
     kind: u32,
-    _reserved: [u8; 24],
+    /// Holders outside the store's own bookkeeping (descriptors of shim processes).
+    pub(crate) refs: AtomicU32,
+    _reserved: [u8; 20],
 }
 
 const _: () = assert!(size_of::<Entry>() == ENTRY_SIZE as usize);
@@ -446,6 +448,7 @@ impl Store {
         unsafe {
             (&raw mut (*e).id).write(id);
             (&raw mut (*e).kind).write(KIND_MAP);
+            (*e).refs.store(0, Ordering::Relaxed);
             (&raw mut (*e).map_type).write(def.map_type as u32);
             (&raw mut (*e).key_size).write(def.key_size);
             (&raw mut (*e).value_size).write(def.value_size);
@@ -529,6 +532,27 @@ impl Store {
         Err(MapError::NotFound)
     }
 
+    /// The directory index of the live object of `kind` with `id`.
+    fn live_index(&self, kind: u32, id: u32) -> Option<u32> {
+        (0..MAX_OBJECTS).find(|&i| {
+            let e = self.entry(i);
+            e.state.load(Ordering::Acquire) == LIVE && e.kind == kind && e.id == id
+        })
+    }
+
+    /// Counts one more holder of map `id` (a descriptor in some process).
+    pub fn retain_map(&self, id: u32) -> Result<(), MapError> {
+        let idx = self.live_index(KIND_MAP, id).ok_or(MapError::NotFound)?;
+        self.entry(idx).refs.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Counts one holder of map `id` less; returns how many remain.
+    pub fn release_map(&self, id: u32) -> Result<u32, MapError> {
+        let idx = self.live_index(KIND_MAP, id).ok_or(MapError::NotFound)?;
+        Ok(release(&self.entry(idx).refs))
+    }
+
     /// Deletes a map: its memory is returned to the system, its id is never reused.
     pub fn delete_map(&self, id: u32) -> Result<(), MapError> {
         let _guard = self.header().lock.lock();
@@ -540,6 +564,18 @@ impl Store {
             libc::madvise(self.at(offset).cast(), e.size as usize, libc::MADV_REMOVE);
         }
         Ok(())
+    }
+}
+
+/// Takes one from `refs` (never below zero); returns what remains.
+fn release(refs: &AtomicU32) -> u32 {
+    let mut now = refs.load(Ordering::Acquire);
+    loop {
+        let next = now.saturating_sub(1);
+        match refs.compare_exchange(now, next, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return next,
+            Err(seen) => now = seen,
+        }
     }
 }
 

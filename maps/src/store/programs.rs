@@ -9,7 +9,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{FREE, HEAP_OFFSET, KIND_PROG, LIVE, MAX_OBJECTS, PAGE, Store};
+use super::{FREE, HEAP_OFFSET, KIND_PROG, LIVE, MAX_OBJECTS, PAGE, Store, release};
 use crate::error::MapError;
 
 /// Most instruction bytes a program may have (the kernel's 1M instructions).
@@ -67,6 +67,7 @@ impl Store {
         unsafe {
             (&raw mut (*e).id).write(id);
             (&raw mut (*e).kind).write(KIND_PROG);
+            (*e).refs.store(0, Ordering::Relaxed);
             (&raw mut (*e).map_type).write(p.prog_type);
             (&raw mut (*e).key_size).write(p.expected_attach_type);
             (&raw mut (*e).value_size).write(p.insns.len() as u32);
@@ -94,10 +95,20 @@ impl Store {
 
     /// The directory index of live program `id`.
     fn program_index(&self, id: u32) -> Option<u32> {
-        (0..MAX_OBJECTS).find(|&i| {
-            let e = self.entry(i);
-            e.state.load(Ordering::Acquire) == LIVE && e.kind == KIND_PROG && e.id == id
-        })
+        self.live_index(KIND_PROG, id)
+    }
+
+    /// Counts one more holder of program `id`.
+    pub fn retain_program(&self, id: u32) -> Result<(), MapError> {
+        let idx = self.program_index(id).ok_or(MapError::NotFound)?;
+        self.entry(idx).refs.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Counts one holder of program `id` less; returns how many remain.
+    pub fn release_program(&self, id: u32) -> Result<u32, MapError> {
+        let idx = self.program_index(id).ok_or(MapError::NotFound)?;
+        Ok(release(&self.entry(idx).refs))
     }
 
     /// Program `id`, read back (checked against the heap's bounds).

@@ -15,7 +15,9 @@ const MAP_UPDATE_ELEM: i32 = 2;
 const MAP_DELETE_ELEM: i32 = 3;
 const MAP_GET_NEXT_KEY: i32 = 4;
 const PROG_LOAD: i32 = 5;
+const PROG_GET_NEXT_ID: i32 = 11;
 const MAP_GET_NEXT_ID: i32 = 12;
+const PROG_GET_FD_BY_ID: i32 = 13;
 const MAP_GET_FD_BY_ID: i32 = 14;
 const OBJ_GET_INFO_BY_FD: i32 = 15;
 const MAP_LOOKUP_AND_DELETE_ELEM: i32 = 21;
@@ -62,8 +64,14 @@ pub fn bpf(cmd: i32, attr: u64, size: u32) -> Result<i64, Errno> {
             fds::map(a.u32(0))?.freeze().map_err(|e| e.errno())?;
             Ok(0)
         }
-        MAP_GET_NEXT_ID => map_next_id(&a),
+        MAP_GET_NEXT_ID => next_id(&a, store()?.map_ids()),
+        PROG_GET_NEXT_ID => next_id(&a, store()?.program_ids()),
         MAP_GET_FD_BY_ID => map_fd_by_id(&a),
+        PROG_GET_FD_BY_ID => {
+            let id = a.u32(0);
+            store()?.program(id).map_err(|_| libc::ENOENT)?;
+            fds::open(&format!("uxdp-prog:{id}"), Object::Prog(id)).map(i64::from)
+        }
         OBJ_GET_INFO_BY_FD => info_by_fd(&a),
         _ => {
             log(&format!("bpf command {cmd} is not supported: EINVAL"));
@@ -148,14 +156,11 @@ fn map_next_key(a: &Attr) -> Result<i64, Errno> {
     Ok(0)
 }
 
-/// `BPF_MAP_GET_NEXT_ID`: start_id at 0, next_id written at 4.
-fn map_next_id(a: &Attr) -> Result<i64, Errno> {
+/// `BPF_{MAP,PROG}_GET_NEXT_ID` over `ids` (ascending): start_id at 0, next_id written
+/// at 4.
+fn next_id(a: &Attr, ids: Vec<u32>) -> Result<i64, Errno> {
     let start = a.u32(0);
-    let next = store()?
-        .map_ids()
-        .into_iter()
-        .find(|&id| id > start)
-        .ok_or(libc::ENOENT)?;
+    let next = ids.into_iter().find(|&id| id > start).ok_or(libc::ENOENT)?;
     a.write_u32(4, next)?;
     Ok(0)
 }
@@ -173,12 +178,10 @@ fn info_by_fd(a: &Attr) -> Result<i64, Errno> {
     let Some(obj) = fds::get(fd) else {
         return Err(libc::EBADF);
     };
+    let given = (a.u32(4) as usize).min(crate::attr::ATTR_MAX * 4);
     let bytes = match obj {
         Object::Map(m) => map_info(&m),
-        Object::Prog(_) => {
-            log("program info is not supported yet: EINVAL");
-            return Err(libc::EINVAL);
-        }
+        Object::Prog(id) => crate::programs::prog_info(id, &copy_in(a.u64(8), given)?)?,
     };
     let len = (a.u32(4) as usize).min(bytes.len());
     copy_out(a.u64(8), &bytes[..len])?;

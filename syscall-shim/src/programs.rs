@@ -182,7 +182,136 @@ pub(crate) fn prog_load(a: &Attr) -> Result<i64, Errno> {
         license,
         insns: raw,
         map_ids: maps.iter().map(|m| m.id()).collect(),
+        load_time: boot_time_ns(),
+        // SAFETY: getuid has no preconditions.
+        created_by_uid: unsafe { libc::getuid() },
     };
     let id = store()?.create_program(&record).map_err(|e| e.errno())?;
     fds::open(&format!("uxdp-prog:{id}"), Object::Prog(id)).map(i64::from)
+}
+
+/// Nanoseconds since boot (`CLOCK_BOOTTIME`, the kernel's `load_time` clock).
+fn boot_time_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: writes one timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Whether the running kernel digests programs with SHA-256 (6.18 and later) rather
+/// than SHA-1.
+fn kernel_tags_with_sha256() -> bool {
+    // SAFETY: a zeroed utsname is valid for uname to fill.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: uname fills the struct it is given.
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return true;
+    }
+    let release: String = u
+        .release
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8 as char)
+        .collect();
+    let mut parts = release
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (6, 18)
+}
+
+/// The kernel's program tag: the first 8 bytes of the digest (SHA-256 since Linux 6.18,
+/// SHA-1 before) of the instructions with the immediates of map-referencing `lddw`s
+/// (both halves) zeroed.
+pub(crate) fn tag(insns: &[u8]) -> [u8; 8] {
+    use sha1::{Digest, Sha1};
+    use sha2::Sha256;
+    let mut raw = insns.to_vec();
+    let mut pc = 0;
+    while pc + 1 < raw.len() / 8 {
+        let src = raw[pc * 8 + 1] >> 4;
+        if raw[pc * 8] == LDDW && (src == PSEUDO_MAP_FD || src == PSEUDO_MAP_VALUE) {
+            raw[pc * 8 + 4..pc * 8 + 8].fill(0);
+            if raw[pc * 8 + 8..pc * 8 + 12] == [0, 0, 0, 0] {
+                raw[pc * 8 + 12..pc * 8 + 16].fill(0);
+            }
+            pc += 2;
+        } else {
+            pc += 1;
+        }
+    }
+    if kernel_tags_with_sha256() {
+        Sha256::digest(&raw)[..8].try_into().expect("8 bytes")
+    } else {
+        Sha1::digest(&raw)[..8].try_into().expect("8 bytes")
+    }
+}
+
+/// Offsets in `struct bpf_prog_info`.
+mod info {
+    pub(super) const XLATED_PROG_LEN: usize = 20;
+    pub(super) const XLATED_PROG_INSNS: usize = 32;
+    pub(super) const NR_MAP_IDS: usize = 52;
+    pub(super) const MAP_IDS: usize = 56;
+    /// Bytes this shim fills (up to `verified_insns`).
+    pub(super) const SIZE: usize = 220;
+}
+
+/// `struct bpf_prog_info` of program `id`, with the caller's buffers (`info` is what the
+/// caller passed, `info_len` bytes of it) filled as the kernel fills them: instructions
+/// and map ids copied up to the lengths the caller gave, the real lengths written back.
+pub(crate) fn prog_info(id: u32, given: &[u8]) -> Result<Vec<u8>, Errno> {
+    let p = store()?.program(id).map_err(|e| e.errno())?;
+    let word = |off: usize| {
+        given
+            .get(off..off + 4)
+            .map_or(0, |b| u32::from_ne_bytes(b.try_into().expect("4")))
+    };
+    let ptr = |off: usize| {
+        given
+            .get(off..off + 8)
+            .map_or(0, |b| u64::from_ne_bytes(b.try_into().expect("8")))
+    };
+    let mut b = vec![0u8; info::SIZE];
+    let put32 =
+        |b: &mut Vec<u8>, off: usize, v: u32| b[off..off + 4].copy_from_slice(&v.to_ne_bytes());
+    let put64 =
+        |b: &mut Vec<u8>, off: usize, v: u64| b[off..off + 8].copy_from_slice(&v.to_ne_bytes());
+    put32(&mut b, 0, p.prog_type);
+    put32(&mut b, 4, id);
+    b[8..16].copy_from_slice(&tag(&p.insns));
+    // Translated instructions: what the caller's buffer holds of them.
+    let (want, dst) = (
+        word(info::XLATED_PROG_LEN) as usize,
+        ptr(info::XLATED_PROG_INSNS),
+    );
+    if want > 0 && dst != 0 {
+        copy_out(dst, &p.insns[..want.min(p.insns.len())])?;
+    }
+    put32(&mut b, info::XLATED_PROG_LEN, p.insns.len() as u32);
+    put64(&mut b, info::XLATED_PROG_INSNS, dst);
+    put64(&mut b, 40, p.load_time);
+    put32(&mut b, 48, p.created_by_uid);
+    let (want, dst) = (word(info::NR_MAP_IDS) as usize, ptr(info::MAP_IDS));
+    if want > 0 && dst != 0 {
+        let ids: Vec<u8> = p
+            .map_ids
+            .iter()
+            .take(want)
+            .flat_map(|m| m.to_ne_bytes())
+            .collect();
+        copy_out(dst, &ids)?;
+    }
+    put32(&mut b, info::NR_MAP_IDS, p.map_ids.len() as u32);
+    put64(&mut b, info::MAP_IDS, dst);
+    let n = p.name.len().min(15);
+    b[64..64 + n].copy_from_slice(&p.name.as_bytes()[..n]);
+    // gpl_compatible, the first bit of the word after ifindex.
+    let gpl = u32::from(uxdp_jit::verifier::proto::gpl_compatible(&p.license));
+    put32(&mut b, 84, gpl);
+    put32(&mut b, 216, (p.insns.len() / 8) as u32);
+    Ok(b)
 }

@@ -79,10 +79,23 @@ fn a_libbpf_client_s_maps_live_in_the_store() {
     BufReader::new(child.stdout.as_mut().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let Ok(id) = line.trim().parse::<u32>() else {
-        let out = child.wait_with_output().unwrap();
-        panic!("client failed: {}", String::from_utf8_lossy(&out.stderr));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let parsed = match words[..] {
+        [m, p, t] => m
+            .parse::<u32>()
+            .ok()
+            .zip(p.parse::<u32>().ok())
+            .map(|(m, p)| (m, p, t)),
+        _ => None,
     };
+    let Some((id, prog, tag)) = parsed else {
+        let out = child.wait_with_output().unwrap();
+        panic!(
+            "client failed: {line}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let tag = tag.to_string();
     // While the client holds it: the map is in the store with what the client left.
     let store: Arc<Store> = Store::open(&store_path).unwrap();
     let m = Map::open(&store, id).unwrap();
@@ -135,6 +148,28 @@ fn a_libbpf_client_s_maps_live_in_the_store() {
     );
     bpftool(&["map", "delete", "id", &ids, "key", "5", "0", "0", "0"]);
     assert!(m.lookup(&5u32.to_ne_bytes(), &mut v, 0).is_err());
+    // The client's program: in the store, shown by bpftool with the kernel's tag for the
+    // same instructions (the same client run against the kernel, without the shim).
+    let record = store.program(prog).unwrap();
+    assert_eq!(
+        (record.name.as_str(), record.map_ids.as_slice()),
+        ("shim_test_p", &[id][..])
+    );
+    let shown = bpftool(&["prog", "show", "id", &prog.to_string()]);
+    assert!(
+        shown.contains(&format!("{prog}: xdp  name shim_test_p  tag {tag}")),
+        "{shown}"
+    );
+    assert!(shown.contains(&format!("map_ids {id}")), "{shown}");
+    let kernel = Command::new(&exe).arg("once").output().unwrap();
+    assert!(
+        kernel.status.success(),
+        "{}",
+        String::from_utf8_lossy(&kernel.stderr)
+    );
+    let kernel_line = String::from_utf8_lossy(&kernel.stdout).into_owned();
+    let kernel_tag = kernel_line.split_whitespace().nth(2).unwrap();
+    assert_eq!(tag, kernel_tag, "the program's tag is the kernel's");
     child.stdin.as_mut().unwrap().write_all(b"\n").unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
@@ -148,7 +183,11 @@ fn a_libbpf_client_s_maps_live_in_the_store() {
         Map::open(&store, id).is_err(),
         "the map outlived its descriptors"
     );
-    assert_eq!(store.program_ids(), Vec::<u32>::new());
+    assert_eq!(
+        store.program_ids(),
+        Vec::<u32>::new(),
+        "the program went with its fd"
+    );
     drop(m);
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);

@@ -4,8 +4,9 @@
 //! A program's directory entry reuses a map entry's fields: `map_type` is the program
 //! type, `key_size` the expected attach type, `flags` the program flags, `name` its name,
 //! `value_size` the bytes of instructions, `max_entries` the bytes of the license,
-//! `spin_lock_off` the number of maps it uses; its heap region holds the instructions,
-//! the license and the maps' ids, in that order.
+//! `spin_lock_off` the number of maps it uses, `map_extra` its load time, `inner[0]` the
+//! uid that loaded it; its heap region holds the instructions, the license and the maps'
+//! ids, in that order.
 
 use std::sync::atomic::Ordering;
 
@@ -33,6 +34,10 @@ pub struct ProgRecord {
     pub insns: Vec<u8>,
     /// The store ids of the maps it uses.
     pub map_ids: Vec<u32>,
+    /// When it was loaded, in nanoseconds since boot (`CLOCK_BOOTTIME`).
+    pub load_time: u64,
+    /// The uid that loaded it.
+    pub created_by_uid: u32,
 }
 
 impl Store {
@@ -77,6 +82,8 @@ impl Store {
             (&raw mut (*e).offset).write(offset);
             (&raw mut (*e).size).write(size);
             (&raw mut (*e).name).write(name);
+            (&raw mut (*e).map_extra).write(p.load_time);
+            (&raw mut (*e).inner).write([p.created_by_uid, 0, 0, 0, 0]);
         }
         self.entry(idx).state.store(LIVE, Ordering::Release);
         Ok(id)
@@ -146,6 +153,8 @@ impl Store {
                 .chunks_exact(4)
                 .map(|c| u32::from_ne_bytes(c.try_into().expect("4 bytes")))
                 .collect(),
+            load_time: e.map_extra,
+            created_by_uid: e.inner[0],
         })
     }
 
@@ -181,6 +190,8 @@ mod tests {
             license: "GPL".into(),
             insns: vec![0xb7, 0, 0, 0, 2, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0],
             map_ids: vec![m.id()],
+            load_time: 12345,
+            created_by_uid: 7,
         };
         let id = store.create_program(&p).unwrap();
         assert_eq!(id, 1, "program ids start at 1, apart from map ids");

@@ -138,6 +138,16 @@ pub mod flags {
     pub const ACCESS_MASK: u32 = RDONLY | WRONLY | RDONLY_PROG | WRONLY_PROG;
 }
 
+/// The flags the kernel gives a new map of `map_type` created with `requested`: device
+/// maps are made read-only to programs (their lookups return a pointer straight to the
+/// entry, which programs must not write).
+pub fn creation_flags(map_type: MapType, requested: u32) -> u32 {
+    match map_type {
+        MapType::Devmap | MapType::DevmapHash => requested | flags::RDONLY_PROG,
+        _ => requested,
+    }
+}
+
 /// `flags` of element updates.
 pub mod update {
     /// Create or replace.

@@ -15,8 +15,9 @@ fn info(name: &str, t: &InnerTemplate) -> MapInfo {
         t.value_size,
         t.max_entries,
     );
-    m.read_only = t.flags & flags::RDONLY_PROG != 0;
-    m.write_only = t.flags & flags::WRONLY_PROG != 0;
+    let f = uxdp_maps::def::creation_flags(t.map_type, t.flags);
+    m.read_only = f & flags::RDONLY_PROG != 0;
+    m.write_only = f & flags::WRONLY_PROG != 0;
     m
 }
 

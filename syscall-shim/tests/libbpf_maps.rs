@@ -4,68 +4,22 @@
 //! dumps, looks up and deletes in the same map. Needs root for the kernel check; it does not
 //! skip.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
+use common::{client, kernel_map_names, shim};
 use uxdp_maps::{Map, Store};
-
-/// The shim library, built beside the test (`cargo test` builds the test's own harness,
-/// not the cdylib, so the test asks cargo for it; quick when it is up to date).
-fn shim() -> PathBuf {
-    let o = Command::new(env!("CARGO"))
-        .args(["build", "-p", "uxdp-shim"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let deps = std::env::current_exe().unwrap();
-    let dir = deps.parent().unwrap().parent().unwrap();
-    let lib = dir.join("libuxdp_shim.so");
-    assert!(lib.exists(), "{} not built", lib.display());
-    lib
-}
-
-/// Builds C client `name` (tests/clients/NAME.c) with libbpf into `dir`.
-fn client(name: &str, dir: &Path) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/clients/{name}.c"));
-    let out = dir.join(name);
-    let o = Command::new("cc")
-        .args(["-O1", "-Wall", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .arg("-lbpf")
-        .output()
-        .expect("cc runs (build-essential, libbpf-dev)");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    out
-}
-
-/// Names of the kernel's maps (`bpftool map show`, without the shim).
-fn kernel_map_names() -> Vec<String> {
-    let o = Command::new("bpftool")
-        .args(["map", "show"])
-        .output()
-        .expect("bpftool runs");
-    String::from_utf8_lossy(&o.stdout)
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .windows(2)
-        .filter(|w| w[0] == "name")
-        .map(|w| w[1].to_string())
-        .collect()
-}
 
 #[test]
 fn a_libbpf_client_s_maps_live_in_the_store() {
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(euid, 0, "the kernel check needs root (CI runs as root)");
-    let dir = std::env::temp_dir().join(format!("uxdp-shim-maps-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    common::require_root("the kernel check");
+    let scratch = common::Scratch::new("maps");
+    let dir = &scratch.0;
     let store_path = dir.join("store");
-    let exe = client("maps", &dir);
+    let exe = client("maps", dir);
     let mut child = Command::new(&exe)
         .env("LD_PRELOAD", shim())
         .env("UXDP_STORE", &store_path)
@@ -190,5 +144,4 @@ fn a_libbpf_client_s_maps_live_in_the_store() {
     );
     drop(m);
     drop(store);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -453,7 +453,7 @@ impl Store {
             (&raw mut (*e).key_size).write(def.key_size);
             (&raw mut (*e).value_size).write(def.value_size);
             (&raw mut (*e).max_entries).write(def.max_entries);
-            (&raw mut (*e).flags).write(def.flags);
+            (&raw mut (*e).flags).write(crate::def::creation_flags(def.map_type, def.flags));
             (&raw mut (*e).spin_lock_off).write(def.spin_lock_off.unwrap_or(u32::MAX));
             (*e).frozen.store(0, Ordering::Relaxed);
             (&raw mut (*e).offset).write(brk);
@@ -519,7 +519,10 @@ impl Store {
                     }),
                 },
             };
-            def.validate()?;
+            // The flags the kernel adds at creation are no caller's to pass.
+            let mut requested = def.clone();
+            requested.flags &= !crate::def::creation_flags(map_type, 0);
+            requested.validate()?;
             let need = crate::map::region_size(&def, self.n_cpus)?;
             let inside = e.offset >= HEAP_OFFSET
                 && e.size >= need

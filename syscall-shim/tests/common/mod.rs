@@ -1,0 +1,108 @@
+//! What the shim's suites share: the shim library, C clients built against Debian's
+//! libbpf, BPF objects built with clang-14, scratch directories, and what the kernel
+//! holds (to show nothing reached it). Not every suite uses every item.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Fails the test unless it runs as root: these suites compare with the kernel and
+/// never skip.
+pub(crate) fn require_root(why: &str) {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(euid, 0, "{why} needs root (CI runs as root)");
+}
+
+/// A directory of the test's own, removed on drop.
+pub(crate) struct Scratch(pub(crate) PathBuf);
+
+impl Scratch {
+    pub(crate) fn new(tag: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("uxdp-shim-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The shim library, built beside the test (`cargo test` builds the test's own harness,
+/// not the cdylib, so the test asks cargo for it; quick when it is up to date).
+pub(crate) fn shim() -> PathBuf {
+    let o = Command::new(env!("CARGO"))
+        .args(["build", "-p", "uxdp-shim"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let deps = std::env::current_exe().unwrap();
+    let dir = deps.parent().unwrap().parent().unwrap();
+    let lib = dir.join("libuxdp_shim.so");
+    assert!(lib.exists(), "{} not built", lib.display());
+    lib
+}
+
+/// Builds C client `name` (tests/clients/NAME.c) with libbpf into `dir`.
+pub(crate) fn client(name: &str, dir: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/clients/{name}.c"));
+    let out = dir.join(name);
+    let o = Command::new("cc")
+        .args(["-O1", "-Wall", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .arg("-lbpf")
+        .output()
+        .expect("cc runs (build-essential, libbpf-dev)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+/// Compiles `src` to the BPF object `out` with clang-14 -O2 -g.
+pub(crate) fn clang(src: &Path, out: &Path) {
+    let o = Command::new("clang-14")
+        .args([
+            "-O2",
+            "-g",
+            "-target",
+            "bpf",
+            "-I/usr/include/x86_64-linux-gnu",
+            "-c",
+        ])
+        .arg(src)
+        .arg("-o")
+        .arg(out)
+        .output()
+        .expect("clang-14 runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// The `name` fields of `bpftool OBJ show` (without the shim): what the kernel holds.
+fn kernel_names(obj: &str) -> Vec<String> {
+    let o = Command::new("bpftool")
+        .args([obj, "show"])
+        .output()
+        .expect("bpftool runs");
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| w[0] == "name")
+        .map(|w| w[1].to_string())
+        .collect()
+}
+
+/// Names of the kernel's maps.
+pub(crate) fn kernel_map_names() -> Vec<String> {
+    kernel_names("map")
+}
+
+/// Names of the kernel's programs.
+pub(crate) fn kernel_prog_names() -> Vec<String> {
+    kernel_names("prog")
+}

@@ -1,0 +1,103 @@
+//! libbpf's whole object load path under the shim, against the kernel: a C client built
+//! here against Debian's libbpf opens and loads corpus objects (feature probes, global
+//! data maps with their initial images and `.rodata` frozen, relocations, verified
+//! program loads) and prints the maps (with every array value) and programs it got. The
+//! output under the shim equals the output of the same client against the kernel, the
+//! programs are in uxdp's store while the client runs, and the kernel got none of them.
+//! Needs root and clang-14; it does not skip.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use uxdp_maps::Store;
+
+fn run_kernel(exe: &Path, obj: &Path) -> String {
+    let o = Command::new(exe).arg(obj).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn same_as_the_kernel(name: &str) {
+    common::require_root("loading objects into the kernel for comparison");
+    let dir = common::Scratch::new(&format!("object-{name}"));
+    let exe = common::client("object", &dir.0);
+    let src =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../runtime/tests/corpus/{name}.c"));
+    let obj = dir.0.join(format!("{name}.o"));
+    common::clang(&src, &obj);
+    let kernel = run_kernel(&exe, &obj);
+
+    let store_path = dir.0.join("store");
+    let mut child = Command::new(&exe)
+        .arg(&obj)
+        .arg("wait")
+        .env("LD_PRELOAD", common::shim())
+        .env("UXDP_STORE", &store_path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ours = String::new();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    while let Ok(n) = out.read_line(&mut ours) {
+        if n == 0
+            || ours.lines().filter(|l| l.starts_with("program ")).count()
+                == kernel.lines().filter(|l| l.starts_with("program ")).count()
+        {
+            break;
+        }
+    }
+    // While the client holds them: its programs are in the store; the kernel has none.
+    let store = Store::open(&store_path).unwrap();
+    let names: Vec<String> = store
+        .program_ids()
+        .into_iter()
+        .map(|id| store.program(id).unwrap().name)
+        .collect();
+    let kernel_progs = common::kernel_prog_names();
+    for line in kernel.lines().filter_map(|l| l.strip_prefix("program ")) {
+        let prog = line.split_whitespace().next().unwrap();
+        assert!(
+            names.iter().any(|n| n == prog),
+            "{prog} not in the store: {names:?}"
+        );
+        assert!(
+            !kernel_progs.iter().any(|n| n == prog),
+            "{prog} reached the kernel"
+        );
+    }
+    child.stdin.as_mut().unwrap().write_all(b"\n").unwrap();
+    let done = child.wait_with_output().unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert_eq!(
+        ours, kernel,
+        "{name}: the shim's load differs from the kernel's"
+    );
+    assert!(
+        store.program_ids().is_empty(),
+        "the programs went with the client"
+    );
+}
+
+#[test]
+fn global_data() {
+    same_as_the_kernel("global_data");
+}
+
+#[test]
+fn maps_all() {
+    same_as_the_kernel("maps_all");
+}
+
+#[test]
+fn parse() {
+    same_as_the_kernel("parse");
+}

@@ -20,8 +20,11 @@ const MAP_GET_NEXT_ID: i32 = 12;
 const PROG_GET_FD_BY_ID: i32 = 13;
 const MAP_GET_FD_BY_ID: i32 = 14;
 const OBJ_GET_INFO_BY_FD: i32 = 15;
+const BTF_LOAD: i32 = 18;
+const BTF_GET_FD_BY_ID: i32 = 19;
 const MAP_LOOKUP_AND_DELETE_ELEM: i32 = 21;
 const MAP_FREEZE: i32 = 22;
+const BTF_GET_NEXT_ID: i32 = 23;
 
 /// Bytes of `struct bpf_map_info` as this shim fills it (up to `map_extra`).
 const MAP_INFO_SIZE: usize = 88;
@@ -67,6 +70,9 @@ pub fn bpf(cmd: i32, attr: u64, size: u32) -> Result<i64, Errno> {
         MAP_GET_NEXT_ID => next_id(&a, store()?.map_ids()),
         PROG_GET_NEXT_ID => next_id(&a, store()?.program_ids()),
         MAP_GET_FD_BY_ID => map_fd_by_id(&a),
+        BTF_LOAD => crate::btf::load(&a),
+        BTF_GET_NEXT_ID => next_id(&a, store()?.btf_ids()),
+        BTF_GET_FD_BY_ID => crate::btf::fd_by_id(a.u32(0)),
         PROG_GET_FD_BY_ID => {
             let id = a.u32(0);
             store()?.program(id).map_err(|_| libc::ENOENT)?;
@@ -182,6 +188,7 @@ fn info_by_fd(a: &Attr) -> Result<i64, Errno> {
     let bytes = match obj {
         Object::Map(m) => map_info(&m),
         Object::Prog(id) => crate::programs::prog_info(id, &copy_in(a.u64(8), given)?)?,
+        Object::Btf(id) => crate::btf::info(id, &copy_in(a.u64(8), given)?)?,
     };
     let len = (a.u32(4) as usize).min(bytes.len());
     copy_out(a.u64(8), &bytes[..len])?;

@@ -15,6 +15,8 @@ pub(crate) enum Object {
     Map(Arc<Map>),
     /// A program in the store, by id.
     Prog(u32),
+    /// A BTF blob in the store, by id.
+    Btf(u32),
 }
 
 static TABLE: Mutex<Option<HashMap<i32, Object>>> = Mutex::new(None);
@@ -39,6 +41,7 @@ pub(crate) fn open(name: &str, obj: Object) -> Result<i32, Errno> {
         let _ = match &obj {
             Object::Map(m) => store.retain_map(m.id()),
             Object::Prog(id) => store.retain_program(*id),
+            Object::Btf(id) => store.retain_btf(*id),
         };
     }
     with_table(|t| t.insert(fd, obj));
@@ -55,7 +58,7 @@ pub(crate) fn get(fd: i32) -> Option<Object> {
 pub(crate) fn map(fd: u32) -> Result<Arc<Map>, Errno> {
     match get(fd as i32) {
         Some(Object::Map(m)) => Ok(m),
-        Some(Object::Prog(_)) => Err(libc::EINVAL),
+        Some(Object::Prog(_) | Object::Btf(_)) => Err(libc::EINVAL),
         None => Err(libc::EBADF),
     }
 }
@@ -75,6 +78,11 @@ pub(crate) fn forget(fd: i32) {
         Object::Prog(id) => {
             if store.release_program(id) == Ok(0) {
                 let _ = store.delete_program(id);
+            }
+        }
+        Object::Btf(id) => {
+            if store.release_btf(id) == Ok(0) {
+                let _ = store.delete_btf(id);
             }
         }
         Object::Map(m) => {

@@ -15,6 +15,7 @@
 //! kernel), logged.
 
 mod attr;
+mod btf;
 mod commands;
 mod fds;
 pub mod interpose;

@@ -1,7 +1,7 @@
 //! libbpf's whole object load path under the shim, against the kernel: a C client built
 //! here against Debian's libbpf opens and loads corpus objects (feature probes, global
-//! data maps with their initial images and `.rodata` frozen, relocations, verified
-//! program loads) and prints the maps (with every array value) and programs it got. The
+//! data maps with their initial images and `.rodata` frozen, the object's BTF,
+//! relocations, verified program loads) and prints the maps (with every array value) and programs it got. The
 //! output under the shim equals the output of the same client against the kernel, the
 //! programs are in uxdp's store while the client runs, and the kernel got none of them.
 //! Needs root and clang-14; it does not skip.
@@ -70,6 +70,10 @@ fn same_as_the_kernel(name: &str) {
             "{prog} reached the kernel"
         );
     }
+    assert!(
+        !store.btf_ids().is_empty(),
+        "libbpf loaded the object's BTF into the store"
+    );
     child.stdin.as_mut().unwrap().write_all(b"\n").unwrap();
     let done = child.wait_with_output().unwrap();
     assert!(
@@ -85,6 +89,7 @@ fn same_as_the_kernel(name: &str) {
         store.program_ids().is_empty(),
         "the programs went with the client"
     );
+    assert!(store.btf_ids().is_empty(), "and so did the BTF");
 }
 
 #[test]

@@ -14,9 +14,11 @@
 //! "grows" to whatever its maps use. Creation is atomic (a fully initialised file is linked
 //! into place), files are 0600, and opening validates every field before use.
 
+mod btf;
 mod lock;
 mod programs;
 
+pub use btf::MAX_BTF;
 pub use programs::ProgRecord;
 
 use std::fs::{File, OpenOptions};
@@ -34,7 +36,7 @@ use lock::RobustMutex;
 /// File magic.
 pub const MAGIC: [u8; 8] = *b"UXDPSTOR";
 /// Layout version; a store of another version is refused.
-pub const LAYOUT_VERSION: u32 = 3;
+pub const LAYOUT_VERSION: u32 = 4;
 /// Directory entries (maps) a store can hold.
 pub const MAX_OBJECTS: u32 = 4096;
 /// Default capacity: address space reserved, not memory committed.
@@ -60,6 +62,9 @@ struct Header {
     next_id: AtomicU32,
     /// Next program id (programs have ids of their own, as in the kernel).
     next_prog_id: AtomicU32,
+    /// Next BTF id.
+    next_btf_id: AtomicU32,
+    _pad: u32,
     lock: RobustMutex,
 }
 
@@ -68,6 +73,7 @@ const _: () = assert!(size_of::<Header>() <= PAGE as usize);
 /// Entry kinds.
 const KIND_MAP: u32 = 0;
 const KIND_PROG: u32 = 1;
+const KIND_BTF: u32 = 2;
 
 /// Directory entry states.
 const FREE: u32 = 0;
@@ -236,6 +242,7 @@ impl Store {
                 (&raw mut (*h).brk).write(AtomicU64::new(HEAP_OFFSET));
                 (&raw mut (*h).next_id).write(AtomicU32::new(1));
                 (&raw mut (*h).next_prog_id).write(AtomicU32::new(1));
+                (&raw mut (*h).next_btf_id).write(AtomicU32::new(1));
                 RobustMutex::init(&raw mut (*h).lock).map_err(io)?;
             }
             map.flush().map_err(io)?;

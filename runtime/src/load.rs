@@ -4,13 +4,15 @@
 //!
 //! A load that fails removes the maps it created, so nothing already in the store changes.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use uxdp_jit::Program;
 use uxdp_jit::instruction::Imm64;
 use uxdp_jit::interp::LoadErrorKind;
 use uxdp_jit::native::CompileErrorKind;
+use uxdp_jit::verifier::facts::Facts;
 use uxdp_jit::verifier::{Options, Reason, check_license, verify};
+use uxdp_jit::{Insn, Program};
 use uxdp_maps::Map;
 
 use crate::helpers::{ids, xdp_helpers};
@@ -208,9 +210,40 @@ fn load_program(
             }
             prog_err(obj, spec, Some(e.pc), reason)
         })?;
-    let mut insns = spec.insns.clone();
+    let env_maps: Vec<Option<Arc<Map>>> =
+        (0..env.maps.len()).map(|i| maps.get(i).cloned()).collect();
+    prepare(
+        registry,
+        &spec.name,
+        &spec.insns,
+        &spec.relocs,
+        maps,
+        &verified.facts,
+        &env_maps,
+        devmap,
+    )
+    .map_err(|(pc, reason)| prog_err(obj, spec, pc, reason))
+}
+
+/// Turns verified `insns` into a runnable program: each relocated `lddw` (an index into
+/// `maps`) becomes `MAP_BASE + id` or, for global data, the value's address in the store;
+/// context loads are rewritten; the engine compiles it. `env_maps` are the verifier's
+/// maps in its numbering (`None` for templates it made up). A refusal names the
+/// instruction where there is one.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn prepare(
+    registry: &Arc<Registry>,
+    name: &str,
+    insns: &[Insn],
+    relocs: &BTreeMap<usize, LddwTarget>,
+    maps: &[Arc<Map>],
+    facts: &Facts,
+    env_maps: &[Option<Arc<Map>>],
+    devmap: bool,
+) -> Result<Arc<XdpProgram>, (Option<usize>, String)> {
+    let mut insns = insns.to_vec();
     let mut used = Vec::new();
-    for (&pc, &target) in &spec.relocs {
+    for (&pc, &target) in relocs {
         let value = match target {
             LddwTarget::Map(i) => {
                 used.push(Arc::clone(&maps[i]));
@@ -219,9 +252,7 @@ fn load_program(
             LddwTarget::MapValue { map, off } => {
                 let m = &maps[map];
                 if off >= m.def().value_size {
-                    return Err(prog_err(
-                        obj,
-                        spec,
+                    return Err((
                         Some(pc),
                         format!(
                             "global data offset {off} is beyond `{}` ({} bytes)",
@@ -231,9 +262,9 @@ fn load_program(
                     ));
                 }
                 used.push(Arc::clone(m));
-                let base = m.lookup_ptr(&0u32.to_ne_bytes(), 0).ok_or_else(|| {
-                    prog_err(obj, spec, Some(pc), "global data map has no value".into())
-                })?;
+                let base = m
+                    .lookup_ptr(&0u32.to_ne_bytes(), 0)
+                    .ok_or_else(|| (Some(pc), "global data map has no value".to_string()))?;
                 base.as_ptr() as u64 + u64::from(off)
             }
         };
@@ -244,21 +275,8 @@ fn load_program(
     // Maps reached through slots are found at run time; keep the program's own.
     used.sort_by_key(|m| m.id());
     used.dedup_by_key(|m| m.id());
-    let insns = rewrite_ctx_loads(&insns, devmap)
-        .map_err(|e| prog_err(obj, spec, Some(e.pc), e.kind.to_string()))?;
-    // The verifier numbers the object's maps first, then the inner-map templates it made.
-    let env_maps: Vec<Option<Arc<Map>>> =
-        (0..env.maps.len()).map(|i| maps.get(i).cloned()).collect();
-    XdpProgram::verified(
-        registry,
-        &spec.name,
-        insns,
-        used,
-        xdp_helpers(),
-        &verified.facts,
-        &env_maps,
-    )
-    .map_err(|e| {
+    let insns = rewrite_ctx_loads(&insns, devmap).map_err(|e| (Some(e.pc), e.kind.to_string()))?;
+    XdpProgram::verified(registry, name, insns, used, xdp_helpers(), facts, env_maps).map_err(|e| {
         // Either engine's refusal of what cannot run, by instruction.
         let refusal = match (
             e.downcast_ref::<uxdp_jit::native::CompileError>(),
@@ -267,14 +285,14 @@ fn load_program(
             (Some(ce), _) => match &ce.kind {
                 CompileErrorKind::Load(k) => Some((ce.pc, k.clone())),
                 CompileErrorKind::JumpOutOfFunction { .. } | CompileErrorKind::Codegen(_) => {
-                    return prog_err(obj, spec, Some(ce.pc), ce.kind.to_string());
+                    return (Some(ce.pc), ce.kind.to_string());
                 }
             },
             (None, Some(le)) => Some((le.pc, le.kind.clone())),
             (None, None) => None,
         };
         let Some((pc, kind)) = refusal else {
-            return prog_err(obj, spec, None, e.to_string());
+            return (None, e.to_string());
         };
         let reason = match kind {
             LoadErrorKind::UnknownHelper(id) => unknown_helper(id),
@@ -283,7 +301,7 @@ fn load_program(
             }
             k => k.to_string(),
         };
-        prog_err(obj, spec, Some(pc), reason)
+        (Some(pc), reason)
     })
 }
 

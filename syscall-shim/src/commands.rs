@@ -15,6 +15,7 @@ const MAP_UPDATE_ELEM: i32 = 2;
 const MAP_DELETE_ELEM: i32 = 3;
 const MAP_GET_NEXT_KEY: i32 = 4;
 const PROG_LOAD: i32 = 5;
+const PROG_TEST_RUN: i32 = 10;
 const PROG_GET_NEXT_ID: i32 = 11;
 const MAP_GET_NEXT_ID: i32 = 12;
 const PROG_GET_FD_BY_ID: i32 = 13;
@@ -63,6 +64,7 @@ pub fn bpf(cmd: i32, attr: u64, size: u32) -> Result<i64, Errno> {
         MAP_DELETE_ELEM => map_delete(&a),
         MAP_GET_NEXT_KEY => map_next_key(&a),
         PROG_LOAD => crate::programs::prog_load(&a),
+        PROG_TEST_RUN => crate::programs::test_run(&a),
         MAP_FREEZE => {
             fds::map(a.u32(0))?.freeze().map_err(|e| e.errno())?;
             Ok(0)

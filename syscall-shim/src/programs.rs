@@ -7,9 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use uxdp_jit::verifier::{Env, LddwRef, MapInfo, Options, verify};
+use uxdp_jit::verifier::{Env, LddwRef, Options, verify};
 use uxdp_jit::{Program, insn::insns_from_bytes};
-use uxdp_maps::def::flags;
 use uxdp_maps::{Map, ProgRecord};
 
 use crate::attr::{Attr, Errno, copy_in, copy_out};
@@ -38,29 +37,6 @@ fn c_string(addr: u64, max: usize) -> Result<String, Errno> {
         out.push(b);
     }
     Err(libc::EINVAL)
-}
-
-/// The verifier's description of map `m`.
-fn map_info(m: &Map) -> MapInfo {
-    let d = m.def();
-    let mut info = MapInfo::new(
-        &d.name,
-        d.map_type as u32,
-        d.key_size,
-        d.value_size,
-        d.max_entries,
-    );
-    info.read_only = d.flags & flags::RDONLY_PROG != 0;
-    info.write_only = d.flags & flags::WRONLY_PROG != 0;
-    info.spin_lock_off = d.spin_lock_off;
-    if m.is_frozen() && d.max_entries == 1 {
-        let mut v = vec![0u8; d.value_size as usize];
-        if m.lookup(&0u32.to_ne_bytes(), &mut v, 0).is_ok() {
-            info.read_only = true;
-            info.frozen_value = Some(v);
-        }
-    }
-    info
 }
 
 /// Writes `text` into the caller's log buffer (`log_buf` at 32, `log_size` at 28),
@@ -154,7 +130,7 @@ pub(crate) fn prog_load(a: &Attr) -> Result<i64, Errno> {
     let mut text = String::new();
     if prog_type == PROG_TYPE_XDP {
         let env = Env {
-            maps: maps.iter().map(|m| map_info(m)).collect(),
+            maps: maps.iter().map(|m| uxdp::stored::map_info(m)).collect(),
             lddw,
             devmap: false,
         };
@@ -314,4 +290,87 @@ pub(crate) fn prog_info(id: u32, given: &[u8]) -> Result<Vec<u8>, Errno> {
     put32(&mut b, 84, gpl);
     put32(&mut b, 216, (p.insns.len() / 8) as u32);
     Ok(b)
+}
+
+/// Programs made runnable in this process, by store id (compiled once).
+fn runnable(id: u32) -> Result<std::sync::Arc<uxdp::xdp::XdpProgram>, Errno> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+    static REGISTRY: OnceLock<Arc<uxdp::xdp::Registry>> = OnceLock::new();
+    static LOADED: Mutex<Option<HashMap<u32, Arc<uxdp::xdp::XdpProgram>>>> = Mutex::new(None);
+    let registry = REGISTRY
+        .get_or_init(|| uxdp::xdp::Registry::new(Arc::clone(store().expect("opened before"))));
+    if let Some(p) = LOADED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get_or_insert_with(HashMap::new)
+        .get(&id)
+    {
+        return Ok(Arc::clone(p));
+    }
+    let p = uxdp::stored::load_stored(registry, id).map_err(|e| {
+        log(&e);
+        libc::EINVAL
+    })?;
+    LOADED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get_or_insert_with(HashMap::new)
+        .insert(id, Arc::clone(&p));
+    Ok(p)
+}
+
+/// `BPF_PROG_TEST_RUN`: prog_fd 0, retval 4 (out), data_size_in 8, data_size_out 12
+/// (in: room; out: bytes), data_in 16, data_out 24, repeat 32, duration 36 (out),
+/// ctx_size_in 40. The output is the metadata and then the packet, as the kernel's.
+pub(crate) fn test_run(a: &Attr) -> Result<i64, Errno> {
+    let id = match fds::get(a.u32(0) as i32) {
+        Some(Object::Prog(id)) => id,
+        Some(_) => return Err(libc::EINVAL),
+        None => return Err(libc::EBADF),
+    };
+    store()?;
+    let record = store()?.program(id).map_err(|e| e.errno())?;
+    if record.prog_type != PROG_TYPE_XDP {
+        log(&format!(
+            "test runs of program type {} are not supported: EINVAL",
+            record.prog_type
+        ));
+        return Err(libc::EINVAL);
+    }
+    if a.u32(40) != 0 {
+        log("test runs with a context are not supported yet: EINVAL");
+        return Err(libc::EINVAL);
+    }
+    let prog = runnable(id)?;
+    let data = copy_in(a.u64(16), a.u32(8) as usize)?;
+    let mut packet = uxdp::xdp::packet::Packet::new(&data).map_err(|_| libc::EINVAL)?;
+    let rx = uxdp::xdp::RxInfo {
+        ifindex: 1,
+        ..uxdp::xdp::RxInfo::default()
+    };
+    let repeat = a.u32(32).max(1);
+    let start = std::time::Instant::now();
+    let mut retval = 0;
+    for _ in 0..repeat {
+        retval = prog.run(&mut packet, rx).action;
+    }
+    let ns = start.elapsed().as_nanos() / u128::from(repeat);
+    let mut out = packet.meta().to_vec();
+    out.extend(packet.contents());
+    let room = a.u32(12) as usize;
+    let dst = a.u64(24);
+    if dst != 0 {
+        copy_out(
+            dst,
+            &out[..out.len().min(if room == 0 { out.len() } else { room })],
+        )?;
+    }
+    a.write_u32(4, retval)?;
+    a.write_u32(12, out.len() as u32)?;
+    a.write_u32(36, u32::try_from(ns).unwrap_or(u32::MAX))?;
+    if dst != 0 && room != 0 && out.len() > room {
+        return Err(libc::ENOSPC);
+    }
+    Ok(0)
 }

@@ -1,12 +1,17 @@
-//! libbpf's whole object load path under the shim, against the kernel: a C client built
-//! here against Debian's libbpf opens and loads corpus objects (feature probes, global
-//! data maps with their initial images and `.rodata` frozen, the object's BTF,
-//! relocations, verified program loads) and prints the maps (with every array value) and programs it got. The
-//! output under the shim equals the output of the same client against the kernel, the
-//! programs are in uxdp's store while the client runs, and the kernel got none of them.
-//! Needs root and clang-14; it does not skip.
+//! libbpf's whole object load path and test runs under the shim, against the kernel: a C
+//! client built here against Debian's libbpf opens and loads corpus objects (feature
+//! probes, global data maps with their initial images and `.rodata` frozen, the object's
+//! BTF, relocations, verified program loads), test-runs every program on the corpus
+//! packets (`bpf_prog_test_run_opts`), and prints each run's return value and output
+//! bytes, every map's entries afterwards and the programs it got. The output under the
+//! shim equals the output of the same client against the kernel, the programs are in
+//! uxdp's store while the client runs, and the kernel got none of them. Needs root and
+//! clang-14; it does not skip.
 
 mod common;
+#[allow(dead_code)]
+#[path = "../../runtime/tests/corpus/packets.rs"]
+mod packets;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -14,8 +19,26 @@ use std::process::{Command, Stdio};
 
 use uxdp_maps::Store;
 
-fn run_kernel(exe: &Path, obj: &Path) -> String {
-    let o = Command::new(exe).arg(obj).output().unwrap();
+/// Largest packet that fits one frame (no multi-buffer test runs here).
+const MAX_LINEAR: usize = 3520;
+
+/// The corpus packets as the client reads them: a little-endian u16 length, the bytes.
+fn packet_file(dir: &Path) -> std::path::PathBuf {
+    let mut bytes = Vec::new();
+    for p in packets::all()
+        .into_iter()
+        .filter(|p| (14..=MAX_LINEAR).contains(&p.bytes.len()))
+    {
+        bytes.extend_from_slice(&(p.bytes.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(&p.bytes);
+    }
+    let path = dir.join("packets.bin");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn run_kernel(exe: &Path, obj: &Path, packets: &Path) -> String {
+    let o = Command::new(exe).arg(obj).arg(packets).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -28,11 +51,17 @@ fn same_as_the_kernel(name: &str) {
         Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../runtime/tests/corpus/{name}.c"));
     let obj = dir.0.join(format!("{name}.o"));
     common::clang(&src, &obj);
-    let kernel = run_kernel(&exe, &obj);
+    let packets = packet_file(&dir.0);
+    let kernel = run_kernel(&exe, &obj, &packets);
+    assert!(
+        kernel.lines().any(|l| l.starts_with("run ")),
+        "no test runs"
+    );
 
     let store_path = dir.0.join("store");
     let mut child = Command::new(&exe)
         .arg(&obj)
+        .arg(&packets)
         .arg("wait")
         .env("LD_PRELOAD", common::shim())
         .env("UXDP_STORE", &store_path)

@@ -1,5 +1,6 @@
 //! What the packet I/O paths (DPDK, AF_XDP) share: the per-worker counters and where an
 //! `XDP_REDIRECT` sends a packet.
 
+#[cfg(any(feature = "dpdk", feature = "afxdp"))]
 pub(crate) mod redirect;
 pub mod stats;

@@ -18,6 +18,7 @@ use uxdp_jit::interp::{HelperFn, HelperTable};
 pub use base::base_helpers;
 pub use env::Redirect;
 pub use misc::{csum_diff, csum_partial};
+#[cfg(any(feature = "dpdk", feature = "afxdp"))]
 pub(crate) use packet::{F_BROADCAST, F_EXCLUDE_INGRESS};
 pub use packet::{MAX_TAIL_CALLS, XDP_FRAME_SIZE};
 

@@ -1,0 +1,138 @@
+//! Programs a control plane loaded into the store (through the shim), made runnable in
+//! this process: verified again against the store's maps and prepared as an object's
+//! programs are. A record's `lddw`s name store maps directly — source 1 the map whose id
+//! is the immediate, source 2 its value at the offset in the second slot's immediate.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use uxdp_jit::insn::insns_from_bytes;
+use uxdp_jit::verifier::{Env, LddwRef, MapInfo, Options, check_license, verify};
+use uxdp_jit::{Insn, Program};
+use uxdp_maps::def::{creation_flags, flags};
+use uxdp_maps::{Map, Store};
+
+use crate::object::LddwTarget;
+use crate::xdp::{Registry, XdpProgram};
+
+const LDDW: u8 = 0x18;
+const PSEUDO_MAP_ID: u8 = 1;
+const PSEUDO_MAP_VALUE: u8 = 2;
+
+/// The verifier's view of store map `m`: its definition, its access flags, and for a
+/// frozen single-value array (`.rodata`) the value, which the verifier may read as
+/// constants.
+pub fn map_info(m: &Map) -> MapInfo {
+    let d = m.def();
+    let mut info = MapInfo::new(
+        &d.name,
+        d.map_type as u32,
+        d.key_size,
+        d.value_size,
+        d.max_entries,
+    );
+    let f = creation_flags(d.map_type, d.flags);
+    info.read_only = f & flags::RDONLY_PROG != 0;
+    info.write_only = f & flags::WRONLY_PROG != 0;
+    info.spin_lock_off = d.spin_lock_off;
+    if m.is_frozen() && d.max_entries == 1 {
+        let mut v = vec![0u8; d.value_size as usize];
+        if m.lookup(&0u32.to_ne_bytes(), &mut v, 0).is_ok() {
+            info.read_only = true;
+            info.frozen_value = Some(v);
+        }
+    }
+    info
+}
+
+/// The maps a program names, and each `lddw`'s target among them (by index).
+pub type References = (Vec<Arc<Map>>, BTreeMap<usize, LddwTarget>);
+
+/// The maps `insns` name and each `lddw`'s target among them, as a map lookup `open`
+/// (by store id) finds them. A refusal names the instruction.
+pub fn references(
+    insns: &[Insn],
+    open: impl Fn(u32) -> Option<Arc<Map>>,
+) -> Result<References, (usize, String)> {
+    let mut maps: Vec<Arc<Map>> = Vec::new();
+    let mut relocs = BTreeMap::new();
+    let mut pc = 0;
+    while pc < insns.len() {
+        let i = insns[pc];
+        if i.opcode != LDDW {
+            pc += 1;
+            continue;
+        }
+        if i.src == PSEUDO_MAP_ID || i.src == PSEUDO_MAP_VALUE {
+            let id = i.imm as u32;
+            let m = open(id).ok_or_else(|| (pc, format!("map {id} is not in the store")))?;
+            let index = maps.iter().position(|x| x.id() == id).unwrap_or_else(|| {
+                maps.push(m);
+                maps.len() - 1
+            });
+            let off = insns.get(pc + 1).map_or(0, |n| n.imm as u32);
+            relocs.insert(
+                pc,
+                if i.src == PSEUDO_MAP_ID {
+                    LddwTarget::Map(index)
+                } else {
+                    LddwTarget::MapValue { map: index, off }
+                },
+            );
+        } else if i.src != 0 {
+            return Err((pc, format!("lddw source {} is not supported", i.src)));
+        }
+        pc += 2;
+    }
+    Ok((maps, relocs))
+}
+
+/// The verifier's environment for `maps` and `relocs`.
+pub fn environment(maps: &[Arc<Map>], relocs: &BTreeMap<usize, LddwTarget>) -> Env {
+    Env {
+        maps: maps.iter().map(|m| map_info(m)).collect(),
+        lddw: relocs
+            .iter()
+            .map(|(&pc, &t)| {
+                let r = match t {
+                    LddwTarget::Map(m) => LddwRef::Map(m),
+                    LddwTarget::MapValue { map, off } => LddwRef::MapValue { map, off },
+                };
+                (pc, r)
+            })
+            .collect(),
+        devmap: false,
+    }
+}
+
+/// Stored program `id` of `registry`'s store, verified and ready to run.
+pub fn load_stored(registry: &Arc<Registry>, id: u32) -> Result<Arc<XdpProgram>, String> {
+    let store: &Arc<Store> = registry.store();
+    let record = store
+        .program(id)
+        .map_err(|e| format!("program {id}: {e}"))?;
+    let at = |pc: Option<usize>, reason: String| match pc {
+        Some(pc) => format!("program {id} `{}`, instruction {pc}: {reason}", record.name),
+        None => format!("program {id} `{}`: {reason}", record.name),
+    };
+    let insns = insns_from_bytes(&record.insns).map_err(|e| at(None, e.to_string()))?;
+    let (maps, relocs) = references(&insns, |m| Map::open(store, m).ok().map(Arc::new))
+        .map_err(|(pc, r)| at(Some(pc), r))?;
+    let program = Program::new(insns.clone()).map_err(|e| at(Some(e.pc), e.kind.to_string()))?;
+    let env = environment(&maps, &relocs);
+    let verified = check_license(&program, &record.license)
+        .and_then(|()| verify(&program, &env, &Options::default()))
+        .map_err(|e| at(Some(e.pc), format!("refused by the verifier: {}", e.reason)))?;
+    let env_maps: Vec<Option<Arc<Map>>> = maps.iter().cloned().map(Some).collect();
+    crate::load::prepare(
+        registry,
+        &record.name,
+        &insns,
+        &relocs,
+        &maps,
+        &verified.facts,
+        &env_maps,
+        false,
+    )
+    .map_err(|(pc, r)| at(pc, r))
+}

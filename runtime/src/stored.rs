@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use uxdp_jit::insn::insns_from_bytes;
-use uxdp_jit::verifier::{Env, LddwRef, MapInfo, Options, check_license, verify};
+use uxdp_jit::verifier::{Env, MapInfo, Options, check_license, verify};
 use uxdp_jit::{Insn, Program};
 use uxdp_maps::def::{creation_flags, flags};
 use uxdp_maps::{Map, Store};
@@ -91,16 +91,7 @@ pub fn references(
 pub fn environment(maps: &[Arc<Map>], relocs: &BTreeMap<usize, LddwTarget>) -> Env {
     Env {
         maps: maps.iter().map(|m| map_info(m)).collect(),
-        lddw: relocs
-            .iter()
-            .map(|(&pc, &t)| {
-                let r = match t {
-                    LddwTarget::Map(m) => LddwRef::Map(m),
-                    LddwTarget::MapValue { map, off } => LddwRef::MapValue { map, off },
-                };
-                (pc, r)
-            })
-            .collect(),
+        lddw: crate::verify::lddw_refs(relocs),
         devmap: false,
     }
 }

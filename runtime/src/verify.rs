@@ -47,8 +47,18 @@ pub fn env_for(obj: &Object, spec: &ProgramSpec, devmap: bool) -> Env {
             maps[i].inner = Some(maps.len() - 1);
         }
     }
-    let lddw = spec
-        .relocs
+    Env {
+        maps,
+        lddw: lddw_refs(&spec.relocs),
+        devmap,
+    }
+}
+
+/// What each relocated `lddw` loads, in the verifier's terms.
+pub fn lddw_refs(
+    relocs: &std::collections::BTreeMap<usize, LddwTarget>,
+) -> std::collections::BTreeMap<usize, LddwRef> {
+    relocs
         .iter()
         .map(|(&pc, &t)| {
             let r = match t {
@@ -57,6 +67,5 @@ pub fn env_for(obj: &Object, spec: &ProgramSpec, devmap: bool) -> Env {
             };
             (pc, r)
         })
-        .collect();
-    Env { maps, lddw, devmap }
+        .collect()
 }

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use afxdp_common::{Raw, ifindex, observable, spawn_in, veth};
 use common::Netns;
-use run_common::{KernelOutcome, Scratch, UxdpRun, differences};
+use run_common::{KernelOutcome, Scratch, UxdpRun, differences, pin_to_cpu0};
 use uxdp::kernel::load_in_kernel;
 use uxdp::object::{Object, ProgKind};
 use uxdp::testrun::dump;
@@ -36,19 +36,6 @@ const MTU: usize = 3000;
 const MAX_FRAME: usize = MTU + 14;
 const MAC_DUT: [u8; 6] = [0x02, 0xd0, 0, 0, 0, 1];
 const MAC_PEER: [u8; 6] = [0x02, 0xee, 0, 0, 0, 2];
-
-/// Pins the calling thread to CPU 0, where worker 0 counts per-CPU values.
-fn pin_to_cpu0() {
-    // SAFETY: a zeroed cpu_set_t is empty; CPU 0 is within it; the call reads its size.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(0, &mut set);
-        assert_eq!(
-            libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set),
-            0
-        );
-    }
-}
 
 /// The kernel's run of `prog` over `packets`, inside `ns` (where `ifindex` is the veth).
 fn kernel_run(

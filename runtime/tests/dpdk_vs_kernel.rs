@@ -18,7 +18,9 @@ mod run_common;
 
 use std::path::{Path, PathBuf};
 
-use run_common::{KernelOutcome, Scratch, UxdpRun, differences, eal_args, pcap_vdev, read_pcap};
+use run_common::{
+    KernelOutcome, Scratch, UxdpRun, differences, eal_args, pcap_vdev, pin_to_cpu0, read_pcap,
+};
 use uxdp::kernel::load_in_kernel;
 use uxdp::object::{Object, ProgKind};
 use uxdp::testrun::dump;
@@ -27,19 +29,6 @@ use uxdp_kbpf::XdpMd;
 
 /// Most bytes one mbuf of uxdp's pool holds.
 const MBUF_DATA: usize = 2048;
-
-/// Pins the calling thread to CPU 0, where worker 0 counts per-CPU values.
-fn pin_to_cpu0() {
-    // SAFETY: a zeroed cpu_set_t is empty; CPU 0 is within it; the call reads its size.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(0, &mut set);
-        assert_eq!(
-            libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set),
-            0
-        );
-    }
-}
 
 /// Runs `prog` of `obj` on `packets` in uxdp over DPDK and in the kernel; returns the
 /// differences.

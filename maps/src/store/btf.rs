@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{FREE, HEAP_OFFSET, KIND_BTF, LIVE, MAX_OBJECTS, PAGE, Store, release};
+use super::{HEAP_OFFSET, KIND_BTF, LIVE, PAGE, Store};
 use crate::error::MapError;
 
 /// Largest BTF blob kept (the kernel's `BTF_MAX_SIZE`).
@@ -40,13 +40,7 @@ impl Store {
 
     /// Ids of the live BTF blobs, ascending.
     pub fn btf_ids(&self) -> Vec<u32> {
-        let mut ids: Vec<u32> = (0..MAX_OBJECTS)
-            .map(|i| self.entry(i))
-            .filter(|e| e.state.load(Ordering::Acquire) == LIVE && e.kind == KIND_BTF)
-            .map(|e| e.id)
-            .collect();
-        ids.sort_unstable();
-        ids
+        self.ids_of(KIND_BTF)
     }
 
     /// BTF blob `id`, read back (checked against the heap's bounds).
@@ -70,26 +64,17 @@ impl Store {
 
     /// Counts one more holder of BTF `id`.
     pub fn retain_btf(&self, id: u32) -> Result<(), MapError> {
-        let idx = self.live_index(KIND_BTF, id).ok_or(MapError::NotFound)?;
-        self.entry(idx).refs.fetch_add(1, Ordering::AcqRel);
-        Ok(())
+        self.retain(KIND_BTF, id)
     }
 
     /// Counts one holder of BTF `id` less; returns how many remain.
     pub fn release_btf(&self, id: u32) -> Result<u32, MapError> {
-        let idx = self.live_index(KIND_BTF, id).ok_or(MapError::NotFound)?;
-        Ok(release(&self.entry(idx).refs))
+        self.release(KIND_BTF, id)
     }
 
     /// Deletes BTF `id`; its id is never reused.
     pub fn delete_btf(&self, id: u32) -> Result<(), MapError> {
-        let _guard = self.header().lock.lock();
-        let idx = self.live_index(KIND_BTF, id).ok_or(MapError::NotFound)?;
-        let e = self.entry(idx);
-        e.state.store(FREE, Ordering::Release);
-        // SAFETY: plain syscall on our mapping's file range.
-        unsafe { libc::madvise(self.at(e.offset).cast(), e.size as usize, libc::MADV_REMOVE) };
-        Ok(())
+        self.delete(KIND_BTF, id)
     }
 }
 

@@ -485,13 +485,7 @@ impl Store {
 
     /// Ids of the live maps, ascending.
     pub fn map_ids(&self) -> Vec<u32> {
-        let mut ids: Vec<u32> = (0..MAX_OBJECTS)
-            .map(|i| self.entry(i))
-            .filter(|e| e.state.load(Ordering::Acquire) == LIVE && e.kind == KIND_MAP)
-            .map(|e| e.id)
-            .collect();
-        ids.sort_unstable();
-        ids
+        self.ids_of(KIND_MAP)
     }
 
     /// Finds a live map's directory entry and checks it describes a region inside the heap.
@@ -550,17 +544,59 @@ impl Store {
         })
     }
 
-    /// Counts one more holder of map `id` (a descriptor in some process).
-    pub fn retain_map(&self, id: u32) -> Result<(), MapError> {
-        let idx = self.live_index(KIND_MAP, id).ok_or(MapError::NotFound)?;
+    /// Ids of the live objects of `kind`, ascending.
+    fn ids_of(&self, kind: u32) -> Vec<u32> {
+        let mut ids: Vec<u32> = (0..MAX_OBJECTS)
+            .map(|i| self.entry(i))
+            .filter(|e| e.state.load(Ordering::Acquire) == LIVE && e.kind == kind)
+            .map(|e| e.id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Counts one more holder of the object of `kind` with `id`.
+    fn retain(&self, kind: u32, id: u32) -> Result<(), MapError> {
+        let idx = self.live_index(kind, id).ok_or(MapError::NotFound)?;
         self.entry(idx).refs.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 
+    /// Counts one holder of the object of `kind` with `id` less (never below zero);
+    /// returns how many remain.
+    fn release(&self, kind: u32, id: u32) -> Result<u32, MapError> {
+        let idx = self.live_index(kind, id).ok_or(MapError::NotFound)?;
+        let refs = &self.entry(idx).refs;
+        let mut now = refs.load(Ordering::Acquire);
+        loop {
+            let next = now.saturating_sub(1);
+            match refs.compare_exchange(now, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Ok(next),
+                Err(seen) => now = seen,
+            }
+        }
+    }
+
+    /// Deletes the object of `kind` with `id`: its memory is returned to the system, its
+    /// id is never reused; anyone still holding it reads zeros, never a fault.
+    fn delete(&self, kind: u32, id: u32) -> Result<(), MapError> {
+        let _guard = self.header().lock.lock();
+        let idx = self.live_index(kind, id).ok_or(MapError::NotFound)?;
+        let e = self.entry(idx);
+        e.state.store(FREE, Ordering::Release);
+        // SAFETY: plain syscall on our mapping's file range.
+        unsafe { libc::madvise(self.at(e.offset).cast(), e.size as usize, libc::MADV_REMOVE) };
+        Ok(())
+    }
+
+    /// Counts one more holder of map `id` (a descriptor in some process).
+    pub fn retain_map(&self, id: u32) -> Result<(), MapError> {
+        self.retain(KIND_MAP, id)
+    }
+
     /// Counts one holder of map `id` less; returns how many remain.
     pub fn release_map(&self, id: u32) -> Result<u32, MapError> {
-        let idx = self.live_index(KIND_MAP, id).ok_or(MapError::NotFound)?;
-        Ok(release(&self.entry(idx).refs))
+        self.release(KIND_MAP, id)
     }
 
     /// Deletes a map: its memory is returned to the system, its id is never reused.
@@ -574,18 +610,6 @@ impl Store {
             libc::madvise(self.at(offset).cast(), e.size as usize, libc::MADV_REMOVE);
         }
         Ok(())
-    }
-}
-
-/// Takes one from `refs` (never below zero); returns what remains.
-fn release(refs: &AtomicU32) -> u32 {
-    let mut now = refs.load(Ordering::Acquire);
-    loop {
-        let next = now.saturating_sub(1);
-        match refs.compare_exchange(now, next, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => return next,
-            Err(seen) => now = seen,
-        }
     }
 }
 

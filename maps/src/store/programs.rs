@@ -10,7 +10,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{FREE, HEAP_OFFSET, KIND_PROG, LIVE, MAX_OBJECTS, PAGE, Store, release};
+use super::{HEAP_OFFSET, KIND_PROG, LIVE, PAGE, Store};
 use crate::error::MapError;
 
 /// Most instruction bytes a program may have (the kernel's 1M instructions).
@@ -91,13 +91,7 @@ impl Store {
 
     /// Ids of the live programs, ascending.
     pub fn program_ids(&self) -> Vec<u32> {
-        let mut ids: Vec<u32> = (0..MAX_OBJECTS)
-            .map(|i| self.entry(i))
-            .filter(|e| e.state.load(Ordering::Acquire) == LIVE && e.kind == KIND_PROG)
-            .map(|e| e.id)
-            .collect();
-        ids.sort_unstable();
-        ids
+        self.ids_of(KIND_PROG)
     }
 
     /// The directory index of live program `id`.
@@ -107,15 +101,12 @@ impl Store {
 
     /// Counts one more holder of program `id`.
     pub fn retain_program(&self, id: u32) -> Result<(), MapError> {
-        let idx = self.program_index(id).ok_or(MapError::NotFound)?;
-        self.entry(idx).refs.fetch_add(1, Ordering::AcqRel);
-        Ok(())
+        self.retain(KIND_PROG, id)
     }
 
     /// Counts one holder of program `id` less; returns how many remain.
     pub fn release_program(&self, id: u32) -> Result<u32, MapError> {
-        let idx = self.program_index(id).ok_or(MapError::NotFound)?;
-        Ok(release(&self.entry(idx).refs))
+        self.release(KIND_PROG, id)
     }
 
     /// Program `id`, read back (checked against the heap's bounds).
@@ -160,13 +151,7 @@ impl Store {
 
     /// Deletes program `id`; its id is never reused.
     pub fn delete_program(&self, id: u32) -> Result<(), MapError> {
-        let _guard = self.header().lock.lock();
-        let idx = self.program_index(id).ok_or(MapError::NotFound)?;
-        let e = self.entry(idx);
-        e.state.store(FREE, Ordering::Release);
-        // SAFETY: plain syscall on our mapping's file range.
-        unsafe { libc::madvise(self.at(e.offset).cast(), e.size as usize, libc::MADV_REMOVE) };
-        Ok(())
+        self.delete(KIND_PROG, id)
     }
 }
 

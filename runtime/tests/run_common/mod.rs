@@ -398,3 +398,16 @@ pub(crate) fn differences(
     }
     diffs
 }
+
+/// Pins the calling thread to CPU 0, where worker 0 counts per-CPU values.
+pub(crate) fn pin_to_cpu0() {
+    // SAFETY: a zeroed cpu_set_t is empty; CPU 0 is within it; the call reads its size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        assert_eq!(
+            libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set),
+            0
+        );
+    }
+}

@@ -5,7 +5,7 @@
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-use uxdp_kbpf::{MapFd, ProgFd, ProgLoad, map_type, prog_type, xdp_action};
+use uxdp_kbpf::{MapFd, ProgFd, ProgLoad, map_type, prog_type, slot as insn, xdp_action};
 
 use crate::Error;
 
@@ -18,16 +18,6 @@ const BPF_FUNC_REDIRECT_MAP: i32 = 51;
 const PSEUDO_MAP_FD: u8 = 1;
 /// `struct xdp_md`'s `rx_queue_index`.
 const RX_QUEUE_INDEX: i16 = 16;
-
-/// One raw instruction slot.
-fn insn(opcode: u8, dst: u8, src: u8, off: i16, imm: i32) -> [u8; 8] {
-    let mut b = [0u8; 8];
-    b[0] = opcode;
-    b[1] = (src << 4) | dst;
-    b[2..4].copy_from_slice(&off.to_le_bytes());
-    b[4..8].copy_from_slice(&imm.to_le_bytes());
-    b
-}
 
 /// The redirect program for the XSKMAP with fd `map`.
 fn program(map: i32) -> Vec<u8> {

@@ -192,9 +192,9 @@ fn object_id(fd: std::os::fd::BorrowedFd<'_>) -> Result<u32, Errno> {
     Ok(info[1])
 }
 
-/// Builds a raw instruction slot from its fields, for hand-written test programs.
-#[cfg(test)]
-pub(crate) fn slot(opcode: u8, dst: u8, src: u8, off: i16, imm: i32) -> [u8; 8] {
+/// Builds a raw instruction slot from its fields, for hand-written programs (the AF_XDP
+/// redirect program, tests).
+pub fn slot(opcode: u8, dst: u8, src: u8, off: i16, imm: i32) -> [u8; 8] {
     let mut b = [0u8; 8];
     b[0] = opcode;
     b[1] = (src << 4) | (dst & 0xf);

@@ -329,7 +329,6 @@ pub(crate) fn test_run(a: &Attr) -> Result<i64, Errno> {
         Some(_) => return Err(libc::EINVAL),
         None => return Err(libc::EBADF),
     };
-    store()?;
     let record = store()?.program(id).map_err(|e| e.errno())?;
     if record.prog_type != PROG_TYPE_XDP {
         log(&format!(

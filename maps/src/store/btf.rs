@@ -4,7 +4,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{HEAP_OFFSET, KIND_BTF, LIVE, PAGE, Store};
+use super::{KIND_BTF, LIVE, PAGE, Store};
 use crate::error::MapError;
 
 /// Largest BTF blob kept (the kernel's `BTF_MAX_SIZE`).
@@ -48,17 +48,10 @@ impl Store {
         let idx = self.live_index(KIND_BTF, id).ok_or(MapError::NotFound)?;
         let e = self.entry(idx);
         let len = e.value_size as usize;
-        let brk = self.header().brk.load(Ordering::Acquire);
-        let inside = e.offset >= HEAP_OFFSET
-            && e.size >= len as u64
-            && e.offset.checked_add(e.size).is_some_and(|end| end <= brk);
-        if !inside || len > MAX_BTF {
+        if len > MAX_BTF {
             return Err(MapError::Invalid("corrupt BTF region"));
         }
-        let mut blob = vec![0u8; len];
-        // SAFETY: inside the heap (checked), written before the entry was published and
-        // never changed after.
-        unsafe { std::ptr::copy_nonoverlapping(self.at(e.offset), blob.as_mut_ptr(), len) };
+        let blob = self.read_region(e, len, "corrupt BTF region")?;
         Ok(blob)
     }
 

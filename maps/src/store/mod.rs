@@ -589,6 +589,29 @@ impl Store {
         Ok(())
     }
 
+    /// The first `len` bytes of entry `e`'s heap region, once checked to lie inside the
+    /// heap and to hold them (`corrupt` otherwise). For regions written once, before their
+    /// entry was published: programs and BTF blobs.
+    fn read_region(
+        &self,
+        e: &Entry,
+        len: usize,
+        corrupt: &'static str,
+    ) -> Result<Vec<u8>, MapError> {
+        let brk = self.header().brk.load(Ordering::Acquire);
+        let inside = e.offset >= HEAP_OFFSET
+            && e.size >= len as u64
+            && e.offset.checked_add(e.size).is_some_and(|end| end <= brk);
+        if !inside {
+            return Err(MapError::Invalid(corrupt));
+        }
+        let mut bytes = vec![0u8; len];
+        // SAFETY: the region lies inside the heap (checked) and was written before its
+        // entry was published; it never changes after.
+        unsafe { std::ptr::copy_nonoverlapping(self.at(e.offset), bytes.as_mut_ptr(), len) };
+        Ok(bytes)
+    }
+
     /// Counts one more holder of map `id` (a descriptor in some process).
     pub fn retain_map(&self, id: u32) -> Result<(), MapError> {
         self.retain(KIND_MAP, id)

@@ -10,7 +10,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::{HEAP_OFFSET, KIND_PROG, LIVE, PAGE, Store};
+use super::{KIND_PROG, LIVE, PAGE, Store};
 use crate::error::MapError;
 
 /// Most instruction bytes a program may have (the kernel's 1M instructions).
@@ -119,17 +119,10 @@ impl Store {
             e.spin_lock_off as usize,
         );
         let bytes = insn_len + license_len + 4 * n_maps;
-        let brk = self.header().brk.load(Ordering::Acquire);
-        let inside = e.offset >= HEAP_OFFSET
-            && e.size >= bytes as u64
-            && e.offset.checked_add(e.size).is_some_and(|end| end <= brk);
-        if !inside || insn_len > MAX_INSN_BYTES {
+        if insn_len > MAX_INSN_BYTES {
             return Err(MapError::Invalid("corrupt program region"));
         }
-        let mut blob = vec![0u8; bytes];
-        // SAFETY: the region lies inside the heap (checked) and was written before the
-        // entry was published; programs are never changed after creation.
-        unsafe { std::ptr::copy_nonoverlapping(self.at(e.offset), blob.as_mut_ptr(), bytes) };
+        let blob = self.read_region(e, bytes, "corrupt program region")?;
         let name_len = e.name.iter().position(|&b| b == 0).unwrap_or(16);
         let (insns, rest) = blob.split_at(insn_len);
         let (license, ids) = rest.split_at(license_len);

@@ -59,6 +59,29 @@ pub(crate) fn copy_out(addr: u64, bytes: &[u8]) -> Result<(), Errno> {
     Ok(())
 }
 
+/// A C string at the caller's `addr`, at most `max` bytes before its NUL: `EFAULT` for
+/// a bad pointer, `EINVAL` when no NUL comes in time or it is not UTF-8.
+pub(crate) fn c_string(addr: u64, max: usize) -> Result<String, Errno> {
+    const PAGE: u64 = 4096;
+    let mut out = Vec::new();
+    let mut at = addr;
+    // Page by page: the string may end just before unmapped memory.
+    while out.len() <= max {
+        let chunk = copy_in(at, (PAGE - at % PAGE) as usize)?;
+        if let Some(end) = chunk.iter().position(|&b| b == 0) {
+            out.extend_from_slice(&chunk[..end]);
+            return if out.len() <= max {
+                String::from_utf8(out).map_err(|_| libc::EINVAL)
+            } else {
+                Err(libc::EINVAL)
+            };
+        }
+        out.extend_from_slice(&chunk);
+        at += chunk.len() as u64;
+    }
+    Err(libc::EINVAL)
+}
+
 /// A command's attributes: the caller's `size` bytes at `addr`, zero-extended to
 /// [`ATTR_MAX`].
 #[derive(Debug, Clone)]

@@ -15,6 +15,8 @@ const MAP_UPDATE_ELEM: i32 = 2;
 const MAP_DELETE_ELEM: i32 = 3;
 const MAP_GET_NEXT_KEY: i32 = 4;
 const PROG_LOAD: i32 = 5;
+const OBJ_PIN: i32 = 6;
+const OBJ_GET: i32 = 7;
 const PROG_TEST_RUN: i32 = 10;
 const PROG_GET_NEXT_ID: i32 = 11;
 const MAP_GET_NEXT_ID: i32 = 12;
@@ -71,7 +73,9 @@ pub fn bpf(cmd: i32, attr: u64, size: u32) -> Result<i64, Errno> {
         }
         MAP_GET_NEXT_ID => next_id(&a, store()?.map_ids()),
         PROG_GET_NEXT_ID => next_id(&a, store()?.program_ids()),
-        MAP_GET_FD_BY_ID => map_fd_by_id(&a),
+        MAP_GET_FD_BY_ID => map_fd_by_id(a.u32(0)),
+        OBJ_PIN => crate::bpffs::obj_pin(&a),
+        OBJ_GET => crate::bpffs::obj_get(&a),
         BTF_LOAD => crate::btf::load(&a),
         BTF_GET_NEXT_ID => next_id(&a, store()?.btf_ids()),
         BTF_GET_FD_BY_ID => crate::btf::fd_by_id(a.u32(0)),
@@ -173,9 +177,9 @@ fn next_id(a: &Attr, ids: Vec<u32>) -> Result<i64, Errno> {
     Ok(0)
 }
 
-/// `BPF_MAP_GET_FD_BY_ID`: map_id at 0.
-fn map_fd_by_id(a: &Attr) -> Result<i64, Errno> {
-    let m = Map::open(store()?, a.u32(0)).map_err(|_| libc::ENOENT)?;
+/// A new descriptor for map `id` (`BPF_MAP_GET_FD_BY_ID`, map_id at 0).
+pub(crate) fn map_fd_by_id(id: u32) -> Result<i64, Errno> {
+    let m = Map::open(store()?, id).map_err(|_| libc::ENOENT)?;
     map_fd(m)
 }
 

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use uxdp_maps::Map;
+use uxdp_maps::store::ObjectRef;
 
 use crate::attr::Errno;
 
@@ -17,6 +18,17 @@ pub(crate) enum Object {
     Prog(u32),
     /// A BTF blob in the store, by id.
     Btf(u32),
+}
+
+impl Object {
+    /// The store object it stands for.
+    pub(crate) fn target(&self) -> ObjectRef {
+        match self {
+            Object::Map(m) => ObjectRef::Map(m.id()),
+            Object::Prog(id) => ObjectRef::Prog(*id),
+            Object::Btf(id) => ObjectRef::Btf(*id),
+        }
+    }
 }
 
 static TABLE: Mutex<Option<HashMap<i32, Object>>> = Mutex::new(None);
@@ -38,11 +50,7 @@ pub(crate) fn open(name: &str, obj: Object) -> Result<i32, Errno> {
     }
     // Every descriptor, in any process, holds its object.
     if let Ok(store) = crate::commands::store() {
-        let _ = match &obj {
-            Object::Map(m) => store.retain_map(m.id()),
-            Object::Prog(id) => store.retain_program(*id),
-            Object::Btf(id) => store.retain_btf(*id),
-        };
+        let _ = store.hold(obj.target());
     }
     with_table(|t| t.insert(fd, obj));
     Ok(fd)
@@ -63,40 +71,14 @@ pub(crate) fn map(fd: u32) -> Result<Arc<Map>, Errno> {
     }
 }
 
-/// Forgets `fd` (it is being closed). The object goes when nothing holds it any more:
-/// a program when no descriptor in any process names it; a map likewise, unless a
-/// program in the store uses it. (A process killed outright never releases its
-/// descriptors' holds.)
+/// Forgets `fd` (it is being closed). The object goes when nothing holds it any more
+/// (see [`Store::drop_hold`](uxdp_maps::Store::drop_hold)). A process killed outright
+/// never releases its descriptors' holds.
 pub(crate) fn forget(fd: i32) {
     let Some(obj) = with_table(|t| t.remove(&fd)) else {
         return;
     };
-    let Ok(store) = crate::commands::store() else {
-        return;
-    };
-    match obj {
-        Object::Prog(id) => {
-            if store.release_program(id) == Ok(0) {
-                let _ = store.delete_program(id);
-            }
-        }
-        Object::Btf(id) => {
-            if store.release_btf(id) == Ok(0) {
-                let _ = store.delete_btf(id);
-            }
-        }
-        Object::Map(m) => {
-            if store.release_map(m.id()) != Ok(0) {
-                return;
-            }
-            let used = store
-                .program_ids()
-                .into_iter()
-                .filter_map(|p| store.program(p).ok())
-                .any(|p| p.map_ids.contains(&m.id()));
-            if !used {
-                let _ = store.delete_map(m.id());
-            }
-        }
+    if let Ok(store) = crate::commands::store() {
+        store.drop_hold(obj.target());
     }
 }

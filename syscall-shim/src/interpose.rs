@@ -1,10 +1,12 @@
 //! The interposed libc symbols. Everything not ours goes on to the next definition
 //! (libc's), found once with `dlsym(RTLD_NEXT)` and never through ourselves.
 
-use std::ffi::{c_int, c_long, c_void};
+use std::ffi::{c_char, c_int, c_long, c_void};
+use std::path::Path;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use crate::fds;
+use crate::attr::{Errno, c_string, copy_out};
+use crate::{bpffs, fds};
 
 /// libc's `syscall`, variadic.
 type SyscallFn = unsafe extern "C" fn(c_long, ...) -> c_long;
@@ -23,6 +25,16 @@ fn next(slot: &AtomicPtr<c_void>, name: &std::ffi::CStr) -> *mut c_void {
     assert!(!p.is_null(), "uxdp-shim: no next definition of {name:?}");
     slot.store(p, Ordering::Release);
     p
+}
+
+/// The next definition of libc symbol `$name`, as a function of type `$ty`.
+macro_rules! next {
+    ($name:expr, $ty:ty) => {{
+        static SLOT: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+        let p = next(&SLOT, $name);
+        // SAFETY: the next definition of this libc symbol has this C type.
+        unsafe { std::mem::transmute::<*mut c_void, $ty>(p) }
+    }};
 }
 
 static NEXT_SYSCALL: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
@@ -80,4 +92,195 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
         let f: CloseFn = std::mem::transmute(next(&NEXT_CLOSE, c"close"));
         f(fd)
     }
+}
+
+/// `Ok(v)` as `v`, an errno as -1 with errno set: how libc functions answer.
+fn answer(r: Result<c_int, Errno>) -> c_int {
+    r.unwrap_or_else(|e| {
+        set_errno(e);
+        -1
+    })
+}
+
+/// The path at `path` if it lies in the emulated bpffs (read safely: a bad pointer is
+/// none of ours, and libc's function reports it).
+fn emulated(path: *const c_char) -> Option<String> {
+    let p = c_string(path as u64, libc::PATH_MAX as usize - 1).ok()?;
+    bpffs::emulated(Path::new(&p))
+}
+
+/// Writes `v` to the caller's `out` (`EFAULT` if it cannot be written).
+fn write_out<T: Copy>(out: *mut T, v: &T) -> Result<c_int, Errno> {
+    // SAFETY: `v` is a plain C struct of size_of::<T>() bytes.
+    let bytes =
+        unsafe { std::slice::from_raw_parts(std::ptr::from_ref(v).cast::<u8>(), size_of::<T>()) };
+    copy_out(out as u64, bytes).map(|()| 0)
+}
+
+type StatfsFn = unsafe extern "C" fn(*const c_char, *mut libc::statfs) -> c_int;
+type StatFn = unsafe extern "C" fn(*const c_char, *mut libc::stat) -> c_int;
+type PathFn = unsafe extern "C" fn(*const c_char) -> c_int;
+
+/// `statfs`: bpffs's magic for the emulated bpffs (bpftool mounts a real one otherwise).
+///
+/// # Safety
+///
+/// As libc's `statfs`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn statfs(path: *const c_char, buf: *mut libc::statfs) -> c_int {
+    if let Some(p) = emulated(path) {
+        return answer(bpffs::statfs(&p).and_then(|st| write_out(buf, &st)));
+    }
+    let f = next!(c"statfs", StatfsFn);
+    // SAFETY: libc's statfs with the caller's arguments.
+    unsafe { f(path, buf) }
+}
+
+/// `statfs64` (the same structure on x86-64).
+///
+/// # Safety
+///
+/// As libc's `statfs64`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn statfs64(path: *const c_char, buf: *mut libc::statfs) -> c_int {
+    if let Some(p) = emulated(path) {
+        return answer(bpffs::statfs(&p).and_then(|st| write_out(buf, &st)));
+    }
+    let f = next!(c"statfs64", StatfsFn);
+    // SAFETY: libc's statfs64 with the caller's arguments.
+    unsafe { f(path, buf) }
+}
+
+/// Defines a `stat`-like interposer: emulated paths answered by [`bpffs::stat`].
+macro_rules! stat_like {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        ///
+        /// # Safety
+        ///
+        /// As libc's function of that name.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name(path: *const c_char, buf: *mut libc::stat) -> c_int {
+            if let Some(p) = emulated(path) {
+                return answer(bpffs::stat(&p).and_then(|st| write_out(buf, &st)));
+            }
+            let f = next!(c_str(concat!(stringify!($name), "\0")), StatFn);
+            // SAFETY: libc's function with the caller's arguments.
+            unsafe { f(path, buf) }
+        }
+    };
+}
+
+/// A NUL-terminated literal as a `CStr` (for `concat!`ed symbol names).
+const fn c_str(s: &'static str) -> &'static std::ffi::CStr {
+    match std::ffi::CStr::from_bytes_with_nul(s.as_bytes()) {
+        Ok(c) => c,
+        Err(_) => panic!("symbol name without its NUL"),
+    }
+}
+
+stat_like!(
+    /// `stat` on a pin or a directory of the emulated bpffs.
+    stat
+);
+stat_like!(
+    /// `stat64` (the same structure on x86-64).
+    stat64
+);
+stat_like!(
+    /// `lstat` (bpffs has no symbolic links).
+    lstat
+);
+stat_like!(
+    /// `lstat64`.
+    lstat64
+);
+
+/// `access`: whether an emulated path exists (root may do anything to it).
+///
+/// # Safety
+///
+/// As libc's `access`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn access(path: *const c_char, mode: c_int) -> c_int {
+    if let Some(p) = emulated(path) {
+        return answer(bpffs::stat(&p).map(|_| 0));
+    }
+    type AccessFn = unsafe extern "C" fn(*const c_char, c_int) -> c_int;
+    let f = next!(c"access", AccessFn);
+    // SAFETY: libc's access with the caller's arguments.
+    unsafe { f(path, mode) }
+}
+
+/// `mkdir` in the emulated bpffs.
+///
+/// # Safety
+///
+/// As libc's `mkdir`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mkdir(path: *const c_char, mode: libc::mode_t) -> c_int {
+    if let Some(p) = emulated(path) {
+        return answer(bpffs::mkdir(&p).map(|()| 0));
+    }
+    type MkdirFn = unsafe extern "C" fn(*const c_char, libc::mode_t) -> c_int;
+    let f = next!(c"mkdir", MkdirFn);
+    // SAFETY: libc's mkdir with the caller's arguments.
+    unsafe { f(path, mode) }
+}
+
+/// `rmdir` in the emulated bpffs.
+///
+/// # Safety
+///
+/// As libc's `rmdir`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rmdir(path: *const c_char) -> c_int {
+    if let Some(p) = emulated(path) {
+        return answer(bpffs::rmdir(&p).map(|()| 0));
+    }
+    let f = next!(c"rmdir", PathFn);
+    // SAFETY: libc's rmdir with the caller's argument.
+    unsafe { f(path) }
+}
+
+/// `unlink` of a pin: unpins.
+///
+/// # Safety
+///
+/// As libc's `unlink`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn unlink(path: *const c_char) -> c_int {
+    if let Some(p) = emulated(path) {
+        return answer(bpffs::unlink(&p).map(|()| 0));
+    }
+    let f = next!(c"unlink", PathFn);
+    // SAFETY: libc's unlink with the caller's argument.
+    unsafe { f(path) }
+}
+
+/// `readlink` of `/proc/self/fd/N` for one of our descriptors: the kernel's anonymous
+/// inode name (`anon_inode:bpf-map`, ...).
+///
+/// # Safety
+///
+/// As libc's `readlink`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn readlink(path: *const c_char, buf: *mut c_char, size: usize) -> isize {
+    let ours = c_string(path as u64, libc::PATH_MAX as usize - 1)
+        .ok()
+        .and_then(|p| bpffs::fd_link(Path::new(&p)));
+    if let Some(link) = ours {
+        let n = link.len().min(size);
+        return match copy_out(buf as u64, &link.as_bytes()[..n]) {
+            Ok(()) => n as isize,
+            Err(e) => {
+                set_errno(e);
+                -1
+            }
+        };
+    }
+    type ReadlinkFn = unsafe extern "C" fn(*const c_char, *mut c_char, usize) -> isize;
+    let f = next!(c"readlink", ReadlinkFn);
+    // SAFETY: libc's readlink with the caller's arguments.
+    unsafe { f(path, buf, size) }
 }

@@ -11,7 +11,7 @@ use uxdp_jit::verifier::{Env, LddwRef, Options, verify};
 use uxdp_jit::{Program, insn::insns_from_bytes};
 use uxdp_maps::{Map, ProgRecord};
 
-use crate::attr::{Attr, Errno, copy_in, copy_out};
+use crate::attr::{Attr, Errno, c_string, copy_in, copy_out};
 use crate::commands::{log, store};
 use crate::fds::{self, Object};
 
@@ -24,20 +24,6 @@ const PSEUDO_MAP_VALUE: u8 = 2;
 const MAX_INSNS: u32 = 1_000_000;
 /// Longest license string read.
 const LICENSE_MAX: usize = 128;
-
-/// A C string at `addr`, at most `max` bytes before its NUL.
-fn c_string(addr: u64, max: usize) -> Result<String, Errno> {
-    // Read byte by byte up to the NUL: the string may end just before unmapped memory.
-    let mut out = Vec::new();
-    for i in 0..max as u64 {
-        let b = copy_in(addr + i, 1)?[0];
-        if b == 0 {
-            return String::from_utf8(out).map_err(|_| libc::EINVAL);
-        }
-        out.push(b);
-    }
-    Err(libc::EINVAL)
-}
 
 /// Writes `text` into the caller's log buffer (`log_buf` at 32, `log_size` at 28),
 /// truncated and NUL-terminated as the kernel does.

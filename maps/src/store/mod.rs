@@ -14,11 +14,17 @@
 //! "grows" to whatever its maps use. Creation is atomic (a fully initialised file is linked
 //! into place), files are 0600, and opening validates every field before use.
 
+mod attach;
 mod btf;
+mod holds;
 mod lock;
+mod pins;
 mod programs;
 
+pub use attach::{XdpAttachment, XdpChange, XdpMode, XdpRefusal};
 pub use btf::MAX_BTF;
+pub use holds::ObjectRef;
+pub use pins::{MAX_PIN_PATH, Pinned};
 pub use programs::ProgRecord;
 
 use std::fs::{File, OpenOptions};
@@ -36,7 +42,7 @@ use lock::RobustMutex;
 /// File magic.
 pub const MAGIC: [u8; 8] = *b"UXDPSTOR";
 /// Layout version; a store of another version is refused.
-pub const LAYOUT_VERSION: u32 = 4;
+pub const LAYOUT_VERSION: u32 = 5;
 /// Directory entries (maps) a store can hold.
 pub const MAX_OBJECTS: u32 = 4096;
 /// Default capacity: address space reserved, not memory committed.
@@ -64,7 +70,8 @@ struct Header {
     next_prog_id: AtomicU32,
     /// Next BTF id.
     next_btf_id: AtomicU32,
-    _pad: u32,
+    /// Next id of a pin or an XDP attachment (ids of the store's own bookkeeping).
+    next_aux_id: AtomicU32,
     lock: RobustMutex,
 }
 
@@ -74,6 +81,8 @@ const _: () = assert!(size_of::<Header>() <= PAGE as usize);
 const KIND_MAP: u32 = 0;
 const KIND_PROG: u32 = 1;
 const KIND_BTF: u32 = 2;
+const KIND_PIN: u32 = 3;
+const KIND_XDP: u32 = 4;
 
 /// Directory entry states.
 const FREE: u32 = 0;
@@ -100,12 +109,14 @@ pub(crate) struct Entry {
     map_extra: u64,
     /// Map-in-map template: type (0 = none), key size, value size, max entries, flags.
     inner: [u32; 5],
-    /// What the entry holds: [`KIND_MAP`] or [`KIND_PROG`] (whose fields
-    /// [`programs`] gives other meanings).
+    /// What the entry holds: a map, or a program, BTF blob, pin or XDP attachment (whose
+    /// modules give the fields other meanings).
     kind: u32,
     /// Holders outside the store's own bookkeeping (descriptors of shim processes).
     pub(crate) refs: AtomicU32,
-    _reserved: [u8; 20],
+    /// What an XDP attachment runs: a program id, replaced atomically.
+    target: AtomicU32,
+    _reserved: [u8; 16],
 }
 
 const _: () = assert!(size_of::<Entry>() == ENTRY_SIZE as usize);
@@ -243,6 +254,7 @@ impl Store {
                 (&raw mut (*h).next_id).write(AtomicU32::new(1));
                 (&raw mut (*h).next_prog_id).write(AtomicU32::new(1));
                 (&raw mut (*h).next_btf_id).write(AtomicU32::new(1));
+                (&raw mut (*h).next_aux_id).write(AtomicU32::new(1));
                 RobustMutex::init(&raw mut (*h).lock).map_err(io)?;
             }
             map.flush().map_err(io)?;

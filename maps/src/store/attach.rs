@@ -1,0 +1,306 @@
+//! XDP attachments kept in the store: which program runs on which interface (by network
+//! namespace and ifindex), in which mode, as a control plane's netlink attach made it.
+//! A data plane follows an attachment and picks up a replacement between two bursts.
+//!
+//! An attachment's directory entry: `key_size` is the ifindex, `map_extra` the network
+//! namespace's inode, `flags` the mode, `target` the program id (swapped atomically). An
+//! attachment holds its program.
+
+use std::sync::atomic::Ordering;
+
+use super::holds::ObjectRef;
+use super::{FREE, KIND_XDP, LIVE, MAX_OBJECTS, Store};
+use crate::error::MapError;
+
+/// How a program is attached, numbered as `IFLA_XDP_ATTACHED` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XdpMode {
+    /// Native (driver) mode: `XDP_ATTACHED_DRV`.
+    Native = 1,
+    /// Generic (skb) mode: `XDP_ATTACHED_SKB`.
+    Generic = 2,
+    /// Offloaded: `XDP_ATTACHED_HW`.
+    Offload = 3,
+}
+
+impl XdpMode {
+    fn from_raw(v: u32) -> Option<XdpMode> {
+        match v {
+            1 => Some(XdpMode::Native),
+            2 => Some(XdpMode::Generic),
+            3 => Some(XdpMode::Offload),
+            _ => None,
+        }
+    }
+}
+
+/// A program attached to an interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct XdpAttachment {
+    /// Inode of the interface's network namespace.
+    pub netns: u64,
+    /// The interface.
+    pub ifindex: u32,
+    /// The mode it was attached in.
+    pub mode: XdpMode,
+    /// The program.
+    pub prog_id: u32,
+}
+
+/// One attach, replace or detach, with the kernel's conditions (`dev_xdp_attach`).
+#[derive(Debug, Clone, Copy)]
+pub struct XdpChange {
+    /// Inode of the interface's network namespace.
+    pub netns: u64,
+    /// The interface.
+    pub ifindex: u32,
+    /// The mode asked for.
+    pub mode: XdpMode,
+    /// The program to run; `None` detaches.
+    pub prog_id: Option<u32>,
+    /// `XDP_FLAGS_UPDATE_IF_NOEXIST`: refuse when a program is attached in this mode.
+    pub only_if_none: bool,
+    /// `XDP_FLAGS_REPLACE`: the program that must be attached in this mode now (`None`:
+    /// none must be).
+    pub expected: Option<Option<u32>>,
+}
+
+/// Why an [`XdpChange`] was refused, with the kernel's errno and extack message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XdpRefusal {
+    /// `EBUSY`: a program is attached and `only_if_none` was given.
+    AlreadyAttached,
+    /// `EEXIST`: a program is attached in the other mode.
+    OtherMode,
+    /// `EEXIST`: the attached program is not the expected one.
+    NotExpected,
+    /// `ENOENT`: the program is gone.
+    NoProgram,
+}
+
+impl XdpRefusal {
+    /// The errno the kernel returns.
+    pub fn errno(self) -> i32 {
+        match self {
+            XdpRefusal::AlreadyAttached => libc::EBUSY,
+            XdpRefusal::OtherMode | XdpRefusal::NotExpected => libc::EEXIST,
+            XdpRefusal::NoProgram => libc::ENOENT,
+        }
+    }
+
+    /// The kernel's extack message, if it gives one.
+    pub fn message(self) -> Option<&'static str> {
+        match self {
+            XdpRefusal::AlreadyAttached => Some("XDP program already attached"),
+            XdpRefusal::OtherMode => {
+                Some("Native and generic XDP can't be active at the same time")
+            }
+            XdpRefusal::NotExpected => Some("Active program does not match expected"),
+            XdpRefusal::NoProgram => None,
+        }
+    }
+}
+
+impl Store {
+    fn find_attachment(&self, netns: u64, ifindex: u32) -> Option<(u32, XdpAttachment)> {
+        (0..MAX_OBJECTS).find_map(|i| {
+            let e = self.entry(i);
+            let live = e.state.load(Ordering::Acquire) == LIVE && e.kind == KIND_XDP;
+            (live && e.map_extra == netns && e.key_size == ifindex).then_some(())?;
+            let a = XdpAttachment {
+                netns,
+                ifindex,
+                mode: XdpMode::from_raw(e.flags)?,
+                prog_id: e.target.load(Ordering::Acquire),
+            };
+            Some((i, a))
+        })
+    }
+
+    /// The program attached to `ifindex` in namespace `netns`, if any.
+    pub fn xdp_attachment(&self, netns: u64, ifindex: u32) -> Option<XdpAttachment> {
+        self.find_attachment(netns, ifindex).map(|(_, a)| a)
+    }
+
+    /// Every attachment.
+    pub fn xdp_attachments(&self) -> Vec<XdpAttachment> {
+        (0..MAX_OBJECTS)
+            .map(|i| self.entry(i))
+            .filter(|e| e.state.load(Ordering::Acquire) == LIVE && e.kind == KIND_XDP)
+            .filter_map(|e| {
+                self.find_attachment(e.map_extra, e.key_size)
+                    .map(|(_, a)| a)
+            })
+            .collect()
+    }
+
+    /// Applies `c` under the store lock, so concurrent control planes see one order.
+    /// `Ok(Err(_))` is a refusal the kernel would make; `Err` a store failure.
+    pub fn xdp_change(&self, c: &XdpChange) -> Result<Result<(), XdpRefusal>, MapError> {
+        let h = self.header();
+        let guard = h.lock.lock();
+        let found = self.find_attachment(c.netns, c.ifindex);
+        let current = found
+            .filter(|(_, a)| a.mode == c.mode)
+            .map(|(_, a)| a.prog_id);
+        if let Some(expected) = c.expected
+            && expected != current
+        {
+            return Ok(Err(XdpRefusal::NotExpected));
+        }
+        if let Some(new) = c.prog_id {
+            if c.only_if_none && current.is_some() {
+                return Ok(Err(XdpRefusal::AlreadyAttached));
+            }
+            if found.is_some_and(|(_, a)| a.mode != c.mode) && c.mode != XdpMode::Offload {
+                return Ok(Err(XdpRefusal::OtherMode));
+            }
+            if current == Some(new) {
+                return Ok(Ok(()));
+            }
+            if self.hold(ObjectRef::Prog(new)).is_err() {
+                return Ok(Err(XdpRefusal::NoProgram));
+            }
+        }
+        let old = match (found.filter(|(_, a)| a.mode == c.mode), c.prog_id) {
+            (None, None) => return Ok(Ok(())),
+            (Some((idx, a)), Some(new)) => {
+                self.entry(idx).target.store(new, Ordering::Release);
+                Some(a.prog_id)
+            }
+            (Some((idx, a)), None) => {
+                self.entry(idx).state.store(FREE, Ordering::Release);
+                Some(a.prog_id)
+            }
+            (None, Some(new)) => {
+                let (idx, _) = match self.reserve(0, "an XDP attachment") {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = self.release(ObjectRef::Prog(new).kind(), new);
+                        return Err(e);
+                    }
+                };
+                let id = h.next_aux_id.fetch_add(1, Ordering::Relaxed);
+                let e = self.entry_ptr(idx);
+                // SAFETY: the entry is FREE and we hold the store lock; readers trust its
+                // fields only after `state` is published below.
+                unsafe {
+                    (&raw mut (*e).id).write(id);
+                    (&raw mut (*e).kind).write(KIND_XDP);
+                    (*e).refs.store(0, Ordering::Relaxed);
+                    (&raw mut (*e).key_size).write(c.ifindex);
+                    (&raw mut (*e).map_extra).write(c.netns);
+                    (&raw mut (*e).flags).write(c.mode as u32);
+                    (&raw mut (*e).offset).write(0);
+                    (&raw mut (*e).size).write(0);
+                    (*e).target.store(new, Ordering::Relaxed);
+                }
+                self.entry(idx).state.store(LIVE, Ordering::Release);
+                None
+            }
+        };
+        drop(guard);
+        if let Some(old) = old {
+            self.drop_hold(ObjectRef::Prog(old));
+        }
+        Ok(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ProgRecord;
+    use crate::store::StoreOptions;
+
+    fn program(store: &Store) -> u32 {
+        let p = store
+            .create_program(&ProgRecord {
+                prog_type: 6,
+                name: "p".into(),
+                insns: vec![0x95, 0, 0, 0, 0, 0, 0, 0],
+                ..ProgRecord::default()
+            })
+            .unwrap();
+        store.hold(ObjectRef::Prog(p)).unwrap();
+        p
+    }
+
+    #[test]
+    fn attach_replace_and_detach_follow_the_kernel_s_rules() {
+        let path = std::env::temp_dir().join(format!("uxdp-attach-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let store = Store::create(&path, &StoreOptions::default()).unwrap();
+        let (a, b) = (program(&store), program(&store));
+        let change = |prog_id, mode, only_if_none, expected| XdpChange {
+            netns: 7,
+            ifindex: 3,
+            mode,
+            prog_id,
+            only_if_none,
+            expected,
+        };
+        let native = XdpMode::Native;
+        assert_eq!(
+            store
+                .xdp_change(&change(Some(a), native, true, None))
+                .unwrap(),
+            Ok(())
+        );
+        assert_eq!(
+            store
+                .xdp_change(&change(Some(b), native, true, None))
+                .unwrap(),
+            Err(XdpRefusal::AlreadyAttached)
+        );
+        assert_eq!(
+            store
+                .xdp_change(&change(Some(b), XdpMode::Generic, false, None))
+                .unwrap(),
+            Err(XdpRefusal::OtherMode)
+        );
+        assert_eq!(
+            store
+                .xdp_change(&change(Some(b), native, false, Some(Some(b))))
+                .unwrap(),
+            Err(XdpRefusal::NotExpected)
+        );
+        assert_eq!(
+            store
+                .xdp_change(&change(Some(b), native, false, Some(Some(a))))
+                .unwrap(),
+            Ok(())
+        );
+        let now = store.xdp_attachment(7, 3).unwrap();
+        assert_eq!((now.prog_id, now.mode), (b, native));
+        assert_eq!(store.xdp_attachment(8, 3), None, "another namespace");
+        // The replaced program lost the attachment's hold; its descriptor's remains.
+        store.drop_hold(ObjectRef::Prog(a));
+        assert_eq!(store.program_ids(), [b]);
+        // Detaching in the other mode leaves it; in its own mode removes it.
+        assert_eq!(
+            store
+                .xdp_change(&change(None, XdpMode::Generic, false, None))
+                .unwrap(),
+            Ok(())
+        );
+        assert_eq!(store.xdp_attachments().len(), 1);
+        assert_eq!(
+            store
+                .xdp_change(&change(None, native, false, None))
+                .unwrap(),
+            Ok(())
+        );
+        assert!(store.xdp_attachments().is_empty());
+        store.drop_hold(ObjectRef::Prog(b));
+        assert!(store.program_ids().is_empty());
+        assert_eq!(
+            store
+                .xdp_change(&change(Some(b), native, false, None))
+                .unwrap(),
+            Err(XdpRefusal::NoProgram)
+        );
+        drop(store);
+        let _ = std::fs::remove_file(&path);
+    }
+}

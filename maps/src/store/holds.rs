@@ -1,0 +1,132 @@
+//! Who keeps a store object alive: descriptors in shim processes, bpffs pins and XDP
+//! attachments each count as one holder. When the last goes, the object goes; a map
+//! stays while a live program uses it, and goes with the last such program when nothing
+//! else holds it.
+
+use super::{KIND_BTF, KIND_MAP, KIND_PROG, Store};
+use crate::error::MapError;
+
+/// A store object, by kind and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectRef {
+    /// A map.
+    Map(u32),
+    /// A program.
+    Prog(u32),
+    /// A BTF blob.
+    Btf(u32),
+}
+
+impl ObjectRef {
+    pub(crate) fn kind(self) -> u32 {
+        match self {
+            ObjectRef::Map(_) => KIND_MAP,
+            ObjectRef::Prog(_) => KIND_PROG,
+            ObjectRef::Btf(_) => KIND_BTF,
+        }
+    }
+
+    pub(crate) fn id(self) -> u32 {
+        match self {
+            ObjectRef::Map(id) | ObjectRef::Prog(id) | ObjectRef::Btf(id) => id,
+        }
+    }
+
+    pub(crate) fn from_kind(kind: u32, id: u32) -> Option<ObjectRef> {
+        match kind {
+            KIND_MAP => Some(ObjectRef::Map(id)),
+            KIND_PROG => Some(ObjectRef::Prog(id)),
+            KIND_BTF => Some(ObjectRef::Btf(id)),
+            _ => None,
+        }
+    }
+}
+
+impl Store {
+    /// Counts one more holder of `obj`; `NotFound` when it is gone.
+    pub fn hold(&self, obj: ObjectRef) -> Result<(), MapError> {
+        self.retain(obj.kind(), obj.id())
+    }
+
+    /// Counts one holder of `obj` less and deletes it when none remain (see the module
+    /// documentation for maps).
+    pub fn drop_hold(&self, obj: ObjectRef) {
+        if self.release(obj.kind(), obj.id()) != Ok(0) {
+            return;
+        }
+        match obj {
+            ObjectRef::Map(id) => self.reap_map(id),
+            ObjectRef::Btf(id) => {
+                let _ = self.delete_btf(id);
+            }
+            ObjectRef::Prog(id) => {
+                let maps = self.program(id).map(|p| p.map_ids).unwrap_or_default();
+                let _ = self.delete_program(id);
+                for m in maps {
+                    self.reap_map(m);
+                }
+            }
+        }
+    }
+
+    /// Deletes map `id` if nothing holds it and no live program uses it.
+    fn reap_map(&self, id: u32) {
+        let held = self.live_index(KIND_MAP, id).is_none_or(|i| {
+            self.entry(i)
+                .refs
+                .load(std::sync::atomic::Ordering::Acquire)
+                > 0
+        });
+        let used = self
+            .program_ids()
+            .into_iter()
+            .filter_map(|p| self.program(p).ok())
+            .any(|p| p.map_ids.contains(&id));
+        if !held && !used {
+            let _ = self.delete_map(id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreOptions;
+    use crate::{Map, MapDef, MapType, ProgRecord, Store};
+
+    #[test]
+    fn a_map_outlives_its_descriptor_while_a_program_uses_it() {
+        let path = std::env::temp_dir().join(format!("uxdp-holds-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let store = Store::create(&path, &StoreOptions::default()).unwrap();
+        let m = Map::create(&store, &MapDef::new(MapType::Array, 4, 4, 1)).unwrap();
+        let map = ObjectRef::Map(m.id());
+        store.hold(map).unwrap();
+        let p = store
+            .create_program(&ProgRecord {
+                prog_type: 6,
+                name: "p".into(),
+                insns: vec![0x95, 0, 0, 0, 0, 0, 0, 0],
+                map_ids: vec![m.id()],
+                ..ProgRecord::default()
+            })
+            .unwrap();
+        let prog = ObjectRef::Prog(p);
+        store.hold(prog).unwrap();
+        store.drop_hold(map);
+        assert_eq!(store.map_ids(), [m.id()], "the program still uses it");
+        store.hold(prog).unwrap();
+        store.drop_hold(prog);
+        assert_eq!(store.program_ids(), [p], "one holder remains");
+        store.drop_hold(prog);
+        assert!(store.program_ids().is_empty());
+        assert!(
+            store.map_ids().is_empty(),
+            "the map went with its last user"
+        );
+        assert!(store.hold(prog).is_err());
+        drop(m);
+        drop(store);
+        let _ = std::fs::remove_file(&path);
+    }
+}

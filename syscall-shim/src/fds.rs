@@ -56,6 +56,17 @@ pub(crate) fn open(name: &str, obj: Object) -> Result<i32, Errno> {
     Ok(fd)
 }
 
+/// Records `new` as standing for what `old` stands for (a duplicate), holding it too.
+pub(crate) fn duplicate(old: i32, new: i32) {
+    let Some(obj) = get(old) else {
+        return;
+    };
+    if let Ok(store) = crate::commands::store() {
+        let _ = store.hold(obj.target());
+    }
+    with_table(|t| t.insert(new, obj));
+}
+
 /// The object behind `fd`, if it is one of ours.
 pub(crate) fn get(fd: i32) -> Option<Object> {
     with_table(|t| t.get(&fd).cloned())

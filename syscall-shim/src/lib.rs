@@ -20,6 +20,7 @@ mod btf;
 mod commands;
 mod fds;
 pub mod interpose;
+mod netlink;
 mod programs;
 
 pub use commands::bpf;

@@ -1,106 +1,12 @@
-//! The interposed libc symbols. Everything not ours goes on to the next definition
-//! (libc's), found once with `dlsym(RTLD_NEXT)` and never through ourselves.
+//! File calls on the emulated bpffs and on our descriptors' `/proc` links.
 
-use std::ffi::{c_char, c_int, c_long, c_void};
+use std::ffi::{c_char, c_int, c_void};
 use std::path::Path;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::AtomicPtr;
 
+use super::{answer, next, set_errno};
 use crate::attr::{Errno, c_string, copy_out};
-use crate::{bpffs, fds};
-
-/// libc's `syscall`, variadic.
-type SyscallFn = unsafe extern "C" fn(c_long, ...) -> c_long;
-/// libc's `close`.
-type CloseFn = unsafe extern "C" fn(c_int) -> c_int;
-
-/// The next definition of `name` (NUL-terminated), cached in `slot`. No lock: looking it
-/// up twice in a race is harmless, and a lock could itself call `syscall` (futex).
-fn next(slot: &AtomicPtr<c_void>, name: &std::ffi::CStr) -> *mut c_void {
-    let p = slot.load(Ordering::Acquire);
-    if !p.is_null() {
-        return p;
-    }
-    // SAFETY: dlsym with RTLD_NEXT and a NUL-terminated symbol name.
-    let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) };
-    assert!(!p.is_null(), "uxdp-shim: no next definition of {name:?}");
-    slot.store(p, Ordering::Release);
-    p
-}
-
-/// The next definition of libc symbol `$name`, as a function of type `$ty`.
-macro_rules! next {
-    ($name:expr, $ty:ty) => {{
-        static SLOT: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
-        let p = next(&SLOT, $name);
-        // SAFETY: the next definition of this libc symbol has this C type.
-        unsafe { std::mem::transmute::<*mut c_void, $ty>(p) }
-    }};
-}
-
-static NEXT_SYSCALL: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
-static NEXT_CLOSE: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
-
-/// Sets the calling thread's errno.
-fn set_errno(e: i32) {
-    // SAFETY: __errno_location returns the calling thread's errno slot.
-    unsafe { *libc::__errno_location() = e };
-}
-
-/// `syscall(number, ...)`: `bpf` is answered here; every other number goes to libc with
-/// the six argument registers as they came (the x86-64 ABI passes a variadic call's
-/// integer arguments in the same registers as fixed ones).
-///
-/// # Safety
-///
-/// As libc's `syscall`: the arguments must be what the system call expects.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn syscall(
-    number: c_long,
-    a1: c_long,
-    a2: c_long,
-    a3: c_long,
-    a4: c_long,
-    a5: c_long,
-    a6: c_long,
-) -> c_long {
-    if number == libc::SYS_bpf {
-        return match crate::bpf(a1 as i32, a2 as u64, a3 as u32) {
-            Ok(r) => r,
-            Err(e) => {
-                set_errno(e);
-                -1
-            }
-        };
-    }
-    // SAFETY: the next `syscall` is libc's, variadic; it receives the caller's arguments.
-    unsafe {
-        let f: SyscallFn = std::mem::transmute(next(&NEXT_SYSCALL, c"syscall"));
-        f(number, a1, a2, a3, a4, a5, a6)
-    }
-}
-
-/// `close(fd)`: forgets a store object's descriptor, then closes it.
-///
-/// # Safety
-///
-/// As libc's `close`.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn close(fd: c_int) -> c_int {
-    fds::forget(fd);
-    // SAFETY: the next `close` is libc's.
-    unsafe {
-        let f: CloseFn = std::mem::transmute(next(&NEXT_CLOSE, c"close"));
-        f(fd)
-    }
-}
-
-/// `Ok(v)` as `v`, an errno as -1 with errno set: how libc functions answer.
-fn answer(r: Result<c_int, Errno>) -> c_int {
-    r.unwrap_or_else(|e| {
-        set_errno(e);
-        -1
-    })
-}
+use crate::bpffs;
 
 /// The path at `path` if it lies in the emulated bpffs (read safely: a bad pointer is
 /// none of ours, and libc's function reports it).

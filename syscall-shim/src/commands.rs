@@ -23,6 +23,7 @@ const MAP_GET_NEXT_ID: i32 = 12;
 const PROG_GET_FD_BY_ID: i32 = 13;
 const MAP_GET_FD_BY_ID: i32 = 14;
 const OBJ_GET_INFO_BY_FD: i32 = 15;
+const PROG_QUERY: i32 = 16;
 const BTF_LOAD: i32 = 18;
 const BTF_GET_FD_BY_ID: i32 = 19;
 const MAP_LOOKUP_AND_DELETE_ELEM: i32 = 21;
@@ -85,6 +86,7 @@ pub fn bpf(cmd: i32, attr: u64, size: u32) -> Result<i64, Errno> {
             fds::open(&format!("uxdp-prog:{id}"), Object::Prog(id)).map(i64::from)
         }
         OBJ_GET_INFO_BY_FD => info_by_fd(&a),
+        PROG_QUERY => prog_query(&a),
         _ => {
             log(&format!("bpf command {cmd} is not supported: EINVAL"));
             Err(libc::EINVAL)
@@ -116,7 +118,18 @@ fn map_create(a: &Attr) -> Result<i64, Errno> {
         return Err(libc::EINVAL);
     }
     def.validate().map_err(|e| e.errno())?;
+    let btf = match a.u32(48) {
+        0 => None,
+        fd => match fds::get(fd as i32) {
+            Some(Object::Btf(id)) => Some([id, a.u32(52), a.u32(56)]),
+            Some(_) => return Err(libc::EINVAL),
+            None => return Err(libc::EBADF),
+        },
+    };
     let m = Map::create(store()?, &def).map_err(|e| e.errno())?;
+    if let Some(btf) = btf {
+        store()?.set_map_btf(m.id(), btf).map_err(|e| e.errno())?;
+    }
     map_fd(m)
 }
 
@@ -220,10 +233,42 @@ fn map_info(m: &Map) -> Vec<u8> {
     let n = d.name.len().min(15);
     name[..n].copy_from_slice(&d.name.as_bytes()[..n]);
     b.extend_from_slice(&name);
-    // ifindex, btf_vmlinux_value_type_id, netns_dev, netns_ino, btf_id,
-    // btf_key_type_id, btf_value_type_id, padding: none of them.
+    // ifindex, btf_vmlinux_value_type_id, netns_dev, netns_ino: none of them.
+    b.resize(64, 0);
+    let btf = store().map_or([0; 3], |s| s.map_btf(m.id()));
+    for v in btf {
+        b.extend_from_slice(&v.to_ne_bytes());
+    }
     b.resize(80, 0);
     b.extend_from_slice(&d.map_extra.to_ne_bytes());
     debug_assert_eq!(b.len(), MAP_INFO_SIZE);
     b
+}
+
+/// `BPF_PROG_QUERY`: target_fd at 0, attach_type at 4, attach_flags written at 12,
+/// prog_cnt written at 24. uxdp attaches no program to cgroups or network namespaces (the
+/// hooks these queries are about), so for them the answer is none, as the kernel's is
+/// for a hook with nothing attached; other attach types are the kernel's `EINVAL`.
+fn prog_query(a: &Attr) -> Result<i64, Errno> {
+    /// The cgroup attach types (`BPF_CGROUP_*`), and the namespace ones.
+    const HOOKS: [u32; 25] = [
+        0, 1, 2, 3, 6, 8, 9, 10, 11, 12, 13, 14, 15, 18, 19, 20, 21, 22, 29, 30, 31, 32, 34,
+        17, // BPF_FLOW_DISSECTOR
+        36, // BPF_SK_LOOKUP
+    ];
+    let ty = a.u32(4);
+    let hook = HOOKS.contains(&ty);
+    if !hook {
+        log(&format!(
+            "PROG_QUERY of attach type {ty} is not supported: EINVAL"
+        ));
+        return Err(libc::EINVAL);
+    }
+    // SAFETY: F_GETFD only inspects the descriptor table.
+    if unsafe { libc::fcntl(a.u32(0) as i32, libc::F_GETFD) } < 0 {
+        return Err(libc::EBADF);
+    }
+    a.write_u32(12, 0)?;
+    a.write_u32(24, 0)?;
+    Ok(0)
 }

@@ -93,3 +93,25 @@ pub(crate) fn forget(fd: i32) {
         store.drop_hold(obj.target());
     }
 }
+
+/// The process is exiting: every descriptor it still has lets go of its object (a
+/// control plane that exits without closing them, as bpftool and xdp-loader do, leaves
+/// only what it pinned or attached).
+pub(crate) extern "C" fn release_all() {
+    let all: Vec<Object> = with_table(|t| t.drain().map(|(_, o)| o).collect());
+    if let Ok(store) = crate::commands::store() {
+        for obj in all {
+            store.drop_hold(obj.target());
+        }
+    }
+}
+
+/// In a forked child: its copies of the descriptors hold their objects too.
+pub(crate) extern "C" fn hold_all_again() {
+    let all: Vec<Object> = with_table(|t| t.values().cloned().collect());
+    if let Ok(store) = crate::commands::store() {
+        for obj in all {
+            let _ = store.hold(obj.target());
+        }
+    }
+}

@@ -24,3 +24,19 @@ mod netlink;
 mod programs;
 
 pub use commands::bpf;
+
+/// Run when the library is unloaded at process exit: descriptors still open let go.
+#[used]
+#[unsafe(link_section = ".fini_array")]
+static RELEASE_AT_EXIT: extern "C" fn() = fds::release_all;
+
+/// Run when the library is loaded: a forked child holds what its descriptors name.
+#[used]
+#[unsafe(link_section = ".init_array")]
+static FOLLOW_FORKS: extern "C" fn() = {
+    extern "C" fn register() {
+        // SAFETY: registers a child handler that only takes our own lock and the store's.
+        unsafe { libc::pthread_atfork(None, None, Some(fds::hold_all_again)) };
+    }
+    register
+};

@@ -188,9 +188,9 @@ fn set_xdp(ifindex: i32, nest: &[u8]) -> Result<(), Refusal> {
     if expected_fd.is_some() && flags & XDP_FLAGS_REPLACE == 0 {
         return Err((libc::EINVAL, None));
     }
-    // SAFETY: a name buffer of IF_NAMESIZE bytes, as if_indextoname requires.
     let exists = ifindex > 0 && {
         let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
+        // SAFETY: a name buffer of IF_NAMESIZE bytes, as if_indextoname requires.
         !unsafe { libc::if_indextoname(ifindex as u32, name.as_mut_ptr()) }.is_null()
     };
     if !exists {

@@ -136,6 +136,15 @@ pub(crate) fn prog_load(a: &Attr) -> Result<i64, Errno> {
         }
     }
     write_log(a, &text);
+    // prog_btf_fd at 72: the program holds its BTF, as the kernel's does.
+    let btf_id = match a.u32(72) {
+        0 => 0,
+        fd => match fds::get(fd as i32) {
+            Some(Object::Btf(id)) => id,
+            Some(_) => return Err(libc::EINVAL),
+            None => return Err(libc::EBADF),
+        },
+    };
     let record = ProgRecord {
         prog_type,
         expected_attach_type: a.u32(68),
@@ -147,8 +156,20 @@ pub(crate) fn prog_load(a: &Attr) -> Result<i64, Errno> {
         load_time: boot_time_ns(),
         // SAFETY: getuid has no preconditions.
         created_by_uid: unsafe { libc::getuid() },
+        btf_id,
     };
-    let id = store()?.create_program(&record).map_err(|e| e.errno())?;
+    let store = store()?;
+    if btf_id != 0 {
+        store
+            .hold(uxdp_maps::store::ObjectRef::Btf(btf_id))
+            .map_err(|_| libc::EINVAL)?;
+    }
+    let id = store.create_program(&record).map_err(|e| {
+        if btf_id != 0 {
+            store.drop_hold(uxdp_maps::store::ObjectRef::Btf(btf_id));
+        }
+        e.errno()
+    })?;
     fds::open(&format!("uxdp-prog:{id}"), Object::Prog(id)).map(i64::from)
 }
 
@@ -257,6 +278,7 @@ pub(crate) fn prog_info(id: u32, given: &[u8]) -> Result<Vec<u8>, Errno> {
     put64(&mut b, info::XLATED_PROG_INSNS, dst);
     put64(&mut b, 40, p.load_time);
     put32(&mut b, 48, p.created_by_uid);
+    put32(&mut b, 128, p.btf_id);
     let (want, dst) = (word(info::NR_MAP_IDS) as usize, ptr(info::MAP_IDS));
     if want > 0 && dst != 0 {
         let ids: Vec<u8> = p

@@ -60,13 +60,38 @@ impl Store {
                 let _ = self.delete_btf(id);
             }
             ObjectRef::Prog(id) => {
-                let maps = self.program(id).map(|p| p.map_ids).unwrap_or_default();
+                let Ok(p) = self.program(id) else {
+                    return;
+                };
                 let _ = self.delete_program(id);
-                for m in maps {
+                for m in p.map_ids {
                     self.reap_map(m);
+                }
+                if p.btf_id != 0 {
+                    self.drop_hold(ObjectRef::Btf(p.btf_id));
                 }
             }
         }
+    }
+
+    /// Records map `id`'s BTF (blob id, key type id, value type id) and holds the blob.
+    pub fn set_map_btf(&self, id: u32, btf: [u32; 3]) -> Result<(), MapError> {
+        let idx = self.live_index(KIND_MAP, id).ok_or(MapError::NotFound)?;
+        if btf[0] != 0 {
+            self.hold(ObjectRef::Btf(btf[0]))?;
+        }
+        for (slot, v) in self.entry(idx).btf.iter().zip(btf) {
+            slot.store(v, std::sync::atomic::Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Map `id`'s BTF: blob id, key type id, value type id (zeros: none).
+    pub fn map_btf(&self, id: u32) -> [u32; 3] {
+        self.live_index(KIND_MAP, id).map_or([0; 3], |idx| {
+            let e = self.entry(idx);
+            std::array::from_fn(|i| e.btf[i].load(std::sync::atomic::Ordering::Acquire))
+        })
     }
 
     /// Deletes map `id` if nothing holds it and no live program uses it.
@@ -83,7 +108,10 @@ impl Store {
             .filter_map(|p| self.program(p).ok())
             .any(|p| p.map_ids.contains(&id));
         if !held && !used {
-            let _ = self.delete_map(id);
+            let btf = self.map_btf(id)[0];
+            if self.delete_map(id).is_ok() && btf != 0 {
+                self.drop_hold(ObjectRef::Btf(btf));
+            }
         }
     }
 }

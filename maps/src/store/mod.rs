@@ -116,7 +116,10 @@ pub(crate) struct Entry {
     pub(crate) refs: AtomicU32,
     /// What an XDP attachment runs: a program id, replaced atomically.
     target: AtomicU32,
-    _reserved: [u8; 16],
+    /// A map's BTF: the blob's id, the key's and the value's type ids (set once, right
+    /// after creation; the map holds the blob).
+    btf: [AtomicU32; 3],
+    _reserved: [u8; 4],
 }
 
 const _: () = assert!(size_of::<Entry>() == ENTRY_SIZE as usize);
@@ -479,6 +482,9 @@ impl Store {
             (&raw mut (*e).size).write(size);
             (&raw mut (*e).name).write(name);
             (&raw mut (*e).map_extra).write(def.map_extra);
+            for b in &(*e).btf {
+                b.store(0, Ordering::Relaxed);
+            }
             (&raw mut (*e).inner).write(def.inner.map_or([0; 5], |t| {
                 [
                     t.map_type as u32,

@@ -5,7 +5,7 @@
 //! type, `key_size` the expected attach type, `flags` the program flags, `name` its name,
 //! `value_size` the bytes of instructions, `max_entries` the bytes of the license,
 //! `spin_lock_off` the number of maps it uses, `map_extra` its load time, `inner[0]` the
-//! uid that loaded it; its heap region holds the instructions, the license and the maps'
+//! uid that loaded it, `inner[1]` its BTF id; its heap region holds the instructions, the license and the maps'
 //! ids, in that order.
 
 use std::sync::atomic::Ordering;
@@ -38,6 +38,8 @@ pub struct ProgRecord {
     pub load_time: u64,
     /// The uid that loaded it.
     pub created_by_uid: u32,
+    /// The id of its BTF in the store (0: none); the program holds it.
+    pub btf_id: u32,
 }
 
 impl Store {
@@ -83,7 +85,7 @@ impl Store {
             (&raw mut (*e).size).write(size);
             (&raw mut (*e).name).write(name);
             (&raw mut (*e).map_extra).write(p.load_time);
-            (&raw mut (*e).inner).write([p.created_by_uid, 0, 0, 0, 0]);
+            (&raw mut (*e).inner).write([p.created_by_uid, p.btf_id, 0, 0, 0]);
         }
         self.entry(idx).state.store(LIVE, Ordering::Release);
         Ok(id)
@@ -139,6 +141,7 @@ impl Store {
                 .collect(),
             load_time: e.map_extra,
             created_by_uid: e.inner[0],
+            btf_id: e.inner[1],
         })
     }
 
@@ -170,6 +173,7 @@ mod tests {
             map_ids: vec![m.id()],
             load_time: 12345,
             created_by_uid: 7,
+            btf_id: 0,
         };
         let id = store.create_program(&p).unwrap();
         assert_eq!(id, 1, "program ids start at 1, apart from map ids");

@@ -164,6 +164,32 @@ pub unsafe extern "C" fn unlink(path: *const c_char) -> c_int {
     unsafe { f(path) }
 }
 
+/// `unlinkat` (coreutils' `rm` and `rmdir`): as `unlink`, or `rmdir` with
+/// `AT_REMOVEDIR`, for absolute paths or paths relative to the working directory.
+///
+/// # Safety
+///
+/// As libc's `unlinkat`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn unlinkat(dir: c_int, path: *const c_char, flags: c_int) -> c_int {
+    let absolute =
+        c_string(path as u64, libc::PATH_MAX as usize - 1).is_ok_and(|p| p.starts_with('/'));
+    if (dir == libc::AT_FDCWD || absolute)
+        && let Some(p) = emulated(path)
+    {
+        let r = if flags & libc::AT_REMOVEDIR != 0 {
+            bpffs::rmdir(&p)
+        } else {
+            bpffs::unlink(&p)
+        };
+        return answer(r.map(|()| 0));
+    }
+    type UnlinkatFn = unsafe extern "C" fn(c_int, *const c_char, c_int) -> c_int;
+    let f = next!(c"unlinkat", UnlinkatFn);
+    // SAFETY: libc's unlinkat with the caller's arguments.
+    unsafe { f(dir, path, flags) }
+}
+
 /// `readlink` of `/proc/self/fd/N` for one of our descriptors: the kernel's anonymous
 /// inode name (`anon_inode:bpf-map`, ...).
 ///

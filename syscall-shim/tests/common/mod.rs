@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 /// Fails the test unless it runs as root: these suites compare with the kernel and
 /// never skip.
@@ -105,4 +105,72 @@ pub(crate) fn kernel_map_names() -> Vec<String> {
 /// Names of the kernel's programs.
 pub(crate) fn kernel_prog_names() -> Vec<String> {
     kernel_names("prog")
+}
+
+/// A network namespace of the test's own with a veth pair `a`/`b` inside (both up),
+/// removed on drop.
+pub(crate) struct Netns {
+    pub(crate) name: String,
+}
+
+impl Netns {
+    pub(crate) fn with_veth(tag: &str, a: &str, b: &str) -> Netns {
+        let name = format!("uxdp-shim-{tag}-{}", std::process::id());
+        let _ = Command::new("ip")
+            .args(["netns", "del", &name])
+            .stderr(std::process::Stdio::null())
+            .status();
+        let ok = Command::new("ip").args(["netns", "add", &name]).status();
+        assert!(ok.is_ok_and(|s| s.success()), "ip netns add {name}");
+        let ns = Netns { name };
+        ns.ip(&["link", "add", a, "type", "veth", "peer", "name", b]);
+        ns.ip(&["link", "set", a, "up"]);
+        ns.ip(&["link", "set", b, "up"]);
+        ns
+    }
+
+    /// Runs `ip ARGS` in the namespace (without the shim); panics on failure.
+    pub(crate) fn ip(&self, args: &[&str]) -> String {
+        let o = Command::new("ip")
+            .args(["-n", &self.name])
+            .args(args)
+            .output()
+            .expect("ip runs");
+        assert!(
+            o.status.success(),
+            "ip {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// `PROGRAM ARGS` run in the namespace, with `env` set (e.g. the shim's preload).
+    pub(crate) fn run(&self, env: &[(&str, &Path)], program: &Path, args: &[&str]) -> Output {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, "env"]);
+        for (k, v) in env {
+            c.arg(format!("{k}={}", v.display()));
+        }
+        c.arg(program)
+            .args(args)
+            .output()
+            .expect("ip netns exec runs")
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// Output as text: stdout then stderr.
+pub(crate) fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }

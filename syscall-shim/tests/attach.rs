@@ -1,0 +1,249 @@
+//! Control planes that pin and attach, under the shim, in a network namespace of the
+//! test's own: a libbpf C client (pins, gets by path, `bpf_xdp_attach`/`query`/`detach`
+//! over netlink) answers exactly as the same client does against the kernel; Debian's
+//! bpftool (`prog load ... pinmaps`, `prog show`/`prog run`/`map update`/`map lookup` by
+//! pin, `net attach`/`show`/`detach`), iproute2's `ip link` and xdp-tools' `xdp-loader`
+//! (`load`/`status`/`unload`) see uxdp's pins and attachments; the kernel gets no program,
+//! map or XDP attachment. Needs root; it does not skip.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Netns, Scratch, clang, client, kernel_map_names, kernel_prog_names, shim, text};
+use uxdp_maps::Store;
+use uxdp_maps::store::Pinned;
+
+/// The test program, built into `dir`.
+fn count_verdict(dir: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/count_verdict.c");
+    let obj = dir.join("count_verdict.o");
+    clang(&src, &obj);
+    obj
+}
+
+/// The shim's environment for a store at `store`.
+fn shim_env(store: &Path) -> Vec<(&'static str, PathBuf)> {
+    vec![("LD_PRELOAD", shim()), ("UXDP_STORE", store.to_path_buf())]
+}
+
+fn env_refs<'a>(env: &'a [(&'static str, PathBuf)]) -> Vec<(&'static str, &'a Path)> {
+    env.iter().map(|(k, v)| (*k, v.as_path())).collect()
+}
+
+/// Neither the kernel's program list nor its map list has the test program's objects,
+/// and the kernel reports no XDP program on `dev`.
+fn kernel_untouched(ns: &Netns, dev: &str) {
+    assert!(!kernel_prog_names().iter().any(|n| n == "count_verdict"));
+    let maps = kernel_map_names();
+    assert!(
+        !maps.iter().any(|n| n == "hits" || n == "verdict"),
+        "{maps:?}"
+    );
+    let link = ns.ip(&["link", "show", "dev", dev]);
+    assert!(
+        !link.contains("xdp"),
+        "the kernel has an XDP program: {link}"
+    );
+}
+
+#[test]
+fn a_libbpf_client_attaches_over_netlink_as_with_the_kernel() {
+    common::require_root("a network namespace and the kernel comparison");
+    let scratch = Scratch::new("attach-client");
+    let dir = &scratch.0;
+    let obj = count_verdict(dir);
+    let exe = client("attach", dir);
+    let ns = Netns::with_veth("client", "uxs0", "uxs1");
+    let env = shim_env(&dir.join("store"));
+    let args = [
+        obj.to_str().unwrap(),
+        "/sys/fs/bpf/uxdp_attach_test",
+        "uxs0",
+    ];
+    let ours = ns.run(&env_refs(&env), &exe, &args);
+    assert!(ours.status.success(), "{}", text(&ours));
+    kernel_untouched(&ns, "uxs0");
+    // The kernel's answers, with a bpffs of its own in `ip netns exec`'s private mounts.
+    let script = format!(
+        "mount -t bpf bpf /sys/fs/bpf && exec {} {}",
+        exe.display(),
+        args.join(" ")
+    );
+    let kernel = ns.run(&[], Path::new("sh"), &["-c", &script]);
+    assert!(kernel.status.success(), "{}", text(&kernel));
+    let (ours, kernel) = (
+        String::from_utf8_lossy(&ours.stdout),
+        String::from_utf8_lossy(&kernel.stdout),
+    );
+    assert_eq!(ours, kernel, "shim answers (left) differ from the kernel's");
+    for step in [
+        "attach 0",
+        "attached_is_ours 1",
+        "attach_again -16",
+        "detach 0",
+    ] {
+        assert!(ours.contains(step), "{step} missing from {ours}");
+    }
+}
+
+#[test]
+fn bpftool_pins_runs_and_attaches_in_uxdp() {
+    common::require_root("a network namespace and the kernel check");
+    let scratch = Scratch::new("attach-bpftool");
+    let dir = &scratch.0;
+    let obj = count_verdict(dir);
+    let ns = Netns::with_veth("bpftool", "uxb0", "uxb1");
+    let store_path = dir.join("store");
+    let env = shim_env(&store_path);
+    let env = env_refs(&env);
+    let bpftool = |args: &[&str]| ns.run(&env, Path::new("bpftool"), args);
+    let ok = |args: &[&str]| {
+        let o = bpftool(args);
+        assert!(o.status.success(), "bpftool {args:?}: {}", text(&o));
+        text(&o)
+    };
+    let pin = "/sys/fs/bpf/cv";
+    ok(&[
+        "prog",
+        "load",
+        obj.to_str().unwrap(),
+        pin,
+        "pinmaps",
+        "/sys/fs/bpf/cv_maps",
+    ]);
+    let shown = ok(&["prog", "show", "pinned", pin]);
+    assert!(shown.contains("xdp  name count_verdict"), "{shown}");
+    let id: u32 = shown.split(':').next().unwrap().trim().parse().unwrap();
+
+    // The store holds the pins, and the program by them.
+    let store = Store::open(&store_path).unwrap();
+    assert!(matches!(store.pinned(pin), Some(Pinned::Object(_))));
+    assert_eq!(store.pinned("/sys/fs/bpf/cv_maps"), Some(Pinned::Dir));
+    assert_eq!(store.program_ids(), [id]);
+
+    // prog run by pin, the verdict changed by a map update by pin, the count read back.
+    let packet = dir.join("packet");
+    std::fs::write(&packet, [0x11u8; 64]).unwrap();
+    let out = dir.join("out");
+    let run = |want: &str| {
+        let o = ok(&[
+            "prog",
+            "run",
+            "pinned",
+            pin,
+            "data_in",
+            packet.to_str().unwrap(),
+            "data_out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.contains(&format!("Return value: {want}")), "{o}");
+    };
+    run("2");
+    let verdict = "/sys/fs/bpf/cv_maps/verdict";
+    ok(&[
+        "map", "update", "pinned", verdict, "key", "0", "0", "0", "0", "value", "1", "0", "0", "0",
+    ]);
+    run("1");
+    assert_eq!(std::fs::read(&out).unwrap(), [0x11u8; 64]);
+    let hits = ok(&[
+        "-j",
+        "map",
+        "lookup",
+        "pinned",
+        "/sys/fs/bpf/cv_maps/hits",
+        "key",
+        "0",
+        "0",
+        "0",
+        "0",
+    ]);
+    assert!(
+        hits.contains("\"formatted\":{\"key\":0,\"value\":2}"),
+        "{hits}"
+    );
+
+    // net attach / show / a refused second attach / detach, also seen by ip link.
+    ok(&["net", "attach", "xdpgeneric", "pinned", pin, "dev", "uxb0"]);
+    let net = ok(&["net", "show", "dev", "uxb0"]);
+    assert!(
+        net.contains("uxb0(") && net.contains(&format!("generic id {id}")),
+        "{net}"
+    );
+    let ip = ns.run(&env, Path::new("ip"), &["link", "show", "dev", "uxb0"]);
+    assert!(
+        text(&ip).contains(&format!("prog/xdp id {id} name count_verdict")),
+        "{}",
+        text(&ip)
+    );
+    let again = bpftool(&["net", "attach", "xdpgeneric", "pinned", pin, "dev", "uxb0"]);
+    assert!(!again.status.success());
+    assert!(
+        text(&again).contains("XDP program already attached"),
+        "{}",
+        text(&again)
+    );
+    let attached = store.xdp_attachments();
+    assert_eq!(attached.len(), 1);
+    assert_eq!(attached[0].prog_id, id);
+    kernel_untouched(&ns, "uxb0");
+    ok(&["net", "detach", "xdpgeneric", "dev", "uxb0"]);
+    assert!(!ok(&["net", "show", "dev", "uxb0"]).contains("generic id"));
+    assert!(store.xdp_attachments().is_empty());
+
+    // rm and rmdir of the pins (coreutils, under the shim) let the objects go.
+    let maps = ["/sys/fs/bpf/cv_maps/hits", verdict];
+    let rm = ns.run(&env, Path::new("rm"), &[&[pin][..], &maps[..]].concat());
+    assert!(rm.status.success(), "{}", text(&rm));
+    let rmdir = ns.run(&env, Path::new("rmdir"), &["/sys/fs/bpf/cv_maps"]);
+    assert!(rmdir.status.success(), "{}", text(&rmdir));
+    assert_eq!(store.pinned("/sys/fs/bpf/cv_maps"), None);
+    assert!(store.program_ids().is_empty(), "{:?}", store.program_ids());
+    assert!(store.map_ids().is_empty(), "{:?}", store.map_ids());
+}
+
+#[test]
+fn xdp_loader_loads_shows_and_unloads_in_uxdp() {
+    common::require_root("a network namespace and the kernel check");
+    let scratch = Scratch::new("attach-xdp-loader");
+    let dir = &scratch.0;
+    let obj = count_verdict(dir);
+    let ns = Netns::with_veth("loader", "uxl0", "uxl1");
+    let store_path = dir.join("store");
+    let env = shim_env(&store_path);
+    let env = env_refs(&env);
+    let loader = |args: &[&str]| {
+        let o = ns.run(&env, Path::new("xdp-loader"), args);
+        (o.status.success(), text(&o))
+    };
+    let (ok, out) = loader(&["load", "-m", "skb", "uxl0", obj.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    let (ok, status) = loader(&["status", "uxl0"]);
+    assert!(ok, "{status}");
+    let line = status
+        .lines()
+        .find(|l| l.contains("count_verdict"))
+        .unwrap_or_else(|| panic!("no count_verdict in {status}"));
+    assert!(line.contains("skb"), "{line}");
+    let store = Store::open(&store_path).unwrap();
+    let attached = store.xdp_attachments();
+    assert_eq!(
+        attached.len(),
+        1,
+        "the attachment holds the program after xdp-loader exits"
+    );
+    assert!(
+        line.contains(&format!(" {} ", attached[0].prog_id)),
+        "{line}"
+    );
+    kernel_untouched(&ns, "uxl0");
+    let (ok, out) = loader(&["unload", "uxl0", "--all"]);
+    assert!(ok, "{out}");
+    let (_, status) = loader(&["status", "uxl0"]);
+    assert!(!status.contains("count_verdict"), "{status}");
+    assert!(store.xdp_attachments().is_empty());
+    assert!(
+        store.program_ids().is_empty(),
+        "the program went with its attachment"
+    );
+}

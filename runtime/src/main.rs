@@ -150,7 +150,14 @@ struct BenchArgs {
 #[derive(clap::Args)]
 struct RunArgs {
     /// The object (clang -target bpf output).
-    object: PathBuf,
+    #[arg(required_unless_present = "attached")]
+    object: Option<PathBuf>,
+    /// Run what a control plane attached to IFACE in the store (through the shim: `ip
+    /// link set`, `bpftool net attach`, `xdp-loader load`, `bpf_xdp_attach`), and switch
+    /// when it attaches another; with nothing attached, packets pass. The store is
+    /// --store, else $UXDP_STORE, else the shim's default /dev/shm/uxdp-store.
+    #[arg(long, value_name = "IFACE", conflicts_with_all = ["object", "prog", "maps"])]
+    attached: Option<String>,
     /// The program to run: a function name, or a section holding one program (default:
     /// the first XDP program).
     #[arg(long)]
@@ -303,6 +310,8 @@ mod cli {
     pub(crate) mod run;
     #[cfg(feature = "afxdp")]
     pub(crate) mod run_afxdp;
+    #[cfg(any(feature = "dpdk", feature = "afxdp"))]
+    pub(crate) mod run_attached;
     #[cfg(feature = "dpdk")]
     pub(crate) mod run_dpdk;
     #[cfg(any(feature = "dpdk", feature = "afxdp"))]

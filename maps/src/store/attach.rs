@@ -117,6 +117,12 @@ impl Store {
         })
     }
 
+    /// A number that changes whenever an XDP attachment changes (one load: cheap to
+    /// poll).
+    pub fn xdp_generation(&self) -> u32 {
+        self.header().attach_generation.load(Ordering::Acquire)
+    }
+
     /// The program attached to `ifindex` in namespace `netns`, if any.
     pub fn xdp_attachment(&self, netns: u64, ifindex: u32) -> Option<XdpAttachment> {
         self.find_attachment(netns, ifindex).map(|(_, a)| a)
@@ -199,6 +205,7 @@ impl Store {
                 None
             }
         };
+        h.attach_generation.fetch_add(1, Ordering::AcqRel);
         drop(guard);
         if let Some(old) = old {
             self.drop_hold(ObjectRef::Prog(old));
@@ -271,12 +278,24 @@ mod tests {
                 .unwrap(),
             Ok(())
         );
+        let generation = store.xdp_generation();
         let now = store.xdp_attachment(7, 3).unwrap();
         assert_eq!((now.prog_id, now.mode), (b, native));
         assert_eq!(store.xdp_attachment(8, 3), None, "another namespace");
         // The replaced program lost the attachment's hold; its descriptor's remains.
         store.drop_hold(ObjectRef::Prog(a));
         assert_eq!(store.program_ids(), [b]);
+        assert_eq!(
+            store
+                .xdp_change(&change(Some(b), native, false, None))
+                .unwrap(),
+            Ok(())
+        );
+        assert_eq!(
+            store.xdp_generation(),
+            generation,
+            "attaching what is attached is no change"
+        );
         // Detaching in the other mode leaves it; in its own mode removes it.
         assert_eq!(
             store

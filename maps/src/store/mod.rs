@@ -72,6 +72,9 @@ struct Header {
     next_btf_id: AtomicU32,
     /// Next id of a pin or an XDP attachment (ids of the store's own bookkeeping).
     next_aux_id: AtomicU32,
+    /// Bumped by every change of an XDP attachment, so data planes notice with one load.
+    attach_generation: AtomicU32,
+    _pad: u32,
     lock: RobustMutex,
 }
 
@@ -258,6 +261,7 @@ impl Store {
                 (&raw mut (*h).next_prog_id).write(AtomicU32::new(1));
                 (&raw mut (*h).next_btf_id).write(AtomicU32::new(1));
                 (&raw mut (*h).next_aux_id).write(AtomicU32::new(1));
+                (&raw mut (*h).attach_generation).write(AtomicU32::new(0));
                 RobustMutex::init(&raw mut (*h).lock).map_err(io)?;
             }
             map.flush().map_err(io)?;

@@ -21,8 +21,8 @@ use uxdp_io_afxdp::{
     XskConfig, XskRedirect,
 };
 
+use crate::dataplane::program::ProgramSlot;
 use crate::dataplane::stats::Stats;
-use crate::xdp::XdpProgram;
 use worker::Worker;
 
 pub use uxdp_io_afxdp::Error as AfxdpError;
@@ -217,12 +217,13 @@ impl Dataplane {
             .len()
     }
 
-    /// Runs `prog` on every queue until `stop` is raised, counting into `stats` (made for
+    /// Runs the program in `programs` (as it is replaced) on every queue until `stop` is
+    /// raised, counting into `stats` (made for
     /// [`Dataplane::workers`] workers), one thread per worker. Returns once every worker
     /// has sent what it held; a worker's panic is raised again here.
     pub fn run(
         &self,
-        prog: &XdpProgram,
+        programs: &ProgramSlot,
         stop: &AtomicBool,
         stats: &Stats,
     ) -> Result<(), AfxdpError> {
@@ -243,7 +244,8 @@ impl Dataplane {
                         .name(format!("uxdp-q{w}"))
                         .spawn_scoped(s, move || {
                             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                Worker::new(w, prog, &self.ports, &self.taps, set).run(stop, stats);
+                                Worker::new(w, programs, &self.ports, &self.taps, set)
+                                    .run(stop, stats);
                             }));
                             if r.is_err() {
                                 // The others stop too; the panic is raised again below.

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use uxdp_io_afxdp::{CHUNK_SIZE, Frame, RX_HEADROOM, SocketSet};
 
 use super::{Port, TapSlot};
+use crate::dataplane::program::ProgramSlot;
 use crate::dataplane::redirect::{Destination, Redirector, Targets};
 use crate::dataplane::stats::{Counters, Stats};
 use crate::helpers::Redirect;
@@ -31,7 +32,7 @@ fn base_of(addr: u64) -> u64 {
 /// A worker: its sockets (queue `index` of every port, in port order) and counts.
 pub(super) struct Worker<'d> {
     index: usize,
-    prog: &'d XdpProgram,
+    programs: &'d ProgramSlot,
     ports: &'d [Port],
     taps: &'d [TapSlot],
     set: SocketSet,
@@ -45,20 +46,20 @@ pub(super) struct Worker<'d> {
 impl<'d> Worker<'d> {
     pub(super) fn new(
         index: usize,
-        prog: &'d XdpProgram,
+        programs: &'d ProgramSlot,
         ports: &'d [Port],
         taps: &'d [TapSlot],
         set: SocketSet,
     ) -> Self {
         Worker {
             index,
-            prog,
+            programs,
             ports,
             taps,
             set,
             rx: Vec::with_capacity(BATCH as usize),
             frags: Vec::new(),
-            redirector: Redirector::new(prog.registry()),
+            redirector: Redirector::new(programs.registry()),
             redirect_target: None,
             counts: Counters::default(),
         }
@@ -72,14 +73,17 @@ impl<'d> Worker<'d> {
             Vec::new()
         };
         let mut idle = 0;
+        let programs = self.programs;
         while !stop.load(Ordering::Relaxed) {
             let mut busy = false;
+            // One program for the whole round: a replacement takes effect at the next.
+            let current = programs.current();
             for p in 0..self.ports.len() {
                 let mut rx = std::mem::take(&mut self.rx);
                 if self.set.receive(p, &mut rx, BATCH) > 0 {
                     busy = true;
                     for f in rx.drain(..) {
-                        self.handle(p, f);
+                        self.handle(p, f, current.as_deref());
                     }
                 }
                 self.rx = rx;
@@ -110,9 +114,10 @@ impl<'d> Worker<'d> {
         self.counts.tx_failed += failed;
     }
 
-    /// Runs the program on frame `f`, received on port `p`, and acts on its verdict.
+    /// Runs `prog` on frame `f`, received on port `p`, and acts on its verdict (with no
+    /// program, the frame passes).
     #[inline(always)]
-    fn handle(&mut self, p: usize, f: Frame) {
+    fn handle(&mut self, p: usize, f: Frame, prog: Option<&XdpProgram>) {
         self.counts.rx += 1;
         self.counts.rx_bytes += u64::from(f.len);
         let rx = RxInfo {
@@ -121,7 +126,11 @@ impl<'d> Worker<'d> {
             cpu: self.index as u32,
             ..RxInfo::default()
         };
-        let Some((action, f)) = self.run_program(self.prog, f, rx) else {
+        let Some(prog) = prog else {
+            self.counts.pass += 1;
+            return self.pass(p, f);
+        };
+        let Some((action, f)) = self.run_program(prog, f, rx) else {
             self.counts.malformed += 1;
             return self.set.release(f.addr);
         };
@@ -241,7 +250,7 @@ impl<'d> Worker<'d> {
         };
         let mut f = f;
         if d.prog != 0 {
-            let Some(prog) = self.prog.registry().program(d.prog) else {
+            let Some(prog) = self.programs.registry().program(d.prog) else {
                 self.counts.redirect_failed += 1;
                 return self.set.release(f.addr);
             };

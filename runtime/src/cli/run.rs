@@ -5,24 +5,29 @@
 //! program, the map files), so a bad input leaves nothing behind. The I/O paths live in
 //! `run_dpdk` and `run_afxdp`; this module loads the program and drives a run.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, anyhow, bail};
+use uxdp::dataplane::program::ProgramSlot;
 use uxdp::dataplane::stats::Stats;
 use uxdp::engine::Engine;
 use uxdp::load::{LoadedObject, load_object};
 use uxdp::object::ProgKind;
 use uxdp::testrun::{map_records, put_record};
-use uxdp::xdp::{Registry, XdpProgram};
+use uxdp::xdp::Registry;
 use uxdp_maps::{Store, StoreOptions};
 
+use super::run_attached::Follow;
 use super::run_report::{self, Monitor, Output, Plane};
 use super::test_run::{Inputs, PrivateStore};
 use crate::RunArgs;
+
+/// The store the shim uses when `$UXDP_STORE` is not set.
+const DEFAULT_SHIM_STORE: &str = "/dev/shm/uxdp-store";
 
 /// Where the maps live: a store of this run's own, removed at the end, or one the user
 /// named, kept.
@@ -52,42 +57,59 @@ impl RunStore {
 
 /// The program loaded, its maps filled, ready for a data plane.
 pub(crate) struct Prepared {
-    /// The object's name.
+    /// What runs: the object's name, or the interface whose attachment is followed.
     pub(crate) object: String,
     /// Interpreter or JIT.
     pub(crate) engine: Engine,
-    prog_name: String,
-    loaded: LoadedObject,
+    /// The program the workers run (replaced as an attachment changes).
+    pub(crate) programs: ProgramSlot,
+    /// The attachment followed, for `--attached`.
+    pub(crate) follow: Option<Follow>,
+    /// Faults of the programs the run has replaced.
+    pub(crate) retired_faults: AtomicU64,
+    _loaded: Option<LoadedObject>,
     // Dropped last: the maps live in it.
     store: RunStore,
 }
 
 impl Prepared {
-    /// The program to run.
-    pub(crate) fn prog(&self) -> &XdpProgram {
-        self.loaded
-            .program(&self.prog_name)
-            .expect("every XDP program was loaded")
-    }
-
     /// Per-CPU slots of the store: the most workers a run may have.
     pub(crate) fn n_cpus(&self) -> u32 {
         self.store.store().n_cpus()
     }
+
+    /// Runs ended by a run-time check, over every program the run has had.
+    pub(crate) fn faults(&self) -> u64 {
+        let now = self.programs.current().as_ref().map_or(0, |p| p.faults());
+        self.retired_faults.load(Ordering::Relaxed) + now
+    }
 }
 
-/// Loads the object's program and fills the maps the user gave files for.
+fn engine(args: &RunArgs) -> Engine {
+    if args.interpret {
+        Engine::Interpret
+    } else {
+        Engine::Jit
+    }
+}
+
+/// Loads the object's program, or the program attached to the interface, and fills the
+/// maps the user gave files for.
 fn prepare(args: &RunArgs) -> anyhow::Result<Prepared> {
-    let Inputs { obj, maps, .. } = Inputs::read(&args.object, None, &args.maps)?;
+    match (&args.object, &args.attached) {
+        (_, Some(iface)) => prepare_attached(args, iface),
+        (Some(object), None) => prepare_object(args, object),
+        (None, None) => bail!("give an object, or --attached IFACE"),
+    }
+}
+
+fn prepare_object(args: &RunArgs, object: &Path) -> anyhow::Result<Prepared> {
+    let Inputs { obj, maps, .. } = Inputs::read(object, None, &args.maps)?;
     let spec = obj
         .choose_xdp(args.prog.as_deref())
         .map_err(|e| anyhow!(e))?;
     let store = RunStore::open(args.store.as_ref())?;
-    let engine = if args.interpret {
-        Engine::Interpret
-    } else {
-        Engine::Jit
-    };
+    let engine = engine(args);
     let registry = Registry::with_engine(Arc::clone(store.store()), engine);
     let loaded = load_object(&registry, &obj, |p| matches!(p.kind, ProgKind::Xdp { .. }))?;
     for (name, records) in &maps {
@@ -106,11 +128,39 @@ fn prepare(args: &RunArgs) -> anyhow::Result<Prepared> {
             put_record(map, key, value).with_context(|| format!("map `{name}`"))?;
         }
     }
+    let prog = loaded
+        .program(&spec.name)
+        .expect("every XDP program was loaded");
     Ok(Prepared {
         object: obj.name.clone(),
         engine,
-        prog_name: spec.name.clone(),
-        loaded,
+        programs: ProgramSlot::new(Arc::clone(prog)),
+        follow: None,
+        retired_faults: AtomicU64::new(0),
+        _loaded: Some(loaded),
+        store,
+    })
+}
+
+fn prepare_attached(args: &RunArgs, iface: &str) -> anyhow::Result<Prepared> {
+    let path = args
+        .store
+        .clone()
+        .or_else(|| std::env::var_os("UXDP_STORE").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_SHIM_STORE));
+    let store = RunStore::open(Some(&path))?;
+    let engine = engine(args);
+    let registry = Registry::with_engine(Arc::clone(store.store()), engine);
+    let follow = Follow::new(iface, Arc::clone(&registry))?;
+    let programs = ProgramSlot::empty(registry);
+    follow.start(&programs)?;
+    Ok(Prepared {
+        object: format!("attached to {iface} in {}", path.display()),
+        engine,
+        programs,
+        follow: Some(follow),
+        retired_faults: AtomicU64::new(0),
+        _loaded: None,
         store,
     })
 }
@@ -146,13 +196,12 @@ impl Session<'_> {
         workers: usize,
         work: impl FnOnce(&Stats) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        let prog = self.prepared.prog();
-        self.out.setup(
-            &self.prepared.object,
-            prog.name(),
-            self.prepared.engine,
-            plane,
+        let name = self.prepared.programs.current().as_ref().map_or_else(
+            || "(none attached yet)".to_string(),
+            |p| p.name().to_string(),
         );
+        self.out
+            .setup(&self.prepared.object, &name, self.prepared.engine, plane);
         let stats = Stats::new(workers);
         let finished = AtomicBool::new(false);
         let started = Instant::now();
@@ -171,11 +220,23 @@ impl Session<'_> {
                 }
                 .watch();
             });
+            if let Some(follow) = &self.prepared.follow {
+                s.spawn(|| {
+                    run_report::restore_affinity(self.affinity.as_ref());
+                    follow.watch(
+                        &self.prepared.programs,
+                        &self.prepared.retired_faults,
+                        &self.out,
+                        &|| self.stop.load(Ordering::Relaxed) || finished.load(Ordering::Relaxed),
+                    );
+                });
+            }
             let r = work(&stats);
             finished.store(true, Ordering::SeqCst);
             r
         });
-        self.out.summary(plane, &stats, prog, started.elapsed());
+        self.out
+            .summary(plane, &stats, self.prepared.faults(), started.elapsed());
         result
     }
 }

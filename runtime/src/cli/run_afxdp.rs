@@ -140,9 +140,9 @@ pub(crate) fn run(session: &Session<'_>) -> anyhow::Result<ExitCode> {
         pass_taps: args.pass_taps.clone(),
     };
     let dataplane = Dataplane::start(&config, session.prepared.n_cpus())?;
-    let prog = session.prepared.prog();
+    let programs = &session.prepared.programs;
     session.drive(&dataplane, dataplane.workers(), |stats| {
-        Ok(dataplane.run(prog, &session.stop, stats)?)
+        Ok(dataplane.run(programs, &session.stop, stats)?)
     })?;
     // Detaches the redirect programs, with a word on stderr should one refuse.
     drop(dataplane);

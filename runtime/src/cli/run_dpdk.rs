@@ -236,9 +236,9 @@ pub(crate) fn run(session: &Session<'_>) -> anyhow::Result<ExitCode> {
         ..DpdkConfig::default()
     };
     let dataplane = Dataplane::start(&eal, &config, session.prepared.n_cpus())?;
-    let prog = session.prepared.prog();
+    let programs = &session.prepared.programs;
     session.drive(&dataplane, dataplane.workers(), |stats| {
-        Ok(dataplane.run(&eal, prog, &session.stop, stats)?)
+        Ok(dataplane.run(&eal, programs, &session.stop, stats)?)
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value, json};
 use uxdp::dataplane::stats::{Counters, Stats};
 use uxdp::engine::Engine;
-use uxdp::xdp::{XdpProgram, action};
+use uxdp::xdp::action;
 
 /// What the report needs of a running data plane (DPDK ports, AF_XDP interfaces).
 pub(crate) trait Plane: Sync {
@@ -145,6 +145,36 @@ impl Output {
         }
     }
 
+    /// The program an attachment runs changed (`None`: detached, packets pass).
+    pub(crate) fn switched(&self, iface: &str, prog: Option<(u32, &str)>) {
+        if self.json {
+            let v = json!({
+                "type": "switch",
+                "interface": iface,
+                "program_id": prog.map(|(id, _)| id),
+                "program": prog.map(|(_, name)| name),
+            });
+            self.print(&v.to_string());
+            return;
+        }
+        self.print(&match prog {
+            Some((id, name)) => format!("uxdp: {iface}: now running program {id} `{name}`"),
+            None => format!("uxdp: {iface}: no program attached; packets pass"),
+        });
+    }
+
+    /// A program attached could not be loaded; the run keeps its current one.
+    pub(crate) fn switch_failed(&self, iface: &str, error: &str) {
+        if self.json {
+            let v = json!({"type": "switch_failed", "interface": iface, "error": error});
+            self.print(&v.to_string());
+            return;
+        }
+        self.print(&format!(
+            "uxdp: {iface}: {error}; the current program keeps running"
+        ));
+    }
+
     /// One live report: what happened in the last `secs` seconds.
     fn interval(
         &self,
@@ -202,13 +232,7 @@ impl Output {
     }
 
     /// The totals of the whole run.
-    pub(crate) fn summary(
-        &self,
-        dp: &dyn Plane,
-        stats: &Stats,
-        prog: &XdpProgram,
-        elapsed: Duration,
-    ) {
+    pub(crate) fn summary(&self, dp: &dyn Plane, stats: &Stats, faults: u64, elapsed: Duration) {
         let secs = elapsed.as_secs_f64();
         let total = stats.total();
         let per_worker = stats.per_worker();
@@ -232,7 +256,7 @@ impl Output {
                     "elapsed_s": secs,
                     "rx_mpps": mpps(total.rx, secs),
                     "totals": counters_json(&total),
-                    "faults": prog.faults(),
+                    "faults": faults,
                     "workers": workers,
                     "ports": ports.iter().map(|(j, _)| j.clone()).collect::<Vec<_>>(),
                 })
@@ -256,10 +280,9 @@ impl Output {
         for (_, line) in ports {
             self.print(&line);
         }
-        if prog.faults() > 0 {
+        if faults > 0 {
             self.print(&format!(
-                "  {} runs stopped by a run-time check (counted as XDP_ABORTED)",
-                prog.faults()
+                "  {faults} runs stopped by a run-time check (counted as XDP_ABORTED)"
             ));
         }
     }

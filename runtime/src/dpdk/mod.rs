@@ -21,8 +21,8 @@ use std::sync::atomic::AtomicBool;
 
 use uxdp_io_dpdk::{BURST, DpdkError, Eal, Lcore, Mempool, Port, PortConfig, PortInfo, Queue};
 
+use crate::dataplane::program::ProgramSlot;
 use crate::dataplane::stats::Stats;
-use crate::xdp::XdpProgram;
 use worker::Worker;
 
 /// Ifindex of DPDK port `n` without a kernel interface: `IFINDEX_BASE + n`, far above the
@@ -285,13 +285,14 @@ impl<'e> Dataplane<'e> {
         (free + self.pool.in_use(), free)
     }
 
-    /// Runs `prog` on every program port until `stop` is raised, counting into `stats`
+    /// Runs the program in `programs` (as it is replaced) on every program port until
+    /// `stop` is raised, counting into `stats`
     /// (made for [`Dataplane::workers`] workers); call from the thread that started the
     /// EAL. Returns once every worker has sent what it held.
     pub fn run(
         &self,
         eal: &Eal,
-        prog: &XdpProgram,
+        programs: &ProgramSlot,
         stop: &AtomicBool,
         stats: &Stats,
     ) -> Result<(), DataplaneError> {
@@ -317,7 +318,7 @@ impl<'e> Dataplane<'e> {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .take()
                 .expect("each worker starts once");
-            Worker::new(w, prog, &self.ports, queues, &self.pool).run(stop, stats);
+            Worker::new(w, programs, &self.ports, queues, &self.pool).run(stop, stats);
         })?;
         Ok(())
     }

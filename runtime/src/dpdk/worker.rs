@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use uxdp_io_dpdk::{Burst, Mbuf, Mempool, Queue};
 
 use super::{PortSlot, Role};
+use crate::dataplane::program::ProgramSlot;
 use crate::dataplane::redirect::{Destination, Redirector, Targets};
 use crate::dataplane::stats::{Counters, Stats};
 use crate::helpers::Redirect;
@@ -19,7 +20,7 @@ const TX_RETRIES: u32 = 16;
 /// A worker: its queues (queue `index` of every port, in port order) and what it holds.
 pub(super) struct Worker<'d, 'e> {
     index: usize,
-    prog: &'d XdpProgram,
+    programs: &'d ProgramSlot,
     ports: &'d [PortSlot<'e>],
     queues: Vec<Queue<'d>>,
     pool: &'d Mempool<'e>,
@@ -38,21 +39,21 @@ pub(super) struct Worker<'d, 'e> {
 impl<'d, 'e> Worker<'d, 'e> {
     pub(super) fn new(
         index: usize,
-        prog: &'d XdpProgram,
+        programs: &'d ProgramSlot,
         ports: &'d [PortSlot<'e>],
         queues: Vec<Queue<'d>>,
         pool: &'d Mempool<'e>,
     ) -> Self {
         Worker {
             index,
-            prog,
+            programs,
             ports,
             pending: ports.iter().map(|_| Burst::new()).collect(),
             queues,
             pool,
             dropped: Burst::new(),
             frags: Vec::new(),
-            redirector: Redirector::new(prog.registry()),
+            redirector: Redirector::new(programs.registry()),
             redirect_target: None,
             counts: Counters::default(),
         }
@@ -63,15 +64,20 @@ impl<'d, 'e> Worker<'d, 'e> {
         // What was received and not yet handled: apart from the worker, so handling a
         // packet may borrow the worker while the burst is drained.
         let mut rx = Burst::new();
+        let programs = self.programs;
         while !stop.load(Ordering::Relaxed) {
             let mut busy = false;
+            // One program for the whole round: a replacement takes effect at the next.
+            let current = programs.current();
             for p in 0..self.ports.len() {
                 if self.queues[p].rx(&mut rx) == 0 {
                     continue;
                 }
                 busy = true;
                 match self.ports[p].role {
-                    Role::Program { pass_to } => self.run_burst(p, pass_to, &mut rx),
+                    Role::Program { pass_to } => {
+                        self.run_burst(p, pass_to, &mut rx, current.as_deref());
+                    }
                     Role::Exception { to_wire } => self.forward_host_packets(to_wire, &mut rx),
                 }
             }
@@ -84,8 +90,14 @@ impl<'d, 'e> Worker<'d, 'e> {
         stats.publish(self.index, &self.counts);
     }
 
-    /// Runs the program on `burst`, received from port `p`.
-    fn run_burst(&mut self, p: usize, pass_to: Option<usize>, burst: &mut Burst) {
+    /// Runs `prog` on `burst`, received from port `p`.
+    fn run_burst(
+        &mut self,
+        p: usize,
+        pass_to: Option<usize>,
+        burst: &mut Burst,
+        prog: Option<&XdpProgram>,
+    ) {
         let rx = RxInfo {
             ifindex: self.ports[p].ifindex,
             rx_queue: self.index as u32,
@@ -93,16 +105,27 @@ impl<'d, 'e> Worker<'d, 'e> {
             egress_ifindex: 0,
         };
         for m in burst.drain() {
-            self.handle(p, pass_to, m, rx);
+            self.handle(p, pass_to, m, rx, prog);
         }
     }
 
-    /// Runs the program on one frame and acts on its verdict.
+    /// Runs `prog` on one frame and acts on its verdict (with no program, it passes).
     #[inline(always)]
-    fn handle(&mut self, p: usize, pass_to: Option<usize>, mut m: Mbuf, rx: RxInfo) {
+    fn handle(
+        &mut self,
+        p: usize,
+        pass_to: Option<usize>,
+        mut m: Mbuf,
+        rx: RxInfo,
+        prog: Option<&XdpProgram>,
+    ) {
         self.counts.rx += 1;
         self.counts.rx_bytes += m.data().len() as u64;
-        let Some(action) = self.run_program(self.prog, &mut m, rx) else {
+        let verdict = match prog {
+            Some(prog) => self.run_program(prog, &mut m, rx),
+            None => Some(action::PASS),
+        };
+        let Some(action) = verdict else {
             self.counts.malformed += 1;
             return self.drop(m);
         };
@@ -195,7 +218,7 @@ impl<'d, 'e> Worker<'d, 'e> {
             return self.drop(m);
         };
         if d.prog != 0 {
-            let Some(prog) = self.prog.registry().program(d.prog) else {
+            let Some(prog) = self.programs.registry().program(d.prog) else {
                 self.counts.redirect_failed += 1;
                 return self.drop(m);
             };

@@ -259,6 +259,29 @@ impl UxdpRun {
         }
     }
 
+    /// Reads lines until one satisfies `hit` and returns it (interval lines on the way
+    /// become [`UxdpRun::last`]); panics after `timeout`.
+    pub(crate) fn wait_for(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        hit: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(v) if hit(&v) => return v,
+                Ok(v) => {
+                    if v["type"] == "interval" {
+                        self.last = v;
+                    }
+                }
+                Err(_) => panic!("no {what}; last report: {}", self.last),
+            }
+        }
+    }
+
     /// Waits until the program has seen `n` packets.
     pub(crate) fn wait_rx(&mut self, n: u64) {
         self.wait_until(&format!("{n} packets"), Duration::from_secs(60), |t| {

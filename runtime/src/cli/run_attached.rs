@@ -1,0 +1,140 @@
+//! `uxdp run --attached IFACE`: the program a control plane attached to IFACE through
+//! the shim, followed. A watcher notices a change with one load of the store's
+//! attachment generation, loads and compiles the new program off the packet path, and
+//! puts it in the program slot, where the workers pick it up at their next round. The
+//! run holds the program it runs in the store, so a detach never pulls it away mid-run.
+
+use std::os::unix::fs::MetadataExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use uxdp::dataplane::program::ProgramSlot;
+use uxdp::stored::load_stored;
+use uxdp::xdp::{Registry, XdpProgram};
+use uxdp_maps::store::ObjectRef;
+
+use super::run_report::Output;
+
+/// How often the watcher looks at the store's attachment generation.
+const POLL: Duration = Duration::from_millis(1);
+
+/// An interface's attachment in the store, followed.
+pub(crate) struct Follow {
+    iface: String,
+    netns: u64,
+    ifindex: u32,
+    registry: Arc<Registry>,
+    /// The id of the program in the slot (0: none), which the run holds.
+    running: AtomicU64,
+}
+
+impl Follow {
+    /// Follows `iface` (in this process's network namespace) in `registry`'s store.
+    pub(crate) fn new(iface: &str, registry: Arc<Registry>) -> anyhow::Result<Follow> {
+        let name = std::ffi::CString::new(iface).context("interface name")?;
+        // SAFETY: a NUL-terminated name.
+        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+        if ifindex == 0 {
+            bail!("--attached {iface}: no such interface");
+        }
+        let netns = std::fs::metadata("/proc/self/ns/net")
+            .context("reading this process's network namespace")?
+            .ino();
+        Ok(Follow {
+            iface: iface.to_string(),
+            netns,
+            ifindex,
+            registry,
+            running: AtomicU64::new(0),
+        })
+    }
+
+    /// The id of the program attached now, if any.
+    fn attached(&self) -> Option<u32> {
+        self.registry
+            .store()
+            .xdp_attachment(self.netns, self.ifindex)
+            .map(|a| a.prog_id)
+    }
+
+    /// Loads program `id` and holds it in the store.
+    fn load(&self, id: u32) -> Result<Arc<XdpProgram>, String> {
+        let store = self.registry.store();
+        store
+            .hold(ObjectRef::Prog(id))
+            .map_err(|_| format!("program {id} is gone"))?;
+        load_stored(&self.registry, id).inspect_err(|_| store.drop_hold(ObjectRef::Prog(id)))
+    }
+
+    /// Puts what is attached now in `slot` before the run starts: a program that cannot
+    /// be loaded is an error here.
+    pub(crate) fn start(&self, slot: &ProgramSlot) -> anyhow::Result<()> {
+        if let Some(id) = self.attached() {
+            let prog = self
+                .load(id)
+                .map_err(|e| anyhow::anyhow!("--attached {}: {e}", self.iface))?;
+            slot.replace(Some(prog));
+            self.running.store(u64::from(id), Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Follows the attachment until `done` says so, switching `slot` to each program
+    /// attached (faults of the programs replaced are added to `retired`).
+    pub(crate) fn watch(
+        &self,
+        slot: &ProgramSlot,
+        retired: &AtomicU64,
+        out: &Output,
+        done: &dyn Fn() -> bool,
+    ) {
+        let store = self.registry.store();
+        let mut seen = None;
+        while !done() {
+            let generation = store.xdp_generation();
+            if seen != Some(generation) {
+                seen = Some(generation);
+                self.switch(slot, retired, out);
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Puts the attached program in `slot` if it is not there already.
+    fn switch(&self, slot: &ProgramSlot, retired: &AtomicU64, out: &Output) {
+        let now = self.attached();
+        let running = self.running.load(Ordering::Relaxed) as u32;
+        if now.unwrap_or(0) == running {
+            return;
+        }
+        let next = match now {
+            None => None,
+            Some(id) => match self.load(id) {
+                Ok(p) => Some(p),
+                Err(e) => return out.switch_failed(&self.iface, &e),
+            },
+        };
+        let report = next.as_ref().map(|p| p.name().to_string());
+        let old = slot.replace(next);
+        if let Some(old) = old {
+            retired.fetch_add(old.faults(), Ordering::Relaxed);
+        }
+        if running != 0 {
+            self.registry.store().drop_hold(ObjectRef::Prog(running));
+        }
+        self.running
+            .store(u64::from(now.unwrap_or(0)), Ordering::Relaxed);
+        out.switched(&self.iface, now.zip(report.as_deref()));
+    }
+}
+
+impl Drop for Follow {
+    fn drop(&mut self) {
+        let running = self.running.load(Ordering::Relaxed) as u32;
+        if running != 0 {
+            self.registry.store().drop_hold(ObjectRef::Prog(running));
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! `uxdp run --attached IFACE --afxdp IFACE` follows what a control plane attaches through
+//! the shim (Debian's bpftool under `LD_PRELOAD`, sharing the run's store), on a veth pair
+//! between network namespaces of the test's own: with nothing attached, frames pass; a
+//! program attached starts running; a map update through the shim decides the very next
+//! frame's verdict; a replacement attached while frames stream in switches cleanly (every
+//! frame answered, all by the old program until the first by the new one); a detach
+//! leaves frames passing. Needs root, clang-14 and bpftool; it does not skip.
+
+mod afxdp_common;
+mod common;
+mod run_common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use afxdp_common::{Raw, ifindex, spawn_in, udp_frame, veth};
+use common::Netns;
+use run_common::{Scratch, UxdpRun, total};
+use serde_json::Value;
+
+const MAC_DUT: [u8; 6] = [0x02, 0xd0, 0, 0, 0, 3];
+const MAC_PEER: [u8; 6] = [0x02, 0xee, 0, 0, 0, 4];
+
+/// The shim library, built by cargo beside this test.
+fn shim() -> PathBuf {
+    let o = Command::new(env!("CARGO"))
+        .args(["build", "-p", "uxdp-shim"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let exe = std::env::current_exe().unwrap();
+    let lib = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("libuxdp_shim.so");
+    assert!(lib.exists(), "{} not built", lib.display());
+    lib
+}
+
+/// Runs bpftool ARGS in `ns` under the shim with store `store`; panics on failure.
+fn bpftool(ns: &Netns, shim: &Path, store: &Path, args: &[&str]) -> String {
+    let o = Command::new("ip")
+        .args(["netns", "exec", &ns.0, "env"])
+        .arg(format!("LD_PRELOAD={}", shim.display()))
+        .arg(format!("UXDP_STORE={}", store.display()))
+        .arg("bpftool")
+        .args(args)
+        .output()
+        .expect("bpftool runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "bpftool {args:?}: {text}");
+    text
+}
+
+/// Waits for the run's next `switch` line and returns the program it names.
+fn next_switch(run: &mut UxdpRun) -> Option<String> {
+    let line: Value = run.wait_for("a program switch", Duration::from_secs(20), |v| {
+        v["type"] == "switch"
+    });
+    line["program"].as_str().map(str::to_string)
+}
+
+fn swapped(f: &[u8]) -> Vec<u8> {
+    let mut f = f.to_vec();
+    for k in 0..6 {
+        f.swap(k, k + 6);
+    }
+    f
+}
+
+#[test]
+fn a_run_follows_the_control_plane_s_attachments_and_map_updates() {
+    common::require_root("AF_XDP on veth and namespaces");
+    let dir = Scratch::new("attached");
+    let shim = shim();
+    let store = dir.path("store");
+    let cv = dir.path("count_verdict.o");
+    common::clang(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../syscall-shim/tests/programs/count_verdict.c"),
+        &cv,
+        true,
+    );
+    let fwd = dir.path("dpdk_forward.o");
+    common::clang(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/dpdk_forward.c"),
+        &fwd,
+        true,
+    );
+    let dut = Netns::new("atd");
+    let peer = Netns::new("atp");
+    veth(&dut, "ut0", MAC_DUT, &peer, "up0", MAC_PEER);
+
+    let mut run = UxdpRun::start_afxdp(
+        &dut.0,
+        &[
+            "--attached".into(),
+            "ut0".into(),
+            "--store".into(),
+            store.display().to_string(),
+            "--afxdp".into(),
+            "ut0".into(),
+        ],
+    );
+    assert_eq!(run.setup["program"], "(none attached yet)");
+    let peer_index = ifindex(&peer, "up0");
+    let send = |frames: Vec<Vec<u8>>, expect: usize| {
+        spawn_in(&peer, move || {
+            let raw = Raw::open(peer_index);
+            for f in &frames {
+                raw.send(f);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            raw.collect(expect, Duration::from_secs(2))
+        })
+    };
+
+    // Nothing attached: frames pass (no TAP here, so they are counted as unrouted).
+    assert!(
+        send(vec![udp_frame(MAC_DUT, MAC_PEER, 7, 0, 40); 3], 3)
+            .join()
+            .unwrap()
+            .is_empty()
+    );
+    run.wait_until("3 passes", Duration::from_secs(10), |t| {
+        t["XDP_PASS"].as_u64() >= Some(3)
+    });
+
+    // A control plane loads and attaches count_verdict: it runs, and counts in the map
+    // the control plane reads.
+    let s = |args: &[&str]| bpftool(&dut, &shim, &store, args);
+    s(&[
+        "prog",
+        "load",
+        cv.to_str().unwrap(),
+        "/sys/fs/bpf/cv",
+        "pinmaps",
+        "/sys/fs/bpf/cvm",
+    ]);
+    s(&[
+        "net",
+        "attach",
+        "xdp",
+        "pinned",
+        "/sys/fs/bpf/cv",
+        "dev",
+        "ut0",
+    ]);
+    assert_eq!(next_switch(&mut run).as_deref(), Some("count_verdict"));
+    assert!(
+        send(vec![udp_frame(MAC_DUT, MAC_PEER, 7, 1, 40); 10], 10)
+            .join()
+            .unwrap()
+            .is_empty()
+    );
+    run.wait_until("13 passes", Duration::from_secs(10), |t| {
+        t["XDP_PASS"].as_u64() >= Some(13)
+    });
+    let hits = s(&[
+        "-j",
+        "map",
+        "lookup",
+        "pinned",
+        "/sys/fs/bpf/cvm/hits",
+        "key",
+        "0",
+        "0",
+        "0",
+        "0",
+    ]);
+    assert!(hits.contains("\"value\":10}"), "{hits}");
+
+    // The control plane sets the verdict to XDP_TX: the very next frames come back.
+    s(&[
+        "map",
+        "update",
+        "pinned",
+        "/sys/fs/bpf/cvm/verdict",
+        "key",
+        "0",
+        "0",
+        "0",
+        "0",
+        "value",
+        "3",
+        "0",
+        "0",
+        "0",
+    ]);
+    let frames: Vec<Vec<u8>> = (0..5)
+        .map(|i| udp_frame(MAC_DUT, MAC_PEER, 7, i, 60))
+        .collect();
+    assert_eq!(
+        send(frames.clone(), 5).join().unwrap(),
+        frames,
+        "XDP_TX from the first frame on"
+    );
+
+    // A replacement attached while 250 frames stream in: each comes back once, unchanged
+    // (count_verdict's XDP_TX) until the first with its MACs swapped (dpdk_forward's).
+    s(&["prog", "load", fwd.to_str().unwrap(), "/sys/fs/bpf/fwd"]);
+    let stream: Vec<Vec<u8>> = (0..250u32)
+        .map(|i| udp_frame(MAC_DUT, MAC_PEER, 7, i as u8, 60))
+        .collect();
+    let sender = send(stream.clone(), stream.len());
+    std::thread::sleep(Duration::from_millis(60));
+    s(&[
+        "net",
+        "attach",
+        "xdp",
+        "pinned",
+        "/sys/fs/bpf/fwd",
+        "dev",
+        "ut0",
+        "overwrite",
+    ]);
+    let back = sender.join().unwrap();
+    assert_eq!(next_switch(&mut run).as_deref(), Some("forward"));
+    assert_eq!(back.len(), stream.len(), "no frame lost in the switch");
+    let first_new = back
+        .iter()
+        .position(|f| f[..6] == MAC_PEER)
+        .expect("the new program ran");
+    assert!(first_new > 0, "the old program ran before the switch");
+    for (i, (got, sent)) in back.iter().zip(&stream).enumerate() {
+        let want = if i < first_new {
+            sent.clone()
+        } else {
+            swapped(sent)
+        };
+        assert_eq!(
+            got, &want,
+            "frame {i}: one program, old then new, never mixed"
+        );
+    }
+
+    // Detached: frames pass again; the run lets go of the program.
+    s(&["net", "detach", "xdp", "dev", "ut0"]);
+    assert_eq!(next_switch(&mut run), None);
+    let before = run.last["totals"]["XDP_PASS"].as_u64().unwrap_or(0);
+    assert!(
+        send(vec![udp_frame(MAC_DUT, MAC_PEER, 7, 2, 40); 4], 4)
+            .join()
+            .unwrap()
+            .is_empty()
+    );
+    run.wait_until("4 more passes", Duration::from_secs(10), |t| {
+        t["XDP_PASS"].as_u64() >= Some(before + 4)
+    });
+    let done = run.stop();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let sum = done.summary();
+    assert_eq!(total(sum, "XDP_TX"), 5 + 250);
+    assert_eq!(total(sum, "tx_failed"), 0);
+    // The kernel ran none of it: only uxdp's redirect program was ever attached there.
+    let kernel = Command::new("bpftool")
+        .args(["prog", "show"])
+        .output()
+        .unwrap();
+    let kernel = String::from_utf8_lossy(&kernel.stdout);
+    assert!(
+        !kernel.contains("count_verdict") && !kernel.contains(" forward "),
+        "{kernel}"
+    );
+}

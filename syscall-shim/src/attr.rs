@@ -93,6 +93,9 @@ pub(crate) struct Attr {
 impl Attr {
     /// Reads them; a tail beyond [`ATTR_MAX`] must be zero.
     pub(crate) fn read(addr: u64, size: usize) -> Result<Attr, Errno> {
+        if size > 4096 {
+            return Err(libc::E2BIG);
+        }
         let mut bytes = copy_in(addr, size)?;
         if bytes.len() > ATTR_MAX {
             if bytes[ATTR_MAX..].iter().any(|&b| b != 0) {

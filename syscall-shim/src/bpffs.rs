@@ -162,7 +162,7 @@ fn pin_path(a: &Attr) -> Result<String, Errno> {
 /// `BPF_OBJ_PIN`: pathname at 0, bpf_fd at 8.
 pub(crate) fn obj_pin(a: &Attr) -> Result<i64, Errno> {
     let path = pin_path(a)?;
-    let obj = fds::get(a.u32(8) as i32).ok_or(libc::EBADF)?;
+    let obj = fds::object(a.u32(8) as i32)?;
     let Some(p) = emulated(Path::new(&path)) else {
         log(&format!(
             "OBJ_PIN {path}: not in the emulated bpffs at {}: EPERM",

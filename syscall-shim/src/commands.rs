@@ -59,6 +59,14 @@ pub(crate) fn log(what: &str) {
 /// `bpf(cmd, attr, size)`: the command's non-negative result, or an errno.
 pub fn bpf(cmd: i32, attr: u64, size: u32) -> Result<i64, Errno> {
     let a = Attr::read(attr, size as usize)?;
+    // The kernel's CHECK_ATTR: bytes after a command's last field must be zero.
+    if let Some(end) = last_field_end(cmd)
+        && a.bytes(end, crate::attr::ATTR_MAX - end)
+            .iter()
+            .any(|&b| b != 0)
+    {
+        return Err(libc::EINVAL);
+    }
     match cmd {
         MAP_CREATE => map_create(&a),
         MAP_LOOKUP_ELEM => map_lookup(&a, false),
@@ -94,6 +102,20 @@ pub fn bpf(cmd: i32, attr: u64, size: u32) -> Result<i64, Errno> {
     }
 }
 
+/// Where the attributes of `cmd` end (the kernel's `BPF_*_LAST_FIELD`), for the
+/// commands whose layout is settled.
+fn last_field_end(cmd: i32) -> Option<usize> {
+    match cmd {
+        MAP_DELETE_ELEM => Some(16),
+        MAP_GET_NEXT_KEY => Some(24),
+        MAP_LOOKUP_ELEM | MAP_UPDATE_ELEM | MAP_LOOKUP_AND_DELETE_ELEM => Some(32),
+        MAP_FREEZE => Some(4),
+        PROG_GET_NEXT_ID | MAP_GET_NEXT_ID | BTF_GET_NEXT_ID => Some(8),
+        OBJ_GET_INFO_BY_FD => Some(16),
+        _ => None,
+    }
+}
+
 /// A new descriptor for map `m`.
 fn map_fd(m: Map) -> Result<i64, Errno> {
     let name = format!("uxdp-map:{}", m.id());
@@ -120,10 +142,9 @@ fn map_create(a: &Attr) -> Result<i64, Errno> {
     def.validate().map_err(|e| e.errno())?;
     let btf = match a.u32(48) {
         0 => None,
-        fd => match fds::get(fd as i32) {
-            Some(Object::Btf(id)) => Some([id, a.u32(52), a.u32(56)]),
-            Some(_) => return Err(libc::EINVAL),
-            None => return Err(libc::EBADF),
+        fd => match fds::object(fd as i32)? {
+            Object::Btf(id) => Some([id, a.u32(52), a.u32(56)]),
+            _ => return Err(libc::EINVAL),
         },
     };
     let m = Map::create(store()?, &def).map_err(|e| e.errno())?;
@@ -200,9 +221,8 @@ pub(crate) fn map_fd_by_id(id: u32) -> Result<i64, Errno> {
 /// most `info_len` bytes and sets `info_len` to what it wrote.
 fn info_by_fd(a: &Attr) -> Result<i64, Errno> {
     let fd = a.u32(0) as i32;
-    let Some(obj) = fds::get(fd) else {
-        return Err(libc::EBADF);
-    };
+    // The kernel says EBADFD here, not EBADF, for a descriptor that is not open.
+    let obj = fds::object(fd).map_err(|e| if e == libc::EBADF { libc::EBADFD } else { e })?;
     let given = (a.u32(4) as usize).min(crate::attr::ATTR_MAX * 4);
     let bytes = match obj {
         Object::Map(m) => map_info(&m),

@@ -75,11 +75,20 @@ pub(crate) fn get(fd: i32) -> Option<Object> {
 /// The map behind `fd`: `EBADF` for a descriptor that is none of ours, `EINVAL` for one
 /// that is no map.
 pub(crate) fn map(fd: u32) -> Result<Arc<Map>, Errno> {
-    match get(fd as i32) {
-        Some(Object::Map(m)) => Ok(m),
-        Some(Object::Prog(_) | Object::Btf(_)) => Err(libc::EINVAL),
-        None => Err(libc::EBADF),
+    match object(fd as i32)? {
+        Object::Map(m) => Ok(m),
+        Object::Prog(_) | Object::Btf(_) => Err(libc::EINVAL),
     }
+}
+
+/// The object behind `fd`, with the kernel's errors: `EBADF` when `fd` is not open,
+/// `EINVAL` when it is open but no BPF object.
+pub(crate) fn object(fd: i32) -> Result<Object, Errno> {
+    get(fd).ok_or_else(|| {
+        // SAFETY: F_GETFD only inspects the descriptor table.
+        let open = fd >= 0 && unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0;
+        if open { libc::EINVAL } else { libc::EBADF }
+    })
 }
 
 /// Forgets `fd` (it is being closed). The object goes when nothing holds it any more

@@ -235,10 +235,8 @@ fn set_xdp(ifindex: i32, nest: &[u8]) -> Result<(), Refusal> {
 
 /// The id of the XDP program behind descriptor `fd`, with the kernel's errors.
 fn xdp_program(fd: i32) -> Result<u32, Refusal> {
-    let id = match fds::get(fd) {
-        Some(Object::Prog(id)) => id,
-        Some(_) => return Err((libc::EINVAL, None)),
-        None => return Err((libc::EBADF, None)),
+    let Object::Prog(id) = fds::object(fd).map_err(|e| (e, None))? else {
+        return Err((libc::EINVAL, None));
     };
     let p = store()
         .and_then(|s| s.program(id).map_err(|_| libc::ENOENT))

@@ -48,12 +48,9 @@ pub(crate) fn prog_load(a: &Attr) -> Result<i64, Errno> {
         return Err(libc::EINVAL);
     }
     let insn_cnt = a.u32(4);
+    // No instructions, or too many: the kernel says E2BIG for both.
     if insn_cnt == 0 || insn_cnt > MAX_INSNS {
-        return Err(if insn_cnt == 0 {
-            libc::EINVAL
-        } else {
-            libc::E2BIG
-        });
+        return Err(libc::E2BIG);
     }
     let mut raw = copy_in(a.u64(8), insn_cnt as usize * 8)?;
     let license = c_string(a.u64(16), LICENSE_MAX)?;
@@ -139,10 +136,9 @@ pub(crate) fn prog_load(a: &Attr) -> Result<i64, Errno> {
     // prog_btf_fd at 72: the program holds its BTF, as the kernel's does.
     let btf_id = match a.u32(72) {
         0 => 0,
-        fd => match fds::get(fd as i32) {
-            Some(Object::Btf(id)) => id,
-            Some(_) => return Err(libc::EINVAL),
-            None => return Err(libc::EBADF),
+        fd => match fds::object(fd as i32)? {
+            Object::Btf(id) => id,
+            _ => return Err(libc::EINVAL),
         },
     };
     let record = ProgRecord {
@@ -332,10 +328,8 @@ fn runnable(id: u32) -> Result<std::sync::Arc<uxdp::xdp::XdpProgram>, Errno> {
 /// (in: room; out: bytes), data_in 16, data_out 24, repeat 32, duration 36 (out),
 /// ctx_size_in 40. The output is the metadata and then the packet, as the kernel's.
 pub(crate) fn test_run(a: &Attr) -> Result<i64, Errno> {
-    let id = match fds::get(a.u32(0) as i32) {
-        Some(Object::Prog(id)) => id,
-        Some(_) => return Err(libc::EINVAL),
-        None => return Err(libc::EBADF),
+    let Object::Prog(id) = fds::object(a.u32(0) as i32)? else {
+        return Err(libc::EINVAL);
     };
     let record = store()?.program(id).map_err(|e| e.errno())?;
     if record.prog_type != PROG_TYPE_XDP {

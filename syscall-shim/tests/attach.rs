@@ -191,6 +191,31 @@ fn bpftool_pins_runs_and_attaches_in_uxdp() {
     assert!(!ok(&["net", "show", "dev", "uxb0"]).contains("generic id"));
     assert!(store.xdp_attachments().is_empty());
 
+    // map create pins a new map in uxdp; it is dumped empty and the kernel has none.
+    let created = "/sys/fs/bpf/created";
+    ok(&[
+        "map", "create", created, "type", "hash", "key", "4", "value", "8", "entries", "16",
+        "name", "created",
+    ]);
+    let shown = ok(&["map", "show", "pinned", created]);
+    assert!(
+        shown.contains("hash  name created") && shown.contains("max_entries 16"),
+        "{shown}"
+    );
+    let key = ["key", "1", "0", "0", "0"];
+    let value = ["value", "5", "0", "0", "0", "0", "0", "0", "0"];
+    ok(&[&["map", "update", "pinned", created][..], &key, &value].concat());
+    let dump = ok(&["map", "dump", "pinned", created]);
+    assert!(
+        dump.contains("key: 01 00 00 00  value: 05 00 00 00 00 00 00 00"),
+        "{dump}"
+    );
+    ok(&[&["map", "delete", "pinned", created][..], &key].concat());
+    assert_eq!(ok(&["-j", "map", "dump", "pinned", created]).trim(), "[]");
+    assert!(!kernel_map_names().iter().any(|n| n == "created"));
+    let rm = ns.run(&env, Path::new("rm"), &[created]);
+    assert!(rm.status.success(), "{}", text(&rm));
+
     // rm and rmdir of the pins (coreutils, under the shim) let the objects go.
     let maps = ["/sys/fs/bpf/cv_maps/hits", verdict];
     let rm = ns.run(&env, Path::new("rm"), &[&[pin][..], &maps[..]].concat());

@@ -1,0 +1,145 @@
+// Raw bpf() calls with bad input, each printed as "case result errno". Run against the
+// kernel and under the shim, the two outputs must be the same.
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/bpf.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static void *const BAD = (void *)8;
+
+static long sys_bpf(int cmd, void *attr, unsigned size)
+{
+	return syscall(__NR_bpf, cmd, attr, size);
+}
+
+static void report(const char *what, long r)
+{
+	printf("%s %ld %d\n", what, r < 0 ? -1 : (r > 2 ? 1 : r), r < 0 ? errno : 0);
+	errno = 0;
+}
+
+static int hash_map(void)
+{
+	union bpf_attr a;
+	memset(&a, 0, sizeof(a));
+	a.map_type = BPF_MAP_TYPE_HASH;
+	a.key_size = 4;
+	a.value_size = 8;
+	a.max_entries = 4;
+	return sys_bpf(BPF_MAP_CREATE, &a, sizeof(a));
+}
+
+int main(void)
+{
+	union bpf_attr a;
+	static char page[8192];
+	uint32_t key = 1;
+	uint64_t value = 7;
+
+	memset(&a, 0, sizeof(a));
+	report("unknown_command", sys_bpf(9999, &a, sizeof(a)));
+	report("attr_pointer_garbage", sys_bpf(BPF_MAP_CREATE, BAD, 72));
+	report("attr_bigger_than_a_page", sys_bpf(BPF_MAP_CREATE, page, 4097));
+	page[4095] = 1;
+	report("attr_tail_not_zero", sys_bpf(BPF_MAP_CREATE, page, 4096));
+
+	memset(&a, 0, sizeof(a));
+	a.map_type = 9999;
+	a.key_size = 4;
+	a.value_size = 4;
+	a.max_entries = 1;
+	report("map_type_unknown", sys_bpf(BPF_MAP_CREATE, &a, sizeof(a)));
+	a.map_type = BPF_MAP_TYPE_HASH;
+	a.key_size = 0;
+	report("hash_key_size_zero", sys_bpf(BPF_MAP_CREATE, &a, sizeof(a)));
+	a.key_size = 4;
+	a.max_entries = 0;
+	report("max_entries_zero", sys_bpf(BPF_MAP_CREATE, &a, sizeof(a)));
+
+	int m = hash_map();
+	report("map_create", m);
+	memset(&a, 0, sizeof(a));
+	a.map_fd = m;
+	a.key = (uintptr_t)BAD;
+	a.value = (uintptr_t)&value;
+	report("update_key_garbage", sys_bpf(BPF_MAP_UPDATE_ELEM, &a, sizeof(a)));
+	a.key = (uintptr_t)&key;
+	a.flags = 99;
+	report("update_flags_unknown", sys_bpf(BPF_MAP_UPDATE_ELEM, &a, sizeof(a)));
+	a.flags = BPF_EXIST;
+	report("update_exist_missing", sys_bpf(BPF_MAP_UPDATE_ELEM, &a, sizeof(a)));
+	a.flags = BPF_ANY;
+	report("update", sys_bpf(BPF_MAP_UPDATE_ELEM, &a, sizeof(a)));
+	a.value = (uintptr_t)BAD;
+	report("lookup_value_garbage", sys_bpf(BPF_MAP_LOOKUP_ELEM, &a, sizeof(a)));
+	key = 2;
+	report("lookup_missing_value_garbage", sys_bpf(BPF_MAP_LOOKUP_ELEM, &a, sizeof(a)));
+	report("delete_missing", sys_bpf(BPF_MAP_DELETE_ELEM, &a, sizeof(a)));
+	a.map_fd = 0;
+	report("lookup_on_stdin", sys_bpf(BPF_MAP_LOOKUP_ELEM, &a, sizeof(a)));
+	a.map_fd = 987;
+	report("lookup_on_fd_not_open", sys_bpf(BPF_MAP_LOOKUP_ELEM, &a, sizeof(a)));
+
+	memset(&a, 0, sizeof(a));
+	a.info.bpf_fd = m;
+	a.info.info_len = 88;
+	a.info.info = (uintptr_t)BAD;
+	report("info_pointer_garbage", sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof(a)));
+	a.info.bpf_fd = 987;
+	report("info_fd_not_open", sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof(a)));
+
+	struct bpf_insn ok[2] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = 2 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	memset(&a, 0, sizeof(a));
+	a.prog_type = BPF_PROG_TYPE_XDP;
+	a.insn_cnt = 2;
+	a.insns = (uintptr_t)BAD;
+	a.license = (uintptr_t) "GPL";
+	report("prog_insns_garbage", sys_bpf(BPF_PROG_LOAD, &a, sizeof(a)));
+	a.insns = (uintptr_t)ok;
+	a.insn_cnt = 0;
+	report("prog_no_insns", sys_bpf(BPF_PROG_LOAD, &a, sizeof(a)));
+	a.insn_cnt = 2;
+	a.license = (uintptr_t)BAD;
+	report("prog_license_garbage", sys_bpf(BPF_PROG_LOAD, &a, sizeof(a)));
+	a.license = (uintptr_t) "GPL";
+	int p = sys_bpf(BPF_PROG_LOAD, &a, sizeof(a));
+	report("prog_load", p);
+
+	char in[64] = { 0 }, out[64];
+	memset(&a, 0, sizeof(a));
+	a.test.prog_fd = m;
+	a.test.data_in = (uintptr_t)in;
+	a.test.data_size_in = sizeof(in);
+	report("test_run_on_a_map", sys_bpf(BPF_PROG_TEST_RUN, &a, sizeof(a)));
+	a.test.prog_fd = p;
+	a.test.data_out = (uintptr_t)out;
+	a.test.data_size_out = 10;
+	report("test_run_out_too_small", sys_bpf(BPF_PROG_TEST_RUN, &a, sizeof(a)));
+	a.test.data_in = (uintptr_t)BAD;
+	report("test_run_in_garbage", sys_bpf(BPF_PROG_TEST_RUN, &a, sizeof(a)));
+
+	memset(&a, 0, sizeof(a));
+	a.pathname = (uintptr_t) "/sys/fs/bpf/uxdp_no_such_pin";
+	report("obj_get_missing", sys_bpf(BPF_OBJ_GET, &a, sizeof(a)));
+	a.pathname = (uintptr_t)BAD;
+	report("obj_get_path_garbage", sys_bpf(BPF_OBJ_GET, &a, sizeof(a)));
+
+	close(m);
+	memset(&a, 0, sizeof(a));
+	a.map_fd = m;
+	a.key = (uintptr_t)&key;
+	a.value = (uintptr_t)&value;
+	report("lookup_after_close", sys_bpf(BPF_MAP_LOOKUP_ELEM, &a, sizeof(a)));
+	memset(&a, 0, sizeof(a));
+	a.map_id = 0x7fffffff;
+	report("map_by_missing_id", sys_bpf(BPF_MAP_GET_FD_BY_ID, &a, sizeof(a)));
+	close(p);
+	return 0;
+}

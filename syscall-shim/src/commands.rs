@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 use uxdp_maps::{Map, MapDef, MapType, Store, StoreOptions};
 
 use crate::attr::{Attr, Errno, copy_in, copy_out};
+use crate::batch::{self, Batch};
 use crate::fds::{self, Object};
 
 const MAP_CREATE: i32 = 0;
@@ -29,6 +30,10 @@ const BTF_GET_FD_BY_ID: i32 = 19;
 const MAP_LOOKUP_AND_DELETE_ELEM: i32 = 21;
 const MAP_FREEZE: i32 = 22;
 const BTF_GET_NEXT_ID: i32 = 23;
+const MAP_LOOKUP_BATCH: i32 = 24;
+const MAP_LOOKUP_AND_DELETE_BATCH: i32 = 25;
+const MAP_UPDATE_BATCH: i32 = 26;
+const MAP_DELETE_BATCH: i32 = 27;
 
 /// Bytes of `struct bpf_map_info` as this shim fills it (up to `map_extra`).
 const MAP_INFO_SIZE: usize = 88;
@@ -95,6 +100,10 @@ pub fn bpf(cmd: i32, attr: u64, size: u32) -> Result<i64, Errno> {
         }
         OBJ_GET_INFO_BY_FD => info_by_fd(&a),
         PROG_QUERY => prog_query(&a),
+        MAP_LOOKUP_BATCH => batch::run(&a, Batch::Lookup),
+        MAP_LOOKUP_AND_DELETE_BATCH => batch::run(&a, Batch::LookupAndDelete),
+        MAP_UPDATE_BATCH => batch::run(&a, Batch::Update),
+        MAP_DELETE_BATCH => batch::run(&a, Batch::Delete),
         _ => {
             log(&format!("bpf command {cmd} is not supported: EINVAL"));
             Err(libc::EINVAL)

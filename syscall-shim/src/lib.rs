@@ -15,6 +15,7 @@
 //! kernel), logged.
 
 mod attr;
+mod batch;
 mod bpffs;
 mod btf;
 mod commands;

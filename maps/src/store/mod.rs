@@ -345,6 +345,13 @@ impl Store {
         }
     }
 
+    /// The store file's descriptor, for mapping a map's region (an mmap-able array's
+    /// values) elsewhere in this process.
+    pub fn file_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.file.as_raw_fd()
+    }
+
     /// The store file.
     pub fn path(&self) -> &Path {
         &self.path

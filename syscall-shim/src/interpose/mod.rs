@@ -199,4 +199,5 @@ pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_long) -> c_int {
 }
 
 pub mod files;
+pub mod memory;
 pub mod sockets;

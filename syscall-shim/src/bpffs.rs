@@ -199,6 +199,7 @@ pub(crate) fn obj_get(a: &Attr) -> Result<i64, Errno> {
         Pinned::Object(ObjectRef::Btf(id)) => {
             fds::open(&format!("uxdp-btf:{id}"), Object::Btf(id)).map(i64::from)
         }
+        Pinned::Object(ObjectRef::Link(id)) => crate::links::open(id),
     }
 }
 
@@ -215,6 +216,7 @@ pub(crate) fn fd_link(path: &Path) -> Option<&'static str> {
         (true, Object::Map(_)) => Some("anon_inode:bpf-map"),
         (true, Object::Prog(_)) => Some("anon_inode:bpf-prog"),
         (true, Object::Btf(_)) => Some("anon_inode:btf"),
+        (true, Object::Link(_)) => Some("anon_inode:bpf-link"),
     }
 }
 

@@ -34,6 +34,11 @@ const MAP_LOOKUP_BATCH: i32 = 24;
 const MAP_LOOKUP_AND_DELETE_BATCH: i32 = 25;
 const MAP_UPDATE_BATCH: i32 = 26;
 const MAP_DELETE_BATCH: i32 = 27;
+const LINK_CREATE: i32 = 28;
+const LINK_UPDATE: i32 = 29;
+const LINK_GET_FD_BY_ID: i32 = 30;
+const LINK_GET_NEXT_ID: i32 = 31;
+const LINK_DETACH: i32 = 34;
 
 /// Bytes of `struct bpf_map_info` as this shim fills it (up to `map_extra`).
 const MAP_INFO_SIZE: usize = 88;
@@ -104,6 +109,11 @@ pub fn bpf(cmd: i32, attr: u64, size: u32) -> Result<i64, Errno> {
         MAP_LOOKUP_AND_DELETE_BATCH => batch::run(&a, Batch::LookupAndDelete),
         MAP_UPDATE_BATCH => batch::run(&a, Batch::Update),
         MAP_DELETE_BATCH => batch::run(&a, Batch::Delete),
+        LINK_CREATE => crate::links::create(&a),
+        LINK_UPDATE => crate::links::update(&a),
+        LINK_DETACH => crate::links::detach(&a),
+        LINK_GET_FD_BY_ID => crate::links::fd_by_id(a.u32(0)),
+        LINK_GET_NEXT_ID => next_id(&a, store()?.xdp_link_ids()),
         _ => {
             log(&format!("bpf command {cmd} is not supported: EINVAL"));
             Err(libc::EINVAL)
@@ -119,7 +129,7 @@ fn last_field_end(cmd: i32) -> Option<usize> {
         MAP_GET_NEXT_KEY => Some(24),
         MAP_LOOKUP_ELEM | MAP_UPDATE_ELEM | MAP_LOOKUP_AND_DELETE_ELEM => Some(32),
         MAP_FREEZE => Some(4),
-        PROG_GET_NEXT_ID | MAP_GET_NEXT_ID | BTF_GET_NEXT_ID => Some(8),
+        PROG_GET_NEXT_ID | MAP_GET_NEXT_ID | BTF_GET_NEXT_ID | LINK_GET_NEXT_ID => Some(8),
         OBJ_GET_INFO_BY_FD => Some(16),
         _ => None,
     }
@@ -237,6 +247,7 @@ fn info_by_fd(a: &Attr) -> Result<i64, Errno> {
         Object::Map(m) => map_info(&m),
         Object::Prog(id) => crate::programs::prog_info(id, &copy_in(a.u64(8), given)?)?,
         Object::Btf(id) => crate::btf::info(id, &copy_in(a.u64(8), given)?)?,
+        Object::Link(id) => crate::links::info(id)?,
     };
     let len = (a.u32(4) as usize).min(bytes.len());
     copy_out(a.u64(8), &bytes[..len])?;

@@ -18,6 +18,8 @@ pub(crate) enum Object {
     Prog(u32),
     /// A BTF blob in the store, by id.
     Btf(u32),
+    /// A BPF link (an XDP attachment), by id.
+    Link(u32),
 }
 
 impl Object {
@@ -27,6 +29,7 @@ impl Object {
             Object::Map(m) => ObjectRef::Map(m.id()),
             Object::Prog(id) => ObjectRef::Prog(*id),
             Object::Btf(id) => ObjectRef::Btf(*id),
+            Object::Link(id) => ObjectRef::Link(*id),
         }
     }
 }
@@ -77,7 +80,7 @@ pub(crate) fn get(fd: i32) -> Option<Object> {
 pub(crate) fn map(fd: u32) -> Result<Arc<Map>, Errno> {
     match object(fd as i32)? {
         Object::Map(m) => Ok(m),
-        Object::Prog(_) | Object::Btf(_) => Err(libc::EINVAL),
+        Object::Prog(_) | Object::Btf(_) | Object::Link(_) => Err(libc::EINVAL),
     }
 }
 

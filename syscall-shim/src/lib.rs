@@ -21,6 +21,7 @@ mod btf;
 mod commands;
 mod fds;
 pub mod interpose;
+mod links;
 mod netlink;
 mod programs;
 

@@ -188,12 +188,7 @@ fn set_xdp(ifindex: i32, nest: &[u8]) -> Result<(), Refusal> {
     if expected_fd.is_some() && flags & XDP_FLAGS_REPLACE == 0 {
         return Err((libc::EINVAL, None));
     }
-    let exists = ifindex > 0 && {
-        let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
-        // SAFETY: a name buffer of IF_NAMESIZE bytes, as if_indextoname requires.
-        !unsafe { libc::if_indextoname(ifindex as u32, name.as_mut_ptr()) }.is_null()
-    };
-    if !exists {
+    if ifindex <= 0 || !interface_exists(ifindex as u32) {
         return Err((libc::ENODEV, None));
     }
     let Some(fd) = fd else {
@@ -231,6 +226,13 @@ fn set_xdp(ifindex: i32, nest: &[u8]) -> Result<(), Refusal> {
         Ok(Err(refusal)) => Err((refusal.errno(), refusal.message())),
         Err(e) => Err((e.errno(), None)),
     }
+}
+
+/// Whether this process's network namespace has an interface `ifindex`.
+pub(crate) fn interface_exists(ifindex: u32) -> bool {
+    let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: a name buffer of IF_NAMESIZE bytes, as if_indextoname requires.
+    ifindex > 0 && !unsafe { libc::if_indextoname(ifindex, name.as_mut_ptr()) }.is_null()
 }
 
 /// The id of the XDP program behind descriptor `fd`, with the kernel's errors.

@@ -14,6 +14,16 @@ use common::{Netns, Scratch, clang, client, kernel_map_names, kernel_prog_names,
 use uxdp_maps::Store;
 use uxdp_maps::store::Pinned;
 
+/// Held by each test for its whole run: some load the test program into the kernel for
+/// comparison while others check the kernel has none of it.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The test program, built into `dir`.
 fn count_verdict(dir: &Path) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/count_verdict.c");
@@ -50,6 +60,7 @@ fn kernel_untouched(ns: &Netns, dev: &str) {
 #[test]
 fn a_libbpf_client_attaches_over_netlink_as_with_the_kernel() {
     common::require_root("a network namespace and the kernel comparison");
+    let _serial = one_at_a_time();
     let scratch = Scratch::new("attach-client");
     let dir = &scratch.0;
     let obj = count_verdict(dir);
@@ -88,8 +99,45 @@ fn a_libbpf_client_attaches_over_netlink_as_with_the_kernel() {
 }
 
 #[test]
+fn xdp_links_behave_as_the_kernel_s() {
+    common::require_root("a network namespace and the kernel comparison");
+    let _serial = one_at_a_time();
+    let scratch = Scratch::new("attach-link");
+    let dir = &scratch.0;
+    let obj = count_verdict(dir);
+    let exe = client("link", dir);
+    let ns = Netns::with_veth("link", "uxk0", "uxk1");
+    let env = shim_env(&dir.join("store"));
+    let args = [obj.to_str().unwrap(), "/sys/fs/bpf/uxdp_link_test", "uxk0"];
+    let ours = ns.run(&env_refs(&env), &exe, &args);
+    assert!(ours.status.success(), "{}", text(&ours));
+    kernel_untouched(&ns, "uxk0");
+    let script = format!(
+        "mount -t bpf bpf /sys/fs/bpf && exec {} {}",
+        exe.display(),
+        args.join(" ")
+    );
+    let kernel = ns.run(&[], Path::new("sh"), &["-c", &script]);
+    assert!(kernel.status.success(), "{}", text(&kernel));
+    let (ours, kernel) = (
+        String::from_utf8_lossy(&ours.stdout),
+        String::from_utf8_lossy(&kernel.stdout),
+    );
+    for step in [
+        "attach_by_link 0",
+        "netlink_beside_link -16",
+        "kept_by_pin 1",
+        "update_defunct -67",
+    ] {
+        assert!(kernel.contains(step), "{step} missing from {kernel}");
+    }
+    assert_eq!(ours, kernel, "shim answers (left) differ from the kernel's");
+}
+
+#[test]
 fn bpftool_pins_runs_and_attaches_in_uxdp() {
     common::require_root("a network namespace and the kernel check");
+    let _serial = one_at_a_time();
     let scratch = Scratch::new("attach-bpftool");
     let dir = &scratch.0;
     let obj = count_verdict(dir);
@@ -230,6 +278,7 @@ fn bpftool_pins_runs_and_attaches_in_uxdp() {
 #[test]
 fn xdp_loader_loads_shows_and_unloads_in_uxdp() {
     common::require_root("a network namespace and the kernel check");
+    let _serial = one_at_a_time();
     let scratch = Scratch::new("attach-xdp-loader");
     let dir = &scratch.0;
     let obj = count_verdict(dir);

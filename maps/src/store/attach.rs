@@ -3,8 +3,11 @@
 //! A data plane follows an attachment and picks up a replacement between two bursts.
 //!
 //! An attachment's directory entry: `key_size` is the ifindex, `map_extra` the network
-//! namespace's inode, `flags` the mode, `target` the program id (swapped atomically). An
-//! attachment holds its program.
+//! namespace's inode, `flags` the mode, `target` the program id (swapped atomically),
+//! `inner[0]` 1 for a BPF link (`BPF_LINK_CREATE`; its id is the entry's) and `inner[1]`
+//! 1 once a link is detached (defunct: it stays, attached to nothing, until its last
+//! holder goes). An attachment holds its program; a link is held by descriptors and pins
+//! and detaches when the last goes.
 
 use std::sync::atomic::Ordering;
 
@@ -45,6 +48,8 @@ pub struct XdpAttachment {
     pub mode: XdpMode,
     /// The program.
     pub prog_id: u32,
+    /// The BPF link that made it, if one did.
+    pub link_id: Option<u32>,
 }
 
 /// One attach, replace or detach, with the kernel's conditions (`dev_xdp_attach`).
@@ -76,13 +81,19 @@ pub enum XdpRefusal {
     NotExpected,
     /// `ENOENT`: the program is gone.
     NoProgram,
+    /// `EBUSY`: a BPF link holds the interface in this mode.
+    LinkActive,
+    /// `EBUSY`: a link was asked for where a program is attached.
+    ProgramActive,
 }
 
 impl XdpRefusal {
     /// The errno the kernel returns.
     pub fn errno(self) -> i32 {
         match self {
-            XdpRefusal::AlreadyAttached => libc::EBUSY,
+            XdpRefusal::AlreadyAttached | XdpRefusal::LinkActive | XdpRefusal::ProgramActive => {
+                libc::EBUSY
+            }
             XdpRefusal::OtherMode | XdpRefusal::NotExpected => libc::EEXIST,
             XdpRefusal::NoProgram => libc::ENOENT,
         }
@@ -97,6 +108,8 @@ impl XdpRefusal {
             }
             XdpRefusal::NotExpected => Some("Active program does not match expected"),
             XdpRefusal::NoProgram => None,
+            XdpRefusal::LinkActive => Some("Can't replace active BPF XDP link"),
+            XdpRefusal::ProgramActive => Some("Can't replace active XDP program with BPF link"),
         }
     }
 }
@@ -106,14 +119,21 @@ impl Store {
         (0..MAX_OBJECTS).find_map(|i| {
             let e = self.entry(i);
             let live = e.state.load(Ordering::Acquire) == LIVE && e.kind == KIND_XDP;
-            (live && e.map_extra == netns && e.key_size == ifindex).then_some(())?;
-            let a = XdpAttachment {
-                netns,
-                ifindex,
-                mode: XdpMode::from_raw(e.flags)?,
-                prog_id: e.target.load(Ordering::Acquire),
-            };
-            Some((i, a))
+            let defunct = e.inner[1] != 0;
+            (live && !defunct && e.map_extra == netns && e.key_size == ifindex).then_some(())?;
+            Some((i, self.attachment_at(i)?))
+        })
+    }
+
+    /// The attachment in directory entry `i` (live, of kind XDP).
+    fn attachment_at(&self, i: u32) -> Option<XdpAttachment> {
+        let e = self.entry(i);
+        Some(XdpAttachment {
+            netns: e.map_extra,
+            ifindex: e.key_size,
+            mode: XdpMode::from_raw(e.flags)?,
+            prog_id: e.target.load(Ordering::Acquire),
+            link_id: (e.inner[0] != 0).then_some(e.id),
         })
     }
 
@@ -143,12 +163,28 @@ impl Store {
     /// Applies `c` under the store lock, so concurrent control planes see one order.
     /// `Ok(Err(_))` is a refusal the kernel would make; `Err` a store failure.
     pub fn xdp_change(&self, c: &XdpChange) -> Result<Result<(), XdpRefusal>, MapError> {
+        self.apply(c, false).map(|r| r.map(drop))
+    }
+
+    /// `BPF_LINK_CREATE` for XDP: attaches `c.prog_id` by a new link (refused where any
+    /// program is attached in the mode) and returns the link's id. The link has no holder
+    /// yet: the caller takes the first.
+    pub fn xdp_link_create(&self, c: &XdpChange) -> Result<Result<u32, XdpRefusal>, MapError> {
+        self.apply(c, true)
+    }
+
+    fn apply(&self, c: &XdpChange, link: bool) -> Result<Result<u32, XdpRefusal>, MapError> {
         let h = self.header();
         let guard = h.lock.lock();
         let found = self.find_attachment(c.netns, c.ifindex);
-        let current = found
-            .filter(|(_, a)| a.mode == c.mode)
-            .map(|(_, a)| a.prog_id);
+        let same_mode = found.filter(|(_, a)| a.mode == c.mode);
+        if same_mode.is_some_and(|(_, a)| a.link_id.is_some()) {
+            return Ok(Err(XdpRefusal::LinkActive));
+        }
+        if link && same_mode.is_some() {
+            return Ok(Err(XdpRefusal::ProgramActive));
+        }
+        let current = same_mode.map(|(_, a)| a.prog_id);
         if let Some(expected) = c.expected
             && expected != current
         {
@@ -162,14 +198,15 @@ impl Store {
                 return Ok(Err(XdpRefusal::OtherMode));
             }
             if current == Some(new) {
-                return Ok(Ok(()));
+                return Ok(Ok(same_mode.map_or(0, |(i, _)| self.entry(i).id)));
             }
             if self.hold(ObjectRef::Prog(new)).is_err() {
                 return Ok(Err(XdpRefusal::NoProgram));
             }
         }
-        let old = match (found.filter(|(_, a)| a.mode == c.mode), c.prog_id) {
-            (None, None) => return Ok(Ok(())),
+        let mut made = 0;
+        let old = match (same_mode, c.prog_id) {
+            (None, None) => return Ok(Ok(0)),
             (Some((idx, a)), Some(new)) => {
                 self.entry(idx).target.store(new, Ordering::Release);
                 Some(a.prog_id)
@@ -199,9 +236,11 @@ impl Store {
                     (&raw mut (*e).flags).write(c.mode as u32);
                     (&raw mut (*e).offset).write(0);
                     (&raw mut (*e).size).write(0);
+                    (&raw mut (*e).inner).write([u32::from(link), 0, 0, 0, 0]);
                     (*e).target.store(new, Ordering::Relaxed);
                 }
                 self.entry(idx).state.store(LIVE, Ordering::Release);
+                made = id;
                 None
             }
         };
@@ -210,7 +249,98 @@ impl Store {
         if let Some(old) = old {
             self.drop_hold(ObjectRef::Prog(old));
         }
+        Ok(Ok(made))
+    }
+
+    /// The directory index of link `id` (attached or defunct).
+    fn link_index(&self, id: u32) -> Option<u32> {
+        self.live_index(KIND_XDP, id)
+            .filter(|&i| self.entry(i).inner[0] != 0)
+    }
+
+    /// Link `id`: its attachment (`ifindex` 0 once it is detached).
+    pub fn xdp_link(&self, id: u32) -> Option<XdpAttachment> {
+        let i = self.link_index(id)?;
+        let mut a = self.attachment_at(i)?;
+        if self.entry(i).inner[1] != 0 {
+            a.ifindex = 0;
+        }
+        Some(a)
+    }
+
+    /// Ids of the links, ascending.
+    pub fn xdp_link_ids(&self) -> Vec<u32> {
+        let mut ids: Vec<u32> = (0..MAX_OBJECTS)
+            .map(|i| self.entry(i))
+            .filter(|e| {
+                e.state.load(Ordering::Acquire) == LIVE && e.kind == KIND_XDP && e.inner[0] != 0
+            })
+            .map(|e| e.id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// `BPF_LINK_UPDATE`: link `id` runs `new` from now on; with `expected`, only if it
+    /// runs that now (`EPERM` otherwise, as the kernel). `ENOLINK` for a detached link.
+    pub fn xdp_link_update(
+        &self,
+        id: u32,
+        new: u32,
+        expected: Option<u32>,
+    ) -> Result<Result<(), i32>, MapError> {
+        let h = self.header();
+        let guard = h.lock.lock();
+        let i = self.link_index(id).ok_or(MapError::NotFound)?;
+        let e = self.entry(i);
+        if e.inner[1] != 0 {
+            return Ok(Err(libc::ENOLINK));
+        }
+        let old = e.target.load(Ordering::Acquire);
+        if expected.is_some_and(|x| x != old) {
+            return Ok(Err(libc::EPERM));
+        }
+        if old == new {
+            return Ok(Ok(()));
+        }
+        if self.hold(ObjectRef::Prog(new)).is_err() {
+            return Ok(Err(libc::ENOENT));
+        }
+        e.target.store(new, Ordering::Release);
+        h.attach_generation.fetch_add(1, Ordering::AcqRel);
+        drop(guard);
+        self.drop_hold(ObjectRef::Prog(old));
         Ok(Ok(()))
+    }
+
+    /// `BPF_LINK_DETACH`, or the last holder of an attached link going: the interface
+    /// runs nothing by this link any more. The link stays defunct while held.
+    pub fn xdp_link_detach(&self, id: u32) -> Result<(), MapError> {
+        let h = self.header();
+        let _guard = h.lock.lock();
+        let i = self.link_index(id).ok_or(MapError::NotFound)?;
+        let e = self.entry_ptr(i);
+        // SAFETY: a live link entry, changed under the store lock; readers of `inner`
+        // take the lock or tolerate seeing the link attached one poll longer.
+        unsafe { (&raw mut (*e).inner[1]).write(1) };
+        h.attach_generation.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// The last holder of link `id` went: it detaches, and goes with its program hold.
+    pub(crate) fn xdp_link_free(&self, id: u32) {
+        let prog = {
+            let h = self.header();
+            let _guard = h.lock.lock();
+            let Some(i) = self.link_index(id) else {
+                return;
+            };
+            let e = self.entry(i);
+            e.state.store(FREE, Ordering::Release);
+            h.attach_generation.fetch_add(1, Ordering::AcqRel);
+            e.target.load(Ordering::Acquire)
+        };
+        self.drop_hold(ObjectRef::Prog(prog));
     }
 }
 
@@ -318,6 +448,65 @@ mod tests {
                 .xdp_change(&change(Some(b), native, false, None))
                 .unwrap(),
             Err(XdpRefusal::NoProgram)
+        );
+        drop(store);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_link_holds_the_interface_until_its_last_holder_goes() {
+        let path = std::env::temp_dir().join(format!("uxdp-links-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let store = Store::create(&path, &StoreOptions::default()).unwrap();
+        let (a, b) = (program(&store), program(&store));
+        let c = |prog_id| XdpChange {
+            netns: 1,
+            ifindex: 2,
+            mode: XdpMode::Native,
+            prog_id,
+            only_if_none: false,
+            expected: None,
+        };
+        let link = store.xdp_link_create(&c(Some(a))).unwrap().unwrap();
+        store.hold(ObjectRef::Link(link)).unwrap();
+        assert_eq!(store.xdp_attachment(1, 2).unwrap().link_id, Some(link));
+        assert_eq!(
+            store.xdp_change(&c(Some(b))).unwrap(),
+            Err(XdpRefusal::LinkActive)
+        );
+        assert_eq!(
+            store.xdp_change(&c(None)).unwrap(),
+            Err(XdpRefusal::LinkActive)
+        );
+        assert_eq!(
+            store.xdp_link_create(&c(Some(b))).unwrap(),
+            Err(XdpRefusal::LinkActive)
+        );
+        assert_eq!(
+            store.xdp_link_update(link, b, Some(b)).unwrap(),
+            Err(libc::EPERM)
+        );
+        assert_eq!(store.xdp_link_update(link, b, Some(a)).unwrap(), Ok(()));
+        assert_eq!(store.xdp_attachment(1, 2).unwrap().prog_id, b);
+        assert_eq!(store.xdp_link_ids(), [link]);
+        store.xdp_link_detach(link).unwrap();
+        assert_eq!(store.xdp_attachment(1, 2), None);
+        assert_eq!(
+            store.xdp_link(link).unwrap().ifindex,
+            0,
+            "defunct, still there"
+        );
+        assert_eq!(
+            store.xdp_link_update(link, a, None).unwrap(),
+            Err(libc::ENOLINK)
+        );
+        store.drop_hold(ObjectRef::Link(link));
+        assert!(store.xdp_link_ids().is_empty());
+        store.drop_hold(ObjectRef::Prog(a));
+        store.drop_hold(ObjectRef::Prog(b));
+        assert!(
+            store.program_ids().is_empty(),
+            "the link's program hold went with it"
         );
         drop(store);
         let _ = std::fs::remove_file(&path);

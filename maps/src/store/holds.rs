@@ -3,7 +3,7 @@
 //! stays while a live program uses it, and goes with the last such program when nothing
 //! else holds it.
 
-use super::{KIND_BTF, KIND_MAP, KIND_PROG, Store};
+use super::{KIND_BTF, KIND_MAP, KIND_PROG, KIND_XDP, Store};
 use crate::error::MapError;
 
 /// A store object, by kind and id.
@@ -15,6 +15,8 @@ pub enum ObjectRef {
     Prog(u32),
     /// A BTF blob.
     Btf(u32),
+    /// A BPF link (an XDP attachment made by `BPF_LINK_CREATE`).
+    Link(u32),
 }
 
 impl ObjectRef {
@@ -23,12 +25,15 @@ impl ObjectRef {
             ObjectRef::Map(_) => KIND_MAP,
             ObjectRef::Prog(_) => KIND_PROG,
             ObjectRef::Btf(_) => KIND_BTF,
+            ObjectRef::Link(_) => KIND_XDP,
         }
     }
 
     pub(crate) fn id(self) -> u32 {
         match self {
-            ObjectRef::Map(id) | ObjectRef::Prog(id) | ObjectRef::Btf(id) => id,
+            ObjectRef::Map(id) | ObjectRef::Prog(id) | ObjectRef::Btf(id) | ObjectRef::Link(id) => {
+                id
+            }
         }
     }
 
@@ -37,6 +42,7 @@ impl ObjectRef {
             KIND_MAP => Some(ObjectRef::Map(id)),
             KIND_PROG => Some(ObjectRef::Prog(id)),
             KIND_BTF => Some(ObjectRef::Btf(id)),
+            KIND_XDP => Some(ObjectRef::Link(id)),
             _ => None,
         }
     }
@@ -59,6 +65,7 @@ impl Store {
             ObjectRef::Btf(id) => {
                 let _ = self.delete_btf(id);
             }
+            ObjectRef::Link(id) => self.xdp_link_free(id),
             ObjectRef::Prog(id) => {
                 let Ok(p) = self.program(id) else {
                     return;

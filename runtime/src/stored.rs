@@ -126,4 +126,5 @@ pub fn load_stored(registry: &Arc<Registry>, id: u32) -> Result<Arc<XdpProgram>,
         false,
     )
     .map_err(|(pc, r)| at(pc, r))
+    .inspect(|p| p.mark_stored(id))
 }

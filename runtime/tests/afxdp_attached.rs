@@ -1,7 +1,9 @@
 //! `uxdp run --attached IFACE --afxdp IFACE` follows what a control plane attaches through
 //! the shim (Debian's bpftool under `LD_PRELOAD`, sharing the run's store), on a veth pair
 //! between network namespaces of the test's own: with nothing attached, frames pass; a
-//! program attached starts running; a map update through the shim decides the very next
+//! program attached starts running; while a control plane holds `BPF_ENABLE_STATS` its
+//! runs count in the program's `run_cnt` (and only then); a map update through the shim
+//! decides the very next
 //! frame's verdict; a replacement attached while frames stream in switches cleanly (every
 //! frame answered, all by the old program until the first by the new one); a detach
 //! leaves frames passing. Needs root, clang-14 and bpftool; it does not skip.
@@ -10,8 +12,9 @@ mod afxdp_common;
 mod common;
 mod run_common;
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use afxdp_common::{Raw, ifindex, spawn_in, udp_frame, veth};
@@ -164,6 +167,66 @@ fn a_run_follows_the_control_plane_s_attachments_and_map_updates() {
     run.wait_until("13 passes", Duration::from_secs(10), |t| {
         t["XDP_PASS"].as_u64() >= Some(13)
     });
+    // With a control plane holding BPF_ENABLE_STATS, the data plane's runs count.
+    let stats = dir.path("stats");
+    let cc = Command::new("cc")
+        .args(["-O1", "-o"])
+        .arg(&stats)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../syscall-shim/tests/clients/stats.c"))
+        .arg("-lbpf")
+        .output()
+        .unwrap();
+    assert!(
+        cc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    let mut holder = Command::new("ip")
+        .args(["netns", "exec", &dut.0, "env"])
+        .arg(format!("LD_PRELOAD={}", shim.display()))
+        .arg(format!("UXDP_STORE={}", store.display()))
+        .arg(&stats)
+        .arg("hold")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    BufReader::new(holder.stdout.as_mut().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready.trim(), "ready");
+    assert!(
+        send(vec![udp_frame(MAC_DUT, MAC_PEER, 7, 1, 40); 10], 10)
+            .join()
+            .unwrap()
+            .is_empty()
+    );
+    run.wait_until("23 passes", Duration::from_secs(10), |t| {
+        t["XDP_PASS"].as_u64() >= Some(23)
+    });
+    drop(holder.stdin.take());
+    assert!(holder.wait().unwrap().success());
+    let shown = s(&["prog", "show", "pinned", "/sys/fs/bpf/cv"]);
+    assert!(
+        shown.contains("run_cnt 10"),
+        "the 10 runs while stats were on: {shown}"
+    );
+    assert!(
+        send(vec![udp_frame(MAC_DUT, MAC_PEER, 7, 1, 40); 2], 2)
+            .join()
+            .unwrap()
+            .is_empty()
+    );
+    run.wait_until("25 passes", Duration::from_secs(10), |t| {
+        t["XDP_PASS"].as_u64() >= Some(25)
+    });
+    let shown = s(&["prog", "show", "pinned", "/sys/fs/bpf/cv"]);
+    assert!(
+        shown.contains("run_cnt 10"),
+        "not counted once stats are off: {shown}"
+    );
+
     let hits = s(&[
         "-j",
         "map",
@@ -176,7 +239,7 @@ fn a_run_follows_the_control_plane_s_attachments_and_map_updates() {
         "0",
         "0",
     ]);
-    assert!(hits.contains("\"value\":10}"), "{hits}");
+    assert!(hits.contains("\"value\":22}"), "{hits}");
 
     // The control plane sets the verdict to XDP_TX: the very next frames come back.
     s(&[

@@ -175,7 +175,7 @@ pub(crate) fn obj_pin(a: &Attr) -> Result<i64, Errno> {
         return Err(libc::EEXIST);
     }
     store()?
-        .pin(&p, Pinned::Object(obj.target()))
+        .pin(&p, Pinned::Object(obj.target().ok_or(libc::EINVAL)?))
         .map_err(pin_errno)?;
     Ok(0)
 }
@@ -217,6 +217,7 @@ pub(crate) fn fd_link(path: &Path) -> Option<&'static str> {
         (true, Object::Prog(_)) => Some("anon_inode:bpf-prog"),
         (true, Object::Btf(_)) => Some("anon_inode:btf"),
         (true, Object::Link(_)) => Some("anon_inode:bpf-link"),
+        (true, Object::Stats) => Some("anon_inode:bpf-stats"),
     }
 }
 

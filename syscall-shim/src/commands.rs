@@ -38,6 +38,7 @@ const LINK_CREATE: i32 = 28;
 const LINK_UPDATE: i32 = 29;
 const LINK_GET_FD_BY_ID: i32 = 30;
 const LINK_GET_NEXT_ID: i32 = 31;
+const ENABLE_STATS: i32 = 32;
 const LINK_DETACH: i32 = 34;
 
 /// Bytes of `struct bpf_map_info` as this shim fills it (up to `map_extra`).
@@ -109,6 +110,7 @@ pub fn bpf(cmd: i32, attr: u64, size: u32) -> Result<i64, Errno> {
         MAP_LOOKUP_AND_DELETE_BATCH => batch::run(&a, Batch::LookupAndDelete),
         MAP_UPDATE_BATCH => batch::run(&a, Batch::Update),
         MAP_DELETE_BATCH => batch::run(&a, Batch::Delete),
+        ENABLE_STATS => enable_stats(&a),
         LINK_CREATE => crate::links::create(&a),
         LINK_UPDATE => crate::links::update(&a),
         LINK_DETACH => crate::links::detach(&a),
@@ -129,10 +131,21 @@ fn last_field_end(cmd: i32) -> Option<usize> {
         MAP_GET_NEXT_KEY => Some(24),
         MAP_LOOKUP_ELEM | MAP_UPDATE_ELEM | MAP_LOOKUP_AND_DELETE_ELEM => Some(32),
         MAP_FREEZE => Some(4),
+        ENABLE_STATS => Some(4),
         PROG_GET_NEXT_ID | MAP_GET_NEXT_ID | BTF_GET_NEXT_ID | LINK_GET_NEXT_ID => Some(8),
         OBJ_GET_INFO_BY_FD => Some(16),
         _ => None,
     }
+}
+
+/// `BPF_ENABLE_STATS`: type at 0 (only `BPF_STATS_RUN_TIME`, 0). Programs' run counts
+/// and times are kept, by the data planes and test runs, while the descriptor is open.
+fn enable_stats(a: &Attr) -> Result<i64, Errno> {
+    if a.u32(0) != 0 {
+        return Err(libc::EINVAL);
+    }
+    store()?;
+    fds::open("uxdp-stats", Object::Stats).map(i64::from)
 }
 
 /// A new descriptor for map `m`.
@@ -248,6 +261,7 @@ fn info_by_fd(a: &Attr) -> Result<i64, Errno> {
         Object::Prog(id) => crate::programs::prog_info(id, &copy_in(a.u64(8), given)?)?,
         Object::Btf(id) => crate::btf::info(id, &copy_in(a.u64(8), given)?)?,
         Object::Link(id) => crate::links::info(id)?,
+        Object::Stats => return Err(libc::EINVAL),
     };
     let len = (a.u32(4) as usize).min(bytes.len());
     copy_out(a.u64(8), &bytes[..len])?;

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use uxdp_maps::Map;
 use uxdp_maps::store::ObjectRef;
+use uxdp_maps::{Map, Store};
 
 use crate::attr::Errno;
 
@@ -20,16 +20,38 @@ pub(crate) enum Object {
     Btf(u32),
     /// A BPF link (an XDP attachment), by id.
     Link(u32),
+    /// A `BPF_ENABLE_STATS` descriptor: run statistics are kept while it is open.
+    Stats,
 }
 
 impl Object {
-    /// The store object it stands for.
-    pub(crate) fn target(&self) -> ObjectRef {
+    /// Counts one more holder of what it stands for (a statistics descriptor keeps
+    /// statistics on).
+    fn hold(&self, store: &Store) {
+        match self.target() {
+            Some(obj) => {
+                let _ = store.hold(obj);
+            }
+            None => store.enable_stats(),
+        }
+    }
+
+    /// Counts one holder less.
+    fn unhold(&self, store: &Store) {
+        match self.target() {
+            Some(obj) => store.drop_hold(obj),
+            None => store.disable_stats(),
+        }
+    }
+
+    /// The store object it stands for (none for a statistics descriptor).
+    pub(crate) fn target(&self) -> Option<ObjectRef> {
         match self {
-            Object::Map(m) => ObjectRef::Map(m.id()),
-            Object::Prog(id) => ObjectRef::Prog(*id),
-            Object::Btf(id) => ObjectRef::Btf(*id),
-            Object::Link(id) => ObjectRef::Link(*id),
+            Object::Map(m) => Some(ObjectRef::Map(m.id())),
+            Object::Prog(id) => Some(ObjectRef::Prog(*id)),
+            Object::Btf(id) => Some(ObjectRef::Btf(*id)),
+            Object::Link(id) => Some(ObjectRef::Link(*id)),
+            Object::Stats => None,
         }
     }
 }
@@ -53,7 +75,7 @@ pub(crate) fn open(name: &str, obj: Object) -> Result<i32, Errno> {
     }
     // Every descriptor, in any process, holds its object.
     if let Ok(store) = crate::commands::store() {
-        let _ = store.hold(obj.target());
+        obj.hold(store);
     }
     with_table(|t| t.insert(fd, obj));
     Ok(fd)
@@ -65,7 +87,7 @@ pub(crate) fn duplicate(old: i32, new: i32) {
         return;
     };
     if let Ok(store) = crate::commands::store() {
-        let _ = store.hold(obj.target());
+        obj.hold(store);
     }
     with_table(|t| t.insert(new, obj));
 }
@@ -80,7 +102,7 @@ pub(crate) fn get(fd: i32) -> Option<Object> {
 pub(crate) fn map(fd: u32) -> Result<Arc<Map>, Errno> {
     match object(fd as i32)? {
         Object::Map(m) => Ok(m),
-        Object::Prog(_) | Object::Btf(_) | Object::Link(_) => Err(libc::EINVAL),
+        _ => Err(libc::EINVAL),
     }
 }
 
@@ -102,7 +124,7 @@ pub(crate) fn forget(fd: i32) {
         return;
     };
     if let Ok(store) = crate::commands::store() {
-        store.drop_hold(obj.target());
+        obj.unhold(store);
     }
 }
 
@@ -113,7 +135,7 @@ pub(crate) extern "C" fn release_all() {
     let all: Vec<Object> = with_table(|t| t.drain().map(|(_, o)| o).collect());
     if let Ok(store) = crate::commands::store() {
         for obj in all {
-            store.drop_hold(obj.target());
+            obj.unhold(store);
         }
     }
 }
@@ -123,7 +145,7 @@ pub(crate) extern "C" fn hold_all_again() {
     let all: Vec<Object> = with_table(|t| t.values().cloned().collect());
     if let Ok(store) = crate::commands::store() {
         for obj in all {
-            let _ = store.hold(obj.target());
+            obj.hold(store);
         }
     }
 }

@@ -293,6 +293,10 @@ pub(crate) fn prog_info(id: u32, given: &[u8]) -> Result<Vec<u8>, Errno> {
     let gpl = u32::from(uxdp_jit::verifier::proto::gpl_compatible(&p.license));
     put32(&mut b, 84, gpl);
     put32(&mut b, 216, (p.insns.len() / 8) as u32);
+    // run_time_ns and run_cnt, kept while statistics are enabled.
+    let (runs, ns) = store()?.program_stats(id);
+    put64(&mut b, 192, ns);
+    put64(&mut b, 200, runs);
     Ok(b)
 }
 
@@ -356,7 +360,13 @@ pub(crate) fn test_run(a: &Attr) -> Result<i64, Errno> {
     for _ in 0..repeat {
         retval = prog.run(&mut packet, rx).action;
     }
-    let ns = start.elapsed().as_nanos() / u128::from(repeat);
+    let total = start.elapsed().as_nanos();
+    let ns = total / u128::from(repeat);
+    // Test runs count in the run statistics, as the kernel's do.
+    let store = store()?;
+    if store.stats_enabled() {
+        store.add_program_stats(id, u64::from(repeat), total as u64);
+    }
     let mut out = packet.meta().to_vec();
     out.extend(packet.contents());
     let room = a.u32(12) as usize;

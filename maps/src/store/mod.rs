@@ -74,7 +74,9 @@ struct Header {
     next_aux_id: AtomicU32,
     /// Bumped by every change of an XDP attachment, so data planes notice with one load.
     attach_generation: AtomicU32,
-    _pad: u32,
+    /// Holders of `BPF_ENABLE_STATS` in every process: programs' run statistics are kept
+    /// while there is one.
+    stats_enablers: AtomicU32,
     lock: RobustMutex,
 }
 
@@ -262,6 +264,7 @@ impl Store {
                 (&raw mut (*h).next_btf_id).write(AtomicU32::new(1));
                 (&raw mut (*h).next_aux_id).write(AtomicU32::new(1));
                 (&raw mut (*h).attach_generation).write(AtomicU32::new(0));
+                (&raw mut (*h).stats_enablers).write(AtomicU32::new(0));
                 RobustMutex::init(&raw mut (*h).lock).map_err(io)?;
             }
             map.flush().map_err(io)?;

@@ -8,10 +8,14 @@
 //! uid that loaded it, `inner[1]` its BTF id; its heap region holds the instructions, the license and the maps'
 //! ids, in that order.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{KIND_PROG, LIVE, PAGE, Store};
 use crate::error::MapError;
+
+/// Bytes at the end of a program's region for its run statistics: run count and run
+/// time in nanoseconds, two atomic `u64`s.
+const STATS_BYTES: u64 = 16;
 
 /// Most instruction bytes a program may have (the kernel's 1M instructions).
 const MAX_INSN_BYTES: usize = 8 << 20;
@@ -51,7 +55,8 @@ impl Store {
             ));
         }
         let bytes = p.insns.len() + p.license.len() + 4 * p.map_ids.len();
-        let size = (bytes as u64).max(1).next_multiple_of(PAGE);
+        // The run statistics take the region's last 16 bytes.
+        let size = (bytes as u64 + STATS_BYTES).next_multiple_of(PAGE);
         let h = self.header();
         let _guard = h.lock.lock();
         let (idx, offset) = self.reserve(size, "a program")?;
@@ -143,6 +148,56 @@ impl Store {
             created_by_uid: e.inner[0],
             btf_id: e.inner[1],
         })
+    }
+
+    /// Program `id`'s run statistics, kept while statistics are enabled
+    /// ([`Store::stats_enabled`]): the atomic run count and run time (ns).
+    fn stats_of(&self, id: u32) -> Option<(&AtomicU64, &AtomicU64)> {
+        let e = self.entry(self.program_index(id)?);
+        let brk = self.header().brk.load(Ordering::Acquire);
+        let at = e.offset.checked_add(e.size)?.checked_sub(STATS_BYTES)?;
+        if e.size < STATS_BYTES || e.offset + e.size > brk || at % 8 != 0 {
+            return None;
+        }
+        // SAFETY: the last 16 bytes of the program's region, inside the heap (checked),
+        // 8-aligned, used only through these atomics.
+        unsafe {
+            let p = self.at(at).cast::<AtomicU64>();
+            Some((&*p, &*p.add(1)))
+        }
+    }
+
+    /// Program `id`'s run count and run time in nanoseconds (`(0, 0)` when unknown).
+    pub fn program_stats(&self, id: u32) -> (u64, u64) {
+        self.stats_of(id).map_or((0, 0), |(n, t)| {
+            (n.load(Ordering::Relaxed), t.load(Ordering::Relaxed))
+        })
+    }
+
+    /// Adds `runs` runs taking `ns` nanoseconds to program `id`'s statistics.
+    pub fn add_program_stats(&self, id: u32, runs: u64, ns: u64) {
+        if let Some((n, t)) = self.stats_of(id) {
+            n.fetch_add(runs, Ordering::Relaxed);
+            t.fetch_add(ns, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether run statistics are being kept (`BPF_ENABLE_STATS` holders anywhere).
+    pub fn stats_enabled(&self) -> bool {
+        self.header().stats_enablers.load(Ordering::Relaxed) > 0
+    }
+
+    /// One more holder of `BPF_ENABLE_STATS`.
+    pub fn enable_stats(&self) {
+        self.header().stats_enablers.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// One holder of `BPF_ENABLE_STATS` less (never below zero).
+    pub fn disable_stats(&self) {
+        let _ =
+            self.header()
+                .stats_enablers
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
     }
 
     /// Deletes program `id`; its id is never reused.

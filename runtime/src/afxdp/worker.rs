@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use uxdp_io_afxdp::{CHUNK_SIZE, Frame, RX_HEADROOM, SocketSet};
 
 use super::{Port, TapSlot};
-use crate::dataplane::program::ProgramSlot;
+use crate::dataplane::program::{ProgramSlot, RunClock};
 use crate::dataplane::redirect::{Destination, Redirector, Targets};
 use crate::dataplane::stats::{Counters, Stats};
 use crate::helpers::Redirect;
@@ -41,6 +41,7 @@ pub(super) struct Worker<'d> {
     redirector: Redirector<'d>,
     redirect_target: Option<Redirect>,
     counts: Counters,
+    clock: RunClock,
 }
 
 impl<'d> Worker<'d> {
@@ -62,6 +63,7 @@ impl<'d> Worker<'d> {
             redirector: Redirector::new(programs.registry()),
             redirect_target: None,
             counts: Counters::default(),
+            clock: RunClock::default(),
         }
     }
 
@@ -78,6 +80,7 @@ impl<'d> Worker<'d> {
             let mut busy = false;
             // One program for the whole round: a replacement takes effect at the next.
             let current = programs.current();
+            self.clock.begin_round(current.as_deref(), programs);
             for p in 0..self.ports.len() {
                 let mut rx = std::mem::take(&mut self.rx);
                 if self.set.receive(p, &mut rx, BATCH) > 0 {
@@ -88,6 +91,7 @@ impl<'d> Worker<'d> {
                 }
                 self.rx = rx;
             }
+            self.clock.end_round(programs);
             if self.index == 0 {
                 busy |= self.forward_host_frames();
             }
@@ -130,7 +134,10 @@ impl<'d> Worker<'d> {
             self.counts.pass += 1;
             return self.pass(p, f);
         };
-        let Some((action, f)) = self.run_program(prog, f, rx) else {
+        let t0 = self.clock.start();
+        let ran = self.run_program(prog, f, rx);
+        self.clock.stop(t0);
+        let Some((action, f)) = ran else {
             self.counts.malformed += 1;
             return self.set.release(f.addr);
         };

@@ -50,3 +50,53 @@ impl ProgramSlot {
         &self.registry
     }
 }
+
+/// A worker's run statistics for the program of the current round, kept while a control
+/// plane holds `BPF_ENABLE_STATS` (as the kernel's `run_cnt` and `run_time_ns`), and
+/// added to the program's figures in the store at the end of each round.
+#[derive(Default)]
+pub struct RunClock {
+    /// The store id of the program timed this round, if any.
+    timing: Option<u32>,
+    runs: u64,
+    ns: u64,
+}
+
+impl RunClock {
+    /// Starts a round of `prog` (one load of the store's switch when it is not timed).
+    #[inline]
+    pub fn begin_round(&mut self, prog: Option<&XdpProgram>, slot: &ProgramSlot) {
+        self.timing = prog
+            .and_then(XdpProgram::stored_id)
+            .filter(|_| slot.registry().store().stats_enabled());
+    }
+
+    /// Before one run: the time, if this round is timed.
+    #[inline(always)]
+    pub fn start(&self) -> Option<std::time::Instant> {
+        self.timing.map(|_| std::time::Instant::now())
+    }
+
+    /// After one run started at `t0`.
+    #[inline(always)]
+    pub fn stop(&mut self, t0: Option<std::time::Instant>) {
+        if let Some(t0) = t0 {
+            self.runs += 1;
+            self.ns += t0.elapsed().as_nanos() as u64;
+        }
+    }
+
+    /// Ends the round: what was timed goes to the store.
+    #[inline]
+    pub fn end_round(&mut self, slot: &ProgramSlot) {
+        if let Some(id) = self.timing
+            && self.runs > 0
+        {
+            slot.registry()
+                .store()
+                .add_program_stats(id, self.runs, self.ns);
+            self.runs = 0;
+            self.ns = 0;
+        }
+    }
+}

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use uxdp_io_dpdk::{Burst, Mbuf, Mempool, Queue};
 
 use super::{PortSlot, Role};
-use crate::dataplane::program::ProgramSlot;
+use crate::dataplane::program::{ProgramSlot, RunClock};
 use crate::dataplane::redirect::{Destination, Redirector, Targets};
 use crate::dataplane::stats::{Counters, Stats};
 use crate::helpers::Redirect;
@@ -34,6 +34,7 @@ pub(super) struct Worker<'d, 'e> {
     /// Where the last run that returned `XDP_REDIRECT` sends its packet.
     redirect_target: Option<Redirect>,
     counts: Counters,
+    clock: RunClock,
 }
 
 impl<'d, 'e> Worker<'d, 'e> {
@@ -56,6 +57,7 @@ impl<'d, 'e> Worker<'d, 'e> {
             redirector: Redirector::new(programs.registry()),
             redirect_target: None,
             counts: Counters::default(),
+            clock: RunClock::default(),
         }
     }
 
@@ -69,6 +71,7 @@ impl<'d, 'e> Worker<'d, 'e> {
             let mut busy = false;
             // One program for the whole round: a replacement takes effect at the next.
             let current = programs.current();
+            self.clock.begin_round(current.as_deref(), programs);
             for p in 0..self.ports.len() {
                 if self.queues[p].rx(&mut rx) == 0 {
                     continue;
@@ -81,6 +84,7 @@ impl<'d, 'e> Worker<'d, 'e> {
                     Role::Exception { to_wire } => self.forward_host_packets(to_wire, &mut rx),
                 }
             }
+            self.clock.end_round(programs);
             if busy {
                 self.flush_all();
                 stats.publish(self.index, &self.counts);
@@ -122,7 +126,12 @@ impl<'d, 'e> Worker<'d, 'e> {
         self.counts.rx += 1;
         self.counts.rx_bytes += m.data().len() as u64;
         let verdict = match prog {
-            Some(prog) => self.run_program(prog, &mut m, rx),
+            Some(prog) => {
+                let t0 = self.clock.start();
+                let ran = self.run_program(prog, &mut m, rx);
+                self.clock.stop(t0);
+                ran
+            }
             None => Some(action::PASS),
         };
         let Some(action) = verdict else {

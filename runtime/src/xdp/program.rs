@@ -141,6 +141,8 @@ pub struct XdpProgram {
     ring_buffers: Vec<Arc<Map>>,
     registry: Arc<Registry>,
     faults: AtomicU64,
+    /// The program's id in the store, for one loaded from there (its run statistics).
+    stored: std::sync::OnceLock<u32>,
 }
 
 impl std::fmt::Debug for XdpProgram {
@@ -220,6 +222,7 @@ impl XdpProgram {
             maps,
             registry: Arc::clone(registry),
             faults: AtomicU64::new(0),
+            stored: std::sync::OnceLock::new(),
         });
         registry
             .progs
@@ -257,6 +260,16 @@ impl XdpProgram {
     /// The prepared code (engine, and for the JIT its compile statistics).
     pub fn code(&self) -> &Code {
         &self.code
+    }
+
+    /// Records that this is program `id` of the store (set once).
+    pub fn mark_stored(&self, id: u32) {
+        let _ = self.stored.set(id);
+    }
+
+    /// The program's id in the store, if it was loaded from there.
+    pub fn stored_id(&self) -> Option<u32> {
+        self.stored.get().copied()
     }
 
     /// Runs ended by a run-time check since the program was loaded.

@@ -86,7 +86,7 @@ pub fn bpf(cmd: i32, attr: u64, size: u32) -> Result<i64, Errno> {
         MAP_DELETE_ELEM => map_delete(&a),
         MAP_GET_NEXT_KEY => map_next_key(&a),
         PROG_LOAD => crate::programs::prog_load(&a),
-        PROG_TEST_RUN => crate::programs::test_run(&a),
+        PROG_TEST_RUN => crate::test_run::test_run(&a),
         MAP_FREEZE => {
             fds::map(a.u32(0))?.freeze().map_err(|e| e.errno())?;
             Ok(0)

@@ -24,6 +24,7 @@ pub mod interpose;
 mod links;
 mod netlink;
 mod programs;
+mod test_run;
 
 pub use commands::bpf;
 

@@ -88,6 +88,45 @@ impl Packet {
         })
     }
 
+    /// A test run's input with a context (`struct xdp_md`), laid out as the kernel lays
+    /// it: `bytes[..meta]` is metadata in front of the packet, `bytes[meta..end]` the
+    /// linear part (at most [`MAX_DATA`]; it may be shorter than an Ethernet header),
+    /// the rest fragments. The caller checks `meta <= end <= bytes.len()` and that the
+    /// metadata fits the headroom.
+    pub fn from_test_input(bytes: &[u8], meta: usize, end: usize) -> Result<Packet, PacketError> {
+        assert!(
+            meta <= end && end <= bytes.len() && meta < HEADROOM,
+            "test input layout"
+        );
+        if bytes.len() < MIN_DATA {
+            return Err(PacketError::TooShort(bytes.len()));
+        }
+        if bytes.len() - meta > MAX_PACKET {
+            return Err(PacketError::TooLong(bytes.len()));
+        }
+        let end = end.min(meta + MAX_DATA);
+        if (bytes.len() - end).div_ceil(FRAG_SIZE) > MAX_FRAGS {
+            return Err(PacketError::TooLong(bytes.len()));
+        }
+        let mut frame = vec![0u8; FRAME_SIZE].into_boxed_slice();
+        frame[HEADROOM - meta..HEADROOM + end - meta].copy_from_slice(&bytes[..end]);
+        let frags = bytes[end..]
+            .chunks(FRAG_SIZE)
+            .map(|c| {
+                let mut page = vec![0u8; FRAG_SIZE].into_boxed_slice();
+                page[..c.len()].copy_from_slice(c);
+                Frag { page, len: c.len() }
+            })
+            .collect();
+        Ok(Packet {
+            frame,
+            meta: HEADROOM - meta,
+            data: HEADROOM,
+            end: HEADROOM + end - meta,
+            frags,
+        })
+    }
+
     /// The whole packet: the linear part, then every fragment.
     pub fn contents(&self) -> Vec<u8> {
         let mut out = self.data().to_vec();

@@ -1,0 +1,44 @@
+//! Test runs with a context (`struct xdp_md`): metadata in front of the packet, a short
+//! linear part with the rest in fragments, an ingress device and queue seen by the
+//! program, the context written back (or `ENOSPC` when it does not fit), and the kernel's
+//! refusals (metadata misplaced or unaligned, an egress device, no such device or queue,
+//! a non-zero tail). A libbpf client's transcript under the shim equals the kernel's.
+//! Needs root; it does not skip.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{Scratch, clang, client, shim, text};
+
+#[test]
+fn test_runs_with_a_context_answer_as_the_kernel_s() {
+    common::require_root("the kernel's answers");
+    let scratch = Scratch::new("ctx");
+    let dir = &scratch.0;
+    let obj = dir.join("ctx_echo.o");
+    clang(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/ctx_echo.c"),
+        &obj,
+    );
+    let exe = client("ctx", dir);
+    let ours = Command::new(&exe)
+        .arg(&obj)
+        .env("LD_PRELOAD", shim())
+        .env("UXDP_STORE", dir.join("store"))
+        .output()
+        .unwrap();
+    assert!(ours.status.success(), "{}", text(&ours));
+    let kernel = Command::new(&exe).arg(&obj).output().unwrap();
+    assert!(kernel.status.success(), "{}", text(&kernel));
+    let (ours, kernel) = (
+        String::from_utf8_lossy(&ours.stdout),
+        String::from_utf8_lossy(&kernel.stdout),
+    );
+    assert!(kernel.lines().count() >= 17, "{kernel}");
+    for (o, k) in ours.lines().zip(kernel.lines()) {
+        assert_eq!(o, k, "shim (left) and kernel (right) differ");
+    }
+    assert_eq!(ours.lines().count(), kernel.lines().count());
+}

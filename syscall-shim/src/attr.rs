@@ -1,6 +1,11 @@
 //! The caller's memory, read and written as the kernel does it: through
 //! `process_vm_readv`/`process_vm_writev` on our own process, so a bad pointer is `EFAULT`
-//! and never a crash.
+//! and never a crash. Memory in the caller's live stack frames (between the interposer's
+//! frame and the thread stack's top: mapped and writable by construction) is copied
+//! directly, which spares libbpf's attributes (always on its stack) and stack keys and
+//! values their system calls.
+
+use std::sync::atomic::{AtomicI32, Ordering};
 
 /// The most attribute bytes any command uses here; a caller's longer tail must be zero
 /// (the kernel says `E2BIG` otherwise).
@@ -8,6 +13,96 @@ pub(crate) const ATTR_MAX: usize = 256;
 
 /// An errno.
 pub(crate) type Errno = i32;
+
+/// This process's id, looked up once (and again in a forked child: see
+/// [`forget_pid`]); `getpid` is a real system call, and every copy needs the id.
+fn own_pid() -> libc::pid_t {
+    let pid = CACHED_PID.load(Ordering::Relaxed);
+    if pid != 0 {
+        return pid;
+    }
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    CACHED_PID.store(pid, Ordering::Relaxed);
+    pid
+}
+
+static CACHED_PID: AtomicI32 = AtomicI32::new(0);
+
+/// In a forked child: the cached process id is the parent's; look it up again.
+pub(crate) extern "C" fn forget_pid() {
+    CACHED_PID.store(0, Ordering::Relaxed);
+}
+
+/// The calling thread's stack: its lowest address and its top (looked up once per
+/// thread).
+fn thread_stack() -> Option<(usize, usize)> {
+    thread_local! {
+        static STACK: std::cell::Cell<Option<Option<(usize, usize)>>> =
+            const { std::cell::Cell::new(None) };
+    }
+    STACK.with(|c| {
+        if let Some(known) = c.get() {
+            return known;
+        }
+        // SAFETY: pthread_getattr_np fills `attr` for the calling thread, and
+        // pthread_attr_getstack reads it; the attribute object is destroyed after.
+        let found = unsafe {
+            let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+            if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+                None
+            } else {
+                let mut low: *mut libc::c_void = std::ptr::null_mut();
+                let mut size = 0usize;
+                let ok = libc::pthread_attr_getstack(&attr, &mut low, &mut size) == 0;
+                libc::pthread_attr_destroy(&mut attr);
+                ok.then(|| (low as usize, low as usize + size))
+            }
+        };
+        c.set(Some(found));
+        found
+    })
+}
+
+thread_local! {
+    /// Where the interposed call's caller's stack frames begin (a local of the
+    /// interposer's own frame), while a call is being answered; 0 otherwise.
+    static CALLER_SP: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks the calling thread as answering an interposed call whose caller's frames lie at
+/// and above `sp`, until the guard is dropped.
+pub(crate) fn caller_frames_from(sp: usize) -> impl Drop {
+    struct Reset(usize);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            CALLER_SP.with(|c| c.set(self.0));
+        }
+    }
+    Reset(CALLER_SP.with(|c| c.replace(sp)))
+}
+
+/// Whether `len` bytes at `addr` lie in the caller's live stack frames: at or above where
+/// they begin (see [`caller_frames_from`]; the shim's own frames are below) and below the
+/// thread stack's top. Such memory is mapped and writable, and none of it is ours.
+fn on_live_stack(addr: u64, len: usize) -> bool {
+    let sp = CALLER_SP.with(std::cell::Cell::get);
+    if sp == 0 {
+        return false;
+    }
+    let Some((low, top)) = thread_stack() else {
+        return false;
+    };
+    let Ok(addr) = usize::try_from(addr) else {
+        return false;
+    };
+    let Some(end) = addr.checked_add(len) else {
+        return false;
+    };
+    // Only when the interposer's frame is itself on the thread's stack (not a signal
+    // stack).
+    (low..top).contains(&sp) && addr >= sp && end <= top
+}
 
 /// Copies `len` bytes from the caller's address `addr`.
 pub(crate) fn copy_in(addr: u64, len: usize) -> Result<Vec<u8>, Errno> {
@@ -17,6 +112,12 @@ pub(crate) fn copy_in(addr: u64, len: usize) -> Result<Vec<u8>, Errno> {
     }
     if addr == 0 {
         return Err(libc::EFAULT);
+    }
+    if on_live_stack(addr, len) {
+        // SAFETY: the range lies on this thread's live stack (checked): mapped, readable,
+        // and not overlapping `buf`, which is on the heap.
+        unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, buf.as_mut_ptr(), len) };
+        return Ok(buf);
     }
     let local = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
@@ -28,7 +129,7 @@ pub(crate) fn copy_in(addr: u64, len: usize) -> Result<Vec<u8>, Errno> {
     };
     // SAFETY: reads from our own process into `buf`, which is `len` bytes; the kernel
     // checks the remote range and fails with EFAULT rather than faulting us.
-    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    let n = unsafe { libc::process_vm_readv(own_pid(), &local, 1, &remote, 1, 0) };
     if n != len as isize {
         return Err(libc::EFAULT);
     }
@@ -43,6 +144,12 @@ pub(crate) fn copy_out(addr: u64, bytes: &[u8]) -> Result<(), Errno> {
     if addr == 0 {
         return Err(libc::EFAULT);
     }
+    if on_live_stack(addr, bytes.len()) {
+        // SAFETY: the range lies on this thread's live stack (checked): mapped and
+        // writable; `bytes` is our own buffer elsewhere.
+        unsafe { std::ptr::copy(bytes.as_ptr(), addr as *mut u8, bytes.len()) };
+        return Ok(());
+    }
     let local = libc::iovec {
         iov_base: bytes.as_ptr() as *mut libc::c_void,
         iov_len: bytes.len(),
@@ -52,7 +159,7 @@ pub(crate) fn copy_out(addr: u64, bytes: &[u8]) -> Result<(), Errno> {
         iov_len: bytes.len(),
     };
     // SAFETY: writes `bytes` into our own process; the kernel checks the remote range.
-    let n = unsafe { libc::process_vm_writev(libc::getpid(), &local, 1, &remote, 1, 0) };
+    let n = unsafe { libc::process_vm_writev(own_pid(), &local, 1, &remote, 1, 0) };
     if n != bytes.len() as isize {
         return Err(libc::EFAULT);
     }

@@ -37,9 +37,13 @@ static RELEASE_AT_EXIT: extern "C" fn() = fds::release_all;
 #[used]
 #[unsafe(link_section = ".init_array")]
 static FOLLOW_FORKS: extern "C" fn() = {
+    extern "C" fn child() {
+        attr::forget_pid();
+        fds::hold_all_again();
+    }
     extern "C" fn register() {
         // SAFETY: registers a child handler that only takes our own lock and the store's.
-        unsafe { libc::pthread_atfork(None, None, Some(fds::hold_all_again)) };
+        unsafe { libc::pthread_atfork(None, None, Some(child)) };
     }
     register
 };

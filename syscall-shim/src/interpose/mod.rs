@@ -63,6 +63,9 @@ pub unsafe extern "C" fn syscall(
     a6: c_long,
 ) -> c_long {
     if number == libc::SYS_bpf {
+        // The caller's frames are above this one's locals.
+        let marker = 0u8;
+        let _frames = crate::attr::caller_frames_from(std::ptr::addr_of!(marker) as usize);
         return match crate::bpf(a1 as i32, a2 as u64, a3 as u32) {
             Ok(r) => r,
             Err(e) => {

@@ -10,7 +10,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Netns, Scratch, clang, client, kernel_map_names, kernel_prog_names, shim, text};
+use common::{Netns, Scratch, client, kernel_map_names, kernel_prog_names, shim, text};
 use uxdp_maps::Store;
 use uxdp_maps::store::Pinned;
 
@@ -26,10 +26,7 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 
 /// The test program, built into `dir`.
 fn count_verdict(dir: &Path) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/count_verdict.c");
-    let obj = dir.join("count_verdict.o");
-    clang(&src, &obj);
-    obj
+    common::program("count_verdict", dir)
 }
 
 /// The shim's environment for a store at `store`.
@@ -57,25 +54,22 @@ fn kernel_untouched(ns: &Netns, dev: &str) {
     );
 }
 
-#[test]
-fn a_libbpf_client_attaches_over_netlink_as_with_the_kernel() {
-    common::require_root("a network namespace and the kernel comparison");
-    let _serial = one_at_a_time();
-    let scratch = Scratch::new("attach-client");
+/// Runs C client `name` with the test program, pin path `pin` and a veth of a namespace
+/// of its own, under the shim and then against the kernel (with a bpffs of its own in
+/// `ip netns exec`'s private mounts); checks the kernel got nothing from the shim's run,
+/// that the kernel's transcript has `steps`, and that the two transcripts are equal.
+fn client_as_with_the_kernel(name: &str, pin: &str, steps: &[&str]) {
+    let scratch = Scratch::new(&format!("attach-{name}"));
     let dir = &scratch.0;
     let obj = count_verdict(dir);
-    let exe = client("attach", dir);
-    let ns = Netns::with_veth("client", "uxs0", "uxs1");
+    let exe = client(name, dir);
+    let (dev, peer) = (format!("ux{name}0"), format!("ux{name}1"));
+    let ns = Netns::with_veth(name, &dev, &peer);
     let env = shim_env(&dir.join("store"));
-    let args = [
-        obj.to_str().unwrap(),
-        "/sys/fs/bpf/uxdp_attach_test",
-        "uxs0",
-    ];
+    let args = [obj.to_str().unwrap(), pin, dev.as_str()];
     let ours = ns.run(&env_refs(&env), &exe, &args);
     assert!(ours.status.success(), "{}", text(&ours));
-    kernel_untouched(&ns, "uxs0");
-    // The kernel's answers, with a bpffs of its own in `ip netns exec`'s private mounts.
+    kernel_untouched(&ns, &dev);
     let script = format!(
         "mount -t bpf bpf /sys/fs/bpf && exec {} {}",
         exe.display(),
@@ -87,51 +81,42 @@ fn a_libbpf_client_attaches_over_netlink_as_with_the_kernel() {
         String::from_utf8_lossy(&ours.stdout),
         String::from_utf8_lossy(&kernel.stdout),
     );
-    assert_eq!(ours, kernel, "shim answers (left) differ from the kernel's");
-    for step in [
-        "attach 0",
-        "attached_is_ours 1",
-        "attach_again -16",
-        "detach 0",
-    ] {
-        assert!(ours.contains(step), "{step} missing from {ours}");
+    for step in steps {
+        assert!(kernel.contains(step), "{step} missing from {kernel}");
     }
+    assert_eq!(ours, kernel, "shim answers (left) differ from the kernel's");
+}
+
+#[test]
+fn a_libbpf_client_attaches_over_netlink_as_with_the_kernel() {
+    common::require_root("a network namespace and the kernel comparison");
+    let _serial = one_at_a_time();
+    client_as_with_the_kernel(
+        "attach",
+        "/sys/fs/bpf/uxdp_attach_test",
+        &[
+            "attach 0",
+            "attached_is_ours 1",
+            "attach_again -16",
+            "detach 0",
+        ],
+    );
 }
 
 #[test]
 fn xdp_links_behave_as_the_kernel_s() {
     common::require_root("a network namespace and the kernel comparison");
     let _serial = one_at_a_time();
-    let scratch = Scratch::new("attach-link");
-    let dir = &scratch.0;
-    let obj = count_verdict(dir);
-    let exe = client("link", dir);
-    let ns = Netns::with_veth("link", "uxk0", "uxk1");
-    let env = shim_env(&dir.join("store"));
-    let args = [obj.to_str().unwrap(), "/sys/fs/bpf/uxdp_link_test", "uxk0"];
-    let ours = ns.run(&env_refs(&env), &exe, &args);
-    assert!(ours.status.success(), "{}", text(&ours));
-    kernel_untouched(&ns, "uxk0");
-    let script = format!(
-        "mount -t bpf bpf /sys/fs/bpf && exec {} {}",
-        exe.display(),
-        args.join(" ")
+    client_as_with_the_kernel(
+        "link",
+        "/sys/fs/bpf/uxdp_link_test",
+        &[
+            "attach_by_link 0",
+            "netlink_beside_link -16",
+            "kept_by_pin 1",
+            "update_defunct -67",
+        ],
     );
-    let kernel = ns.run(&[], Path::new("sh"), &["-c", &script]);
-    assert!(kernel.status.success(), "{}", text(&kernel));
-    let (ours, kernel) = (
-        String::from_utf8_lossy(&ours.stdout),
-        String::from_utf8_lossy(&kernel.stdout),
-    );
-    for step in [
-        "attach_by_link 0",
-        "netlink_beside_link -16",
-        "kept_by_pin 1",
-        "update_defunct -67",
-    ] {
-        assert!(kernel.contains(step), "{step} missing from {kernel}");
-    }
-    assert_eq!(ours, kernel, "shim answers (left) differ from the kernel's");
 }
 
 #[test]

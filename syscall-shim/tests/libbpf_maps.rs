@@ -151,19 +151,9 @@ fn batch_commands_answer_as_the_kernel_s() {
     common::require_root("the kernel's answers");
     let scratch = common::Scratch::new("batch");
     let exe = client("batch", &scratch.0);
-    let ours = Command::new(&exe)
-        .env("LD_PRELOAD", shim())
-        .env("UXDP_STORE", scratch.0.join("store"))
-        .output()
-        .unwrap();
-    assert!(ours.status.success(), "{}", common::text(&ours));
-    assert!(!kernel_map_names().iter().any(|n| n.starts_with("batch_")));
-    let kernel = Command::new(&exe).output().unwrap();
-    assert!(kernel.status.success(), "{}", common::text(&kernel));
-    let (ours, kernel) = (
-        String::from_utf8_lossy(&ours.stdout),
-        String::from_utf8_lossy(&kernel.stdout),
-    );
+    let (ours, kernel) = common::shim_then_kernel(&exe, &[], &scratch.0, || {
+        assert!(!kernel_map_names().iter().any(|n| n.starts_with("batch_")));
+    });
     assert!(kernel.contains("hash lookup elements 20"), "{kernel}");
     assert_eq!(ours, kernel, "shim (left) and kernel (right) differ");
 }

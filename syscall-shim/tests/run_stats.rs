@@ -6,36 +6,16 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
-use common::{Scratch, clang, client, shim, text};
+use common::{Scratch, client, program, shim_then_kernel};
 
 #[test]
 fn statistics_are_kept_while_enabled_as_by_the_kernel() {
     common::require_root("the kernel's answers");
     let scratch = Scratch::new("stats");
     let dir = &scratch.0;
-    let obj = dir.join("global_counter.o");
-    clang(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/global_counter.c"),
-        &obj,
-    );
+    let obj = program("global_counter", dir);
     let exe = client("stats", dir);
-    let ours = Command::new(&exe)
-        .arg("run")
-        .arg(&obj)
-        .env("LD_PRELOAD", shim())
-        .env("UXDP_STORE", dir.join("store"))
-        .output()
-        .unwrap();
-    assert!(ours.status.success(), "{}", text(&ours));
-    let kernel = Command::new(&exe).arg("run").arg(&obj).output().unwrap();
-    assert!(kernel.status.success(), "{}", text(&kernel));
-    let (ours, kernel) = (
-        String::from_utf8_lossy(&ours.stdout),
-        String::from_utf8_lossy(&kernel.stdout),
-    );
+    let (ours, kernel) = shim_then_kernel(&exe, &["run".as_ref(), obj.as_os_str()], dir, || {});
     assert!(kernel.contains("enabled run_cnt 5 timed 1"), "{kernel}");
     assert_eq!(ours, kernel, "shim (left) and kernel (right) differ");
 }

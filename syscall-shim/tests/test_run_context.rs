@@ -7,35 +7,16 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
-use common::{Scratch, clang, client, shim, text};
+use common::{Scratch, client, program, shim_then_kernel};
 
 #[test]
 fn test_runs_with_a_context_answer_as_the_kernel_s() {
     common::require_root("the kernel's answers");
     let scratch = Scratch::new("ctx");
     let dir = &scratch.0;
-    let obj = dir.join("ctx_echo.o");
-    clang(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/ctx_echo.c"),
-        &obj,
-    );
+    let obj = program("ctx_echo", dir);
     let exe = client("ctx", dir);
-    let ours = Command::new(&exe)
-        .arg(&obj)
-        .env("LD_PRELOAD", shim())
-        .env("UXDP_STORE", dir.join("store"))
-        .output()
-        .unwrap();
-    assert!(ours.status.success(), "{}", text(&ours));
-    let kernel = Command::new(&exe).arg(&obj).output().unwrap();
-    assert!(kernel.status.success(), "{}", text(&kernel));
-    let (ours, kernel) = (
-        String::from_utf8_lossy(&ours.stdout),
-        String::from_utf8_lossy(&kernel.stdout),
-    );
+    let (ours, kernel) = shim_then_kernel(&exe, &[obj.as_os_str()], dir, || {});
     assert!(kernel.lines().count() >= 17, "{kernel}");
     for (o, k) in ours.lines().zip(kernel.lines()) {
         assert_eq!(o, k, "shim (left) and kernel (right) differ");

@@ -46,6 +46,19 @@ pub enum PacketError {
     TooLong(usize),
 }
 
+/// `bytes` in page-sized fragments, as the kernel's test run puts what does not fit the
+/// frame.
+fn fragments(bytes: &[u8]) -> Vec<Frag> {
+    bytes
+        .chunks(FRAG_SIZE)
+        .map(|c| {
+            let mut page = vec![0u8; FRAG_SIZE].into_boxed_slice();
+            page[..c.len()].copy_from_slice(c);
+            Frag { page, len: c.len() }
+        })
+        .collect()
+}
+
 /// A packet and the frame around it.
 #[derive(Debug, Clone)]
 pub struct Packet {
@@ -71,14 +84,7 @@ impl Packet {
         let (linear, rest) = bytes.split_at(bytes.len().min(MAX_DATA));
         let mut frame = vec![0u8; FRAME_SIZE].into_boxed_slice();
         frame[HEADROOM..HEADROOM + linear.len()].copy_from_slice(linear);
-        let frags = rest
-            .chunks(FRAG_SIZE)
-            .map(|c| {
-                let mut page = vec![0u8; FRAG_SIZE].into_boxed_slice();
-                page[..c.len()].copy_from_slice(c);
-                Frag { page, len: c.len() }
-            })
-            .collect();
+        let frags = fragments(rest);
         Ok(Packet {
             frame,
             meta: HEADROOM,
@@ -110,14 +116,7 @@ impl Packet {
         }
         let mut frame = vec![0u8; FRAME_SIZE].into_boxed_slice();
         frame[HEADROOM - meta..HEADROOM + end - meta].copy_from_slice(&bytes[..end]);
-        let frags = bytes[end..]
-            .chunks(FRAG_SIZE)
-            .map(|c| {
-                let mut page = vec![0u8; FRAG_SIZE].into_boxed_slice();
-                page[..c.len()].copy_from_slice(c);
-                Frag { page, len: c.len() }
-            })
-            .collect();
+        let frags = fragments(&bytes[end..]);
         Ok(Packet {
             frame,
             meta: HEADROOM - meta,

@@ -115,6 +115,16 @@ fn duplicated(old: c_int, new: c_int) -> c_int {
     new
 }
 
+/// After `dup2`/`dup3` made `new` a duplicate of `old`: what `new` stood for is
+/// forgotten (it was closed), then it stands for what `old` does.
+fn replaced(old: c_int, new: c_int) -> c_int {
+    if new >= 0 && new != old {
+        fds::forget(new);
+        netlink::forget(new);
+    }
+    duplicated(old, new)
+}
+
 /// `dup` of one of our descriptors stands for the same object.
 ///
 /// # Safety
@@ -138,12 +148,7 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     type Dup2Fn = unsafe extern "C" fn(c_int, c_int) -> c_int;
     let f = next!(c"dup2", Dup2Fn);
     // SAFETY: libc's dup2 with the caller's arguments.
-    let r = unsafe { f(old, new) };
-    if r >= 0 && old != new {
-        fds::forget(new);
-        netlink::forget(new);
-    }
-    duplicated(old, r)
+    replaced(old, unsafe { f(old, new) })
 }
 
 /// `dup3`, as `dup2`.
@@ -156,12 +161,7 @@ pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     type Dup3Fn = unsafe extern "C" fn(c_int, c_int, c_int) -> c_int;
     let f = next!(c"dup3", Dup3Fn);
     // SAFETY: libc's dup3 with the caller's arguments.
-    let r = unsafe { f(old, new, flags) };
-    if r >= 0 && old != new {
-        fds::forget(new);
-        netlink::forget(new);
-    }
-    duplicated(old, r)
+    replaced(old, unsafe { f(old, new, flags) })
 }
 
 /// `fcntl`: `F_DUPFD` and `F_DUPFD_CLOEXEC` of our descriptors stand for the same object

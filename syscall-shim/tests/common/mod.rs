@@ -174,3 +174,40 @@ pub(crate) fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// Test program `name` (tests/programs/NAME.c) built into `dir`.
+pub(crate) fn program(name: &str, dir: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/programs/{name}.c"));
+    let obj = dir.join(format!("{name}.o"));
+    clang(&src, &obj);
+    obj
+}
+
+/// The transcripts (standard output) of `exe ARGS` run first under the shim (a store in
+/// `dir`), then against the kernel, with `between` run in between (to check the kernel
+/// got nothing from the shim's run). Either failing fails the test.
+pub(crate) fn shim_then_kernel(
+    exe: &Path,
+    args: &[&std::ffi::OsStr],
+    dir: &Path,
+    between: impl FnOnce(),
+) -> (String, String) {
+    let ours = Command::new(exe)
+        .args(args)
+        .env("LD_PRELOAD", shim())
+        .env("UXDP_STORE", dir.join("store"))
+        .output()
+        .unwrap();
+    assert!(ours.status.success(), "under the shim: {}", text(&ours));
+    between();
+    let kernel = Command::new(exe).args(args).output().unwrap();
+    assert!(
+        kernel.status.success(),
+        "against the kernel: {}",
+        text(&kernel)
+    );
+    (
+        String::from_utf8_lossy(&ours.stdout).into_owned(),
+        String::from_utf8_lossy(&kernel.stdout).into_owned(),
+    )
+}

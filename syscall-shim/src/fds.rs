@@ -1,8 +1,10 @@
 //! The process's descriptors for store objects: real descriptors (memfds named for the
 //! object, so `/proc/PID/fd` shows what they are) mapped to the objects they stand for.
 
+use std::cell::UnsafeCell;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use uxdp_maps::store::ObjectRef;
 use uxdp_maps::{Map, Store};
@@ -56,11 +58,65 @@ impl Object {
     }
 }
 
-static TABLE: Mutex<Option<HashMap<i32, Object>>> = Mutex::new(None);
+/// The table of the process's descriptors, behind a lock that `fork` can hold across
+/// (see [`before_fork`]): a child never inherits it taken by a thread it does not have.
+struct Table {
+    locked: AtomicBool,
+    map: UnsafeCell<Option<HashMap<i32, Object>>>,
+}
+
+// SAFETY: `map` is only reached with `locked` taken (see `with_table`).
+unsafe impl Sync for Table {}
+
+static TABLE: Table = Table {
+    locked: AtomicBool::new(false),
+    map: UnsafeCell::new(None),
+};
+
+fn lock() {
+    while TABLE
+        .locked
+        .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        std::thread::yield_now();
+    }
+}
+
+fn unlock() {
+    TABLE.locked.store(false, Ordering::Release);
+}
 
 fn with_table<R>(f: impl FnOnce(&mut HashMap<i32, Object>) -> R) -> R {
-    let mut t = TABLE.lock().unwrap_or_else(PoisonError::into_inner);
-    f(t.get_or_insert_with(HashMap::new))
+    struct Unlock;
+    impl Drop for Unlock {
+        fn drop(&mut self) {
+            unlock();
+        }
+    }
+    lock();
+    let _unlock = Unlock;
+    // SAFETY: the lock is held until `_unlock` drops; no other reference to the map
+    // exists meanwhile (`f` cannot reach `with_table` again: it gets the map only).
+    let map = unsafe { &mut *TABLE.map.get() };
+    f(map.get_or_insert_with(HashMap::new))
+}
+
+/// Before `fork`: the table is held, so the child gets it consistent and free.
+pub(crate) extern "C" fn before_fork() {
+    lock();
+}
+
+/// After `fork`, in the parent.
+pub(crate) extern "C" fn after_fork_in_parent() {
+    unlock();
+}
+
+/// After `fork`, in the child: the table is free again, and the child's copies of the
+/// descriptors hold their objects too.
+pub(crate) extern "C" fn after_fork_in_child() {
+    unlock();
+    hold_all_again();
 }
 
 /// A new descriptor for `obj`, named `name` (e.g. `uxdp-map:7`).
@@ -141,7 +197,7 @@ pub(crate) extern "C" fn release_all() {
 }
 
 /// In a forked child: its copies of the descriptors hold their objects too.
-pub(crate) extern "C" fn hold_all_again() {
+fn hold_all_again() {
     let all: Vec<Object> = with_table(|t| t.values().cloned().collect());
     if let Ok(store) = crate::commands::store() {
         for obj in all {

@@ -33,17 +33,25 @@ pub use commands::bpf;
 #[unsafe(link_section = ".fini_array")]
 static RELEASE_AT_EXIT: extern "C" fn() = fds::release_all;
 
-/// Run when the library is loaded: a forked child holds what its descriptors name.
+/// Run when the library is loaded: `fork` keeps the descriptor table consistent, and a
+/// forked child holds what its descriptors name.
 #[used]
 #[unsafe(link_section = ".init_array")]
 static FOLLOW_FORKS: extern "C" fn() = {
     extern "C" fn child() {
         attr::forget_pid();
-        fds::hold_all_again();
+        fds::after_fork_in_child();
     }
     extern "C" fn register() {
-        // SAFETY: registers a child handler that only takes our own lock and the store's.
-        unsafe { libc::pthread_atfork(None, None, Some(child)) };
+        // SAFETY: registers handlers that only take and release our own table lock (and,
+        // in the child, the store's holds).
+        unsafe {
+            libc::pthread_atfork(
+                Some(fds::before_fork),
+                Some(fds::after_fork_in_parent),
+                Some(child),
+            )
+        };
     }
     register
 };

@@ -157,3 +157,16 @@ fn batch_commands_answer_as_the_kernel_s() {
     assert!(kernel.contains("hash lookup elements 20"), "{kernel}");
     assert_eq!(ours, kernel, "shim (left) and kernel (right) differ");
 }
+
+#[test]
+fn descriptors_survive_fork_as_in_the_kernel() {
+    common::require_root("the kernel's answers");
+    let scratch = common::Scratch::new("fork");
+    let exe = client("fork", &scratch.0);
+    let (ours, kernel) = common::shim_then_kernel(&exe, &[], &scratch.0, || {});
+    assert!(kernel.contains("lookup 0 value 42"), "{kernel}");
+    assert_eq!(ours, kernel, "shim (left) and kernel (right) differ");
+    // Every process let go of the map at exit: the store has nothing left.
+    let store = Store::open(&scratch.0.join("store")).unwrap();
+    assert!(store.map_ids().is_empty(), "{:?}", store.map_ids());
+}

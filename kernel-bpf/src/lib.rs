@@ -15,7 +15,7 @@ pub mod prog;
 mod ringbuf;
 
 pub use btf::BtfFd;
-pub use map::{MapCreate, MapFd};
+pub use map::{MapCreate, MapFd, MapInfo, map_ids};
 pub use prog::{LoadError, ProgFd, ProgInfo, ProgLoad, TestRun, XdpMd};
 
 /// `BPF_MAP_TYPE_*` values for [`MapFd::create`] (the XDP-relevant ones; any `u32` may be

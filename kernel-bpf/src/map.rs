@@ -11,6 +11,66 @@ const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
 const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
 const BPF_MAP_LOOKUP_AND_DELETE_ELEM: libc::c_long = 21;
 const BPF_MAP_FREEZE: libc::c_long = 22;
+const BPF_MAP_GET_NEXT_ID: libc::c_long = 12;
+const BPF_MAP_GET_FD_BY_ID: libc::c_long = 14;
+
+/// `BPF_MAP_GET_NEXT_ID` / `BPF_MAP_GET_FD_BY_ID` attributes.
+#[repr(C)]
+#[derive(Default)]
+struct IdAttr {
+    id: u32,
+    next_id: u32,
+    open_flags: u32,
+}
+
+/// What `BPF_OBJ_GET_INFO_BY_FD` says of a map (`struct bpf_map_info`'s first fields).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapInfo {
+    /// `BPF_MAP_TYPE_*`.
+    pub map_type: u32,
+    /// The map's id.
+    pub id: u32,
+    /// Key bytes.
+    pub key_size: u32,
+    /// Value bytes.
+    pub value_size: u32,
+    /// Entries.
+    pub max_entries: u32,
+    /// `BPF_F_*` flags.
+    pub flags: u32,
+    /// Its name.
+    pub name: String,
+}
+
+/// `struct bpf_map_info` up to its name.
+#[repr(C)]
+#[derive(Default)]
+struct MapInfoRaw {
+    map_type: u32,
+    id: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+    name: [u8; 16],
+}
+
+/// The ids of every map, ascending (`BPF_MAP_GET_NEXT_ID` until `ENOENT`).
+pub fn map_ids() -> Result<Vec<u32>, Errno> {
+    let mut ids = Vec::new();
+    let mut attr = IdAttr::default();
+    loop {
+        // SAFETY: a `BPF_MAP_GET_NEXT_ID` attribute without pointers or padding.
+        match unsafe { sys_bpf(BPF_MAP_GET_NEXT_ID, &mut attr) } {
+            Ok(_) => {
+                ids.push(attr.next_id);
+                attr.id = attr.next_id;
+            }
+            Err(e) if e.raw() == libc::ENOENT => return Ok(ids),
+            Err(e) => return Err(e),
+        }
+    }
+}
 
 /// The `BPF_MAP_CREATE` prefix of `union bpf_attr`, up to and including `map_extra`.
 #[repr(C)]
@@ -178,6 +238,54 @@ impl MapFd {
             fd,
             key_size: c.key_size as usize,
             value_len,
+        })
+    }
+
+    /// A new descriptor of map `id` (`BPF_MAP_GET_FD_BY_ID`; `ENOENT` when there is
+    /// none), sized from its info.
+    pub fn from_id(id: u32) -> Result<Self, Errno> {
+        let mut attr = IdAttr {
+            id,
+            ..IdAttr::default()
+        };
+        // SAFETY: a `BPF_MAP_GET_FD_BY_ID` attribute without pointers or padding.
+        let raw = unsafe { sys_bpf(BPF_MAP_GET_FD_BY_ID, &mut attr) }?;
+        // SAFETY: the kernel returned a new fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw as RawFd) };
+        let mut m = Self {
+            fd,
+            key_size: 0,
+            value_len: 0,
+        };
+        let info = m.info()?;
+        m.key_size = info.key_size as usize;
+        m.value_len = if is_percpu(info.map_type) {
+            (info.value_size as usize).next_multiple_of(8) * possible_cpus()
+        } else {
+            info.value_size as usize
+        };
+        Ok(m)
+    }
+
+    /// The map's type, id, sizes, flags and name (`BPF_OBJ_GET_INFO_BY_FD`).
+    pub fn info(&self) -> Result<MapInfo, Errno> {
+        let mut info = MapInfoRaw::default();
+        let mut attr = crate::InfoAttr {
+            bpf_fd: self.fd.as_raw_fd() as u32,
+            info_len: size_of::<MapInfoRaw>() as u32,
+            info: std::ptr::from_mut(&mut info) as u64,
+        };
+        // SAFETY: the attribute has no padding; `info` is live and `info_len` bytes long.
+        unsafe { sys_bpf(crate::BPF_OBJ_GET_INFO_BY_FD, &mut attr) }?;
+        let len = info.name.iter().position(|&b| b == 0).unwrap_or(16);
+        Ok(MapInfo {
+            map_type: info.map_type,
+            id: info.id,
+            key_size: info.key_size,
+            value_size: info.value_size,
+            max_entries: info.max_entries,
+            flags: info.map_flags,
+            name: String::from_utf8_lossy(&info.name[..len]).into_owned(),
         })
     }
 

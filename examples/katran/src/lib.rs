@@ -4,3 +4,4 @@
 
 pub mod maglev;
 pub mod murmur3;
+pub mod real_hash;

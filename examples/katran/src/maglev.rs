@@ -38,10 +38,10 @@ pub struct Endpoint {
 /// The fill order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Variant {
-    /// `weight` claims per turn.
+    /// `weight` claims in the first round, one per round after: Katran's default.
+    #[default]
     V1,
     /// One claim per turn once the accumulated weight reaches the largest weight.
-    #[default]
     V2,
 }
 

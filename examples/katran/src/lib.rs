@@ -1,7 +1,11 @@
 //! A Katran-compatible L4 balancer for uxdp: the XDP program (`bpf/balancer.c`, restricted
-//! C built with clang), its maps' layouts, the control plane's Maglev rings, and a
+//! C built with clang), its maps' layouts, the control plane (`katran-ctl`: a
+//! configuration turned into map writes, Maglev rings identical to Katran's), and a
 //! traffic generator for its workloads.
 
+pub mod config;
+pub mod layout;
 pub mod maglev;
 pub mod murmur3;
+pub mod plan;
 pub mod real_hash;

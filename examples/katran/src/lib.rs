@@ -9,3 +9,4 @@ pub mod maglev;
 pub mod murmur3;
 pub mod plan;
 pub mod real_hash;
+pub mod traffic;

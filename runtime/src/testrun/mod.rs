@@ -322,6 +322,18 @@ impl<'o> TestRun<'o> {
             .collect()
     }
 
+    /// Map `name`'s contents in uxdp and, with a kernel side, in the kernel (for maps too
+    /// large to compare whole, or whose values hold times).
+    pub fn map_contents(&self, name: &str) -> Result<(Contents, Option<Contents>), TestRunError> {
+        let i = self.map_index(name)?;
+        let ours = dump::of_uxdp(&self.ours.maps[i]);
+        let theirs = self
+            .kernel
+            .as_ref()
+            .map(|k| dump::of_kernel(&k.maps[i], &self.obj.maps[i].def));
+        Ok((ours, theirs))
+    }
+
     /// Every difference between the maps of the two sides, as `map: difference` lines
     /// (none without a kernel side). Queues, stacks and ring buffers are drained.
     pub fn map_differences(&self) -> Vec<String> {

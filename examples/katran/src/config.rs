@@ -148,7 +148,7 @@ impl Config {
                     for opt in &args[4..] {
                         match opt.split_once('=') {
                             Some(("weight", w)) => {
-                                weight = w.parse().map_err(|_| err(format!("weight `{w}`")))?
+                                weight = w.parse().map_err(|_| err(format!("weight `{w}`")))?;
                             }
                             _ => return Err(err(format!("unknown real option `{opt}`"))),
                         }

@@ -234,11 +234,8 @@ fn entries(c: Contents, f: impl Fn(&[u8], &mut Vec<u8>)) -> BTreeMap<Vec<u8>, Ve
 #[test]
 fn every_packet_and_counter_as_in_the_kernel() {
     // SAFETY: geteuid has no preconditions.
-    assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
-        "needs root (CI runs as root)"
-    );
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(euid, 0, "needs root (CI runs as root)");
     let dir = std::env::temp_dir().join(format!("uxdp-katran-vs-kernel-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

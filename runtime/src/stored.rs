@@ -90,10 +90,23 @@ pub fn references(
 /// The verifier's environment for `maps` and `relocs`.
 pub fn environment(maps: &[Arc<Map>], relocs: &BTreeMap<usize, LddwTarget>) -> Env {
     Env {
-        maps: maps.iter().map(|m| map_info(m)).collect(),
+        maps: map_infos(maps),
         lddw: crate::verify::lddw_refs(relocs),
         devmap: false,
     }
+}
+
+/// The verifier's view of `maps`, each map of maps' inner template appended after them
+/// (as `NAME.inner`) and linked from it.
+pub fn map_infos(maps: &[Arc<Map>]) -> Vec<MapInfo> {
+    let mut infos: Vec<MapInfo> = maps.iter().map(|m| map_info(m)).collect();
+    for (i, m) in maps.iter().enumerate() {
+        if let Some(t) = &m.def().inner {
+            infos.push(crate::verify::info(&format!("{}.inner", m.def().name), t));
+            infos[i].inner = Some(infos.len() - 1);
+        }
+    }
+    infos
 }
 
 /// Stored program `id` of `registry`'s store, verified and ready to run.

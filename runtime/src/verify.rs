@@ -7,7 +7,7 @@ use uxdp_maps::def::{InnerTemplate, flags};
 
 use crate::object::{LddwTarget, MapInit, MapSpec, Object, ProgramSpec};
 
-fn info(name: &str, t: &InnerTemplate) -> MapInfo {
+pub(crate) fn info(name: &str, t: &InnerTemplate) -> MapInfo {
     let mut m = MapInfo::new(
         name,
         t.map_type as u32,

@@ -167,9 +167,10 @@ fn map_create(a: &Attr) -> Result<i64, Errno> {
     let end = name.iter().position(|&b| b == 0).ok_or(libc::EINVAL)?;
     def.name = String::from_utf8(name[..end].to_vec()).map_err(|_| libc::EINVAL)?;
     def.map_extra = a.u64(64);
+    // inner_map_fd: the map whose shape every inner map must have.
     if a.u32(20) != 0 {
-        log("inner map templates are not supported yet: EINVAL");
-        return Err(libc::EINVAL);
+        let inner = fds::map(a.u32(20))?;
+        def.inner = Some(uxdp_maps::def::InnerTemplate::of(inner.def()));
     }
     def.validate().map_err(|e| e.errno())?;
     let btf = match a.u32(48) {
@@ -208,9 +209,37 @@ fn map_lookup(a: &Attr, and_delete: bool) -> Result<i64, Errno> {
 fn map_update(a: &Attr) -> Result<i64, Errno> {
     let m = fds::map(a.u32(0))?;
     let key = key_of(a, &m)?;
-    let value = copy_in(a.u64(16), m.syscall_value_size())?;
+    let mut value = copy_in(a.u64(16), m.syscall_value_size())?;
+    objects_to_ids(&m, &mut value)?;
     m.update(&key, &value, a.u64(24)).map_err(|e| e.errno())?;
     Ok(0)
+}
+
+/// The descriptors an update's value names, as the store ids the map keeps: a map's for
+/// maps of maps, a program's for program arrays, and the optional program of a devmap or
+/// cpumap entry (its second word, when positive).
+fn objects_to_ids(m: &Map, value: &mut [u8]) -> Result<(), Errno> {
+    let word = |v: &[u8], at: usize| i32::from_ne_bytes(v[at..at + 4].try_into().expect("4"));
+    let prog_id = |fd: i32| match fds::object(fd)? {
+        Object::Prog(id) => Ok(id),
+        _ => Err(libc::EINVAL),
+    };
+    let id = match m.def().map_type {
+        MapType::ArrayOfMaps | MapType::HashOfMaps => {
+            Some((0, fds::map(word(value, 0) as u32)?.id()))
+        }
+        MapType::ProgArray => Some((0, prog_id(word(value, 0))?)),
+        MapType::Devmap | MapType::DevmapHash | MapType::Cpumap
+            if value.len() >= 8 && word(value, 4) > 0 =>
+        {
+            Some((4, prog_id(word(value, 4))?))
+        }
+        _ => None,
+    };
+    if let Some((at, id)) = id {
+        value[at..at + 4].copy_from_slice(&id.to_ne_bytes());
+    }
+    Ok(())
 }
 
 fn map_delete(a: &Attr) -> Result<i64, Errno> {

@@ -113,7 +113,7 @@ pub(crate) fn prog_load(a: &Attr) -> Result<i64, Errno> {
     let mut text = String::new();
     if prog_type == PROG_TYPE_XDP {
         let env = Env {
-            maps: maps.iter().map(|m| uxdp::stored::map_info(m)).collect(),
+            maps: uxdp::stored::map_infos(&maps),
             lddw,
             devmap: false,
         };

@@ -3,6 +3,7 @@
 //! configuration turned into map writes, Maglev rings identical to Katran's), and a
 //! traffic generator for its workloads.
 
+pub mod backend;
 pub mod config;
 pub mod layout;
 pub mod maglev;

@@ -11,3 +11,4 @@ pub mod murmur3;
 pub mod plan;
 pub mod real_hash;
 pub mod traffic;
+pub mod workload;

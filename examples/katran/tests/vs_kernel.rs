@@ -7,66 +7,17 @@
 //! root and clang-14; it does not skip.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use uxdp::engine::Engine;
 use uxdp::object::Object;
 use uxdp::testrun::TestRun;
 use uxdp::testrun::dump::Contents;
 use uxdp_katran::config::Config;
-use uxdp_katran::plan::plan;
 use uxdp_katran::traffic::{Packet, tcp_flags};
+
+mod common;
+use common::{CLIENT_MAC, CONFIG, LB_MAC, Scratch, balancer, fill, require_root};
 use uxdp_maps::{Store, StoreOptions};
-
-const LB_MAC: [u8; 6] = [0x02, 0x1b, 0, 0, 0, 1];
-const CLIENT_MAC: [u8; 6] = [0x02, 0xc1, 0, 0, 0, 2];
-
-const CONFIG: &str = "
-gateway-mac 02:00:00:00:00:99
-vip 10.0.0.10 80 tcp
-real 10.0.0.10 80 tcp 192.168.1.2
-real 10.0.0.10 80 tcp 192.168.1.3
-real 10.0.0.10 80 tcp fc00::2
-vip 10.0.0.11 0 udp
-real 10.0.0.11 0 udp 192.168.1.4
-real 10.0.0.11 0 udp 192.168.1.5 weight=3
-vip fc00::10 443 tcp hash=maglev-v2
-real fc00::10 443 tcp fc00::3
-real fc00::10 443 tcp fc00::4 weight=2
-real fc00::10 443 tcp 192.168.1.2
-vip 10.0.0.12 53 udp flags=hash-no-src-port
-real 10.0.0.12 53 udp 192.168.1.5
-real 10.0.0.12 53 udp 192.168.1.6
-vip 10.0.0.13 8080 tcp flags=hash-dport-only
-real 10.0.0.13 8080 tcp 192.168.1.6
-real 10.0.0.13 8080 tcp 192.168.1.7
-vip 10.0.0.14 9000 tcp flags=lru-bypass
-real 10.0.0.14 9000 tcp 192.168.1.2
-real 10.0.0.14 9000 tcp 192.168.1.7
-watch-lru-misses 10.0.0.10 80 tcp
-";
-
-/// The balancer, built with clang-14 into `dir`.
-fn balancer(dir: &Path) -> PathBuf {
-    let out = dir.join("balancer.o");
-    let o = Command::new("clang-14")
-        .args([
-            "-O2",
-            "-g",
-            "-target",
-            "bpf",
-            "-I/usr/include/x86_64-linux-gnu",
-            "-c",
-        ])
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("bpf/balancer.c"))
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .expect("clang-14 runs");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    out
-}
 
 fn pkt(src: &str, dst: &str, sport: u16, dport: u16, tcp: Option<u8>, len: usize) -> Vec<u8> {
     Packet {
@@ -233,27 +184,15 @@ fn entries(c: Contents, f: impl Fn(&[u8], &mut Vec<u8>)) -> BTreeMap<Vec<u8>, Ve
 
 #[test]
 fn every_packet_and_counter_as_in_the_kernel() {
-    // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
-    assert_eq!(euid, 0, "needs root (CI runs as root)");
-    let dir = std::env::temp_dir().join(format!("uxdp-katran-vs-kernel-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let obj_path = balancer(&dir);
+    require_root();
+    let scratch = Scratch::new("vs-kernel");
+    let dir = &scratch.0;
+    let obj_path = balancer(dir);
     let obj = Object::parse("balancer.o", &std::fs::read(&obj_path).unwrap()).unwrap();
     let store = Store::create(&dir.join("store"), &StoreOptions::default()).unwrap();
     let t = TestRun::new(&obj, store, None, true, Engine::Jit).unwrap();
 
-    let config = Config::parse(CONFIG).unwrap();
-    let mut by_map: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
-    for w in plan(&config, &[]).unwrap() {
-        let rec = by_map.entry(w.map).or_default();
-        rec.extend_from_slice(&w.key);
-        rec.extend_from_slice(&w.value.expect("a fresh configuration only writes"));
-    }
-    for (map, records) in &by_map {
-        t.fill_map(map, records).unwrap();
-    }
+    fill(&t, &Config::parse(CONFIG).unwrap());
 
     let mut verdicts: BTreeMap<u32, usize> = BTreeMap::new();
     for (name, frame) in workload() {
@@ -291,5 +230,4 @@ fn every_packet_and_counter_as_in_the_kernel() {
     same("fallback_cache", &|_, v| v[8..16].fill(0));
     same("vip_map", &|_, _| {});
     same("reals", &|_, _| {});
-    let _ = std::fs::remove_dir_all(&dir);
 }

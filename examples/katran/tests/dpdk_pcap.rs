@@ -49,22 +49,21 @@ fn frames() -> Vec<Vec<u8>> {
         seed: 13,
         ..base.clone()
     };
-    let mut all = Vec::new();
-    for (a, b, c) in interleave(base.frames(600), udp.frames(300), v6.frames(300)) {
-        all.extend([a, b, c].into_iter().flatten());
-    }
-    all
+    interleave(vec![base.frames(600), udp.frames(300), v6.frames(300)])
 }
 
-/// Interleaves three lists.
-fn interleave(
-    a: Vec<Vec<u8>>,
-    b: Vec<Vec<u8>>,
-    c: Vec<Vec<u8>>,
-) -> Vec<(Option<Vec<u8>>, Option<Vec<u8>>, Option<Vec<u8>>)> {
-    let n = a.len().max(b.len()).max(c.len());
-    let (mut a, mut b, mut c) = (a.into_iter(), b.into_iter(), c.into_iter());
-    (0..n).map(|_| (a.next(), b.next(), c.next())).collect()
+/// One frame of each list in turn, while any is left.
+fn interleave(lists: Vec<Vec<Vec<u8>>>) -> Vec<Vec<u8>> {
+    let n = lists.iter().map(Vec::len).max().unwrap_or(0);
+    let mut iters: Vec<_> = lists.into_iter().map(Vec::into_iter).collect();
+    (0..n)
+        .flat_map(|_| {
+            iters
+                .iter_mut()
+                .filter_map(Iterator::next)
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 #[test]

@@ -181,6 +181,9 @@ fn map_create(a: &Attr) -> Result<i64, Errno> {
         },
     };
     let m = Map::create(store()?, &def).map_err(|e| e.errno())?;
+    store()?
+        .manage(uxdp_maps::store::ObjectRef::Map(m.id()))
+        .map_err(|e| e.errno())?;
     if let Some(btf) = btf {
         store()?.set_map_btf(m.id(), btf).map_err(|e| e.errno())?;
     }

@@ -33,6 +33,7 @@ impl Store {
             (&raw mut (*e).value_size).write(blob.len() as u32);
             (&raw mut (*e).offset).write(offset);
             (&raw mut (*e).size).write(size);
+            (*e).managed.store(1, Ordering::Relaxed);
         }
         self.entry(idx).state.store(LIVE, Ordering::Release);
         Ok(id)

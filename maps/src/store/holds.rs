@@ -1,7 +1,9 @@
 //! Who keeps a store object alive: descriptors in shim processes, bpffs pins and XDP
-//! attachments each count as one holder. When the last goes, the object goes; a map
-//! stays while a live program uses it, and goes with the last such program when nothing
-//! else holds it.
+//! attachments each count as one holder. When the last goes, the object goes — if holds
+//! manage its life (everything made through the shim: [`Store::manage`]); a map stays
+//! while a live program uses it, and goes with the last such program when nothing else
+//! holds it. Objects a process made directly (a data plane loading an object) are never
+//! deleted by holds.
 
 use super::{KIND_BTF, KIND_MAP, KIND_PROG, KIND_XDP, Store};
 use crate::error::MapError;
@@ -54,10 +56,32 @@ impl Store {
         self.retain(obj.kind(), obj.id())
     }
 
-    /// Counts one holder of `obj` less and deletes it when none remain (see the module
-    /// documentation for maps).
+    /// Puts `obj`'s life in the hands of its holds: when the last goes, it goes.
+    pub fn manage(&self, obj: ObjectRef) -> Result<(), MapError> {
+        let idx = self
+            .live_index(obj.kind(), obj.id())
+            .ok_or(MapError::NotFound)?;
+        self.entry(idx)
+            .managed
+            .store(1, std::sync::atomic::Ordering::Release);
+        Ok(())
+    }
+
+    /// Whether holds decide `obj`'s life.
+    fn managed(&self, obj: ObjectRef) -> bool {
+        matches!(obj, ObjectRef::Link(_))
+            || self.live_index(obj.kind(), obj.id()).is_some_and(|i| {
+                self.entry(i)
+                    .managed
+                    .load(std::sync::atomic::Ordering::Acquire)
+                    != 0
+            })
+    }
+
+    /// Counts one holder of `obj` less and deletes it when none remain and holds manage
+    /// it (see the module documentation for maps).
     pub fn drop_hold(&self, obj: ObjectRef) {
-        if self.release(obj.kind(), obj.id()) != Ok(0) {
+        if self.release(obj.kind(), obj.id()) != Ok(0) || !self.managed(obj) {
             return;
         }
         match obj {
@@ -114,7 +138,7 @@ impl Store {
             .into_iter()
             .filter_map(|p| self.program(p).ok())
             .any(|p| p.map_ids.contains(&id));
-        if !held && !used {
+        if !held && !used && self.managed(ObjectRef::Map(id)) {
             let btf = self.map_btf(id)[0];
             if self.delete_map(id).is_ok() && btf != 0 {
                 self.drop_hold(ObjectRef::Btf(btf));
@@ -136,6 +160,12 @@ mod tests {
         let store = Store::create(&path, &StoreOptions::default()).unwrap();
         let m = Map::create(&store, &MapDef::new(MapType::Array, 4, 4, 1)).unwrap();
         let map = ObjectRef::Map(m.id());
+        // A map made directly outlives every hold...
+        store.hold(map).unwrap();
+        store.drop_hold(map);
+        assert_eq!(store.map_ids(), [m.id()]);
+        // ...one made through the shim does not.
+        store.manage(map).unwrap();
         store.hold(map).unwrap();
         let p = store
             .create_program(&ProgRecord {

@@ -124,7 +124,10 @@ pub(crate) struct Entry {
     /// A map's BTF: the blob's id, the key's and the value's type ids (set once, right
     /// after creation; the map holds the blob).
     btf: [AtomicU32; 3],
-    _reserved: [u8; 4],
+    /// Non-zero when holds decide the object's life (made through the shim): the last
+    /// hold going deletes it. An object a process made directly (`uxdp run` loading an
+    /// object) lives until deleted.
+    managed: AtomicU32,
 }
 
 const _: () = assert!(size_of::<Entry>() == ENTRY_SIZE as usize);
@@ -499,6 +502,7 @@ impl Store {
             for b in &(*e).btf {
                 b.store(0, Ordering::Relaxed);
             }
+            (*e).managed.store(0, Ordering::Relaxed);
             (&raw mut (*e).inner).write(def.inner.map_or([0; 5], |t| {
                 [
                     t.map_type as u32,

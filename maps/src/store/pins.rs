@@ -156,6 +156,7 @@ mod tests {
         let store = Store::create(&path, &StoreOptions::default()).unwrap();
         let m = Map::create(&store, &MapDef::new(MapType::Hash, 4, 4, 8)).unwrap();
         let obj = ObjectRef::Map(m.id());
+        store.manage(obj).unwrap();
         store.pin("/sys/fs/bpf/d", Pinned::Dir).unwrap();
         store.pin("/sys/fs/bpf/d/m", Pinned::Object(obj)).unwrap();
         assert!(matches!(

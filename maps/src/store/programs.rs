@@ -91,6 +91,7 @@ impl Store {
             (&raw mut (*e).name).write(name);
             (&raw mut (*e).map_extra).write(p.load_time);
             (&raw mut (*e).inner).write([p.created_by_uid, p.btf_id, 0, 0, 0]);
+            (*e).managed.store(1, Ordering::Relaxed);
         }
         self.entry(idx).state.store(LIVE, Ordering::Release);
         Ok(id)

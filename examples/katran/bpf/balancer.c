@@ -33,7 +33,9 @@
 #define STATS_MAP_SIZE (MAX_VIPS * 2)
 #define CTL_MAP_SIZE 16
 #define MAX_SUPPORTED_CPUS 128
+#ifndef DEFAULT_LRU_SIZE /* the fallback connection table; -D to change (benchmarks) */
 #define DEFAULT_LRU_SIZE 1000
+#endif
 #define MAX_QUIC_REALS 0x00fffffe
 
 /* Behaviour. */

@@ -52,6 +52,17 @@ pub struct RunResult {
     pub redirect: Option<Redirect>,
 }
 
+/// How long a workload took on each side ([`TestRun::time_workload`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WorkloadTiming {
+    /// Frames run.
+    pub frames: usize,
+    /// uxdp's total, in nanoseconds.
+    pub uxdp_ns: f64,
+    /// The kernel's total, in nanoseconds (with a kernel side).
+    pub kernel_ns: Option<f64>,
+}
+
 /// Both sides' results for one packet: `Err` holds why the side refused the packet or
 /// failed the run.
 #[derive(Debug, Clone)]
@@ -320,6 +331,44 @@ impl<'o> TestRun<'o> {
             .zip(&self.ours.maps)
             .map(|(s, m)| (s.name.clone(), dump::of_uxdp(m)))
             .collect()
+    }
+
+    /// Times a workload: every frame once, in order, on each side, each side's maps
+    /// carrying over from frame to frame, each run timed alone as the kernel times a test
+    /// run: uxdp's packet is made (and so in the cache) before its clock starts; the
+    /// kernel's figure is `BPF_PROG_TEST_RUN`'s own duration, which leaves the system
+    /// call out. Both include a pair of clock reads per run. Frames either side refuses
+    /// are skipped.
+    pub fn time_workload(&self, frames: &[Vec<u8>]) -> WorkloadTiming {
+        let prog = self.program();
+        let rx = RxInfo {
+            ifindex: LOOPBACK_IFINDEX,
+            rx_queue: 0,
+            cpu: self.cpu,
+            ..RxInfo::default()
+        };
+        let mut uxdp_ns = 0.0;
+        let mut ran = 0;
+        for f in frames {
+            let Ok(mut p) = Packet::new(f) else { continue };
+            let start = Instant::now();
+            std::hint::black_box(prog.run(&mut p, rx));
+            uxdp_ns += start.elapsed().as_nanos() as f64;
+            ran += 1;
+        }
+        let kernel_ns = self.kernel.as_ref().map(|k| {
+            let prog = k.program(&self.prog).expect("every XDP program was loaded");
+            frames
+                .iter()
+                .filter_map(|f| prog.test_run(f, 1).ok())
+                .map(|r| f64::from(r.duration_ns))
+                .sum()
+        });
+        WorkloadTiming {
+            frames: ran,
+            uxdp_ns,
+            kernel_ns,
+        }
     }
 
     /// Map `name`'s contents in uxdp and, with a kernel side, in the kernel (for maps too

@@ -7,9 +7,11 @@ set -euo pipefail
 # drive the kernel side of the tests.
 # libdpdk-dev (its poll-mode drivers come along) and libclang-14-dev (for bindgen) build
 # io-dpdk; dpdk-dev brings dpdk-testpmd, the DPDK benchmark anchor. ping and ethtool
-# serve the AF_XDP router test; xdp-tools brings xdp-loader, a control plane the shim serves.
+# serve the AF_XDP router test; xdp-tools brings xdp-loader, a control plane the shim serves;
+# fonts-dejavu-core gives the benchmark plots their font.
 packages=(build-essential pkg-config clang-14 llvm-14 gcc-multilib libbpf-dev bpftool iproute2
-  libdpdk-dev dpdk dpdk-dev libclang-14-dev iputils-ping ethtool xdp-tools)
+  libdpdk-dev dpdk dpdk-dev libclang-14-dev iputils-ping ethtool xdp-tools
+  fonts-dejavu-core)
 
 missing=()
 for p in "${packages[@]}"; do

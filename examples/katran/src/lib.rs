@@ -9,6 +9,7 @@ pub mod layout;
 pub mod maglev;
 pub mod murmur3;
 pub mod plan;
+pub mod plot;
 pub mod real_hash;
 pub mod traffic;
 pub mod workload;

@@ -23,6 +23,7 @@ use uxdp::testrun::dump::Contents;
 use uxdp_katran::config::Config;
 use uxdp_katran::layout::{self, MAX_VIPS, counter};
 use uxdp_katran::plan::plan;
+use uxdp_katran::plot::lines;
 use uxdp_katran::workload::Workload;
 use uxdp_maps::{Store, StoreOptions};
 
@@ -41,6 +42,9 @@ struct Args {
     /// JSON lines instead of tables.
     #[arg(long)]
     json: bool,
+    /// Also draw the figures as PNG files into this directory.
+    #[arg(long)]
+    plot: Option<std::path::PathBuf>,
 }
 
 const CONFIG: &str = "
@@ -161,8 +165,10 @@ fn run(a: &Args) -> anyhow::Result<()> {
         );
         println!("---|---|---|---|---|---|---|---");
     }
+    let mut by_hit: Vec<(f64, f64, f64)> = Vec::new();
     for range in [0u16, 1000, 2000, 6000, 8000, 16000] {
         let c = case(&obj, &dir, &workload(range, 64).frames(a.packets))?;
+        by_hit.push((100.0 * c.uxdp_hit, 1000.0 / c.uxdp_ns, 1000.0 / c.kernel_ns));
         if a.json {
             println!(
                 "{}",
@@ -187,8 +193,10 @@ fn run(a: &Args) -> anyhow::Result<()> {
         println!("frame bytes (ports 0-1000) | uxdp ns/pkt | kernel ns/pkt | kernel ÷ uxdp");
         println!("---|---|---|---");
     }
+    let mut by_size: Vec<(f64, f64, f64)> = Vec::new();
     for size in [64usize, 128, 256, 512, 1024, 1500] {
         let c = case(&obj, &dir, &workload(1000, size).frames(a.packets))?;
+        by_size.push((size as f64, c.uxdp_ns, c.kernel_ns));
         if a.json {
             println!(
                 "{}",
@@ -204,6 +212,38 @@ fn run(a: &Args) -> anyhow::Result<()> {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+    if let Some(out) = &a.plot {
+        std::fs::create_dir_all(out)?;
+        by_hit.sort_by(|x, y| x.0.total_cmp(&y.0));
+        let pick = |v: &[(f64, f64, f64)], second: bool| -> Vec<(f64, f64)> {
+            v.iter()
+                .map(|&(x, u, k)| (x, if second { k } else { u }))
+                .collect()
+        };
+        lines(
+            &out.join("katran_hit_rate.png"),
+            "Katran-compatible balancer: Mpps per worker by LRU hit rate",
+            (
+                "connection-table (LRU) hit rate, %",
+                "Mpps per worker (1000 / ns per packet)",
+            ),
+            0.0..100.0,
+            &[
+                ("uxdp JIT", pick(&by_hit, false)),
+                ("kernel JIT", pick(&by_hit, true)),
+            ],
+        )?;
+        lines(
+            &out.join("katran_frame_size.png"),
+            "Katran-compatible balancer: ns per packet by frame size (ports 0-1000)",
+            ("frame bytes", "ns per packet"),
+            0.0..1600.0,
+            &[
+                ("uxdp JIT", pick(&by_size, false)),
+                ("kernel JIT", pick(&by_size, true)),
+            ],
+        )?;
+    }
     Ok(())
 }
 

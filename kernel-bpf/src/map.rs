@@ -13,6 +13,21 @@ const BPF_MAP_LOOKUP_AND_DELETE_ELEM: libc::c_long = 21;
 const BPF_MAP_FREEZE: libc::c_long = 22;
 const BPF_MAP_GET_NEXT_ID: libc::c_long = 12;
 const BPF_MAP_GET_FD_BY_ID: libc::c_long = 14;
+const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
+
+/// `BPF_MAP_LOOKUP_BATCH` attributes.
+#[repr(C)]
+#[derive(Default)]
+struct BatchAttr {
+    in_batch: u64,
+    out_batch: u64,
+    keys: u64,
+    values: u64,
+    count: u32,
+    map_fd: u32,
+    elem_flags: u64,
+    flags: u64,
+}
 
 /// `BPF_MAP_GET_NEXT_ID` / `BPF_MAP_GET_FD_BY_ID` attributes.
 #[repr(C)]
@@ -433,6 +448,52 @@ impl MapFd {
                 0,
             )
         }
+    }
+
+    /// Every value of an array map in key order, read `BPF_MAP_LOOKUP_BATCH` by batch
+    /// (a few system calls rather than two per element); each value is
+    /// [`MapFd::value_len`] bytes.
+    pub fn array_values(&self, max_entries: u32) -> Result<Vec<Vec<u8>>, Errno> {
+        const PER_CALL: u32 = 4096;
+        let mut out = Vec::with_capacity(max_entries as usize);
+        let mut keys = vec![0u8; PER_CALL as usize * self.key_size];
+        let mut values = vec![0u8; PER_CALL as usize * self.value_len];
+        let (mut token, mut next) = (0u32, 0u32);
+        let mut first = true;
+        while out.len() < max_entries as usize {
+            let mut attr = BatchAttr {
+                in_batch: if first {
+                    0
+                } else {
+                    std::ptr::from_mut(&mut token) as u64
+                },
+                out_batch: std::ptr::from_mut(&mut next) as u64,
+                keys: keys.as_mut_ptr() as u64,
+                values: values.as_mut_ptr() as u64,
+                count: PER_CALL,
+                map_fd: self.fd.as_raw_fd() as u32,
+                ..BatchAttr::default()
+            };
+            // SAFETY: every pointer is to a live buffer of the length the kernel may write
+            // (`count` keys and values of this map's sizes, 4-byte batch tokens: an array's
+            // token is its 4-byte key).
+            let r = unsafe { sys_bpf(BPF_MAP_LOOKUP_BATCH, &mut attr) };
+            let got = attr.count as usize;
+            out.extend(
+                values
+                    .chunks_exact(self.value_len)
+                    .take(got)
+                    .map(<[u8]>::to_vec),
+            );
+            match r {
+                Ok(_) => {}
+                Err(e) if e.raw() == libc::ENOENT => break,
+                Err(e) => return Err(e),
+            }
+            token = next;
+            first = false;
+        }
+        Ok(out)
     }
 
     /// `BPF_MAP_FREEZE`: no more writes from the syscall side.

@@ -85,6 +85,9 @@ trait SyscallView {
     fn pop(&self, out: &mut [u8]) -> bool;
     /// Consumes every ring buffer record (`None` if the ring cannot be read).
     fn drain_ring(&self) -> Option<Vec<Vec<u8>>>;
+    /// Every value of an array of `max_entries`, in key order (`None`: read it entry by
+    /// entry).
+    fn array_values(&self, max_entries: u32) -> Option<Vec<Vec<u8>>>;
 }
 
 impl SyscallView for Map {
@@ -107,6 +110,15 @@ impl SyscallView for Map {
         let mut seq = Vec::new();
         self.ringbuf_consume(|r| seq.push(r.to_vec()));
         Some(seq)
+    }
+    fn array_values(&self, max_entries: u32) -> Option<Vec<Vec<u8>>> {
+        let mut v = vec![0u8; self.syscall_value_size()];
+        (0..max_entries)
+            .map(|k| {
+                Map::lookup(self, &k.to_ne_bytes(), &mut v, 0).ok()?;
+                Some(v.clone())
+            })
+            .collect()
     }
 }
 
@@ -132,10 +144,39 @@ impl SyscallView for Kernel<'_> {
     fn drain_ring(&self) -> Option<Vec<Vec<u8>>> {
         self.0.ringbuf_drain(self.1.max_entries as usize).ok()
     }
+    fn array_values(&self, max_entries: u32) -> Option<Vec<Vec<u8>>> {
+        self.0
+            .array_values(max_entries)
+            .ok()
+            .filter(|v| v.len() == max_entries as usize)
+    }
+}
+
+/// Arrays above this many entries list only their non-zero values (Katran's 33-million
+/// slot rings would otherwise make a dump of gigabytes).
+const LARGE_ARRAY: u32 = 1 << 20;
+
+/// An array's entries, read in bulk; a large array's zero values left out (on both sides
+/// alike, so comparisons hold).
+fn array(map: &impl SyscallView, max_entries: u32) -> Option<BTreeMap<Vec<u8>, Vec<u8>>> {
+    let values = map.array_values(max_entries)?;
+    Some(
+        values
+            .into_iter()
+            .enumerate()
+            .filter(|(_, v)| max_entries <= LARGE_ARRAY || v.iter().any(|&b| b != 0))
+            .map(|(k, v)| ((k as u32).to_ne_bytes().to_vec(), v))
+            .collect(),
+    )
 }
 
 /// Reads `map`, of type `t`, the same way whichever side it lives on.
-fn read(map: &impl SyscallView, t: MapType) -> Contents {
+fn read(map: &impl SyscallView, t: MapType, max_entries: u32) -> Contents {
+    if matches!(t, MapType::Array | MapType::PercpuArray)
+        && let Some(e) = array(map, max_entries)
+    {
+        return Contents::Entries(e);
+    }
     let (ks, vl) = (map.key_size(), map.value_len());
     let next = |k: Option<&[u8]>, out: &mut [u8]| map.next_key(k, out);
     let get = |k: &[u8], v: &mut [u8]| map.lookup(k, v);
@@ -166,13 +207,13 @@ pub fn holds_entries(t: MapType) -> bool {
 
 /// The contents of a uxdp map (queues, stacks and ring buffers are drained).
 pub fn of_uxdp(map: &Map) -> Contents {
-    read(map, map.def().map_type)
+    read(map, map.def().map_type, map.def().max_entries)
 }
 
 /// The contents of the kernel map `map`, created from `def` (queues, stacks and ring
 /// buffers are drained).
 pub fn of_kernel(map: &MapFd, def: &MapDef) -> Contents {
-    read(&Kernel(map, def), def.map_type)
+    read(&Kernel(map, def), def.map_type, def.max_entries)
 }
 
 fn hex(b: &[u8]) -> String {

@@ -71,6 +71,7 @@ impl Code {
                 let plain = JitOptions {
                     maps: &[],
                     kernel_helpers: false,
+                    direct: &[],
                     ..*options
                 };
                 Code::Jit(Box::new(JitProgram::compile(&program, helpers, &plain)?))

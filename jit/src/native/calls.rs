@@ -48,6 +48,9 @@ impl FnTranslator<'_, '_> {
         if self.shared.options.kernel_helpers && self.inline_helper(pc, id) {
             return Ok(());
         }
+        if self.direct_helper(id) {
+            return Ok(());
+        }
         let helper = u32::try_from(id)
             .ok()
             .and_then(|i| self.shared.helpers.get(i))
@@ -235,6 +238,39 @@ impl FnTranslator<'_, '_> {
             }
             _ => false,
         }
+    }
+
+    /// Calls the direct form of helper `id`, if a verified program has one; whether it
+    /// did. A direct helper needs no prepared run and never unwinds.
+    fn direct_helper(&mut self, id: i32) -> bool {
+        if self.facts().is_none() {
+            return false;
+        }
+        let Some(d) = self
+            .shared
+            .options
+            .direct
+            .iter()
+            .find(|d| i64::from(d.id) == i64::from(id))
+            .copied()
+        else {
+            return false;
+        };
+        let f = self
+            .b
+            .ins()
+            .iconst(types::I64, d.func as *const () as usize as i64);
+        let env = self.b.ins().iconst(types::I64, d.env as i64);
+        let [a1, a2, a3, a4, _] = self.args();
+        let cpu = self.rt_field(offsets::CPU);
+        let call = self
+            .b
+            .ins()
+            .call_indirect(self.sigs.direct, f, &[env, a1, a2, a3, a4, cpu]);
+        let r0 = self.b.inst_results(call)[0];
+        self.set(0, r0);
+        self.stats.direct_helper_calls += 1;
+        true
     }
 
     /// `r0 = key < max_entries ? base + cpu * plane + key * stride : 0`, the key being the

@@ -70,6 +70,8 @@ pub struct CompileStats {
     pub inlined_helpers: usize,
     /// Map lookups, updates and deletes compiled as direct calls to the map's own.
     pub direct_map_calls: usize,
+    /// Other helper calls compiled as direct calls ([`super::DirectHelper`]).
+    pub direct_helper_calls: usize,
 }
 
 /// A program compiled to native code, ready to run on any thread.
@@ -143,6 +145,11 @@ impl JitProgram {
         let started = Instant::now();
         crate::interp::check_runnable(program, &helpers, |id| {
             options.kernel_helpers && super::calls::inlinable(id)
+                || options.facts.is_some()
+                    && options
+                        .direct
+                        .iter()
+                        .any(|d| i64::from(d.id) == i64::from(id))
         })
         .map_err(|e| CompileError {
             pc: e.pc,

@@ -17,9 +17,10 @@
 //!   arrays (bounds check, `base + cpu * plane + index * stride`) or becomes a direct call
 //!   to the map's own lookup, updates and deletes become direct calls ([`MapAccel`]), and
 //!   `bpf_get_smp_processor_id` reads the run's CPU slot, when the helper table is the
-//!   kernel's ([`JitOptions::kernel_helpers`]); and a run prepares what helpers need only
-//!   when it first calls one ([`JitProgram::run_lazy`]), so a packet whose path calls no
-//!   helper pays nothing for them.
+//!   kernel's ([`JitOptions::kernel_helpers`]); helpers that need only their arguments
+//!   ([`DirectHelper`]) are called directly; and a run prepares what the other helpers
+//!   need only when it first calls one ([`JitProgram::run_lazy`]), so a packet whose path
+//!   calls none of them pays nothing for it.
 //!
 //! Module map: [`compile`](self) drives Cranelift over the program's functions,
 //! `translate` turns one eBPF function into IR (`alu`, `memory` and `calls` hold the
@@ -85,6 +86,25 @@ pub struct MapAccel {
     pub delete: Option<DeleteFn>,
 }
 
+/// A helper called directly: `func(env, r1, r2, r3, r4, cpu_slot)` returns what the helper
+/// would return in r0. It needs nothing of the run beyond its arguments and the CPU slot
+/// (not the current program, not the run's memory regions), so a call to it does not make
+/// the run prepare the helpers' run state.
+pub type DirectFn =
+    unsafe extern "C" fn(env: u64, r1: u64, r2: u64, r3: u64, r4: u64, cpu: u64) -> u64;
+
+/// A helper the JIT calls directly ([`DirectFn`]) in a verified program, whose pointer
+/// arguments the verifier proved, instead of through the helper table.
+#[derive(Debug, Clone, Copy)]
+pub struct DirectHelper {
+    /// The helper's id.
+    pub id: u32,
+    /// Its direct form.
+    pub func: DirectFn,
+    /// Passed as the first argument; must stay valid for the program's life.
+    pub env: u64,
+}
+
 /// How to compile a program.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JitOptions<'a> {
@@ -101,6 +121,10 @@ pub struct JitOptions<'a> {
     /// update and delete; 8: `bpf_get_smp_processor_id` returning the run's CPU slot), so
     /// those calls may be replaced by the map fast paths and the slot.
     pub kernel_helpers: bool,
+    /// Helpers called directly in a verified program (with [`JitOptions::facts`]); a map
+    /// helper whose map a call site does not pin to one map ([`JitOptions::maps`]) uses
+    /// its direct form here, if any.
+    pub direct: &'a [DirectHelper],
 }
 
 #[cfg(test)]

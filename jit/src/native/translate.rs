@@ -49,6 +49,8 @@ pub(super) struct Sigs {
     pub(super) delete: SigRef,
     /// `jit_prepare`.
     pub(super) prepare: SigRef,
+    /// A direct helper (env, r1..r4, cpu).
+    pub(super) direct: SigRef,
 }
 
 /// The signature of every compiled eBPF function: r1..r5, r10, the run context.
@@ -116,6 +118,7 @@ impl<'s, 'f> FnTranslator<'s, 'f> {
             update: b.import_signature(signature(cc, 5, true)),
             delete: b.import_signature(signature(cc, 2, true)),
             prepare: b.import_signature(signature(cc, 1, false)),
+            direct: b.import_signature(signature(cc, 6, true)),
         };
         let regs: [Variable; 11] = std::array::from_fn(|_| b.declare_var(types::I64));
         let entry = b.create_block();

@@ -127,7 +127,8 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         if let Some(c) = compile {
             println!(
                 "  jit: {} insns compiled in {:.2} ms to {} bytes; {} accesses unchecked \
-                 (proven), {} checked; {} helpers inlined, {} direct map calls, {} calls",
+                 (proven), {} checked; {} helpers inlined, {} direct map calls, {} other \
+                 direct helper calls, {} calls",
                 c.insns,
                 c.compile_time.as_secs_f64() * 1e3,
                 c.code_bytes,
@@ -135,6 +136,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
                 c.checked_accesses,
                 c.inlined_helpers,
                 c.direct_map_calls,
+                c.direct_helper_calls,
                 c.helper_calls
             );
         }

@@ -27,7 +27,11 @@ fn key<'a>(map: &Map, key: u64) -> Option<&'a [u8]> {
 pub(crate) unsafe extern "C" fn lookup(map: u64, key_ptr: u64, _: u64, _: u64, _: u64) -> u64 {
     let Some(m) = env::map(map) else { return 0 };
     let Some(k) = key(&m, key_ptr) else { return 0 };
-    let cpu = ENV.with(|e| e.cpu.get());
+    lookup_in(&m, k, ENV.with(|e| e.cpu.get()))
+}
+
+/// What `bpf_map_lookup_elem` returns for key `k` of `m` on CPU slot `cpu`.
+pub(crate) fn lookup_in(m: &Map, k: &[u8], cpu: u32) -> u64 {
     let Some(p) = m.lookup_ptr(k, cpu) else {
         return 0;
     };
@@ -60,7 +64,11 @@ pub(crate) unsafe extern "C" fn update(
     }) else {
         return err(libc::EFAULT);
     };
-    let cpu = ENV.with(|e| e.cpu.get());
+    update_in(&m, k, v, flags, ENV.with(|e| e.cpu.get()))
+}
+
+/// What `bpf_map_update_elem` returns for `k` and `v` of `m` on CPU slot `cpu`.
+pub(crate) fn update_in(m: &Map, k: &[u8], v: &[u8], flags: u64, cpu: u32) -> u64 {
     match m.update_from_program(k, v, flags, cpu) {
         Ok(()) => 0,
         Err(e) => errno(&e),
@@ -75,6 +83,11 @@ pub(crate) unsafe extern "C" fn delete(map: u64, key_ptr: u64, _: u64, _: u64, _
     let Some(k) = key(&m, key_ptr) else {
         return err(libc::EFAULT);
     };
+    delete_in(&m, k)
+}
+
+/// What `bpf_map_delete_elem` returns for `k` of `m`.
+pub(crate) fn delete_in(m: &Map, k: &[u8]) -> u64 {
     match m.delete_from_program(k) {
         Ok(()) => 0,
         Err(e) => errno(&e),

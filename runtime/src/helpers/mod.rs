@@ -6,6 +6,7 @@
 //! the per-thread [`env`]. The same table serves the interpreter and, later, the JIT.
 
 mod base;
+mod direct;
 pub(crate) mod env;
 mod fib;
 pub mod ids;
@@ -16,7 +17,9 @@ mod packet;
 use uxdp_jit::interp::{HelperFn, HelperTable};
 
 pub use base::base_helpers;
+pub(crate) use direct::direct_helpers;
 pub use env::Redirect;
+pub(crate) use maps::lookup_in as map_lookup;
 pub use misc::{csum_diff, csum_partial};
 #[cfg(any(feature = "dpdk", feature = "afxdp"))]
 pub(crate) use packet::{F_BROADCAST, F_EXCLUDE_INGRESS};

@@ -35,45 +35,51 @@ fn with_buff(ctx: u64, f: impl FnOnce(&mut XdpBuff) -> u64) -> u64 {
 
 /// `bpf_xdp_adjust_head(ctx, delta)`.
 pub(crate) unsafe extern "C" fn adjust_head(ctx: u64, delta: u64, _: u64, _: u64, _: u64) -> u64 {
-    with_buff(ctx, |b| {
-        let delta = i64::from(delta as i32);
-        let metalen = b.data - b.data_meta;
-        let data = b.data.wrapping_add_signed(delta);
-        let lowest = b.data_hard_start + XDP_FRAME_SIZE + metalen;
-        if data < lowest || data > b.data_end - ETH_HLEN {
-            return err(libc::EINVAL);
+    with_buff(ctx, |b| adjust_head_in(b, delta))
+}
+
+/// `bpf_xdp_adjust_head` on the packet of `b`.
+pub(crate) fn adjust_head_in(b: &mut XdpBuff, delta: u64) -> u64 {
+    let delta = i64::from(delta as i32);
+    let metalen = b.data - b.data_meta;
+    let data = b.data.wrapping_add_signed(delta);
+    let lowest = b.data_hard_start + XDP_FRAME_SIZE + metalen;
+    if data < lowest || data > b.data_end - ETH_HLEN {
+        return err(libc::EINVAL);
+    }
+    if metalen > 0 {
+        // SAFETY: both ranges lie in the frame: the new metadata starts at or after
+        // `data_hard_start + XDP_FRAME_SIZE` and ends before `data_end`.
+        unsafe {
+            std::ptr::copy(
+                b.data_meta as *const u8,
+                b.data_meta.wrapping_add_signed(delta) as *mut u8,
+                metalen as usize,
+            );
         }
-        if metalen > 0 {
-            // SAFETY: both ranges lie in the frame: the new metadata starts at or after
-            // `data_hard_start + XDP_FRAME_SIZE` and ends before `data_end`.
-            unsafe {
-                std::ptr::copy(
-                    b.data_meta as *const u8,
-                    b.data_meta.wrapping_add_signed(delta) as *mut u8,
-                    metalen as usize,
-                );
-            }
-        }
-        b.data_meta = b.data_meta.wrapping_add_signed(delta);
-        b.data = data;
-        0
-    })
+    }
+    b.data_meta = b.data_meta.wrapping_add_signed(delta);
+    b.data = data;
+    0
 }
 
 /// `bpf_xdp_adjust_meta(ctx, delta)`.
 pub(crate) unsafe extern "C" fn adjust_meta(ctx: u64, delta: u64, _: u64, _: u64, _: u64) -> u64 {
-    with_buff(ctx, |b| {
-        let meta = b.data_meta.wrapping_add_signed(i64::from(delta as i32));
-        if meta < b.data_hard_start + XDP_FRAME_SIZE || meta > b.data {
-            return err(libc::EINVAL);
-        }
-        let metalen = b.data - meta;
-        if metalen % 4 != 0 || metalen > META_MAX {
-            return err(libc::EACCES);
-        }
-        b.data_meta = meta;
-        0
-    })
+    with_buff(ctx, |b| adjust_meta_in(b, delta))
+}
+
+/// `bpf_xdp_adjust_meta` on the packet of `b`.
+pub(crate) fn adjust_meta_in(b: &mut XdpBuff, delta: u64) -> u64 {
+    let meta = b.data_meta.wrapping_add_signed(i64::from(delta as i32));
+    if meta < b.data_hard_start + XDP_FRAME_SIZE || meta > b.data {
+        return err(libc::EINVAL);
+    }
+    let metalen = b.data - meta;
+    if !metalen.is_multiple_of(4) || metalen > META_MAX {
+        return err(libc::EACCES);
+    }
+    b.data_meta = meta;
+    0
 }
 
 /// The current packet's fragments (an empty list outside a run).

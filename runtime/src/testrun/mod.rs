@@ -338,8 +338,24 @@ impl<'o> TestRun<'o> {
     /// run: uxdp's packet is made (and so in the cache) before its clock starts; the
     /// kernel's figure is `BPF_PROG_TEST_RUN`'s own duration, which leaves the system
     /// call out. Both include a pair of clock reads per run. Frames either side refuses
-    /// are skipped.
-    pub fn time_workload(&self, frames: &[Vec<u8>]) -> WorkloadTiming {
+    /// are skipped. The frames go in chunks of `chunk`, the sides taking turns chunk by
+    /// chunk so that both meet the machine in the same state; one timing per chunk.
+    pub fn time_workload(&self, frames: &[Vec<u8>], chunk: usize) -> Vec<WorkloadTiming> {
+        frames
+            .chunks(chunk.max(1))
+            .map(|part| {
+                let (uxdp_ns, ran) = self.time_uxdp(part);
+                WorkloadTiming {
+                    frames: ran,
+                    uxdp_ns,
+                    kernel_ns: self.time_kernel(part),
+                }
+            })
+            .collect()
+    }
+
+    /// uxdp's total time over `frames` and how many it ran.
+    fn time_uxdp(&self, frames: &[Vec<u8>]) -> (f64, usize) {
         let prog = self.program();
         let rx = RxInfo {
             ifindex: LOOPBACK_IFINDEX,
@@ -347,28 +363,29 @@ impl<'o> TestRun<'o> {
             cpu: self.cpu,
             ..RxInfo::default()
         };
-        let mut uxdp_ns = 0.0;
+        let mut total = 0.0;
         let mut ran = 0;
         for f in frames {
             let Ok(mut p) = Packet::new(f) else { continue };
             let start = Instant::now();
             std::hint::black_box(prog.run(&mut p, rx));
-            uxdp_ns += start.elapsed().as_nanos() as f64;
+            total += start.elapsed().as_nanos() as f64;
             ran += 1;
         }
-        let kernel_ns = self.kernel.as_ref().map(|k| {
-            let prog = k.program(&self.prog).expect("every XDP program was loaded");
+        (total, ran)
+    }
+
+    /// The kernel's total time over `frames` (with a kernel side).
+    fn time_kernel(&self, frames: &[Vec<u8>]) -> Option<f64> {
+        let k = self.kernel.as_ref()?;
+        let prog = k.program(&self.prog).expect("every XDP program was loaded");
+        Some(
             frames
                 .iter()
                 .filter_map(|f| prog.test_run(f, 1).ok())
                 .map(|r| f64::from(r.duration_ns))
-                .sum()
-        });
-        WorkloadTiming {
-            frames: ran,
-            uxdp_ns,
-            kernel_ns,
-        }
+                .sum(),
+        )
     }
 
     /// Map `name`'s contents in uxdp and, with a kernel side, in the kernel (for maps too

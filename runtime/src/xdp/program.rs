@@ -3,7 +3,7 @@
 
 use std::cell::{Cell, OnceCell};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 
 use uxdp_jit::interp::{HelperTable, MemoryMap, RunError};
@@ -22,10 +22,17 @@ use crate::helpers::env::{ENV, Redirect, SCRATCH};
 /// but never read or write through it.
 pub const MAP_BASE: u64 = 0xffff_e000_0000_0000;
 
+/// Map ids below this are found without a lock ([`Registry::map_ref`]).
+const FAST_MAP_IDS: usize = 4096;
+
 /// The maps and programs of one store that this process has open.
 pub struct Registry {
     store: Arc<Store>,
+    /// Every map opened, by id; an entry is never replaced or removed, so a map stays at
+    /// its address for the registry's life.
     maps: RwLock<HashMap<u32, Arc<Map>>>,
+    /// The maps of `maps` with ids below [`FAST_MAP_IDS`], by id (null: not opened yet).
+    by_id: Box<[AtomicPtr<Map>]>,
     progs: RwLock<HashMap<u32, Weak<XdpProgram>>>,
     next_prog: AtomicU32,
     engine: Engine,
@@ -50,6 +57,9 @@ impl Registry {
         Arc::new(Registry {
             store,
             maps: RwLock::default(),
+            by_id: (0..FAST_MAP_IDS)
+                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+                .collect(),
             progs: RwLock::default(),
             next_prog: AtomicU32::new(1),
             engine,
@@ -76,21 +86,43 @@ impl Registry {
         {
             return Ok(Arc::clone(m));
         }
-        let map = Arc::new(Map::open(&self.store, id)?);
-        let mut maps = self
-            .maps
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Ok(Arc::clone(maps.entry(id).or_insert(map)))
+        Ok(self.remember(Arc::new(Map::open(&self.store, id)?)))
     }
 
-    /// Remembers a map this process created or opened.
+    /// The map with this id, opened on first use, borrowed for the registry's life: once
+    /// opened, without a lock for small ids (the direct map helpers' path).
+    pub fn map_ref(&self, id: u32) -> Option<&Map> {
+        let fast = self.by_id.get(id as usize);
+        if let Some(p) = fast.map(|p| p.load(Ordering::Acquire))
+            && !p.is_null()
+        {
+            // SAFETY: `by_id` holds only pointers of `Arc`s that `maps` keeps for the
+            // registry's life (entries are never replaced or removed).
+            return Some(unsafe { &*p });
+        }
+        let map = self.map(id).ok()?;
+        // SAFETY: as above: `maps` keeps this `Arc` (the clone is dropped, not the map).
+        Some(unsafe { &*Arc::as_ptr(&map) })
+    }
+
+    /// Remembers a map this process created or opened (a map already known by its id is
+    /// kept, and returned).
     pub fn add_map(&self, map: Arc<Map>) {
+        self.remember(map);
+    }
+
+    /// Adds `map` unless its id is known; returns the registry's map of that id.
+    fn remember(&self, map: Arc<Map>) -> Arc<Map> {
+        let id = map.id();
         let mut maps = self
             .maps
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        maps.insert(map.id(), map);
+        let kept = Arc::clone(maps.entry(id).or_insert(map));
+        if let Some(slot) = self.by_id.get(id as usize) {
+            slot.store(Arc::as_ptr(&kept).cast_mut(), Ordering::Release);
+        }
+        kept
     }
 
     /// The live program with this id.
@@ -191,10 +223,12 @@ impl XdpProgram {
             .iter()
             .map(|m| m.as_ref().map_or_else(MapAccel::default, map_accel))
             .collect();
+        let direct = crate::helpers::direct_helpers(&helpers, registry);
         let options = JitOptions {
             facts: Some(facts),
             maps: &accel,
             kernel_helpers: true,
+            direct: &direct,
         };
         Self::build(registry, name, insns, maps, helpers, &options)
     }
@@ -319,7 +353,9 @@ impl XdpProgram {
             let status = LazyStatus::default();
             let r0 = jit.run_lazy(buff_ptr as u64, cpu, &setup, &status);
             if !status.prepared() && !status.failed() {
-                // No helper ran: the packet's bounds are where they were.
+                // No helper that needs the run state ran (direct ones may have moved the
+                // packet's bounds).
+                packet.update_from(buff);
                 return Verdict {
                     action: r0 as u32,
                     redirect: None,
@@ -507,8 +543,7 @@ unsafe extern "C" fn direct_lookup(handle: u64, key: u64, cpu: u64) -> u64 {
     let map = unsafe { map_of(handle) };
     // SAFETY: the caller's contract.
     let key = unsafe { program_bytes(key, map.def().key_size) };
-    map.lookup_ptr(key, cpu as u32)
-        .map_or(0, |p| p.as_ptr() as u64)
+    crate::helpers::map_lookup(map, key, cpu as u32)
 }
 
 /// `bpf_map_update_elem`, called by JIT code directly.
@@ -578,7 +613,9 @@ fn map_accel(map: &Arc<Map>) -> MapAccel {
             | MapType::PercpuHash
             | MapType::LruHash
             | MapType::LruPercpuHash
-            | MapType::LpmTrie,
+            | MapType::LpmTrie
+            | MapType::ArrayOfMaps
+            | MapType::HashOfMaps,
         ) => direct,
         _ => MapAccel::default(),
     }

@@ -4,10 +4,11 @@
 //! the connection table's hit rate), run in uxdp's JIT and in the kernel
 //! (`BPF_PROG_TEST_RUN`) in one invocation; then frame sizes 64..1500 at one range. Every
 //! frame is timed alone on each side (the kernel's own test-run figure; uxdp's clock around
-//! its run), and each side's cost of a run that does nothing (a frame passed at the first
-//! check) is taken off, leaving the balancer's work. Prints ns per packet, the hit rate
-//! each side saw, Mpps per worker (1000 / ns) and kernel ÷ uxdp; `--json` for JSON lines.
-//! Needs root and clang-14.
+//! its run), in chunks of 2000 frames that the sides take turns at; a side's figure is its
+//! median chunk's ns per frame, less its median for a run that does nothing (a frame
+//! passed at the first check), which leaves the balancer's work. Prints ns per packet, the
+//! hit rate each side saw, Mpps per worker (1000 / ns) and kernel ÷ uxdp; `--json` for
+//! JSON lines; `--uxdp-only` to profile uxdp's side. Needs root and clang-14.
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
@@ -18,8 +19,8 @@ use clap::Parser;
 use serde_json::json;
 use uxdp::engine::Engine;
 use uxdp::object::Object;
-use uxdp::testrun::TestRun;
 use uxdp::testrun::dump::Contents;
+use uxdp::testrun::{TestRun, WorkloadTiming};
 use uxdp_katran::config::Config;
 use uxdp_katran::layout::{self, MAX_VIPS, counter};
 use uxdp_katran::plan::plan;
@@ -45,6 +46,13 @@ struct Args {
     /// Also draw the figures as PNG files into this directory.
     #[arg(long)]
     plot: Option<std::path::PathBuf>,
+    /// Where uxdp's stores are made (tmpfs by default, as `uxdp run`'s; a hugetlbfs
+    /// mount gives 2 MiB pages).
+    #[arg(long, default_value = "/dev/shm")]
+    store_dir: std::path::PathBuf,
+    /// Run uxdp's side only (no kernel figures; for profiling uxdp).
+    #[arg(long)]
+    uxdp_only: bool,
 }
 
 const CONFIG: &str = "
@@ -91,6 +99,28 @@ fn counter_of(c: &Contents, key: u32) -> (u64, u64) {
     }
 }
 
+/// Frames per timed chunk; the sides take turns chunk by chunk.
+const CHUNK: usize = 2000;
+
+/// The median over chunks of ns per frame, for uxdp and the kernel (NaN without one): a
+/// chunk the VM's other work interrupted does not move it.
+fn per_frame(chunks: &[WorkloadTiming]) -> (f64, f64) {
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let n = |c: &WorkloadTiming| c.frames.max(1) as f64;
+    (
+        median(chunks.iter().map(|c| c.uxdp_ns / n(c)).collect()),
+        median(
+            chunks
+                .iter()
+                .map(|c| c.kernel_ns.unwrap_or(f64::NAN) / n(c))
+                .collect(),
+        ),
+    )
+}
+
 /// One case: ns per packet on each side (less the side's cost of a run that does
 /// nothing, measured on frames the balancer passes at its first check) and the hit rates
 /// they saw.
@@ -101,11 +131,13 @@ struct Case {
     kernel_hit: f64,
 }
 
-fn case(obj: &Object, dir: &Path, frames: &[Vec<u8>]) -> anyhow::Result<Case> {
-    let path = dir.join("store");
+fn case(obj: &Object, a: &Args, frames: &[Vec<u8>]) -> anyhow::Result<Case> {
+    let path = a
+        .store_dir
+        .join(format!("uxdp-katran-bench-{}", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let store: Arc<Store> = Store::create(&path, &StoreOptions::default())?;
-    let t = TestRun::new(obj, store, None, true, Engine::Jit)?;
+    let t = TestRun::new(obj, store, None, !a.uxdp_only, Engine::Jit)?;
     let mut by_map = std::collections::BTreeMap::<&str, Vec<u8>>::new();
     for w in plan(&Config::parse(CONFIG)?, &[]).map_err(anyhow::Error::msg)? {
         let r = by_map.entry(w.map).or_default();
@@ -115,24 +147,21 @@ fn case(obj: &Object, dir: &Path, frames: &[Vec<u8>]) -> anyhow::Result<Case> {
     for (map, records) in &by_map {
         t.fill_map(map, records)?;
     }
-    let timing = t.time_workload(frames);
+    let timing = per_frame(&t.time_workload(frames, CHUNK));
     // What a run costs on each side around the program: frames passed at the first check
     // (not IP), timed the same way.
     let mut arp = frames[0].clone();
     arp[12..14].copy_from_slice(&[0x08, 0x06]);
-    let idle = t.time_workload(&vec![arp; frames.len().min(50_000)]);
-    let idle_n = idle.frames as f64;
+    let idle = per_frame(&t.time_workload(&vec![arp; frames.len().min(50_000)], CHUNK));
     let (ours, theirs) = t.map_contents("stats")?;
     let hit = |c: &Contents| {
         let (vip_pkts, ch_routed) = counter_of(c, MAX_VIPS + counter::LRU);
         1.0 - ch_routed as f64 / vip_pkts.max(1) as f64
     };
-    let n = timing.frames as f64;
     let _ = std::fs::remove_file(&path);
     Ok(Case {
-        uxdp_ns: timing.uxdp_ns / n - idle.uxdp_ns / idle_n,
-        kernel_ns: (timing.kernel_ns.unwrap_or(f64::NAN) / n
-            - idle.kernel_ns.unwrap_or(f64::NAN) / idle_n),
+        uxdp_ns: timing.0 - idle.0,
+        kernel_ns: timing.1 - idle.1,
         uxdp_hit: hit(&ours),
         kernel_hit: theirs.as_ref().map_or(f64::NAN, hit),
     })
@@ -167,7 +196,7 @@ fn run(a: &Args) -> anyhow::Result<()> {
     }
     let mut by_hit: Vec<(f64, f64, f64)> = Vec::new();
     for range in [0u16, 1000, 2000, 6000, 8000, 16000] {
-        let c = case(&obj, &dir, &workload(range, 64).frames(a.packets))?;
+        let c = case(&obj, a, &workload(range, 64).frames(a.packets))?;
         by_hit.push((100.0 * c.uxdp_hit, 1000.0 / c.uxdp_ns, 1000.0 / c.kernel_ns));
         if a.json {
             println!(
@@ -195,7 +224,7 @@ fn run(a: &Args) -> anyhow::Result<()> {
     }
     let mut by_size: Vec<(f64, f64, f64)> = Vec::new();
     for size in [64usize, 128, 256, 512, 1024, 1500] {
-        let c = case(&obj, &dir, &workload(1000, size).frames(a.packets))?;
+        let c = case(&obj, a, &workload(1000, size).frames(a.packets))?;
         by_size.push((size as f64, c.uxdp_ns, c.kernel_ns));
         if a.json {
             println!(

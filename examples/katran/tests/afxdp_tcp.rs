@@ -4,18 +4,29 @@
 //! the real's namespace, which decapsulates (an XDP program of the example's, loaded in
 //! the kernel) and answers the client directly. A TCP
 //! connection through the VIP exchanges data. The control plane is `katran-ctl` under
-//! `LD_PRELOAD` of the shim, writing into the running uxdp's maps through `bpf()`. Needs
-//! root, `ethtool` and clang-14; it does not skip.
+//! `LD_PRELOAD` of the shim, writing into the running uxdp's maps through `bpf()`. Every
+//! frame the router sent the balancer and every encapsulated frame it got back are
+//! captured on the router's side, and the kernel, running the same object with maps from
+//! the same configuration on the frames sent (`BPF_PROG_TEST_RUN`), must send the same
+//! frames, byte for byte and in order. Needs root, `ethtool` and clang-14; it does not
+//! skip.
 
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{Scratch, balancer, binary, here, require_root};
+use common::{Scratch, balancer, binary, fill, here, require_root};
+use uxdp::engine::Engine;
+use uxdp::object::Object;
+use uxdp::testrun::TestRun;
+use uxdp_katran::config::Config;
+use uxdp_maps::{Store, StoreOptions};
 
 /// A network namespace of the test's own, removed on drop.
 struct Netns(String);
@@ -177,7 +188,14 @@ fn a_tcp_connection_through_the_vip_with_the_control_plane_under_the_shim() {
         String::from_utf8_lossy(&ctl.stderr)
     );
 
-    // A TCP exchange through the VIP.
+    // A TCP exchange through the VIP, captured on the router's side of the balancer.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let capture = {
+        let stop = Arc::clone(&stop);
+        client.spawn(move || capture("kc0", &stop, &ready_tx))
+    };
+    ready_rx.recv().expect("the capture started");
     let server = real.spawn(|| {
         let l = TcpListener::bind("10.0.0.10:80").unwrap();
         let (mut s, peer) = l.accept().unwrap();
@@ -206,6 +224,39 @@ fn a_tcp_connection_through_the_vip_with_the_control_plane_under_the_shim() {
     let (asked, peer) = server.join().unwrap();
     assert_eq!(&asked, b"hello");
     assert_eq!(peer, "10.50.0.1", "the real saw the client itself");
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
+    let (sent, got) = capture.join().unwrap();
+
+    // The kernel, with the same maps, sends back exactly what uxdp sent back.
+    let config_text = std::fs::read_to_string(&config).unwrap();
+    let parsed = Object::parse("balancer.o", &std::fs::read(&obj).unwrap()).unwrap();
+    let ref_store = Store::create(&dir.join("ref-store"), &StoreOptions::default()).unwrap();
+    let t = TestRun::new(&parsed, ref_store, None, true, Engine::Jit).unwrap();
+    fill(&t, &Config::parse(&config_text).unwrap());
+    let want: Vec<Vec<u8>> = sent
+        .iter()
+        .filter_map(|f| t.run_kernel(f, 1).ok())
+        .filter(|k| k.retval == 3)
+        .map(|k| k.data)
+        .collect();
+    let ipip: Vec<Vec<u8>> = got.into_iter().filter(|f| is_ipip(f)).collect();
+    assert!(
+        want.len() >= 3,
+        "the kernel sent {} of {} frames",
+        want.len(),
+        sent.len()
+    );
+    assert_eq!(
+        ipip.len(),
+        want.len(),
+        "uxdp sent {} encapsulated frames, the kernel {}",
+        ipip.len(),
+        want.len()
+    );
+    for (i, (u, k)) in ipip.iter().zip(&want).enumerate() {
+        assert_eq!(u, k, "encapsulated frame {i} differs from the kernel's");
+    }
 
     // The balancer counted the connection's packets for the VIP and the real.
     let stats = Command::new(binary("uxdp-katran", "katran-ctl"))
@@ -227,6 +278,92 @@ fn a_tcp_connection_through_the_vip_with_the_control_plane_under_the_shim() {
         "SYN, ACK and data went through the balancer: {stats}"
     );
     drop(run);
+}
+
+/// An IPv4 frame carrying IPv4 (IPIP).
+fn is_ipip(f: &[u8]) -> bool {
+    f.len() > 34 && f[12..14] == [0x08, 0x00] && f[23] == 4
+}
+
+/// Captures the frames on `iface` of the calling thread's namespace until `stop`: those
+/// the host sent (out to the balancer) and those it received, each in order. Says on
+/// `ready` when the socket is open.
+fn capture(
+    iface: &str,
+    stop: &AtomicBool,
+    ready: &std::sync::mpsc::Sender<()>,
+) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let name = std::ffi::CString::new(iface).unwrap();
+    // SAFETY: a NUL-terminated name.
+    let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    assert_ne!(ifindex, 0, "no interface {iface}");
+    let proto = (libc::ETH_P_ALL as u16).to_be();
+    // SAFETY: plain socket creation.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto)) };
+    assert!(
+        fd >= 0,
+        "packet socket: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: a new descriptor nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: a zeroed sockaddr_ll is valid; filled below.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = proto;
+    sll.sll_ifindex = ifindex as i32;
+    // SAFETY: binds to a sockaddr_ll of the size passed.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            std::ptr::from_ref(&sll).cast(),
+            size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
+    let tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 50_000,
+    };
+    // SAFETY: a timeval option of the size passed.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            std::ptr::from_ref(&tv).cast(),
+            size_of::<libc::timeval>() as u32,
+        )
+    };
+    ready.send(()).unwrap();
+    let (mut sent, mut got) = (Vec::new(), Vec::new());
+    let mut buf = vec![0u8; 65536];
+    while !stop.load(Ordering::Relaxed) {
+        // SAFETY: a zeroed sockaddr_ll is valid for the kernel to fill.
+        let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        let mut len = size_of::<libc::sockaddr_ll>() as u32;
+        // SAFETY: `buf` and `from` are valid for the sizes passed.
+        let n = unsafe {
+            libc::recvfrom(
+                fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                0,
+                std::ptr::from_mut(&mut from).cast(),
+                &mut len,
+            )
+        };
+        if n <= 0 {
+            continue;
+        }
+        let frame = buf[..n as usize].to_vec();
+        if from.sll_pkttype == libc::PACKET_OUTGOING {
+            sent.push(frame);
+        } else {
+            got.push(frame);
+        }
+    }
+    (sent, got)
 }
 
 /// The shim library, built by cargo beside the tests.

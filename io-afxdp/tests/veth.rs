@@ -3,13 +3,13 @@
 //! back out by the socket's tx ring, and the attachment is undone on drop. Needs root
 //! (CI runs as root): it fails rather than skips without it.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use uxdp_io_afxdp::{
-    AttachMode, Attachment, BindMode, Frame, Interface, REDIRECT_PROG_NAME, SocketSet, XskConfig,
-    XskRedirect,
+    AttachMode, Attachment, BindMode, Direction, Frame, Interface, PacketSocket,
+    REDIRECT_PROG_NAME, SocketSet, XskConfig, XskRedirect,
 };
 
 /// The ethertype of the test's frames (IEEE local experimental), so stray traffic is
@@ -72,77 +72,25 @@ impl Drop for Veth {
     }
 }
 
-/// A packet socket on one interface.
-struct Raw(OwnedFd);
+/// A packet socket on one interface, for the test's frames.
+struct Raw(PacketSocket);
 
 impl Raw {
     fn open(ifindex: u32) -> Raw {
-        let proto = (libc::ETH_P_ALL as u16).to_be();
-        // SAFETY: plain socket creation.
-        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto)) };
-        assert!(fd >= 0);
-        // SAFETY: a new descriptor nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: a zeroed sockaddr_ll is valid; filled below.
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = proto;
-        sll.sll_ifindex = ifindex as i32;
-        // SAFETY: binds to a sockaddr_ll of the size passed.
-        let rc = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                std::ptr::from_ref(&sll).cast(),
-                size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        assert_eq!(rc, 0);
-        let tv = libc::timeval {
-            tv_sec: 0,
-            tv_usec: 100_000,
-        };
-        // SAFETY: a timeval option of the size passed.
-        unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                std::ptr::from_ref(&tv).cast(),
-                size_of::<libc::timeval>() as u32,
-            )
-        };
-        Raw(fd)
+        Raw(PacketSocket::open(ifindex, Duration::from_millis(100)).unwrap())
     }
 
     fn send(&self, frame: &[u8]) {
-        // SAFETY: sends `frame.len()` bytes.
-        let n = unsafe { libc::send(self.0.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
-        assert_eq!(n, frame.len() as isize);
+        self.0.send(frame).unwrap();
     }
 
     /// The next incoming test frame, if one comes within the timeout.
     fn recv(&self) -> Option<Vec<u8>> {
         let mut buf = [0u8; 2048];
         loop {
-            // SAFETY: a zeroed sockaddr_ll is valid for the kernel to fill.
-            let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-            let mut len = size_of::<libc::sockaddr_ll>() as u32;
-            // SAFETY: receives into `buf` and `sll`, at most their sizes.
-            let n = unsafe {
-                libc::recvfrom(
-                    self.0.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    0,
-                    std::ptr::from_mut(&mut sll).cast(),
-                    &mut len,
-                )
-            };
-            if n < 0 {
-                return None;
-            }
-            let f = &buf[..n as usize];
-            if sll.sll_pkttype != libc::PACKET_OUTGOING
+            let (n, direction) = self.0.recv(&mut buf).unwrap()?;
+            let f = &buf[..n];
+            if direction == Direction::Incoming
                 && f.len() >= 14
                 && f[12..14] == ETHERTYPE.to_be_bytes()
             {

@@ -15,7 +15,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +25,7 @@ use common::{Scratch, balancer, binary, fill, here, require_root};
 use uxdp::engine::Engine;
 use uxdp::object::Object;
 use uxdp::testrun::TestRun;
+use uxdp_io_afxdp::{Direction, PacketSocket};
 use uxdp_katran::config::Config;
 use uxdp_maps::{Store, StoreOptions};
 
@@ -297,70 +298,15 @@ fn capture(
     // SAFETY: a NUL-terminated name.
     let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
     assert_ne!(ifindex, 0, "no interface {iface}");
-    let proto = (libc::ETH_P_ALL as u16).to_be();
-    // SAFETY: plain socket creation.
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto)) };
-    assert!(
-        fd >= 0,
-        "packet socket: {}",
-        std::io::Error::last_os_error()
-    );
-    // SAFETY: a new descriptor nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: a zeroed sockaddr_ll is valid; filled below.
-    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    sll.sll_family = libc::AF_PACKET as u16;
-    sll.sll_protocol = proto;
-    sll.sll_ifindex = ifindex as i32;
-    // SAFETY: binds to a sockaddr_ll of the size passed.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            std::ptr::from_ref(&sll).cast(),
-            size_of::<libc::sockaddr_ll>() as u32,
-        )
-    };
-    assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
-    let tv = libc::timeval {
-        tv_sec: 0,
-        tv_usec: 50_000,
-    };
-    // SAFETY: a timeval option of the size passed.
-    unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            std::ptr::from_ref(&tv).cast(),
-            size_of::<libc::timeval>() as u32,
-        )
-    };
+    let socket = PacketSocket::open(ifindex, Duration::from_millis(50)).unwrap();
     ready.send(()).unwrap();
     let (mut sent, mut got) = (Vec::new(), Vec::new());
     let mut buf = vec![0u8; 65536];
     while !stop.load(Ordering::Relaxed) {
-        // SAFETY: a zeroed sockaddr_ll is valid for the kernel to fill.
-        let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        let mut len = size_of::<libc::sockaddr_ll>() as u32;
-        // SAFETY: `buf` and `from` are valid for the sizes passed.
-        let n = unsafe {
-            libc::recvfrom(
-                fd.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                0,
-                std::ptr::from_mut(&mut from).cast(),
-                &mut len,
-            )
-        };
-        if n <= 0 {
-            continue;
-        }
-        let frame = buf[..n as usize].to_vec();
-        if from.sll_pkttype == libc::PACKET_OUTGOING {
-            sent.push(frame);
-        } else {
-            got.push(frame);
+        match socket.recv(&mut buf).unwrap() {
+            Some((n, Direction::Outgoing)) => sent.push(buf[..n].to_vec()),
+            Some((n, Direction::Incoming)) => got.push(buf[..n].to_vec()),
+            None => {}
         }
     }
     (sent, got)

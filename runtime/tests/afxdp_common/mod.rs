@@ -3,8 +3,10 @@
 //! and test frames. Not every suite uses every item.
 #![allow(dead_code)]
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
+
+use uxdp_io_afxdp::PacketSocket;
 
 use crate::common::{Netns, run};
 
@@ -59,84 +61,20 @@ pub(crate) fn ifindex(ns: &Netns, name: &str) -> u32 {
 }
 
 /// A packet socket bound to one interface, receiving with a short timeout.
-pub(crate) struct Raw(OwnedFd);
+pub(crate) struct Raw(PacketSocket);
 
 impl Raw {
     /// Opens it on `ifindex` of the calling thread's namespace.
     pub(crate) fn open(ifindex: u32) -> Raw {
-        let proto = (libc::ETH_P_ALL as u16).to_be();
-        // SAFETY: plain socket creation.
-        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto)) };
-        assert!(
-            fd >= 0,
-            "packet socket: {}",
-            std::io::Error::last_os_error()
-        );
-        // SAFETY: a new descriptor nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        // SAFETY: a zeroed sockaddr_ll is valid; filled below.
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = proto;
-        sll.sll_ifindex = ifindex as i32;
-        // SAFETY: binds to a sockaddr_ll of the size passed.
-        let rc = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                std::ptr::from_ref(&sll).cast(),
-                size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
-        let tv = libc::timeval {
-            tv_sec: 0,
-            tv_usec: 50_000,
-        };
-        // SAFETY: a timeval option of the size passed.
-        unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                std::ptr::from_ref(&tv).cast(),
-                size_of::<libc::timeval>() as u32,
-            )
-        };
-        let one: libc::c_int = 1;
-        // SAFETY: an int option of the size passed.
-        unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_PACKET,
-                libc::PACKET_AUXDATA,
-                std::ptr::from_ref(&one).cast(),
-                size_of::<libc::c_int>() as u32,
-            )
-        };
-        let big: libc::c_int = 8 << 20;
-        // SAFETY: an int option of the size passed.
-        unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUFFORCE,
-                std::ptr::from_ref(&big).cast(),
-                size_of::<libc::c_int>() as u32,
-            )
-        };
-        Raw(fd)
+        let s = PacketSocket::open(ifindex, Duration::from_millis(50))
+            .unwrap_or_else(|e| panic!("packet socket: {e}"));
+        s.enable_auxdata().unwrap();
+        Raw(s)
     }
 
     /// Sends one frame.
     pub(crate) fn send(&self, frame: &[u8]) {
-        // SAFETY: sends `frame.len()` bytes.
-        let n = unsafe { libc::send(self.0.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
-        assert_eq!(
-            n,
-            frame.len() as isize,
-            "send: {}",
-            std::io::Error::last_os_error()
-        );
+        self.0.send(frame).unwrap_or_else(|e| panic!("send: {e}"));
     }
 
     /// The next frame coming in (not one going out), if one comes within 50 ms. A VLAN

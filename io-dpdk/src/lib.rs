@@ -7,6 +7,7 @@
 //! through a small C shim (`csrc/shim.c`). The EAL can start once per process:
 //! [`Eal::init`] refuses a second start, and dropping the [`Eal`] cleans it up.
 
+mod args;
 mod eal;
 mod error;
 mod lcore;
@@ -15,6 +16,7 @@ mod mempool;
 mod port;
 mod sys;
 
+pub use args::{RuntimeDir, eal_arguments};
 pub use eal::Eal;
 pub use error::DpdkError;
 pub use lcore::{Lcore, current_lcore};

@@ -15,68 +15,18 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{Scratch, balancer, binary, fill, here, require_root};
+use common::{Netns, Scratch, balancer, binary, fill, here, require_root, sh};
 use uxdp::engine::Engine;
 use uxdp::object::Object;
 use uxdp::testrun::TestRun;
 use uxdp_io_afxdp::{Direction, PacketSocket};
 use uxdp_katran::config::Config;
 use uxdp_maps::{Store, StoreOptions};
-
-/// A network namespace of the test's own, removed on drop.
-struct Netns(String);
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        let name = format!("uxdp-k{tag}-{}", std::process::id());
-        let _ = Command::new("ip")
-            .args(["netns", "del", &name])
-            .stderr(Stdio::null())
-            .status();
-        sh(&format!("ip netns add {name}"));
-        Netns(name)
-    }
-
-    fn exec(&self, cmd: &str) {
-        sh(&format!("ip netns exec {} {cmd}", self.0));
-    }
-
-    /// Runs `f` on a thread inside the namespace.
-    fn spawn<R: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> R + Send + 'static,
-    ) -> std::thread::JoinHandle<R> {
-        let path = format!("/var/run/netns/{}", self.0);
-        std::thread::spawn(move || {
-            let ns = std::fs::File::open(&path).unwrap();
-            // SAFETY: setns of this thread only, to a namespace file we opened.
-            let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-            f()
-        })
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-fn sh(cmd: &str) {
-    let o = Command::new("sh").args(["-c", cmd]).output().unwrap();
-    assert!(
-        o.status.success(),
-        "{cmd}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
 
 /// `uxdp run`, stopped with SIGINT on drop.
 struct Run(Child);

@@ -2,90 +2,15 @@
 //! own unless one is given, hugepage files unlinked once mapped), every port DPDK was
 //! given running the program, and DPDK's runtime directory removed at the end.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::anyhow;
 use serde_json::{Map, Value, json};
 use uxdp::dpdk::{Dataplane, DpdkConfig, PortSlot, Role};
-use uxdp_io_dpdk::{Eal, PortStats};
+use uxdp_io_dpdk::{Eal, PortStats, eal_arguments};
 
 use super::run::Session;
 use super::run_report::Plane;
-
-/// DPDK's runtime directory for this run's file prefix, removed on drop (after the EAL's
-/// clean-up, which leaves it) when this run owned it: it chose the prefix, or it started
-/// the EAL as the primary process of the prefix.
-struct RuntimeDir {
-    path: PathBuf,
-    owned: bool,
-}
-
-impl Drop for RuntimeDir {
-    fn drop(&mut self) {
-        if self.owned {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
-}
-
-/// Where DPDK keeps the runtime files of `prefix`: under /var/run/dpdk for root, else
-/// under $XDG_RUNTIME_DIR (or /tmp).
-fn runtime_dir(prefix: &str) -> PathBuf {
-    // SAFETY: geteuid has no preconditions.
-    let base = if unsafe { libc::geteuid() } == 0 {
-        PathBuf::from("/var/run")
-    } else {
-        std::env::var_os("XDG_RUNTIME_DIR").map_or_else(|| PathBuf::from("/tmp"), PathBuf::from)
-    };
-    base.join("dpdk").join(prefix)
-}
-
-/// The `--file-prefix` among EAL arguments, in either spelling.
-fn file_prefix(args: &[String]) -> Option<&str> {
-    args.iter().enumerate().find_map(|(i, a)| {
-        if let Some(p) = a.strip_prefix("--file-prefix=") {
-            Some(p)
-        } else if a == "--file-prefix" {
-            args.get(i + 1).map(String::as_str)
-        } else {
-            None
-        }
-    })
-}
-
-/// The EAL arguments: the user's, after uxdp's defaults (a file prefix of this run's own
-/// unless one is given, hugepage files unlinked once mapped, warnings and errors only from
-/// DPDK's log). Returns them and the runtime directory, owned when uxdp chose the prefix.
-fn eal_arguments(user: &[String]) -> (Vec<String>, RuntimeDir) {
-    let mut args = Vec::new();
-    let dir = match file_prefix(user) {
-        Some(p) => RuntimeDir {
-            path: runtime_dir(p),
-            owned: false,
-        },
-        None => {
-            let prefix = format!("uxdp-{}", std::process::id());
-            args.push(format!("--file-prefix={prefix}"));
-            RuntimeDir {
-                path: runtime_dir(&prefix),
-                owned: true,
-            }
-        }
-    };
-    // Hugepage files are unlinked as soon as they are mapped, so none is left behind,
-    // whatever way the run ends (DPDK's clean-up leaves them otherwise).
-    let no_files = ["--no-huge", "--in-memory"];
-    if !user
-        .iter()
-        .any(|a| no_files.contains(&a.as_str()) || a.starts_with("--huge-unlink"))
-    {
-        args.push("--huge-unlink".to_string());
-    }
-    args.push("--log-level=warning".to_string());
-    args.extend(user.iter().cloned());
-    (args, dir)
-}
 
 /// DPDK's reason, with the free hugepages of each size when the EAL wanted some and
 /// failed for want of memory (EACCES from its hugepage survey, ENOMEM from mapping).
@@ -225,10 +150,10 @@ impl Plane for Dataplane<'_> {
 pub(crate) fn run(session: &Session<'_>) -> anyhow::Result<ExitCode> {
     let args = session.args;
     // Dropped last: DPDK's runtime directory goes after the EAL is cleaned up.
-    let (eal_args, mut runtime_dir) = eal_arguments(&args.eal);
+    let (eal_args, mut runtime_dir) = eal_arguments("uxdp", &args.eal);
     let eal = Eal::init(&eal_args).map_err(|e| explain_eal_failure(e, &eal_args))?;
     // The EAL started as the prefix's primary process: its directory is this run's.
-    runtime_dir.owned = true;
+    runtime_dir.own();
     let config = DpdkConfig {
         workers: args.workers,
         pass_ports: args.pass_ports.clone(),

@@ -3,8 +3,9 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use uxdp::testrun::TestRun;
 use uxdp_katran::config::Config;
@@ -114,4 +115,54 @@ pub(crate) fn binary(package: &str, name: &str) -> PathBuf {
 /// The path of a file of this crate.
 pub(crate) fn here(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// A network namespace of the test's own, removed on drop.
+pub(crate) struct Netns(pub(crate) String);
+
+impl Netns {
+    pub(crate) fn new(tag: &str) -> Netns {
+        let name = format!("uxdp-k{tag}-{}", std::process::id());
+        let _ = Command::new("ip")
+            .args(["netns", "del", &name])
+            .stderr(Stdio::null())
+            .status();
+        sh(&format!("ip netns add {name}"));
+        Netns(name)
+    }
+
+    pub(crate) fn exec(&self, cmd: &str) {
+        sh(&format!("ip netns exec {} {cmd}", self.0));
+    }
+
+    /// Runs `f` on a thread inside the namespace.
+    pub(crate) fn spawn<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> std::thread::JoinHandle<R> {
+        let path = format!("/var/run/netns/{}", self.0);
+        std::thread::spawn(move || {
+            let ns = std::fs::File::open(&path).unwrap();
+            // SAFETY: setns of this thread only, to a namespace file we opened.
+            let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+            f()
+        })
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// Runs `cmd` with `sh -c`; it must succeed.
+pub(crate) fn sh(cmd: &str) {
+    let o = Command::new("sh").args(["-c", cmd]).output().unwrap();
+    assert!(
+        o.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

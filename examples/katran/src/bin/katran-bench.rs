@@ -50,6 +50,12 @@ struct Args {
     /// mount gives 2 MiB pages).
     #[arg(long, default_value = "/dev/shm")]
     store_dir: std::path::PathBuf,
+    /// Upper ends of the source-port ranges (each from 0).
+    #[arg(long, value_delimiter = ',', default_value = "0,1000,2000,6000,8000,16000")]
+    ranges: Vec<u16>,
+    /// Frame sizes (at ports 0-1000; none: skip that table).
+    #[arg(long, value_delimiter = ',', default_value = "64,128,256,512,1024,1500")]
+    sizes: Vec<usize>,
     /// Run uxdp's side only (no kernel figures; for profiling uxdp).
     #[arg(long)]
     uxdp_only: bool,
@@ -195,7 +201,7 @@ fn run(a: &Args) -> anyhow::Result<()> {
         println!("---|---|---|---|---|---|---|---");
     }
     let mut by_hit: Vec<(f64, f64, f64)> = Vec::new();
-    for range in [0u16, 1000, 2000, 6000, 8000, 16000] {
+    for &range in &a.ranges {
         let c = case(&obj, a, &workload(range, 64).frames(a.packets))?;
         by_hit.push((100.0 * c.uxdp_hit, 1000.0 / c.uxdp_ns, 1000.0 / c.kernel_ns));
         if a.json {
@@ -223,7 +229,7 @@ fn run(a: &Args) -> anyhow::Result<()> {
         println!("---|---|---|---");
     }
     let mut by_size: Vec<(f64, f64, f64)> = Vec::new();
-    for size in [64usize, 128, 256, 512, 1024, 1500] {
+    for &size in &a.sizes {
         let c = case(&obj, a, &workload(1000, size).frames(a.packets))?;
         by_size.push((size as f64, c.uxdp_ns, c.kernel_ns));
         if a.json {

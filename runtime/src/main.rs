@@ -71,6 +71,13 @@ enum Command {
     /// Speak the conformance suite's plugin protocol: program hex on stdin, memory hex as
     /// the argument, r0 in hex on stdout.
     ConformancePlugin(PluginArgs),
+    /// The store's maps, as `bpftool map` shows the kernel's: show, dump, lookup, update,
+    /// delete, pin, create, freeze (MAP: id ID | pinned PATH | name NAME).
+    Map(cli::objects::map::MapArgs),
+    /// The store's programs, as `bpftool prog` shows the kernel's: show, dump xlated, pin.
+    Prog(cli::objects::prog::ProgArgs),
+    /// The store's XDP links, as `bpftool link` shows the kernel's: show, detach.
+    Link(cli::objects::link::LinkArgs),
 }
 
 /// `uxdp test-run`.
@@ -306,6 +313,7 @@ fn read_source(file: &Path) -> anyhow::Result<(Vec<Insn>, Option<conformance::Te
 /// Subcommands too large to live here.
 mod cli {
     pub(crate) mod bench;
+    pub(crate) mod objects;
     #[cfg(any(feature = "dpdk", feature = "afxdp"))]
     pub(crate) mod run;
     #[cfg(feature = "afxdp")]
@@ -377,12 +385,37 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Verify(args) => return cli::verify::run(&args),
         Command::ConformancePlugin(args) => conformance_plugin::serve(&args)?,
+        Command::Map(args) => return cli::objects::map::run(&args),
+        Command::Prog(args) => return cli::objects::prog::run(&args),
+        Command::Link(args) => return cli::objects::link::run(&args),
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// bpftool takes its output flags before the noun (`bpftool -j map show`): so do uxdp's
+/// object commands. Moves `-j`, `--json`, `-p` and `--pretty` in front of `map`, `prog`
+/// or `link` to after it, where clap reads them.
+fn bpftool_order(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let flags = ["-j", "--json", "-p", "--pretty"];
+    let lead = args
+        .iter()
+        .skip(1)
+        .take_while(|a| flags.contains(&a.to_str().unwrap_or("")))
+        .count();
+    let noun = args.get(1 + lead).and_then(|a| a.to_str());
+    if lead == 0 || !matches!(noun, Some("map" | "prog" | "link")) {
+        return args;
+    }
+    let mut out = vec![args[0].clone(), args[1 + lead].clone()];
+    out.extend(args[1..=lead].iter().cloned());
+    out.extend(args[2 + lead..].iter().cloned());
+    out
+}
+
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    match run(Cli::parse_from(bpftool_order(
+        std::env::args_os().collect(),
+    ))) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("uxdp: {e:#}");

@@ -19,6 +19,55 @@ const LDDW: u8 = 0x18;
 const PSEUDO_MAP_ID: u8 = 1;
 const PSEUDO_MAP_VALUE: u8 = 2;
 
+/// Whether the running kernel digests programs with SHA-256 (6.18 and later) rather
+/// than SHA-1.
+fn kernel_tags_with_sha256() -> bool {
+    // SAFETY: a zeroed utsname is valid for uname to fill.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: uname fills the struct it is given.
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return true;
+    }
+    let release: String = u
+        .release
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8 as char)
+        .collect();
+    let mut parts = release
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (6, 18)
+}
+
+/// The kernel's program tag: the first 8 bytes of the digest (SHA-256 since Linux 6.18,
+/// SHA-1 before) of the instructions with the immediates of map-referencing `lddw`s
+/// (both halves) zeroed.
+pub fn prog_tag(insns: &[u8]) -> [u8; 8] {
+    use sha1::{Digest, Sha1};
+    use sha2::Sha256;
+    let mut raw = insns.to_vec();
+    let mut pc = 0;
+    while pc + 1 < raw.len() / 8 {
+        let src = raw[pc * 8 + 1] >> 4;
+        if raw[pc * 8] == LDDW && (src == PSEUDO_MAP_ID || src == PSEUDO_MAP_VALUE) {
+            raw[pc * 8 + 4..pc * 8 + 8].fill(0);
+            if raw[pc * 8 + 8..pc * 8 + 12] == [0, 0, 0, 0] {
+                raw[pc * 8 + 12..pc * 8 + 16].fill(0);
+            }
+            pc += 2;
+        } else {
+            pc += 1;
+        }
+    }
+    if kernel_tags_with_sha256() {
+        Sha256::digest(&raw)[..8].try_into().expect("8 bytes")
+    } else {
+        Sha1::digest(&raw)[..8].try_into().expect("8 bytes")
+    }
+}
+
 /// The verifier's view of store map `m`: its definition, its access flags, and for a
 /// frozen single-value array (`.rodata`) the value, which the verifier may read as
 /// constants.

@@ -524,6 +524,11 @@ impl Store {
         self.ids_of(KIND_MAP)
     }
 
+    /// Bytes of the store map `id` takes (its region), as `bytes_memlock` reports it.
+    pub fn map_bytes(&self, id: u32) -> Result<u64, MapError> {
+        Ok(self.lookup_entry(id)?.0.size)
+    }
+
     /// Finds a live map's directory entry and checks it describes a region inside the heap.
     pub(crate) fn lookup_entry(&self, id: u32) -> Result<(&Entry, MapDef, u64), MapError> {
         let brk = self.header().brk.load(Ordering::Acquire);

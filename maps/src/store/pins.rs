@@ -103,6 +103,22 @@ impl Store {
         self.find_pin(path).map(|(_, what)| what)
     }
 
+    /// Every pin: its path and what it holds, sorted by path.
+    pub fn pins(&self) -> Vec<(String, Pinned)> {
+        let mut pins: Vec<(String, Pinned)> = (0..MAX_OBJECTS)
+            .map(|i| self.entry(i))
+            .filter(|e| e.state.load(Ordering::Acquire) == LIVE && e.kind == KIND_PIN)
+            .filter_map(|e| {
+                self.read_region(e, e.value_size as usize, "corrupt pin")
+                    .ok()
+            })
+            .filter_map(|p| String::from_utf8(p).ok())
+            .filter_map(|p| self.pinned(&p).map(|what| (p, what)))
+            .collect();
+        pins.sort_by(|a, b| a.0.cmp(&b.0));
+        pins
+    }
+
     /// Paths pinned directly inside directory `dir`, sorted.
     pub fn pins_in(&self, dir: &str) -> Vec<String> {
         let prefix = format!("{}/", dir.trim_end_matches('/'));

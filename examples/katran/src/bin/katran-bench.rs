@@ -51,10 +51,18 @@ struct Args {
     #[arg(long, default_value = "/dev/shm")]
     store_dir: std::path::PathBuf,
     /// Upper ends of the source-port ranges (each from 0).
-    #[arg(long, value_delimiter = ',', default_value = "0,1000,2000,6000,8000,16000")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0,1000,2000,6000,8000,16000"
+    )]
     ranges: Vec<u16>,
     /// Frame sizes (at ports 0-1000; none: skip that table).
-    #[arg(long, value_delimiter = ',', default_value = "64,128,256,512,1024,1500")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "64,128,256,512,1024,1500"
+    )]
     sizes: Vec<usize>,
     /// Run uxdp's side only (no kernel figures; for profiling uxdp).
     #[arg(long)]

@@ -219,8 +219,25 @@ fn programs_show_as_bpftool_shows_them() {
         true,
     );
     let obj = obj.to_str().unwrap().to_string();
-    ok(s.shimmed(&format!("prog load {obj} /sys/fs/bpf/p type xdp")));
-    ok(s.kernel(&format!("prog load {obj} KDIR/p type xdp")));
+    ok(s.shimmed(&format!(
+        "prog load {obj} /sys/fs/bpf/p type xdp pinmaps /sys/fs/bpf/m"
+    )));
+    ok(s.kernel(&format!("prog load {obj} KDIR/p type xdp pinmaps KDIR/m")));
+    // Its maps, typed by the object's BTF: the same JSON, `formatted` included.
+    for w in [
+        "m/ports key 6 0 0x1f 0x90 value 7 0 0 0 0 0 0 0",
+        "m/ports key 17 0 0 53 value 0xff 0xff 0 0 0 0 0 0",
+        "m/classes key 2 0 0 0 value 9 0 0 0 0 0 0 0",
+    ] {
+        ok(s.kernel(&format!("map update pinned KDIR/{w}")));
+        ok(s.uxdp(&format!("map update pinned /sys/fs/bpf/{w}")));
+    }
+    for m in ["ports", "classes"] {
+        let theirs = json(s.kernel(&format!("-j map dump pinned KDIR/m/{m}")));
+        let ours = json(s.uxdp(&format!("-j map dump pinned /sys/fs/bpf/m/{m}")));
+        assert!(ours[0].get("formatted").is_some(), "{m}: {ours}");
+        assert_eq!(sorted(ours), sorted(theirs), "map {m}: typed JSON dump");
+    }
     let ours = json(s.uxdp("-j prog show pinned /sys/fs/bpf/p"));
     let shimmed = json(s.shimmed("-j prog show pinned /sys/fs/bpf/p"));
     let kernel = json(s.kernel("-j prog show pinned KDIR/p"));

@@ -8,6 +8,7 @@
 //! CO-RE relocations, which uxdp refuses. Little-endian objects only.
 
 mod ext;
+mod value;
 
 pub use ext::{BtfExt, FuncInfo, LineInfo};
 

@@ -11,6 +11,7 @@ use uxdp_maps::{Map, MapDef, MapError, MapType, Store};
 
 use super::words::{Named, Words, number};
 use super::{Common, hex_json, hex_text, pins_of};
+use uxdp::btf::Btf;
 
 /// `uxdp map`.
 #[derive(clap::Args, Debug)]
@@ -81,8 +82,11 @@ pub(crate) fn run(args: &MapArgs) -> anyhow::Result<ExitCode> {
             map.lookup(&key, &mut value, 0)
                 .map_err(|e| explain("lookup", &map, &e))?;
             let entry = Entry { key, value };
+            let typed = Typed::of(&store, map.id());
             if c.json() {
-                c.print(&entry.json(&map));
+                c.print(&entry.json(&map, typed.as_ref()));
+            } else if let Some(f) = typed.as_ref().and_then(|t| entry.formatted(&map, t)) {
+                c.print_pretty(&f);
             } else {
                 print!("{}", entry.text(&map));
             }
@@ -213,6 +217,25 @@ fn syscall_value(map: &Map, value: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A map's key and value types, from the BTF a control plane gave it.
+struct Typed {
+    btf: Btf,
+    key: u32,
+    value: u32,
+}
+
+impl Typed {
+    /// Map `id`'s types, if it has BTF for both.
+    fn of(store: &Store, id: u32) -> Option<Typed> {
+        let [btf, key, value] = store.map_btf(id);
+        if btf == 0 || key == 0 || value == 0 {
+            return None;
+        }
+        let btf = Btf::parse(&store.btf(btf).ok()?).ok()?;
+        Some(Typed { btf, key, value })
+    }
+}
+
 /// One entry as read through the syscall layout.
 struct Entry {
     key: Vec<u8>,
@@ -233,9 +256,10 @@ impl Entry {
         }
     }
 
-    /// bpftool's JSON for the entry.
-    fn json(&self, map: &Map) -> Value {
-        if map.def().map_type.is_percpu() {
+    /// bpftool's JSON for the entry: bytes, and with `typed` the key and value rendered
+    /// by their types under `formatted`.
+    fn json(&self, map: &Map, typed: Option<&Typed>) -> Value {
+        let mut v = if map.def().map_type.is_percpu() {
             let values: Vec<Value> = self
                 .per_cpu(map)
                 .iter()
@@ -245,6 +269,27 @@ impl Entry {
             json!({"key": hex_json(&self.key), "values": values})
         } else {
             json!({"key": hex_json(&self.key), "value": hex_json(&self.value)})
+        };
+        if let Some(f) = typed.and_then(|t| self.formatted(map, t)) {
+            v["formatted"] = f;
+        }
+        v
+    }
+
+    /// The key and value rendered by their types, if they all render.
+    fn formatted(&self, map: &Map, t: &Typed) -> Option<Value> {
+        let key = t.btf.render(t.key, &self.key).ok()?;
+        if map.def().map_type.is_percpu() {
+            let values = self
+                .per_cpu(map)
+                .iter()
+                .enumerate()
+                .map(|(cpu, v)| Some(json!({"cpu": cpu, "value": t.btf.render(t.value, v).ok()?})))
+                .collect::<Option<Vec<_>>>()?;
+            Some(json!({"key": key, "values": values}))
+        } else {
+            let value = t.btf.render(t.value, &self.value).ok()?;
+            Some(json!({"key": key, "value": value}))
         }
     }
 
@@ -316,15 +361,25 @@ fn dump(c: &Common, store: &Arc<Store>, ids: &[u32]) -> anyhow::Result<ExitCode>
     for &id in ids {
         let map = Map::open(store, id)?;
         let entries = entries(&map)?;
+        let typed = Typed::of(store, id);
         if c.json() {
-            json.extend(entries.iter().map(|e| e.json(&map)));
-        } else {
-            for e in &entries {
-                print!("{}", e.text(&map));
-            }
-            let n = entries.len();
-            println!("Found {n} element{}", if n == 1 { "" } else { "s" });
+            json.extend(entries.iter().map(|e| e.json(&map, typed.as_ref())));
+            continue;
         }
+        // With types, bpftool prints the rendered entries; without, the bytes.
+        let rendered: Option<Vec<Value>> = typed
+            .as_ref()
+            .and_then(|t| entries.iter().map(|e| e.formatted(&map, t)).collect());
+        match rendered {
+            Some(r) => c.print_pretty(&Value::Array(r)),
+            None => {
+                for e in &entries {
+                    print!("{}", e.text(&map));
+                }
+            }
+        }
+        let n = entries.len();
+        println!("Found {n} element{}", if n == 1 { "" } else { "s" });
     }
     if c.json() {
         c.print(&Value::Array(json));

@@ -69,6 +69,14 @@ impl Common {
         self.json || self.pretty
     }
 
+    /// Prints `v` as indented JSON (bpftool's text for typed map entries).
+    pub(crate) fn print_pretty(&self, v: &Value) {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(v).expect("JSON values print")
+        );
+    }
+
     /// Prints `v` as JSON, indented with `--pretty`.
     pub(crate) fn print(&self, v: &Value) {
         let text = if self.pretty {

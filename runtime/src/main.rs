@@ -78,6 +78,8 @@ enum Command {
     Prog(cli::objects::prog::ProgArgs),
     /// The store's XDP links, as `bpftool link` shows the kernel's: show, detach.
     Link(cli::objects::link::LinkArgs),
+    /// The store itself: show (objects, pins, attachments), gc (delete what nothing holds).
+    Store(cli::objects::store::StoreArgs),
 }
 
 /// `uxdp test-run`.
@@ -388,13 +390,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Map(args) => return cli::objects::map::run(&args),
         Command::Prog(args) => return cli::objects::prog::run(&args),
         Command::Link(args) => return cli::objects::link::run(&args),
+        Command::Store(args) => return cli::objects::store::run(&args),
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// bpftool takes its output flags before the noun (`bpftool -j map show`): so do uxdp's
-/// object commands. Moves `-j`, `--json`, `-p` and `--pretty` in front of `map`, `prog`
-/// or `link` to after it, where clap reads them.
+/// object commands. Moves `-j`, `--json`, `-p` and `--pretty` in front of `map`, `prog`,
+/// `link` or `store` to after it, where clap reads them.
 fn bpftool_order(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     let flags = ["-j", "--json", "-p", "--pretty"];
     let lead = args
@@ -403,7 +406,7 @@ fn bpftool_order(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
         .take_while(|a| flags.contains(&a.to_str().unwrap_or("")))
         .count();
     let noun = args.get(1 + lead).and_then(|a| a.to_str());
-    if lead == 0 || !matches!(noun, Some("map" | "prog" | "link")) {
+    if lead == 0 || !matches!(noun, Some("map" | "prog" | "link" | "store")) {
         return args;
     }
     let mut out = vec![args[0].clone(), args[1 + lead].clone()];

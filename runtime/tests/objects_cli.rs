@@ -266,3 +266,34 @@ fn programs_show_as_bpftool_shows_them() {
         "{xlated}"
     );
 }
+
+#[test]
+fn gc_deletes_what_nothing_holds_and_waits_for_data_planes() {
+    require_root("the store in /dev/shm");
+    let s = Scene::new("gc");
+    ok(s.uxdp(&format!("map create /sys/fs/bpf/{}", MAPS[0])));
+    // A map as a data plane makes it: no hold, no pin; and this process maps the store.
+    let store = uxdp_maps::Store::open(&s.store).unwrap();
+    let def = uxdp_maps::MapDef::new(uxdp_maps::MapType::Array, 4, 4, 8);
+    let loose = uxdp_maps::Map::create(&store, &def).unwrap().id();
+    let o = s.uxdp("store gc");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("({})", std::process::id())), "{err}");
+    drop(store);
+    let dry = json(s.uxdp("-j store gc --dry-run"));
+    assert_eq!(dry["maps"], serde_json::json!([loose]));
+    assert_eq!(
+        json(s.uxdp("-j store show"))["maps"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let done = json(s.uxdp("-j store gc"));
+    assert_eq!(done["maps"], serde_json::json!([loose]));
+    // The pinned map stays, whole.
+    let left = json(s.uxdp("-j store show"));
+    assert_eq!(left["maps"].as_array().unwrap().len(), 1);
+    ok(s.uxdp("map update name h key 1 0 0 0 value 1 0 0 0 0 0 0 0"));
+}

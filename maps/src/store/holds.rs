@@ -56,6 +56,16 @@ impl Store {
         self.retain(obj.kind(), obj.id())
     }
 
+    /// How many hold `obj` (descriptors, pins, attachments); `None` when it is gone.
+    pub fn holders(&self, obj: ObjectRef) -> Option<u32> {
+        let idx = self.live_index(obj.kind(), obj.id())?;
+        Some(
+            self.entry(idx)
+                .refs
+                .load(std::sync::atomic::Ordering::Acquire),
+        )
+    }
+
     /// Puts `obj`'s life in the hands of its holds: when the last goes, it goes.
     pub fn manage(&self, obj: ObjectRef) -> Result<(), MapError> {
         let idx = self

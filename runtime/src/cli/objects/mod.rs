@@ -7,6 +7,7 @@
 pub(crate) mod link;
 pub(crate) mod map;
 pub(crate) mod prog;
+pub(crate) mod store;
 pub(crate) mod words;
 
 use std::path::PathBuf;

@@ -167,6 +167,25 @@ pub fn load_object(
         }
     }
     created.done = true;
+    tracing::info!(
+        "object {}: {} maps created in {}, {} programs loaded",
+        obj.name,
+        maps.len(),
+        store.path().display(),
+        programs.len()
+    );
+    for m in &maps {
+        let d = m.def();
+        tracing::debug!(
+            "map {} id {}: {} key {} value {} entries {}",
+            d.name,
+            m.id(),
+            d.map_type.name(),
+            d.key_size,
+            d.value_size,
+            d.max_entries
+        );
+    }
     Ok(LoadedObject { maps, programs })
 }
 

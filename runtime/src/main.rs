@@ -22,6 +22,10 @@ use uxdp_jit::insn::{insns_from_bytes, insns_to_bytes};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// More log lines on stderr: -v what uxdp does (objects loaded, programs compiled,
+    /// ports and sockets set up), -vv details, -vvv everything (`RUST_LOG` overrides).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
 }
 
 #[derive(Subcommand)]
@@ -80,6 +84,12 @@ enum Command {
     Link(cli::objects::link::LinkArgs),
     /// The store itself: show (objects, pins, attachments), gc (delete what nothing holds).
     Store(cli::objects::store::StoreArgs),
+    /// Print a completion script for SHELL (e.g. `uxdp completions bash >
+    /// /etc/bash_completion.d/uxdp`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// `uxdp test-run`.
@@ -391,6 +401,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Prog(args) => return cli::objects::prog::run(&args),
         Command::Link(args) => return cli::objects::link::run(&args),
         Command::Store(args) => return cli::objects::store::run(&args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "uxdp", &mut std::io::stdout());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -415,10 +429,29 @@ fn bpftool_order(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     out
 }
 
+/// Log lines on stderr at the level `-v` asks for (warnings and errors without it);
+/// `RUST_LOG` overrides.
+fn init_logs(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+}
+
 fn main() -> ExitCode {
-    match run(Cli::parse_from(bpftool_order(
-        std::env::args_os().collect(),
-    ))) {
+    let cli = Cli::parse_from(bpftool_order(std::env::args_os().collect()));
+    init_logs(cli.verbose);
+    match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("uxdp: {e:#}");

@@ -89,3 +89,69 @@ fn bad_input_gets_a_clear_error() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn completions_cover_every_command() {
+    for shell in ["bash", "zsh", "fish"] {
+        let o = uxdp(&["completions", shell]);
+        assert!(o.status.success(), "{shell}: {}", stderr(&o));
+        let script = stdout(&o);
+        for cmd in ["test-run", "map", "prog", "link", "store", "verify"] {
+            assert!(script.contains(cmd), "{shell} completion lacks {cmd}");
+        }
+    }
+}
+
+#[test]
+fn verbose_levels_add_log_lines() {
+    let dir = std::env::temp_dir().join(format!("uxdp-cli-verbose-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let obj = dir.join("count.o");
+    let clang = Command::new("clang-14")
+        .args([
+            "-O2",
+            "-g",
+            "-target",
+            "bpf",
+            "-I/usr/include/x86_64-linux-gnu",
+            "-c",
+        ])
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/programs/count_and_push.c"))
+        .arg("-o")
+        .arg(&obj)
+        .output()
+        .unwrap();
+    assert!(
+        clang.status.success(),
+        "{}",
+        String::from_utf8_lossy(&clang.stderr)
+    );
+    let data = dir.join("pkt.bin");
+    std::fs::write(&data, [0u8; 64]).unwrap();
+    let run = |v: &[&str]| {
+        let mut args = vec![
+            "test-run",
+            obj.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ];
+        args.extend(v);
+        let o = uxdp(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stderr(&o)
+    };
+    let quiet = run(&[]);
+    let info = run(&["-v"]);
+    let debug = run(&["-vv"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!quiet.contains("INFO"), "{quiet}");
+    assert!(
+        info.contains("INFO") && info.contains("compiled in"),
+        "{info}"
+    );
+    assert!(!info.contains("DEBUG"), "{info}");
+    assert!(
+        debug.contains("DEBUG") && debug.contains("entries"),
+        "{debug}"
+    );
+}

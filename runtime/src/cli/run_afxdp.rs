@@ -139,6 +139,13 @@ pub(crate) fn run(session: &Session<'_>) -> anyhow::Result<ExitCode> {
         },
         pass_taps: args.pass_taps.clone(),
     };
+    tracing::info!(
+        "AF_XDP on {} (queues {:?}, mode {:?}, bind {:?})",
+        config.interfaces.join(","),
+        config.queues,
+        config.mode,
+        config.bind
+    );
     let dataplane = Dataplane::start(&config, session.prepared.n_cpus())?;
     let programs = &session.prepared.programs;
     session.drive(&dataplane, dataplane.workers(), |stats| {

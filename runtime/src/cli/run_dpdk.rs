@@ -151,6 +151,7 @@ pub(crate) fn run(session: &Session<'_>) -> anyhow::Result<ExitCode> {
     let args = session.args;
     // Dropped last: DPDK's runtime directory goes after the EAL is cleaned up.
     let (eal_args, mut runtime_dir) = eal_arguments("uxdp", &args.eal);
+    tracing::info!("starting DPDK's EAL: {}", eal_args.join(" "));
     let eal = Eal::init(&eal_args).map_err(|e| explain_eal_failure(e, &eal_args))?;
     // The EAL started as the prefix's primary process: its directory is this run's.
     runtime_dir.own();

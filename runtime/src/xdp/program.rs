@@ -243,6 +243,20 @@ impl XdpProgram {
     ) -> Result<Arc<XdpProgram>, anyhow::Error> {
         let program = Program::new(insns)?;
         let code = Code::new(registry.engine, program, helpers, options)?;
+        if let Code::Jit(jit) = &code {
+            let s = jit.stats();
+            tracing::info!(
+                "program {name}: {} instructions compiled in {:.2} ms to {} bytes ({} helpers \
+                 inlined, {} direct map calls, {} direct helper calls, {} calls)",
+                s.insns,
+                s.compile_time.as_secs_f64() * 1e3,
+                s.code_bytes,
+                s.inlined_helpers,
+                s.direct_map_calls,
+                s.direct_helper_calls,
+                s.helper_calls
+            );
+        }
         let id = registry.next_prog.fetch_add(1, Ordering::Relaxed);
         let prog = Arc::new(XdpProgram {
             id,

@@ -54,6 +54,7 @@ impl Common {
     /// The store, which must exist.
     pub(crate) fn open(&self) -> anyhow::Result<Arc<Store>> {
         let path = self.path();
+        tracing::debug!("store {}", path.display());
         Store::open(&path).with_context(|| format!("opening the store {}", path.display()))
     }
 

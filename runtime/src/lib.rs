@@ -17,6 +17,7 @@ pub mod hex;
 pub mod kernel;
 pub mod load;
 pub mod object;
+pub mod plot;
 pub mod stored;
 pub mod testrun;
 pub mod verify;

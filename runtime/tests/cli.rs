@@ -102,9 +102,9 @@ fn completions_cover_every_command() {
     }
 }
 
-#[test]
-fn verbose_levels_add_log_lines() {
-    let dir = std::env::temp_dir().join(format!("uxdp-cli-verbose-{}", std::process::id()));
+/// A directory of the test's own with the object `count.o` and a 64-byte packet.
+fn count_object(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("uxdp-cli-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let obj = dir.join("count.o");
     let clang = Command::new("clang-14")
@@ -126,8 +126,14 @@ fn verbose_levels_add_log_lines() {
         "{}",
         String::from_utf8_lossy(&clang.stderr)
     );
-    let data = dir.join("pkt.bin");
-    std::fs::write(&data, [0u8; 64]).unwrap();
+    std::fs::write(dir.join("pkt.bin"), [0u8; 64]).unwrap();
+    dir
+}
+
+#[test]
+fn verbose_levels_add_log_lines() {
+    let dir = count_object("verbose");
+    let (obj, data) = (dir.join("count.o"), dir.join("pkt.bin"));
     let run = |v: &[&str]| {
         let mut args = vec![
             "test-run",
@@ -153,5 +159,30 @@ fn verbose_levels_add_log_lines() {
     assert!(
         debug.contains("DEBUG") && debug.contains("entries"),
         "{debug}"
+    );
+}
+
+#[test]
+fn bench_draws_its_figures() {
+    let dir = count_object("plot");
+    let png = dir.join("bench.png");
+    let o = uxdp(&[
+        "bench",
+        dir.join("count.o").to_str().unwrap(),
+        "--data",
+        dir.join("pkt.bin").to_str().unwrap(),
+        "--no-kernel",
+        "--repeat",
+        "1000",
+        "--plot",
+        png.to_str().unwrap(),
+    ]);
+    let bytes = std::fs::read(&png).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000,
+        "{} bytes",
+        bytes.len()
     );
 }

@@ -10,7 +10,6 @@ pub mod live;
 pub mod maglev;
 pub mod murmur3;
 pub mod plan;
-pub mod plot;
 pub mod real_hash;
 pub mod traffic;
 pub mod workload;

@@ -77,6 +77,15 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         .find(|f| f.name == "kernel")
         .map_or(figures[0].ns, |f| f.ns);
     let agree = figures.iter().all(|f| f.verdict == figures[0].verdict);
+    if let Some(path) = &args.plot {
+        let bars: Vec<(&str, f64)> = figures.iter().map(|f| (f.name, f.ns)).collect();
+        uxdp::plot::bars(
+            path,
+            &format!("{prog_name}: ns per packet ({} B packet)", data.len()),
+            "ns per packet (lower is faster)",
+            &bars,
+        )?;
+    }
     if args.json {
         let rows: Vec<_> = figures
             .iter()

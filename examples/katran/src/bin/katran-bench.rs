@@ -19,12 +19,12 @@ use clap::Parser;
 use serde_json::json;
 use uxdp::engine::Engine;
 use uxdp::object::Object;
+use uxdp::plot::lines;
 use uxdp::testrun::dump::Contents;
 use uxdp::testrun::{TestRun, WorkloadTiming};
 use uxdp_katran::config::Config;
 use uxdp_katran::layout::{self, MAX_VIPS, counter};
 use uxdp_katran::plan::plan;
-use uxdp_katran::plot::lines;
 use uxdp_katran::workload::Workload;
 use uxdp_maps::{Store, StoreOptions};
 
@@ -209,8 +209,16 @@ fn run(a: &Args) -> anyhow::Result<()> {
         println!("---|---|---|---|---|---|---|---");
     }
     let mut by_hit: Vec<(f64, f64, f64)> = Vec::new();
+    // Progress on stderr while the sweeps run (drawn only on a terminal).
+    let progress = indicatif::ProgressBar::new((a.ranges.len() + a.sizes.len()) as u64);
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} cases, {msg}")
+            .expect("a valid template"),
+    );
     for &range in &a.ranges {
+        progress.set_message(format!("source ports 0-{range}"));
         let c = case(&obj, a, &workload(range, 64).frames(a.packets))?;
+        progress.inc(1);
         by_hit.push((100.0 * c.uxdp_hit, 1000.0 / c.uxdp_ns, 1000.0 / c.kernel_ns));
         if a.json {
             println!(
@@ -238,7 +246,9 @@ fn run(a: &Args) -> anyhow::Result<()> {
     }
     let mut by_size: Vec<(f64, f64, f64)> = Vec::new();
     for &size in &a.sizes {
+        progress.set_message(format!("{size}-byte frames"));
         let c = case(&obj, a, &workload(1000, size).frames(a.packets))?;
+        progress.inc(1);
         by_size.push((size as f64, c.uxdp_ns, c.kernel_ns));
         if a.json {
             println!(
@@ -254,6 +264,7 @@ fn run(a: &Args) -> anyhow::Result<()> {
             );
         }
     }
+    progress.finish_and_clear();
     let _ = std::fs::remove_dir_all(&dir);
     if let Some(out) = &a.plot {
         std::fs::create_dir_all(out)?;

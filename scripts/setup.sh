@@ -8,10 +8,11 @@ set -euo pipefail
 # libdpdk-dev (its poll-mode drivers come along) and libclang-14-dev (for bindgen) build
 # io-dpdk; dpdk-dev brings dpdk-testpmd, the DPDK benchmark anchor. ping and ethtool
 # serve the AF_XDP router test; xdp-tools brings xdp-loader, a control plane the shim serves;
-# fonts-dejavu-core gives the benchmark plots their font.
+# fonts-dejavu-core gives the benchmark plots their font; tmux is the terminal the
+# `uxdp stats` test reads.
 packages=(build-essential pkg-config clang-14 llvm-14 gcc-multilib libbpf-dev bpftool iproute2
   libdpdk-dev dpdk dpdk-dev libclang-14-dev iputils-ping ethtool xdp-tools
-  fonts-dejavu-core)
+  fonts-dejavu-core tmux)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -84,6 +84,9 @@ enum Command {
     Link(cli::objects::link::LinkArgs),
     /// The store itself: show (objects, pins, attachments), gc (delete what nothing holds).
     Store(cli::objects::store::StoreArgs),
+    /// Watch running data planes live, as xdp-bench shows one: per worker and action
+    /// packets/s, bits/s, each port's rates (in place on a terminal, JSON lines otherwise).
+    Stats(cli::stats::StatsArgs),
     /// Print a completion script for SHELL (e.g. `uxdp completions bash >
     /// /etc/bash_completion.d/uxdp`).
     Completions {
@@ -339,6 +342,7 @@ mod cli {
     pub(crate) mod run_dpdk;
     #[cfg(any(feature = "dpdk", feature = "afxdp"))]
     pub(crate) mod run_report;
+    pub(crate) mod stats;
     pub(crate) mod test_run;
     pub(crate) mod verify;
 }
@@ -404,6 +408,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Prog(args) => return cli::objects::prog::run(&args),
         Command::Link(args) => return cli::objects::link::run(&args),
         Command::Store(args) => return cli::objects::store::run(&args),
+        Command::Stats(args) => return cli::stats::run(&args),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "uxdp", &mut std::io::stdout());

@@ -205,6 +205,11 @@ impl Session<'_> {
         let stats = Stats::new(workers);
         let finished = AtomicBool::new(false);
         let started = Instant::now();
+        let published = super::stats::Published::new(
+            &self.prepared.object,
+            &name,
+            &self.prepared.engine.to_string(),
+        );
         let result = std::thread::scope(|s| {
             s.spawn(|| {
                 run_report::restore_affinity(self.affinity.as_ref());
@@ -217,6 +222,7 @@ impl Session<'_> {
                     interval: self.args.stats,
                     duration: self.args.duration,
                     started,
+                    published: &published,
                 }
                 .watch();
             });

@@ -298,17 +298,59 @@ pub(crate) struct Monitor<'a> {
     pub(crate) interval: f64,
     pub(crate) duration: Option<f64>,
     pub(crate) started: Instant,
+    /// Where `uxdp stats` finds the counters.
+    pub(crate) published: &'a super::stats::Published,
 }
 
 impl Monitor<'_> {
+    /// Publishes the counters so far, per worker and port, for `uxdp stats`.
+    fn publish(&self) {
+        let workers: Vec<Value> = self
+            .stats
+            .per_worker()
+            .iter()
+            .enumerate()
+            .map(|(w, c)| {
+                let mut v = Map::new();
+                v.insert("worker".into(), json!(w));
+                v.extend(self.dataplane.worker(w));
+                v.insert("counters".into(), counters_json(c));
+                Value::Object(v)
+            })
+            .collect();
+        let mut body = Map::new();
+        body.insert(
+            "elapsed_s".into(),
+            json!(self.started.elapsed().as_secs_f64()),
+        );
+        body.insert("workers".into(), Value::Array(workers));
+        body.insert(
+            "ports".into(),
+            Value::Array(
+                self.dataplane
+                    .ports(true)
+                    .into_iter()
+                    .map(|(j, _)| j)
+                    .collect(),
+            ),
+        );
+        self.published.write(body);
+    }
+
     /// Reports until the run has finished.
     pub(crate) fn watch(self) {
         let tick = Duration::from_millis(20);
         let interval = (self.interval > 0.0).then(|| Duration::from_secs_f64(self.interval));
         let mut last = (Instant::now(), self.stats.total());
+        let mut published = Instant::now();
+        self.publish();
         while !self.finished.load(Ordering::SeqCst) {
             std::thread::sleep(tick);
             let elapsed = self.started.elapsed();
+            if published.elapsed() >= super::stats::PUBLISH_EVERY {
+                self.publish();
+                published = Instant::now();
+            }
             if self.duration.is_some_and(|d| elapsed.as_secs_f64() >= d) {
                 self.stop.store(true, Ordering::SeqCst);
             }

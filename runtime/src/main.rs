@@ -418,15 +418,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// bpftool takes its output flags before the noun (`bpftool -j map show`): so do uxdp's
-/// object commands. Moves `-j`, `--json`, `-p` and `--pretty` in front of `map`, `prog`,
-/// `link` or `store` to after it, where clap reads them.
+/// object commands. Moves `-j`, `--json`, `-p`, `--pretty` and `--store S` in front of
+/// `map`, `prog`, `link` or `store` to after it, where clap reads them.
 fn bpftool_order(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     let flags = ["-j", "--json", "-p", "--pretty"];
-    let lead = args
-        .iter()
-        .skip(1)
-        .take_while(|a| flags.contains(&a.to_str().unwrap_or("")))
-        .count();
+    let mut lead = 0;
+    while let Some(a) = args.get(1 + lead).and_then(|a| a.to_str()) {
+        if flags.contains(&a) || a.starts_with("--store=") {
+            lead += 1;
+        } else if a == "--store" && args.len() > 2 + lead {
+            lead += 2;
+        } else {
+            break;
+        }
+    }
     let noun = args.get(1 + lead).and_then(|a| a.to_str());
     if lead == 0 || !matches!(noun, Some("map" | "prog" | "link" | "store")) {
         return args;
@@ -465,5 +470,35 @@ fn main() -> ExitCode {
             eprintln!("uxdp: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bpftool_order;
+
+    fn order(line: &str) -> String {
+        let args = line.split_whitespace().map(Into::into).collect();
+        bpftool_order(args)
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn output_flags_and_the_store_may_come_before_the_noun() {
+        assert_eq!(order("uxdp -j map show"), "uxdp map -j show");
+        assert_eq!(
+            order("uxdp -p --store s map dump id 1"),
+            "uxdp map -p --store s dump id 1"
+        );
+        assert_eq!(
+            order("uxdp --store=s prog show"),
+            "uxdp prog --store=s show"
+        );
+        assert_eq!(order("uxdp map show -j"), "uxdp map show -j");
+        assert_eq!(order("uxdp -j run x.o"), "uxdp -j run x.o");
+        assert_eq!(order("uxdp --store"), "uxdp --store");
     }
 }

@@ -73,6 +73,11 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
+    /// Where the run's maps are.
+    pub(crate) fn store_path(&self) -> &Path {
+        self.store.store().path()
+    }
+
     /// Per-CPU slots of the store: the most workers a run may have.
     pub(crate) fn n_cpus(&self) -> u32 {
         self.store.store().n_cpus()
@@ -205,10 +210,23 @@ impl Session<'_> {
         let stats = Stats::new(workers);
         let finished = AtomicBool::new(false);
         let started = Instant::now();
+        let maps: Vec<(String, u32)> = self
+            .prepared
+            .programs
+            .current()
+            .as_ref()
+            .map(|p| {
+                p.maps()
+                    .iter()
+                    .map(|m| (m.def().name.clone(), m.id()))
+                    .collect()
+            })
+            .unwrap_or_default();
         let published = super::stats::Published::new(
             &self.prepared.object,
             &name,
             &self.prepared.engine.to_string(),
+            (self.prepared.store_path(), &maps),
         );
         let result = std::thread::scope(|s| {
             s.spawn(|| {

@@ -5,7 +5,7 @@
 //! refreshed in place on a terminal, one JSON line per data plane and interval otherwise.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -34,8 +34,14 @@ pub(crate) struct Published {
 }
 
 impl Published {
-    /// A snapshot file for this process, for a run of `program` of `object` in `engine`.
-    pub(crate) fn new(object: &str, program: &str, engine: &str) -> Published {
+    /// A snapshot file for this process, for a run of `program` of `object` in `engine`
+    /// whose maps (name, id) are in the store at `store`.
+    pub(crate) fn new(
+        object: &str,
+        program: &str,
+        engine: &str,
+        (store, maps): (&Path, &[(String, u32)]),
+    ) -> Published {
         let dir = stats_dir();
         if let Err(e) = std::fs::create_dir_all(&dir) {
             tracing::warn!("{}: {e}; `uxdp stats` will not see this run", dir.display());
@@ -45,6 +51,12 @@ impl Published {
         header.insert("object".into(), json!(object));
         header.insert("program".into(), json!(program));
         header.insert("engine".into(), json!(engine));
+        header.insert("store".into(), json!(store.display().to_string()));
+        let maps: Map<String, Value> = maps
+            .iter()
+            .map(|(name, id)| (name.clone(), json!(id)))
+            .collect();
+        header.insert("maps".into(), Value::Object(maps));
         Published {
             path: dir.join(format!("{}.json", std::process::id())),
             header,
@@ -92,6 +104,40 @@ pub(crate) struct StatsArgs {
 struct Snapshot {
     at: Instant,
     v: Value,
+    /// Its connection-table counters (lookups, misses), if the program keeps them.
+    lru: Option<(u64, u64)>,
+}
+
+/// Where a Katran-style program counts connection-table lookups and misses: entry
+/// `MAX_VIPS + LRU_CNTRS` of its per-CPU `stats` array of `{v1, v2}` pairs (v1 packets
+/// looked up, v2 misses routed by the ring), as Katran's balancer keeps them.
+const KATRAN_LRU_COUNTERS: u32 = 512;
+
+/// The connection-table counters of the run `v` describes, summed over CPUs, if its
+/// program has Katran's maps (`stats`, `lru_mapping`, `ch_rings`).
+fn lru_counters(v: &Value) -> Option<(u64, u64)> {
+    let maps = v["maps"].as_object()?;
+    if !["lru_mapping", "ch_rings"]
+        .iter()
+        .all(|m| maps.contains_key(*m))
+    {
+        return None;
+    }
+    let id = u32::try_from(maps.get("stats")?.as_u64()?).ok()?;
+    let store = uxdp_maps::Store::open(Path::new(v["store"].as_str()?)).ok()?;
+    let map = uxdp_maps::Map::open(&store, id).ok()?;
+    if map.def().value_size != 16 || !map.def().map_type.is_percpu() {
+        return None;
+    }
+    let mut value = vec![0u8; map.syscall_value_size()];
+    map.lookup(&KATRAN_LRU_COUNTERS.to_ne_bytes(), &mut value, 0)
+        .ok()?;
+    let word = |c: &[u8], i: usize| u64::from_ne_bytes(c[i * 8..i * 8 + 8].try_into().expect("8"));
+    Some(
+        value
+            .chunks(16)
+            .fold((0, 0), |(a, b), c| (a + word(c, 0), b + word(c, 1))),
+    )
 }
 
 /// The published snapshots of running processes (`pid` only, if given), by pid.
@@ -107,11 +153,12 @@ fn read_all(pid: Option<u32>) -> Vec<(u32, Snapshot)> {
             if pid.is_some_and(|want| want != p) || !PathBuf::from(format!("/proc/{p}")).exists() {
                 return None;
             }
-            let v = serde_json::from_str(&std::fs::read_to_string(e.path()).ok()?).ok()?;
+            let v: Value = serde_json::from_str(&std::fs::read_to_string(e.path()).ok()?).ok()?;
             Some((
                 p,
                 Snapshot {
                     at: Instant::now(),
+                    lru: lru_counters(&v),
                     v,
                 },
             ))
@@ -181,7 +228,7 @@ fn report(now: &Snapshot, then: &Snapshot) -> Value {
             Value::Object(out)
         })
         .collect();
-    json!({
+    let mut r = json!({
         "pid": now.v["pid"],
         "program": now.v["program"],
         "object": now.v["object"],
@@ -189,7 +236,14 @@ fn report(now: &Snapshot, then: &Snapshot) -> Value {
         "interval_s": secs,
         "workers": workers,
         "ports": ports,
-    })
+    });
+    if let (Some((l1, m1)), Some((l0, m0))) = (now.lru, then.lru)
+        && l1 > l0
+    {
+        let misses = m1.saturating_sub(m0) as f64;
+        r["lru_hit_rate"] = json!(1.0 - misses / (l1 - l0) as f64);
+    }
+    r
 }
 
 /// The text lines of a report.
@@ -215,6 +269,12 @@ fn lines(r: &Value) -> Vec<String> {
             }
         }
     }
+    if let Some(h) = r["lru_hit_rate"].as_f64() {
+        out.push(format!(
+            "  connection table (LRU) hit rate {:.1}%",
+            h * 100.0
+        ));
+    }
     for p in r["ports"].as_array().into_iter().flatten() {
         let name = p["name"].as_str().unwrap_or("?");
         let mut text = format!("  port {name:<12}");
@@ -225,7 +285,7 @@ fn lines(r: &Value) -> Vec<String> {
             } else if let Some(dir) = k.strip_suffix("_bps") {
                 text += &format!(" {dir} {:.3} Gbit/s", x / 1e9);
             } else if v.as_u64().is_some_and(|n| n > 0) && k != "ifindex" && k != "port" {
-                text += &format!(" {k}: {v}");
+                text += &format!(" {k} {v}");
             }
         }
         out.push(text);
@@ -298,11 +358,13 @@ mod tests {
         let t0 = Instant::now();
         let then = Snapshot {
             at: t0,
+            lru: Some((1000, 100)),
             v: json!({"pid": 7, "workers": [{"counters": {"rx": 100, "rx_bytes": 6400, "XDP_DROP": 100}}],
                       "ports": [{"name": "p0", "rx_packets": 100, "rx_missed": 0}]}),
         };
         let now = Snapshot {
             at: t0 + Duration::from_millis(500),
+            lru: Some((2000, 150)),
             v: json!({"pid": 7, "workers": [{"counters": {"rx": 600, "rx_bytes": 38400, "XDP_DROP": 600}}],
                       "ports": [{"name": "p0", "rx_packets": 600, "rx_missed": 3}]}),
         };
@@ -312,9 +374,12 @@ mod tests {
         assert_eq!(r["workers"][0]["actions_pps"]["XDP_DROP"], json!(1000.0));
         assert_eq!(r["ports"][0]["rx_pps"], json!(1000.0));
         assert_eq!(r["ports"][0]["rx_missed"], json!(3));
+        assert_eq!(r["lru_hit_rate"], json!(0.95));
         let text = lines(&r).join("\n");
         assert!(
-            text.contains("XDP_DROP") && text.contains("rx_missed: 3"),
+            text.contains("XDP_DROP")
+                && text.contains("rx_missed 3")
+                && text.contains("hit rate 95.0%"),
             "{text}"
         );
     }

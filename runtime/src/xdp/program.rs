@@ -290,6 +290,11 @@ impl XdpProgram {
         &self.name
     }
 
+    /// The maps its code may address (its object's, and the maps its lookups reach).
+    pub fn maps(&self) -> &[Arc<Map>] {
+        &self.maps
+    }
+
     /// The registry the program belongs to.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry

@@ -164,3 +164,49 @@ fn on_a_terminal_one_report_is_refreshed_in_place() {
     );
     assert!(screen.contains("port net_null0"), "{screen}");
 }
+
+#[test]
+fn uxdp_run_stats_shows_the_same_view_in_place() {
+    require_root("DPDK");
+    let (dir, obj) = object("run");
+    let tmux = Tmux(format!("uxdp-run-stats-{}", std::process::id()));
+    let run = format!(
+        "{} run {} --dpdk --stats 0.2 --duration 4 -- --no-huge --no-pci -m 256 -l 0 \
+         --file-prefix=uxdp-stats-run-{} --vdev net_null0",
+        uxdp(),
+        obj.display(),
+        std::process::id()
+    );
+    tmux.cmd(&["new-session", "-d", "-x", "120", "-y", "30", &run]);
+    // Keep the pane after uxdp exits, so the run ends by itself (--duration), cleanly.
+    tmux.cmd(&["set-option", "-w", "remain-on-exit", "on"]);
+    std::thread::sleep(Duration::from_millis(2000));
+    let screen = tmux.cmd(&["capture-pane", "-p"]);
+    let since = Instant::now();
+    while tmux.cmd(&["display-message", "-p", "#{pane_dead}"]).trim() != "1" {
+        assert!(
+            since.elapsed() < Duration::from_secs(20),
+            "uxdp run did not end"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    // The set-up line, then `uxdp stats`'s report, drawn over itself each interval.
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.starts_with("uxdp: count: program prog")),
+        "{screen}"
+    );
+    let headers = screen
+        .lines()
+        .filter(|l| l.starts_with("uxdp prog ("))
+        .count();
+    assert_eq!(headers, 1, "{screen}");
+    assert!(screen.contains("worker 0"), "{screen}");
+    assert!(
+        screen.contains("XDP_PASS") && screen.contains("Mpps"),
+        "{screen}"
+    );
+    assert!(screen.contains("port net_null0"), "{screen}");
+}

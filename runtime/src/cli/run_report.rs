@@ -10,6 +10,8 @@ use uxdp::dataplane::stats::{Counters, Stats};
 use uxdp::engine::Engine;
 use uxdp::xdp::action;
 
+use super::stats::{self, Snapshot};
+
 /// What the report needs of a running data plane (DPDK ports, AF_XDP interfaces).
 pub(crate) trait Plane: Sync {
     /// What the data plane is: text lines after the first set-up line, and the set-up
@@ -74,26 +76,17 @@ pub(crate) fn mpps(packets: u64, secs: f64) -> f64 {
     }
 }
 
-/// Text lines for counts over `secs`: rates, and totals when `totals` is given.
-fn counter_lines(c: &Counters, secs: f64, totals: bool) -> Vec<String> {
+/// Text lines for the counts of a whole run over `secs`: rates and totals.
+fn counter_lines(c: &Counters, secs: f64) -> Vec<String> {
     let mut lines = vec![format!(
-        "  rx            {:>9.3} Mpps  {:>8.3} Gbit/s{}",
+        "  rx            {:>9.3} Mpps  {:>8.3} Gbit/s  {:>12} packets",
         mpps(c.rx, secs),
         c.rx_bytes as f64 * 8.0 / secs.max(1e-9) / 1e9,
-        if totals {
-            format!("  {:>12} packets", c.rx)
-        } else {
-            String::new()
-        }
+        c.rx
     )];
     for (i, n) in c.actions().into_iter().enumerate() {
         let name = action::name(i as u32).expect("five actions");
-        let total = if totals {
-            format!("  {n:>12}")
-        } else {
-            String::new()
-        };
-        lines.push(format!("  {name:<13} {:>9.3} Mpps{total}", mpps(n, secs)));
+        lines.push(format!("  {name:<13} {:>9.3} Mpps  {n:>12}", mpps(n, secs)));
     }
     let problems = [
         ("invalid action", c.invalid),
@@ -175,17 +168,12 @@ impl Output {
         ));
     }
 
-    /// One live report: what happened in the last `secs` seconds.
-    fn interval(
-        &self,
-        elapsed: Duration,
-        now: &Counters,
-        delta: &Counters,
-        secs: f64,
-        dp: &dyn Plane,
-    ) {
-        let ports = dp.ports(false);
+    /// One live report: what happened in the last `secs` seconds. `view` is the same
+    /// interval as `uxdp stats` reports it (per worker, the ports, the connection
+    /// table's hit rate); a terminal shows its lines.
+    fn interval(&self, now: &Counters, delta: &Counters, secs: f64, dp: &dyn Plane, view: &Value) {
         if self.json {
+            let ports = dp.ports(false);
             let rates = json!({
                 "rx": delta.rx as f64 / secs,
                 "XDP_ABORTED": delta.aborted as f64 / secs,
@@ -194,21 +182,21 @@ impl Output {
                 "XDP_TX": delta.tx as f64 / secs,
                 "XDP_REDIRECT": delta.redirect as f64 / secs,
             });
-            self.print(
-                &json!({
-                    "type": "interval",
-                    "elapsed_s": elapsed.as_secs_f64(),
-                    "totals": counters_json(now),
-                    "pps": rates,
-                    "ports": ports.iter().map(|(j, _)| j.clone()).collect::<Vec<_>>(),
-                })
-                .to_string(),
-            );
+            let mut v = json!({
+                "type": "interval",
+                "elapsed_s": view["elapsed_s"],
+                "totals": counters_json(now),
+                "pps": rates,
+                "ports": ports.iter().map(|(j, _)| j.clone()).collect::<Vec<_>>(),
+                "workers": view["workers"],
+            });
+            if !view["lru_hit_rate"].is_null() {
+                v["lru_hit_rate"] = view["lru_hit_rate"].clone();
+            }
+            self.print(&v.to_string());
             return;
         }
-        let mut lines = vec![format!("uxdp: {:.1} s", elapsed.as_secs_f64())];
-        lines.extend(counter_lines(delta, secs, false));
-        lines.extend(ports.into_iter().map(|(_, t)| t));
+        let lines = stats::lines(view);
         let mut drawn = self
             .drawn
             .lock()
@@ -267,7 +255,7 @@ impl Output {
         self.print(&format!(
             "uxdp: stopped after {secs:.1} s; totals and average rates:"
         ));
-        for l in counter_lines(&total, secs, true) {
+        for l in counter_lines(&total, secs) {
             self.print(&l);
         }
         for (w, c) in per_worker.iter().enumerate() {
@@ -299,12 +287,13 @@ pub(crate) struct Monitor<'a> {
     pub(crate) duration: Option<f64>,
     pub(crate) started: Instant,
     /// Where `uxdp stats` finds the counters.
-    pub(crate) published: &'a super::stats::Published,
+    pub(crate) published: &'a stats::Published,
 }
 
 impl Monitor<'_> {
-    /// Publishes the counters so far, per worker and port, for `uxdp stats`.
-    fn publish(&self) {
+    /// Publishes the counters so far, per worker and port, for `uxdp stats`; returns
+    /// what it published.
+    fn publish(&self) -> Value {
         let workers: Vec<Value> = self
             .stats
             .per_worker()
@@ -334,20 +323,19 @@ impl Monitor<'_> {
                     .collect(),
             ),
         );
-        self.published.write(body);
+        self.published.write(body)
     }
 
     /// Reports until the run has finished.
     pub(crate) fn watch(self) {
         let tick = Duration::from_millis(20);
         let interval = (self.interval > 0.0).then(|| Duration::from_secs_f64(self.interval));
-        let mut last = (Instant::now(), self.stats.total());
+        let mut last = (Snapshot::of(self.publish()), self.stats.total());
         let mut published = Instant::now();
-        self.publish();
         while !self.finished.load(Ordering::SeqCst) {
             std::thread::sleep(tick);
             let elapsed = self.started.elapsed();
-            if published.elapsed() >= super::stats::PUBLISH_EVERY {
+            if published.elapsed() >= stats::PUBLISH_EVERY {
                 self.publish();
                 published = Instant::now();
             }
@@ -355,12 +343,14 @@ impl Monitor<'_> {
                 self.stop.store(true, Ordering::SeqCst);
             }
             if let Some(every) = interval
-                && last.0.elapsed() >= every
+                && last.0.age() >= every
             {
-                let now = (Instant::now(), self.stats.total());
-                let secs = (now.0 - last.0).as_secs_f64();
+                let now = (Snapshot::of(self.publish()), self.stats.total());
+                published = Instant::now();
+                let view = stats::report(&now.0, &last.0);
+                let secs = now.0.since(&last.0).as_secs_f64();
                 self.out
-                    .interval(elapsed, &now.1, &(now.1 - last.1), secs, self.dataplane);
+                    .interval(&now.1, &(now.1 - last.1), secs, self.dataplane, &view);
                 last = now;
             }
         }

@@ -63,15 +63,17 @@ impl Published {
         }
     }
 
-    /// Replaces the snapshot with `body` (and the header) atomically.
-    pub(crate) fn write(&self, body: Map<String, Value>) {
+    /// Replaces the snapshot with `body` (and the header) atomically; returns what it
+    /// wrote.
+    pub(crate) fn write(&self, body: Map<String, Value>) -> Value {
         let mut v = self.header.clone();
         v.extend(body);
+        let v = Value::Object(v);
         let tmp = self.path.with_extension("tmp");
-        let text = Value::Object(v).to_string();
-        if std::fs::write(&tmp, text).is_ok() {
+        if std::fs::write(&tmp, v.to_string()).is_ok() {
             let _ = std::fs::rename(&tmp, &self.path);
         }
+        v
     }
 }
 
@@ -101,11 +103,32 @@ pub(crate) struct StatsArgs {
 }
 
 /// A data plane's snapshot and when it was read.
-struct Snapshot {
+pub(crate) struct Snapshot {
     at: Instant,
     v: Value,
     /// Its connection-table counters (lookups, misses), if the program keeps them.
     lru: Option<(u64, u64)>,
+}
+
+impl Snapshot {
+    /// A published snapshot `v`, read now.
+    pub(crate) fn of(v: Value) -> Snapshot {
+        Snapshot {
+            at: Instant::now(),
+            lru: lru_counters(&v),
+            v,
+        }
+    }
+
+    /// How long ago it was read.
+    pub(crate) fn age(&self) -> Duration {
+        self.at.elapsed()
+    }
+
+    /// Time from `then` to this one.
+    pub(crate) fn since(&self, then: &Snapshot) -> Duration {
+        self.at - then.at
+    }
 }
 
 /// Where a Katran-style program counts connection-table lookups and misses: entry
@@ -154,14 +177,7 @@ fn read_all(pid: Option<u32>) -> Vec<(u32, Snapshot)> {
                 return None;
             }
             let v: Value = serde_json::from_str(&std::fs::read_to_string(e.path()).ok()?).ok()?;
-            Some((
-                p,
-                Snapshot {
-                    at: Instant::now(),
-                    lru: lru_counters(&v),
-                    v,
-                },
-            ))
+            Some((p, Snapshot::of(v)))
         })
         .collect();
     out.sort_by_key(|(p, _)| *p);
@@ -183,7 +199,7 @@ const ACTIONS: [&str; 5] = [
 ];
 
 /// One report for one data plane: what happened between `then` and `now`.
-fn report(now: &Snapshot, then: &Snapshot) -> Value {
+pub(crate) fn report(now: &Snapshot, then: &Snapshot) -> Value {
     let secs = (now.at - then.at).as_secs_f64();
     let empty = Vec::new();
     let workers = now.v["workers"].as_array().unwrap_or(&empty);
@@ -246,8 +262,8 @@ fn report(now: &Snapshot, then: &Snapshot) -> Value {
     r
 }
 
-/// The text lines of a report.
-fn lines(r: &Value) -> Vec<String> {
+/// The text lines of a report: the screen `uxdp stats` and `uxdp run --stats` show.
+pub(crate) fn lines(r: &Value) -> Vec<String> {
     let mut out = vec![format!(
         "uxdp {} ({}, pid {}), {:.1} s",
         r["program"].as_str().unwrap_or("?"),
@@ -266,6 +282,11 @@ fn lines(r: &Value) -> Vec<String> {
             let pps = w["actions_pps"][a].as_f64().unwrap_or(0.0);
             if pps > 0.0 {
                 out.push(format!("    {a:<13} {:>10.3} Mpps", pps / 1e6));
+            }
+        }
+        for problem in ["tx_failed", "redirect_failed"] {
+            if let Some(n) = w[problem].as_u64().filter(|n| *n > 0) {
+                out.push(format!("    {problem:<13} {n:>10} so far"));
             }
         }
     }

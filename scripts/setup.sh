@@ -38,3 +38,11 @@ fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install --locked cargo-fuzz
 fi
+
+# The BPF file system, where bpftool pins the kernel's objects (the tests compare uxdp's
+# pins with the kernel's); systemd mounts it at boot, a bare container may not have.
+if ! mountpoint -q /sys/fs/bpf; then
+  sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  "${sudo[@]}" mount -t bpf bpf /sys/fs/bpf
+fi

@@ -227,6 +227,9 @@ fn load_program(
             if let Some(state) = &e.state {
                 reason.push_str(&format!("\n  state: {state}"));
             }
+            if let Some(hint) = e.reason.hint() {
+                reason.push_str(&format!("\n  hint: {hint}"));
+            }
             prog_err(obj, spec, Some(e.pc), reason)
         })?;
     let env_maps: Vec<Option<Arc<Map>>> =

@@ -331,6 +331,7 @@ fn read_source(file: &Path) -> anyhow::Result<(Vec<Insn>, Option<conformance::Te
 /// Subcommands too large to live here.
 mod cli {
     pub(crate) mod bench;
+    pub(crate) mod hint;
     pub(crate) mod objects;
     #[cfg(any(feature = "dpdk", feature = "afxdp"))]
     pub(crate) mod run;
@@ -467,7 +468,10 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("uxdp: {e:#}");
+            eprintln!("uxdp: {}", cli::hint::message(&e));
+            if let Some(hint) = cli::hint::for_error(&e) {
+                eprintln!("  hint: {hint}");
+            }
             ExitCode::FAILURE
         }
     }

@@ -87,6 +87,16 @@ fn bad_input_gets_a_clear_error() {
         "{}",
         stderr(&o)
     );
+
+    // Not an object at all: said, with how objects are made.
+    let o = uxdp(&["verify", src.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("bad.s: not a valid ELF file"), "{err}");
+    assert!(
+        err.contains("\n  hint: uxdp runs eBPF objects as clang builds them"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -193,17 +193,38 @@ fn bad_commands_say_what_is_wrong() {
         ),
         ("prog show id 12345", "no such program"),
     ];
+    // The failures people meet most come with what to try next.
+    let hints = [
+        ("map dump id 999", "hint: `uxdp map show` lists"),
+        (
+            "map dump pinned /sys/fs/bpf/nothing",
+            "hint: `uxdp store show` lists the store's pins",
+        ),
+        ("prog show id 12345", "hint: `uxdp prog show` lists"),
+    ];
     for (cmd, says) in cases {
         let o = s.uxdp(cmd);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{cmd}: {err}");
         assert!(err.contains(says), "{cmd}: {err}");
     }
+    for (cmd, hint) in hints {
+        let err = String::from_utf8_lossy(&s.uxdp(cmd).stderr).into_owned();
+        assert_eq!(err.lines().count(), 2, "one line and its hint: {err}");
+        assert!(err.lines().nth(1).unwrap().contains(hint), "{cmd}: {err}");
+    }
     let o = Command::new(env!("CARGO_BIN_EXE_uxdp"))
         .args(["map", "show", "--store", "/dev/shm/uxdp-objcli-none"])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&o.stderr).contains("opening the store"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.starts_with(
+            "uxdp: opening the store /dev/shm/uxdp-objcli-none: /dev/shm/uxdp-objcli-none: \
+             No such file or directory (os error 2)\n  hint: no store has been made at"
+        ),
+        "{err}"
+    );
     // Nothing was lost: the map is still there and whole.
     assert_eq!(json(s.uxdp("-j map dump name h")), Value::Array(vec![]));
 }

@@ -55,6 +55,10 @@ fn accepted_and_refused_objects_read_like_the_kernel() {
     );
     assert!(out.contains("state: R1=pkt("), "the registers: {out}");
     assert!(
+        out.contains("hint: compare the end of the access (data + offset + size) with data_end"),
+        "what to change: {out}"
+    );
+    assert!(
         out.contains("; R1=ctx()"),
         "--log shows the instructions before: {out}"
     );

@@ -222,3 +222,79 @@ pub enum Reason {
     #[error("{0}")]
     Unsupported(String),
 }
+
+impl Reason {
+    /// What usually fixes the C source, for the refusals program authors meet most.
+    pub fn hint(&self) -> Option<&'static str> {
+        Some(match self {
+            Reason::Packet { .. } => {
+                "compare the end of the access (data + offset + size) with data_end before it, on every path that reaches it"
+            }
+            Reason::InvalidMemAccess {
+                kind: "map_value_or_null",
+                ..
+            } => "check the map lookup's result against NULL before using it",
+            Reason::InvalidMemAccess { .. } => {
+                "the register holds no pointer the program may read through here"
+            }
+            Reason::UninitStack { .. } => {
+                "write every stack byte before reading it or passing it to a helper: zero keys and structs (padding included) with __builtin_memset"
+            }
+            Reason::NotReadable(_) => {
+                "a register is read before it is set: an uninitialized variable, or a path that returns no value"
+            }
+            Reason::GplOnly => {
+                "declare a GPL-compatible license: char _license[] SEC(\"license\") = \"GPL\";"
+            }
+            Reason::Ctx { .. } => {
+                "struct xdp_md's fields (data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex) are read as 32-bit values and never written"
+            }
+            Reason::ModifiedCtx { .. } => {
+                "read context fields through the context pointer itself, not a pointer moved from it"
+            }
+            Reason::Leak { .. } | Reason::LeakReturn => {
+                "store and return numbers, not pointers: programs may not reveal addresses"
+            }
+            Reason::ReadOnlyMap { .. } => {
+                "the map is read-only to programs (BPF_F_RDONLY_PROG, or .rodata): write it from the control plane"
+            }
+            Reason::Bounds(_) => {
+                "bound the index with a check the verifier can follow (if (i >= N) return ...) before the access"
+            }
+            Reason::UnreleasedRef { .. } => {
+                "submit or discard every bpf_ringbuf_reserve() on every path"
+            }
+            Reason::CallStackTooDeep { .. } => {
+                "functions may not recurse, and calls nest at most 8 deep"
+            }
+            Reason::CombinedStack { .. } => {
+                "a call chain's locals share 512 bytes of stack: move large buffers into a per-CPU array map"
+            }
+            Reason::InfiniteLoop(_) | Reason::TooComplex(_) => {
+                "give every loop a constant bound (or use bpf_loop), and split long programs with tail calls"
+            }
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Reason;
+
+    #[test]
+    fn common_refusals_carry_the_usual_fix() {
+        let null = Reason::InvalidMemAccess {
+            reg: 0,
+            kind: "map_value_or_null",
+        };
+        assert!(null.hint().unwrap().contains("against NULL"));
+        let scalar = Reason::InvalidMemAccess {
+            reg: 1,
+            kind: "scalar",
+        };
+        assert!(!scalar.hint().unwrap().contains("NULL"));
+        assert!(Reason::GplOnly.hint().unwrap().contains("SEC(\"license\")"));
+        assert_eq!(Reason::DivByZero.hint(), None);
+    }
+}

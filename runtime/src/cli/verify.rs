@@ -65,6 +65,9 @@ pub(crate) fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
                 if let Some(s) = &e.state {
                     println!("  state: {s}");
                 }
+                if let Some(h) = e.reason.hint() {
+                    println!("  hint: {h}");
+                }
             }
         }
         ours.push((spec.name.clone(), verdict.is_ok()));

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use uxdp_maps::store::{ObjectRef, Pinned, XdpAttachment};
 
 use super::words::{Named, Words};
-use super::{Common, pins_of};
+use super::{Common, pins_of, unpinned};
 
 /// `uxdp link`.
 #[derive(clap::Args, Debug)]
@@ -50,7 +50,7 @@ fn named(store: &uxdp_maps::Store, words: &[String]) -> anyhow::Result<u32> {
         Named::Pinned(path) => match store.pinned(&path) {
             Some(Pinned::Object(ObjectRef::Link(id))) => Ok(id),
             Some(_) => bail!("{path} does not pin a link"),
-            None => bail!("nothing is pinned at {path}"),
+            None => Err(unpinned(&path)),
         },
         Named::Name(_) => bail!("links have no names: name one by id or pin"),
     }

@@ -10,7 +10,8 @@ use uxdp_maps::store::{ObjectRef, Pinned};
 use uxdp_maps::{Map, MapDef, MapError, MapType, Store};
 
 use super::words::{Named, Words, number};
-use super::{Common, hex_json, hex_text, pins_of};
+use super::{Common, hex_json, hex_text, pins_of, unpinned};
+use crate::cli::hint::hinted;
 use uxdp::btf::Btf;
 
 /// `uxdp map`.
@@ -163,7 +164,7 @@ fn find(store: &Arc<Store>, named: &Named) -> anyhow::Result<Vec<u32>> {
         Named::Pinned(path) => match store.pinned(path) {
             Some(Pinned::Object(ObjectRef::Map(id))) => vec![id],
             Some(_) => bail!("{path} does not pin a map"),
-            None => bail!("nothing is pinned at {path}"),
+            None => return Err(unpinned(path)),
         },
         Named::Name(name) => store
             .map_ids()
@@ -172,7 +173,10 @@ fn find(store: &Arc<Store>, named: &Named) -> anyhow::Result<Vec<u32>> {
             .collect(),
     };
     if ids.is_empty() {
-        bail!("no map {}", describe(named));
+        return Err(hinted(
+            format!("no map {}", describe(named)),
+            "`uxdp map show` lists the store's maps",
+        ));
     }
     Ok(ids)
 }

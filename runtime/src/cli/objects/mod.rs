@@ -123,3 +123,11 @@ pub(crate) fn hex_json(b: &[u8]) -> Value {
             .collect(),
     )
 }
+
+/// Nothing is pinned at `path` in the store.
+pub(crate) fn unpinned(path: &str) -> anyhow::Error {
+    super::hint::hinted(
+        format!("nothing is pinned at {path}"),
+        "`uxdp store show` lists the store's pins",
+    )
+}

@@ -14,7 +14,8 @@ use uxdp_maps::store::{ObjectRef, Pinned};
 use uxdp_maps::{ProgRecord, Store};
 
 use super::words::{Named, Words};
-use super::{Common, pins_of};
+use super::{Common, pins_of, unpinned};
+use crate::cli::hint::hinted;
 use uxdp::stored::prog_tag;
 
 /// `uxdp prog`.
@@ -103,7 +104,7 @@ fn find(store: &Arc<Store>, named: &Named) -> anyhow::Result<Vec<u32>> {
         Named::Pinned(path) => match store.pinned(path) {
             Some(Pinned::Object(ObjectRef::Prog(id))) => vec![id],
             Some(_) => bail!("{path} does not pin a program"),
-            None => bail!("nothing is pinned at {path}"),
+            None => return Err(unpinned(path)),
         },
         Named::Name(name) => store
             .program_ids()
@@ -112,7 +113,10 @@ fn find(store: &Arc<Store>, named: &Named) -> anyhow::Result<Vec<u32>> {
             .collect(),
     };
     if ids.is_empty() {
-        bail!("no such program");
+        return Err(hinted(
+            "no such program",
+            "`uxdp prog show` lists the store's programs",
+        ));
     }
     Ok(ids)
 }

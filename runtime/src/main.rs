@@ -60,32 +60,73 @@ enum Command {
     /// Run an object's XDP program on a packet, as `bpftool prog run` does in the kernel;
     /// with --vs-kernel, also in the kernel, reporting every difference in verdict, output
     /// bytes or maps (exit status 2 when there is one).
+    #[command(after_help = "Examples:
+  uxdp test-run prog.o --data pkt.bin --data-out out.bin
+  uxdp test-run prog.o --data pkt.bin --map counts=counts.bin --vs-kernel
+  uxdp test-run prog.o --prog xdp_parse --data pkt.bin --json")]
     TestRun(TestRunArgs),
     /// Time an object's XDP program on a packet: ns per packet in uxdp's JIT (with and
     /// without inlined map operations), its interpreter and the kernel (BPF_PROG_TEST_RUN with repeat, needs root), as ratios
     /// from one run, with the JIT's compile time.
+    #[command(after_help = "Examples:
+  uxdp bench balancer.o --data syn.bin
+  uxdp bench balancer.o --data syn.bin --plot bench.png
+  uxdp bench prog.o --data pkt.bin --no-kernel --json")]
     Bench(BenchArgs),
     /// Run an object's XDP program on live ports (--dpdk, the EAL's arguments after `--`;
     /// or --afxdp IFACE) until SIGINT or SIGTERM, with live statistics and a summary.
+    #[command(after_help = "Examples:
+  uxdp run prog.o --dpdk --stats 1 -- -l 0-1 -a 0000:3b:00.0
+  uxdp run prog.o --dpdk --pass-port 1 -- --no-huge --no-pci -l 0 \\
+      --vdev net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap --vdev net_tap0
+  uxdp run prog.o --afxdp eth1,eth2 --queues 2 --pass-tap uxdp0,uxdp1
+  uxdp run --attached eth1 --afxdp eth1     (what a control plane attached, via the shim)
+  uxdp run balancer.o --map vip_map=vips.bin --dpdk --duration 10 --json -- ...")]
     Run(RunArgs),
     /// Verify an object's XDP programs as uxdp does before running them, printing each
     /// verdict (a refusal with its instruction, reason and registers); exit status 1 when
     /// one is refused, 2 when the kernel's verifier disagrees (--kernel-verify).
+    #[command(after_help = "Examples:
+  uxdp verify balancer.o
+  uxdp verify prog.o --log --kernel-verify     (the instructions before a refusal; the kernel's verdict beside)")]
     Verify(VerifyArgs),
     /// Speak the conformance suite's plugin protocol: program hex on stdin, memory hex as
     /// the argument, r0 in hex on stdout.
     ConformancePlugin(PluginArgs),
     /// The store's maps, as `bpftool map` shows the kernel's: show, dump, lookup, update,
     /// delete, pin, create, freeze (MAP: id ID | pinned PATH | name NAME).
+    #[command(after_help = "Examples:
+  uxdp map show
+  uxdp -j map dump name vip_map
+  uxdp map lookup pinned /sys/fs/bpf/katran_maps/reals key 1 0 0 0
+  uxdp map update id 4 key hex 0a 00 00 01 value 1 0 0 0 noexist
+  uxdp map create /sys/fs/bpf/counts type percpu_array key 4 value 8 entries 64 name counts
+  uxdp --store katran map show     (the store /dev/shm/uxdp-katran)")]
     Map(cli::objects::map::MapArgs),
     /// The store's programs, as `bpftool prog` shows the kernel's: show, dump xlated, pin.
+    #[command(after_help = "Examples:
+  uxdp prog show
+  uxdp -p prog show name balancer_ingres
+  uxdp prog dump xlated id 5
+  uxdp prog pin id 5 /sys/fs/bpf/balancer")]
     Prog(cli::objects::prog::ProgArgs),
     /// The store's XDP links, as `bpftool link` shows the kernel's: show, detach.
+    #[command(after_help = "Examples:
+  uxdp link show
+  uxdp link detach pinned /sys/fs/bpf/xdp_link")]
     Link(cli::objects::link::LinkArgs),
     /// The store itself: show (objects, pins, attachments), gc (delete what nothing holds).
+    #[command(after_help = "Examples:
+  uxdp store show
+  uxdp store gc --dry-run
+  UXDP_STORE=katran uxdp store show")]
     Store(cli::objects::store::StoreArgs),
     /// Watch running data planes live, as xdp-bench shows one: per worker and action
     /// packets/s, bits/s, each port's rates (in place on a terminal, JSON lines otherwise).
+    #[command(after_help = "Examples:
+  uxdp stats                          (every running data plane, refreshed in place)
+  uxdp stats --pid 4182 --interval 0.5
+  uxdp stats --count 10 | jq .lru_hit_rate")]
     Stats(cli::stats::StatsArgs),
     /// Print a completion script for SHELL (e.g. `uxdp completions bash >
     /// /etc/bash_completion.d/uxdp`).
@@ -479,7 +520,33 @@ fn main() -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::bpftool_order;
+    use super::{Cli, bpftool_order};
+    use clap::{CommandFactory, Parser};
+
+    #[test]
+    fn every_help_example_parses() {
+        let mut seen = 0;
+        for sub in Cli::command().get_subcommands() {
+            let Some(help) = sub.get_after_help() else {
+                continue;
+            };
+            let text = help.to_string().replace("\\\n", " ");
+            for line in text.lines().filter_map(|l| l.trim().split_once("uxdp ")) {
+                // Drop an environment prefix, a trailing comment and a pipe.
+                let cmd = line.1.split("  (").next().unwrap();
+                let cmd = cmd.split(" | ").next().unwrap();
+                let args: Vec<std::ffi::OsString> = std::iter::once("uxdp")
+                    .chain(cmd.split_whitespace())
+                    .map(Into::into)
+                    .collect();
+                if let Err(e) = Cli::try_parse_from(bpftool_order(args)) {
+                    panic!("`uxdp {cmd}` in {}'s help: {e}", sub.get_name());
+                }
+                seen += 1;
+            }
+        }
+        assert!(seen >= 20, "{seen} examples");
+    }
 
     fn order(line: &str) -> String {
         let args = line.split_whitespace().map(Into::into).collect();

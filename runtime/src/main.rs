@@ -506,6 +506,13 @@ fn init_logs(verbose: u8) {
 fn main() -> ExitCode {
     let cli = Cli::parse_from(bpftool_order(std::env::args_os().collect()));
     init_logs(cli.verbose);
+    if !matches!(cli.command, Command::Run(_)) {
+        // A reader that stops early (`| head`) ends the command quietly, as it ends
+        // bpftool. A run keeps Rust's default (SIGPIPE ignored): it ignores failed
+        // writes and must detach and clean up on the way out.
+        // SAFETY: setting a signal's disposition to the default before any thread starts.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -101,6 +101,27 @@ fn bad_input_gets_a_clear_error() {
 }
 
 #[test]
+fn a_reader_that_stops_early_ends_the_output_quietly() {
+    let dir = std::env::temp_dir().join(format!("uxdp-cli-pipe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // 200,000 `exit`s: megabytes of disassembly, far beyond a pipe's buffer.
+    let bin = dir.join("long.bin");
+    std::fs::write(&bin, [0x95u8, 0, 0, 0, 0, 0, 0, 0].repeat(200_000)).unwrap();
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{} disasm {} | head -n 1",
+            env!("CARGO_BIN_EXE_uxdp"),
+            bin.display()
+        ))
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(stdout(&o).lines().count(), 1, "{}", stdout(&o));
+    assert_eq!(stderr(&o), "", "no panic, no message");
+}
+
+#[test]
 fn completions_cover_every_command() {
     for shell in ["bash", "zsh", "fish"] {
         let o = uxdp(&["completions", shell]);

@@ -109,10 +109,23 @@ impl<'a> Words<'a> {
                 out.push(n);
             }
         }
+        // Bytes beyond the size: counted, so the error says how many were given.
+        let byte = |w: &str| {
+            if hex {
+                w.len() % 2 == 0 && w.bytes().all(|c| c.is_ascii_hexdigit())
+            } else {
+                number(w).is_some()
+            }
+        };
+        let extra: usize = self.words[self.at..]
+            .iter()
+            .take_while(|w| byte(w))
+            .map(|w| if hex { w.len() / 2 } else { 1 })
+            .sum();
         anyhow::ensure!(
-            out.len() == len,
+            out.len() == len && extra == 0,
             "the {what} takes {len} bytes, {} given",
-            out.len()
+            out.len() + extra
         );
         Ok(out)
     }
@@ -155,6 +168,12 @@ mod tests {
         let w = words("1 2");
         let e = Words::new(&w).bytes("key", 4).unwrap_err().to_string();
         assert!(e.contains("4 bytes of key (2 given)"), "{e}");
+        let w = words("9 9 0 0 0 value 1");
+        let e = Words::new(&w).bytes("key", 4).unwrap_err().to_string();
+        assert_eq!(e, "the key takes 4 bytes, 5 given");
+        let w = words("hex 0a0b0c0d0e");
+        let e = Words::new(&w).bytes("key", 4).unwrap_err().to_string();
+        assert_eq!(e, "the key takes 4 bytes, 5 given");
         let w = words("256");
         let e = Words::new(&w).bytes("value", 1).unwrap_err().to_string();
         assert!(e.contains("`256` is not a byte in the value"), "{e}");

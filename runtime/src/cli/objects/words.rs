@@ -94,10 +94,7 @@ impl<'a> Words<'a> {
             let w = self.next(&format!("{len} bytes of {what} ({} given)", out.len()))?;
             if hex {
                 // `hex 0102` and `hex 01 02` both give two bytes.
-                anyhow::ensure!(
-                    w.len() % 2 == 0 && w.bytes().all(|c| c.is_ascii_hexdigit()),
-                    "`{w}` is not hex bytes in the {what}"
-                );
+                anyhow::ensure!(hex_bytes(w), "`{w}` is not hex bytes in the {what}");
                 for pair in w.as_bytes().chunks(2) {
                     let text = std::str::from_utf8(pair).expect("ASCII hex digits");
                     out.push(u8::from_str_radix(text, 16).expect("two hex digits"));
@@ -112,7 +109,7 @@ impl<'a> Words<'a> {
         // Bytes beyond the size: counted, so the error says how many were given.
         let byte = |w: &str| {
             if hex {
-                w.len() % 2 == 0 && w.bytes().all(|c| c.is_ascii_hexdigit())
+                hex_bytes(w)
             } else {
                 number(w).is_some()
             }
@@ -129,6 +126,11 @@ impl<'a> Words<'a> {
         );
         Ok(out)
     }
+}
+
+/// Whether `w` is whole bytes in hex digits (`0a0b`).
+fn hex_bytes(w: &str) -> bool {
+    w.len().is_multiple_of(2) && w.bytes().all(|c| c.is_ascii_hexdigit())
 }
 
 /// A number in C notation: `0x` hex, a leading `0` octal, else decimal.

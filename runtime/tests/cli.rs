@@ -209,11 +209,40 @@ fn bench_draws_its_figures() {
         png.to_str().unwrap(),
     ]);
     let bytes = std::fs::read(&png).unwrap_or_default();
+    // An IPv6 frame the program drops, unchanged, run after run.
+    let mut v6 = [0u8; 64];
+    v6[12..14].copy_from_slice(&[0x86, 0xdd]);
+    let v6_path = dir.join("v6.bin");
+    std::fs::write(&v6_path, v6).unwrap();
+    let dropped = uxdp(&[
+        "bench",
+        dir.join("count.o").to_str().unwrap(),
+        "--data",
+        v6_path.to_str().unwrap(),
+        "--no-kernel",
+        "--repeat",
+        "1000",
+    ]);
     let _ = std::fs::remove_dir_all(&dir);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000,
         "{} bytes",
         bytes.len()
+    );
+    // The program pushes 4 bytes per run: once the headroom is used up, runs abort.
+    // The figures are of that, and the output says so.
+    assert!(
+        stdout(&o).contains(
+            "note: the first run on the packet returned XDP_PASS; each later run sees the packet"
+        ) && stdout(&o).contains("these figures time XDP_ABORTED"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(dropped.status.success(), "{}", stderr(&dropped));
+    assert!(
+        stdout(&dropped).contains("XDP_DROP") && !stdout(&dropped).contains("note:"),
+        "{}",
+        stdout(&dropped)
     );
 }

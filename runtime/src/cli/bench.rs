@@ -30,6 +30,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let mut figures = Vec::new();
     let mut compile = None;
     let mut prog_name = String::new();
+    let mut first_verdict = None;
     for engine in [Engine::Jit, Engine::JitCall, Engine::Interpret] {
         // Each engine gets a fresh store, filled alike, so both start from the same maps.
         let store = PrivateStore::create("bench")?;
@@ -47,6 +48,13 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         }
         if compile.is_none() {
             compile = session.compile_stats();
+        }
+        // The verdict on the packet as given: repeated runs see the packet as the last
+        // run left it (as the kernel's BPF_PROG_TEST_RUN does), so a program that
+        // rewrites it (encapsulation, adjust_head) is timed on its own output.
+        if first_verdict.is_none() {
+            let once = session.run(&data, 1);
+            first_verdict = once.uxdp.ok().map(|r| r.retval);
         }
         // Warm caches, branch predictors and the LRU tables on both sides first.
         let _ = session.run(&data, (repeat / 10).max(1));
@@ -107,6 +115,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
                 "packet_bytes": data.len(),
                 "runs": repeat,
                 "engines": rows,
+                "first_verdict": first_verdict.map(action_name),
                 "compile_ms": c.compile_time.as_secs_f64() * 1e3,
                 "insns": c.insns,
                 "code_bytes": c.code_bytes,
@@ -149,6 +158,17 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
                 c.helper_calls
             );
         }
+    }
+    if let Some(first) = first_verdict.filter(|v| *v != figures[0].verdict)
+        && !args.json
+    {
+        println!(
+            "  note: the first run on the packet returned {}; each later run sees the packet \
+             as the run before left it (as in the kernel's BPF_PROG_TEST_RUN with repeat), so \
+             these figures time {} on the program's own output",
+            action_name(first),
+            action_name(figures[0].verdict)
+        );
     }
     if !agree {
         eprintln!("uxdp: the engines' verdicts differ");

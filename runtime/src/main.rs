@@ -374,6 +374,7 @@ mod cli {
     pub(crate) mod bench;
     pub(crate) mod hint;
     pub(crate) mod objects;
+    pub(crate) mod progress;
     #[cfg(any(feature = "dpdk", feature = "afxdp"))]
     pub(crate) mod run;
     #[cfg(feature = "afxdp")]

@@ -1,7 +1,12 @@
 //! The `uxdp` command as a user runs it.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::Tmux;
 
 fn uxdp(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_uxdp"))
@@ -245,4 +250,49 @@ fn bench_draws_its_figures() {
         "{}",
         stdout(&dropped)
     );
+}
+
+#[test]
+fn bench_shows_its_progress_on_a_terminal_only() {
+    let dir = count_object("progress");
+    let (obj, data) = (dir.join("count.o"), dir.join("pkt.bin"));
+    // Piped: the figures, and nothing on stderr.
+    let piped = uxdp(&[
+        "bench",
+        obj.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--no-kernel",
+        "--repeat",
+        "1000",
+    ]);
+    assert!(piped.status.success(), "{}", stderr(&piped));
+    assert_eq!(stderr(&piped), "");
+    // On a terminal (tmux): a bar naming the engine being timed, gone at the end.
+    let tmux = Tmux(format!("uxdp-progress-{}", std::process::id()));
+    let cmd = format!(
+        "{} bench {} --data {} --no-kernel --repeat 4000000",
+        env!("CARGO_BIN_EXE_uxdp"),
+        obj.display(),
+        data.display()
+    );
+    tmux.cmd(&["new-session", "-d", "-x", "120", "-y", "30", &cmd]);
+    tmux.cmd(&["set-option", "-w", "remain-on-exit", "on"]);
+    let since = Instant::now();
+    let mut seen = None;
+    loop {
+        let screen = tmux.cmd(&["capture-pane", "-p"]);
+        if seen.is_none() && screen.contains("engines, 4000000 runs in") {
+            seen = Some(screen.clone());
+        }
+        if tmux.cmd(&["display-message", "-p", "#{pane_dead}"]).trim() == "1" {
+            let _ = std::fs::remove_dir_all(&dir);
+            assert!(seen.is_some(), "no progress was drawn: {screen}");
+            assert!(screen.contains("uxdp interpreter"), "{screen}");
+            assert!(!screen.contains("engines,"), "the bar is cleared: {screen}");
+            break;
+        }
+        assert!(since.elapsed() < Duration::from_secs(120), "{screen}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

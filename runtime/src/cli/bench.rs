@@ -31,10 +31,17 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let mut compile = None;
     let mut prog_name = String::new();
     let mut first_verdict = None;
-    for engine in [Engine::Jit, Engine::JitCall, Engine::Interpret] {
+    let engines = [Engine::Jit, Engine::JitCall, Engine::Interpret];
+    let progress = super::progress::bar(engines.len() as u64, "engines");
+    for engine in engines {
         // Each engine gets a fresh store, filled alike, so both start from the same maps.
         let store = PrivateStore::create("bench")?;
         let with_kernel = engine == Engine::Jit && !args.no_kernel;
+        progress.set_message(if with_kernel {
+            format!("{repeat} runs in {engine} and the kernel")
+        } else {
+            format!("{repeat} runs in {engine}")
+        });
         let session = TestRun::new(
             &obj,
             Arc::clone(&store.store),
@@ -79,7 +86,9 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
                 verdict: k.retval,
             });
         }
+        progress.inc(1);
     }
+    progress.finish_and_clear();
     let anchor = figures
         .iter()
         .find(|f| f.name == "kernel")

@@ -129,8 +129,20 @@ fn prepare_object(args: &RunArgs, object: &Path) -> anyhow::Result<Prepared> {
                     .join(", ")
             )
         })?;
-        for (key, value) in map_records(map, records).map_err(|e| anyhow!(e))? {
+        let records = map_records(map, records).map_err(|e| anyhow!(e))?;
+        let progress = (records.len() >= super::progress::LARGE_FILL)
+            .then(|| super::progress::bar(records.len() as u64, "entries"));
+        if let Some(p) = &progress {
+            p.set_message(format!("filling map `{name}`"));
+        }
+        for (i, (key, value)) in records.into_iter().enumerate() {
             put_record(map, key, value).with_context(|| format!("map `{name}`"))?;
+            if let Some(p) = progress.as_ref().filter(|_| i % 4096 == 0) {
+                p.set_position(i as u64);
+            }
+        }
+        if let Some(p) = progress {
+            p.finish_and_clear();
         }
     }
     let prog = loaded

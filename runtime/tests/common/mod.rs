@@ -105,3 +105,32 @@ impl Drop for Netns {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
     }
 }
+
+/// A tmux server of the test's own (a terminal whose screen a test reads), killed on
+/// drop.
+pub(crate) struct Tmux(pub(crate) String);
+
+impl Tmux {
+    /// Runs a tmux command on this server; its output.
+    pub(crate) fn cmd(&self, args: &[&str]) -> String {
+        let o = Command::new("tmux")
+            .args(["-L", &self.0])
+            .args(args)
+            .output()
+            .expect("tmux runs (scripts/setup.sh installs it)");
+        assert!(
+            o.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.0, "kill-server"])
+            .output();
+    }
+}

@@ -151,7 +151,7 @@ fn assert_same_over_afxdp(name: &str, tag: &str) {
     let dir = Scratch::new(&format!("axk-{name}"));
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/corpus/{name}.c"));
     let obj_path = dir.path(&format!("{name}.o"));
-    common::clang(&src, &obj_path, true);
+    common::clang_corpus(&src, &obj_path);
     let obj = Object::parse(&format!("{name}.o"), &std::fs::read(&obj_path).unwrap())
         .unwrap_or_else(|e| panic!("{e}"));
     let packets: Vec<packets::TestPacket> = packets::all()

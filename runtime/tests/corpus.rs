@@ -52,7 +52,7 @@ fn compare(name: &str) -> Vec<String> {
         .join("tests/corpus")
         .join(format!("{name}.c"));
     let obj_path = scratch.dir.join(format!("{name}.o"));
-    common::clang(&src, &obj_path, true);
+    common::clang_corpus(&src, &obj_path);
     let obj = Object::parse(&format!("{name}.o"), &std::fs::read(&obj_path).unwrap())
         .unwrap_or_else(|e| panic!("{e}"));
     let progs: Vec<String> = obj

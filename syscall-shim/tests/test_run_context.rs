@@ -7,14 +7,14 @@
 
 mod common;
 
-use common::{Scratch, client, program, shim_then_kernel};
+use common::{Scratch, client, program_for_kernel, shim_then_kernel};
 
 #[test]
 fn test_runs_with_a_context_answer_as_the_kernel_s() {
     common::require_root("the kernel's answers");
     let scratch = Scratch::new("ctx");
     let dir = &scratch.0;
-    let obj = program("ctx_echo", dir);
+    let obj = program_for_kernel("ctx_echo", dir);
     let exe = client("ctx", dir);
     let (ours, kernel) = shim_then_kernel(&exe, &[obj.as_os_str()], dir, || {});
     assert!(kernel.lines().count() >= 17, "{kernel}");

@@ -316,3 +316,52 @@ pub(crate) unsafe extern "C" fn tail_call(ctx: u64, map: u64, index: u64, _: u64
     uxdp_jit::interp::end_function(target.run_tail(buff));
     0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 64-byte packet after the 256 bytes of headroom a kernel test run gives.
+    fn buff() -> XdpBuff {
+        let start = 0x1_0000;
+        XdpBuff {
+            data_hard_start: start,
+            data_meta: start + 256,
+            data: start + 256,
+            data_end: start + 320,
+            data_hard_end: start + 4096,
+            ..XdpBuff::default()
+        }
+    }
+
+    /// `delta` as a program passes it (an `int` in a 64-bit register).
+    fn delta(d: i32) -> u64 {
+        i64::from(d) as u64
+    }
+
+    /// The kernel's rules (net/core/filter.c): the metadata stays between the frame
+    /// header and the packet (`EINVAL`), in whole 4-byte words (`EACCES`); a refusal
+    /// changes nothing. Checked here without the kernel, which some kernels refuse the
+    /// helper to (the corpus compares it with the kernel where it can).
+    #[test]
+    fn metadata_grows_in_words_within_the_headroom() {
+        let mut b = buff();
+        assert_eq!(adjust_meta_in(&mut b, delta(-8)), 0);
+        assert_eq!(b.data - b.data_meta, 8);
+        assert_eq!(adjust_meta_in(&mut b, delta(-300)), err(libc::EINVAL));
+        assert_eq!(adjust_meta_in(&mut b, delta(-2)), err(libc::EACCES));
+        assert_eq!(
+            adjust_meta_in(&mut b, delta(12)),
+            err(libc::EINVAL),
+            "past data"
+        );
+        assert_eq!(b.data - b.data_meta, 8, "refusals leave it");
+        // As far as the frame header allows: 256 - 40 bytes, a whole number of words.
+        assert_eq!(adjust_meta_in(&mut b, delta(-208)), 0);
+        assert_eq!(b.data - b.data_meta, 216);
+        assert_eq!(b.data_meta, b.data_hard_start + XDP_FRAME_SIZE);
+        assert_eq!(adjust_meta_in(&mut b, delta(-4)), err(libc::EINVAL));
+        assert_eq!(adjust_meta_in(&mut b, delta(216)), 0, "and back to none");
+        assert_eq!(b.data_meta, b.data);
+    }
+}

@@ -8,7 +8,51 @@ use std::process::Command;
 /// Compiles `src` to the BPF object `out` with clang-14 -O2 (with BTF when `debug`);
 /// panics with clang's messages on failure.
 pub(crate) fn clang(src: &Path, out: &Path, debug: bool) {
+    clang_with(src, out, debug, &[]);
+}
+
+/// Compiles a corpus program compared with the running kernel: as [`clang`], with
+/// `-DNO_ADJUST_META` when this kernel refuses `bpf_xdp_adjust_meta` to XDP programs.
+pub(crate) fn clang_corpus(src: &Path, out: &Path) {
+    let defines: &[&str] = if kernel_refuses_adjust_meta() {
+        &["-DNO_ADJUST_META"]
+    } else {
+        &[]
+    };
+    clang_with(src, out, true, defines);
+}
+
+/// Whether the running kernel refuses `bpf_xdp_adjust_meta` to XDP programs. Upstream
+/// kernels allow it; a vendor kernel met here (6.18.44-fc) answers "program of this type
+/// cannot use helper bpf_xdp_adjust_meta#54". Then the metadata cases cannot be compared
+/// with the kernel: said once on stderr, and compiled out of the programs compared.
+pub(crate) fn kernel_refuses_adjust_meta() -> bool {
+    static ANSWER: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ANSWER.get_or_init(|| {
+        const ADJUST_META: i32 = 54;
+        let available = uxdp_kbpf::ProgFd::helper_available(uxdp_kbpf::prog_type::XDP, ADJUST_META)
+            .unwrap_or_else(|e| panic!("probing the kernel for bpf_xdp_adjust_meta: {e}"));
+        if !available {
+            eprintln!(
+                "NOTE: this kernel ({}) refuses bpf_xdp_adjust_meta to XDP programs; the \
+                 metadata cases are compiled out of the programs compared with it",
+                kernel_release()
+            );
+        }
+        !available
+    })
+}
+
+/// The running kernel's release (`uname -r`).
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_or_else(|_| "?".to_string(), |r| r.trim().to_string())
+}
+
+/// As [`clang`], with extra `-D` flags.
+fn clang_with(src: &Path, out: &Path, debug: bool, defines: &[&str]) {
     let mut c = Command::new("clang-14");
+    c.args(defines);
     c.args([
         "-O2",
         "-Wall",

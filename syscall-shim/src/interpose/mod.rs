@@ -88,6 +88,7 @@ pub unsafe extern "C" fn syscall(
 /// As libc's `close`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    events::forget(fd);
     fds::forget(fd);
     netlink::forget(fd);
     // SAFETY: the next `close` is libc's.
@@ -201,6 +202,7 @@ pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_long) -> c_int {
     r
 }
 
+pub mod events;
 pub mod files;
 pub mod memory;
 pub mod sockets;

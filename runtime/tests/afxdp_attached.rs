@@ -13,7 +13,7 @@ mod common;
 mod run_common;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -24,25 +24,6 @@ use serde_json::Value;
 
 const MAC_DUT: [u8; 6] = [0x02, 0xd0, 0, 0, 0, 3];
 const MAC_PEER: [u8; 6] = [0x02, 0xee, 0, 0, 0, 4];
-
-/// The shim library, built by cargo beside this test.
-fn shim() -> PathBuf {
-    let o = Command::new(env!("CARGO"))
-        .args(["build", "-p", "uxdp-shim"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let exe = std::env::current_exe().unwrap();
-    let lib = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("libuxdp_shim.so");
-    assert!(lib.exists(), "{} not built", lib.display());
-    lib
-}
 
 /// Runs bpftool ARGS in `ns` under the shim with store `store`; panics on failure.
 fn bpftool(ns: &Netns, shim: &Path, store: &Path, args: &[&str]) -> String {
@@ -83,7 +64,7 @@ fn swapped(f: &[u8]) -> Vec<u8> {
 fn a_run_follows_the_control_plane_s_attachments_and_map_updates() {
     common::require_root("AF_XDP on veth and namespaces");
     let dir = Scratch::new("attached");
-    let shim = shim();
+    let shim = common::shim();
     let store = dir.path("store");
     let cv = dir.path("count_verdict.o");
     common::clang(
@@ -169,18 +150,7 @@ fn a_run_follows_the_control_plane_s_attachments_and_map_updates() {
     });
     // With a control plane holding BPF_ENABLE_STATS, the data plane's runs count.
     let stats = dir.path("stats");
-    let cc = Command::new("cc")
-        .args(["-O1", "-o"])
-        .arg(&stats)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../syscall-shim/tests/clients/stats.c"))
-        .arg("-lbpf")
-        .output()
-        .unwrap();
-    assert!(
-        cc.status.success(),
-        "{}",
-        String::from_utf8_lossy(&cc.stderr)
-    );
+    common::shim_client("stats", &stats);
     let mut holder = Command::new("ip")
         .args(["netns", "exec", &dut.0, "env"])
         .arg(format!("LD_PRELOAD={}", shim.display()))

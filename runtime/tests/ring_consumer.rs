@@ -13,46 +13,20 @@ use std::process::Command;
 use run_common::{Scratch, UxdpRun, eal_args, pcap_vdev};
 use serde_json::Value;
 
-/// The shim library, built by cargo beside this test.
-fn shim() -> PathBuf {
-    let o = Command::new(env!("CARGO"))
-        .args(["build", "-p", "uxdp-shim"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    PathBuf::from(env!("CARGO_BIN_EXE_uxdp"))
-        .parent()
-        .unwrap()
-        .join("libuxdp_shim.so")
-}
-
-fn shim_file(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../syscall-shim/tests")
-        .join(rel)
+/// A program of the shim's tests (`syscall-shim/tests/programs/NAME.c`).
+fn shim_program(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../syscall-shim/tests/programs/{name}.c"))
 }
 
 #[test]
 fn a_data_plane_s_ring_buffer_events_reach_a_libbpf_consumer() {
     common::require_root("DPDK and the shim");
-    let shim = shim();
+    let shim = common::shim();
     let s = Scratch::new("ringcons");
     let obj = s.path("ring_events.o");
-    common::clang(&shim_file("programs/ring_events.c"), &obj, true);
+    common::clang(&shim_program("ring_events"), &obj, true);
     let consumer = s.path("ringbuf_follow");
-    let cc = Command::new("cc")
-        .args(["-O1", "-Wall", "-o"])
-        .arg(&consumer)
-        .arg(shim_file("clients/ringbuf_follow.c"))
-        .arg("-lbpf")
-        .output()
-        .unwrap();
-    assert!(
-        cc.status.success(),
-        "{}",
-        String::from_utf8_lossy(&cc.stderr)
-    );
+    common::shim_client("ringbuf_follow", &consumer);
 
     // Frames of 60..=109 bytes: 75 events of 24 bytes with their headers, within the
     // ring's 4096, so none is lost before the consumer starts.

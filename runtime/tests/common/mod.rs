@@ -178,3 +178,41 @@ impl Drop for Tmux {
             .output();
     }
 }
+
+/// The shim library (`libuxdp_shim.so`), built by cargo beside the tests.
+pub(crate) fn shim() -> std::path::PathBuf {
+    let o = Command::new(env!("CARGO"))
+        .args(["build", "-p", "uxdp-shim"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let exe = std::env::current_exe().unwrap();
+    let lib = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("libuxdp_shim.so");
+    assert!(lib.exists(), "{} not built", lib.display());
+    lib
+}
+
+/// One of the shim's libbpf C clients (`syscall-shim/tests/clients/NAME.c`), built with
+/// Debian's libbpf as `out`.
+pub(crate) fn shim_client(name: &str, out: &Path) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../syscall-shim/tests/clients/{name}.c"));
+    let cc = Command::new("cc")
+        .args(["-O1", "-Wall", "-o"])
+        .arg(out)
+        .arg(&src)
+        .arg("-lbpf")
+        .output()
+        .expect("cc runs (build-essential, libbpf-dev)");
+    assert!(
+        cc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+}

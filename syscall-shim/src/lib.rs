@@ -19,6 +19,7 @@ mod batch;
 mod bpffs;
 mod btf;
 mod commands;
+mod fdinfo;
 mod fds;
 pub mod interpose;
 mod links;

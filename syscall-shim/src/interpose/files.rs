@@ -216,3 +216,60 @@ pub unsafe extern "C" fn readlink(path: *const c_char, buf: *mut c_char, size: u
     // SAFETY: libc's readlink with the caller's arguments.
     unsafe { f(path, buf, size) }
 }
+
+type FopenFn = unsafe extern "C" fn(*const c_char, *const c_char) -> *mut libc::FILE;
+
+/// Opens `text` for reading as a stream (a memfd holding it), or null with errno set.
+fn stream_of(text: &str, mode: *const c_char) -> *mut libc::FILE {
+    // SAFETY: a NUL-terminated name; memfd_create returns a new descriptor or -1.
+    let fd = unsafe { libc::memfd_create(c"uxdp-fdinfo".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return std::ptr::null_mut();
+    }
+    // SAFETY: `fd` is the memfd just made; `text` is valid for its length.
+    let written = unsafe { libc::write(fd, text.as_ptr().cast(), text.len()) };
+    // SAFETY: rewinds the memfd just written.
+    if written != text.len() as isize || unsafe { libc::lseek(fd, 0, libc::SEEK_SET) } != 0 {
+        // SAFETY: closes the memfd just made (ours, not a store object's).
+        unsafe { libc::close(fd) };
+        set_errno(libc::EIO);
+        return std::ptr::null_mut();
+    }
+    // SAFETY: `fd` is open; `mode` is the caller's mode string.
+    let f = unsafe { libc::fdopen(fd, mode) };
+    if f.is_null() {
+        // SAFETY: as above.
+        unsafe { libc::close(fd) };
+    }
+    f
+}
+
+/// Defines an `fopen`-like interposer: our descriptors' `/proc/self/fdinfo/N` read as
+/// the kernel writes it for a BPF map or program ([`crate::fdinfo`]).
+macro_rules! fopen_like {
+    ($name:ident, $sym:expr) => {
+        #[doc = concat!("`", stringify!($name), "`: a BPF object's fdinfo for our descriptors.")]
+        ///
+        /// # Safety
+        ///
+        /// As libc's function of this name.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name(
+            path: *const c_char,
+            mode: *const c_char,
+        ) -> *mut libc::FILE {
+            let ours = c_string(path as u64, libc::PATH_MAX as usize - 1)
+                .ok()
+                .and_then(|p| crate::fdinfo::text(Path::new(&p)));
+            if let Some(text) = ours {
+                return stream_of(&text, mode);
+            }
+            let f = next!($sym, FopenFn);
+            // SAFETY: libc's function with the caller's arguments.
+            unsafe { f(path, mode) }
+        }
+    };
+}
+
+fopen_like!(fopen, c"fopen");
+fopen_like!(fopen64, c"fopen64");

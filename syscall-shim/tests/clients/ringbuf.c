@@ -11,11 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-struct event {
-	uint32_t len;
-	uint32_t kind;
-	uint8_t head[8];
-};
+#include "ring_event.h"
 
 static int seen;
 

@@ -9,11 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct event {
-	uint32_t len;
-	uint32_t kind;
-	uint8_t head[8];
-};
+#include "ring_event.h"
 
 static int seen;
 

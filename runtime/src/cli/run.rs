@@ -238,7 +238,8 @@ impl Session<'_> {
             &self.prepared.object,
             &name,
             &self.prepared.engine.to_string(),
-            (self.prepared.store_path(), &maps),
+            self.prepared.store_path(),
+            &maps,
         );
         let result = std::thread::scope(|s| {
             s.spawn(|| {

@@ -40,7 +40,8 @@ impl Published {
         object: &str,
         program: &str,
         engine: &str,
-        (store, maps): (&Path, &[(String, u32)]),
+        store: &Path,
+        maps: &[(String, u32)],
     ) -> Published {
         let dir = stats_dir();
         if let Err(e) = std::fs::create_dir_all(&dir) {

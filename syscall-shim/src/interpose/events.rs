@@ -113,21 +113,25 @@ pub unsafe extern "C" fn epoll_ctl(
     }
 }
 
+/// Whether epoll instance `epfd` watches any of our ring buffers.
+fn watches(epfd: c_int) -> bool {
+    with_watched(|w| w.get(&epfd).is_some_and(|l| !l.is_empty()))
+}
+
 /// The watched ring buffers of `epfd` that hold records, as events (at most `max`).
-fn ready(epfd: c_int, max: usize) -> Option<Vec<libc::epoll_event>> {
+fn ready(epfd: c_int, max: usize) -> Vec<libc::epoll_event> {
     with_watched(|w| {
-        let list = w.get(&epfd).filter(|l| !l.is_empty())?;
-        Some(
-            list.iter()
-                .filter(|x| x.map.ringbuf_query(AVAIL_DATA) > 0)
-                .map(|x| libc::epoll_event {
-                    events: x.event.events & (libc::EPOLLIN | libc::EPOLLRDNORM) as u32,
-                    u64: x.event.u64,
-                })
-                .filter(|e| e.events != 0)
-                .take(max)
-                .collect(),
-        )
+        w.get(&epfd)
+            .into_iter()
+            .flatten()
+            .filter(|x| x.map.ringbuf_query(AVAIL_DATA) > 0)
+            .map(|x| libc::epoll_event {
+                events: x.event.events & (libc::EPOLLIN | libc::EPOLLRDNORM) as u32,
+                u64: x.event.u64,
+            })
+            .filter(|e| e.events != 0)
+            .take(max)
+            .collect()
     })
 }
 
@@ -149,26 +153,31 @@ unsafe fn wait(
     let Ok(room) = usize::try_from(max) else {
         return kernel(events, max, timeout);
     };
-    if room == 0 || ready(epfd, 0).is_none() {
+    if room == 0 || !watches(epfd) {
         return kernel(events, max, timeout);
     }
     let deadline = u64::try_from(timeout)
         .ok()
         .map(|ms| Instant::now() + Duration::from_millis(ms));
     loop {
-        let ours = ready(epfd, room).unwrap_or_default();
+        let ours = ready(epfd, room);
         if !ours.is_empty() {
             // SAFETY: at most `room` events, into the caller's array of `max`.
             unsafe { std::ptr::copy_nonoverlapping(ours.as_ptr(), events, ours.len()) };
             let n = ours.len();
+            if n == room {
+                return n as c_int;
+            }
             // The kernel's descriptors that are ready too, without waiting.
             // SAFETY: the rest of the caller's array.
             let more = kernel(unsafe { events.add(n) }, (room - n) as c_int, 0);
             return n as c_int + more.max(0);
         }
+        // A millisecond, or what is left of the timeout if less (rounded up, so the
+        // slice never spins at zero before the deadline).
         let slice = deadline.map_or(1, |d| {
             let left = d.saturating_duration_since(Instant::now());
-            left.as_millis().min(1) as c_int
+            left.as_micros().div_ceil(1000).min(1) as c_int
         });
         let r = kernel(events, max, slice);
         if r != 0 || deadline.is_some_and(|d| Instant::now() >= d) {

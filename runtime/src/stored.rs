@@ -68,6 +68,17 @@ pub fn prog_tag(insns: &[u8]) -> [u8; 8] {
     }
 }
 
+/// [`prog_tag`] as bpftool and the kernel's fdinfo print it: 16 hex digits.
+pub fn prog_tag_hex(insns: &[u8]) -> String {
+    prog_tag(insns).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a stored program reports as locked memory (`bytes_memlock`, fdinfo's
+/// `memlock`): its instructions in whole pages.
+pub fn prog_memlock(insns: &[u8]) -> usize {
+    insns.len().next_multiple_of(4096)
+}
+
 /// The verifier's view of store map `m`: its definition, its access flags, and for a
 /// frozen single-value array (`.rodata`) the value, which the verifier may read as
 /// constants.

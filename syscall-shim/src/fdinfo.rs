@@ -53,16 +53,13 @@ pub(crate) fn text(path: &Path) -> Option<String> {
             let s = store().ok()?;
             let p = s.program(id).ok()?;
             let (runs, ns) = s.program_stats(id);
-            let tag: String = uxdp::stored::prog_tag(&p.insns)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            let tag = uxdp::stored::prog_tag_hex(&p.insns);
             let _ = write!(
                 out,
                 "prog_type:\t{}\nprog_jited:\t0\nprog_tag:\t{tag}\nmemlock:\t{}\nprog_id:\t{id}\n\
                  run_time_ns:\t{ns}\nrun_cnt:\t{runs}\nrecursion_misses:\t0\nverified_insns:\t{}\n",
                 p.prog_type,
-                p.insns.len().next_multiple_of(4096),
+                uxdp::stored::prog_memlock(&p.insns),
                 p.insns.len() / 8,
             );
         }

@@ -16,7 +16,7 @@ use uxdp_maps::{ProgRecord, Store};
 use super::words::{Named, Words};
 use super::{Common, pins_of, unpinned};
 use crate::cli::hint::hinted;
-use uxdp::stored::prog_tag;
+use uxdp::stored::{prog_memlock, prog_tag_hex};
 
 /// `uxdp prog`.
 #[derive(clap::Args, Debug)]
@@ -222,10 +222,7 @@ fn show(c: &Common, store: &Arc<Store>, ids: &[u32]) -> anyhow::Result<ExitCode>
 
 /// bpftool's JSON for program `id`.
 fn describe(store: &Store, id: u32, p: &ProgRecord) -> Value {
-    let tag: String = prog_tag(&p.insns)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let tag = prog_tag_hex(&p.insns);
     let mut v = json!({
         "id": id,
         "type": type_name(p.prog_type),
@@ -236,7 +233,7 @@ fn describe(store: &Store, id: u32, p: &ProgRecord) -> Value {
         "uid": p.created_by_uid,
         "bytes_xlated": p.insns.len(),
         "jited": false,
-        "bytes_memlock": p.insns.len().next_multiple_of(4096),
+        "bytes_memlock": prog_memlock(&p.insns),
         "map_ids": p.map_ids,
     });
     let (runs, ns) = store.program_stats(id);

@@ -108,6 +108,16 @@ impl MapType {
             MapType::PercpuArray | MapType::PercpuHash | MapType::LruPercpuHash
         )
     }
+
+    /// Whether the kernel keeps file-backed objects in its slots (`IS_FD_ARRAY` and
+    /// the program array): updates take `BPF_ANY` only, deleting an empty slot is
+    /// `ENOENT`.
+    pub fn is_fd_array(self) -> bool {
+        matches!(
+            self,
+            MapType::ProgArray | MapType::ArrayOfMaps | MapType::PerfEventArray
+        )
+    }
 }
 
 /// `map_flags` bits of `BPF_MAP_CREATE`.
@@ -311,7 +321,8 @@ impl MapDef {
             | MapType::ArrayOfMaps
             | MapType::Devmap
             | MapType::Cpumap
-            | MapType::Xskmap => {
+            | MapType::Xskmap
+            | MapType::PerfEventArray => {
                 crate::slots::validate(self)?;
             }
             MapType::HashOfMaps => {
@@ -403,7 +414,6 @@ impl MapDef {
                     return Err(MapError::TooBig("max_entries too large"));
                 }
             }
-            _ => return Err(MapError::Invalid("map type not supported yet")),
         }
         if percpu && self.value_stride() > u64::from(PCPU_MIN_UNIT_SIZE) {
             return Err(MapError::TooBig("per-CPU value too large"));

@@ -1,10 +1,11 @@
 //! Arrays whose values refer to other objects: `PROG_ARRAY`, `ARRAY_OF_MAPS`, `DEVMAP`,
-//! `XSKMAP`, `CPUMAP`.
+//! `XSKMAP`, `CPUMAP`, `PERF_EVENT_ARRAY`.
 //!
 //! The kernel stores pointers to programs, maps, devices, sockets or CPU queues in these;
 //! uxdp stores what the syscall side names them by once the shim has translated file
 //! descriptors: a program or map id, an ifindex (plus an optional program id), a socket id,
-//! a queue size. Each slot is `{ present: u32, pad: u32, value }`, and an empty slot is all
+//! a queue size, a perf event's presence (the event itself is the kernel's, in the
+//! process that opened it: uxdp writes no sample into it). Each slot is `{ present: u32, pad: u32, value }`, and an empty slot is all
 //! zeros. The runtime gives the ids meaning (tail calls, redirects); this module keeps the
 //! kernel's rules for what the syscall side may do with them.
 //!
@@ -89,7 +90,7 @@ impl Slots<'_> {
     /// that knows what ids mean).
     pub(crate) fn update(&self, index: u32, value: &[u8], flags: u64) -> Result<(), MapError> {
         let i = u64::from(index);
-        let fd_array = matches!(self.layout.kind, MapType::ProgArray | MapType::ArrayOfMaps);
+        let fd_array = self.layout.kind.is_fd_array();
         if fd_array {
             if flags != update::ANY {
                 return Err(MapError::Invalid("object arrays take BPF_ANY only"));
@@ -141,8 +142,14 @@ impl Slots<'_> {
 
     /// The syscall-side lookup: what the kernel reports for each kind.
     pub(crate) fn lookup(&self, index: u32, out: &mut [u8]) -> Result<(), MapError> {
-        if self.layout.kind == MapType::Xskmap {
-            return Err(MapError::NotSupported);
+        match self.layout.kind {
+            MapType::Xskmap => return Err(MapError::NotSupported),
+            MapType::PerfEventArray => {
+                return Err(MapError::KernelNotSupp(
+                    "perf event arrays have no syscall lookup",
+                ));
+            }
+            _ => {}
         }
         self.read(index, out)
     }
@@ -162,7 +169,7 @@ impl Slots<'_> {
     /// Empties slot `index`.
     pub(crate) fn delete(&self, index: u32) -> Result<(), MapError> {
         let i = u64::from(index);
-        let fd_array = matches!(self.layout.kind, MapType::ProgArray | MapType::ArrayOfMaps);
+        let fd_array = self.layout.kind.is_fd_array();
         if i >= self.layout.max_entries {
             return Err(if fd_array {
                 MapError::TooBig("index beyond max_entries")
@@ -193,6 +200,16 @@ pub(crate) fn validate(def: &MapDef) -> Result<(), MapError> {
                 ));
             }
             if f & !(NUMA_NODE | ACCESS_MASK | INNER_MAP) != 0 || f & INNER_MAP != 0 {
+                return Err(MapError::Invalid("flag not valid for this map type"));
+            }
+        }
+        MapType::PerfEventArray => {
+            if def.value_size != 4 || f & (RDONLY_PROG | WRONLY_PROG) != 0 {
+                return Err(MapError::Invalid(
+                    "value_size must be 4, no program access flags",
+                ));
+            }
+            if f & !(NUMA_NODE | ACCESS_MASK | PRESERVE_ELEMS) != 0 {
                 return Err(MapError::Invalid("flag not valid for this map type"));
             }
         }
@@ -285,6 +302,23 @@ mod tests {
         with(MapType::Cpumap, 4, |s| {
             s.update(0, &192u32.to_ne_bytes(), 0).unwrap();
             assert_eq!(s.update(0, &[1; 4], 5).unwrap_err().errno(), libc::EINVAL);
+        });
+    }
+
+    #[test]
+    fn perf_event_array_rules() {
+        with(MapType::PerfEventArray, 4, |s| {
+            let mut out = [0u8; 4];
+            s.update(1, &[1, 0, 0, 0], 0).unwrap();
+            assert_eq!(
+                s.update(1, &[1; 4], update::NOEXIST).unwrap_err().errno(),
+                libc::EINVAL
+            );
+            assert_eq!(s.lookup(1, &mut out).unwrap_err().errno(), 524);
+            s.read(1, &mut out).unwrap();
+            assert_eq!(s.update(4, &[1; 4], 0).unwrap_err().errno(), libc::E2BIG);
+            s.delete(1).unwrap();
+            assert_eq!(s.delete(1), Err(MapError::NotFound));
         });
     }
 }

@@ -7,6 +7,7 @@ use uxdp_maps::{BatchOutcome, Map, MapError, MapType};
 
 use crate::attr::{Attr, Errno, copy_in, copy_out};
 use crate::fds;
+use crate::refusal::store_error;
 
 /// Which batch command.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -74,5 +75,5 @@ pub(crate) fn run(a: &Attr, op: Batch) -> Result<i64, Errno> {
     if !unsupported {
         a.write_u32(32, out.count)?;
     }
-    out.result.map(|()| 0).map_err(|e| e.errno())
+    out.result.map(|()| 0).map_err(store_error)
 }

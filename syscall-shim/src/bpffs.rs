@@ -10,8 +10,9 @@ use uxdp_maps::MapError;
 use uxdp_maps::store::{ObjectRef, Pinned};
 
 use crate::attr::{Attr, Errno, c_string};
-use crate::commands::{log, store};
+use crate::commands::store;
 use crate::fds::{self, Object};
+use crate::refusal::refuse;
 
 /// `statfs` magic of bpffs.
 pub(crate) const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
@@ -140,17 +141,56 @@ fn pin_errno(e: MapError) -> Errno {
     }
 }
 
+/// `BPF_TOKEN_CREATE`: flags at 0, bpffs_fd at 4. uxdp delegates nothing, so after the
+/// kernel's checks of the descriptor (a BPF file system's root: the emulated one, or a
+/// real bpffs) it answers as the kernel does for a bpffs mounted without delegation
+/// options: `EOPNOTSUPP` in the initial user namespace (where the kernel makes no
+/// tokens at all), `ENOENT` elsewhere. libbpf takes either as "no token" and goes on.
+pub(crate) fn token_create(a: &Attr) -> Result<i64, Errno> {
+    /// The initial user namespace's inode number (`PROC_USER_INIT_INO`).
+    const USER_INIT_INO: u64 = 0xEFFF_FFFD;
+    if a.u32(0) != 0 {
+        return Err(refuse(libc::EINVAL, || "flags must be 0".into()));
+    }
+    let fd = a.u32(4) as i32;
+    let path = std::fs::read_link(format!("/proc/self/fd/{fd}"))
+        .map_err(|_| refuse(libc::EBADF, || format!("bpffs_fd {fd} is not open")))?;
+    let emulated_root = emulated(&path).is_some_and(|p| p == root());
+    // SAFETY: fstatfs fills one statfs for an open descriptor (or fails).
+    let real_bpffs = unsafe {
+        let mut s: libc::statfs = std::mem::zeroed();
+        libc::fstatfs(fd, &mut s) == 0 && s.f_type == BPF_FS_MAGIC
+    };
+    if !emulated_root && !real_bpffs {
+        return Err(refuse(libc::EINVAL, || {
+            format!("{} is not the root of a BPF file system", path.display())
+        }));
+    }
+    let init_ns = std::fs::metadata("/proc/self/ns/user")
+        .is_ok_and(|m| std::os::unix::fs::MetadataExt::ino(&m) == USER_INIT_INO);
+    Err(if init_ns {
+        refuse(libc::EOPNOTSUPP, || {
+            "no BPF tokens in the initial user namespace, as in the kernel".into()
+        })
+    } else {
+        refuse(libc::ENOENT, || {
+            "the bpffs delegates nothing (uxdp makes no tokens)".into()
+        })
+    })
+}
+
 /// The pathname of `BPF_OBJ_PIN`/`BPF_OBJ_GET` (pathname at 0), with the kernel's checks
 /// of `file_flags` (at 12; only `BPF_F_RDONLY`/`BPF_F_WRONLY` are known here).
 fn pin_path(a: &Attr) -> Result<String, Errno> {
     const BPF_F_RDONLY: u32 = 1 << 3;
     const BPF_F_WRONLY: u32 = 1 << 4;
     if a.u32(12) & !(BPF_F_RDONLY | BPF_F_WRONLY) != 0 {
-        log(&format!(
-            "OBJ_PIN/OBJ_GET: file_flags {:#x} are not supported: EINVAL",
-            a.u32(12)
-        ));
-        return Err(libc::EINVAL);
+        return Err(refuse(libc::EINVAL, || {
+            format!(
+                "file_flags {:#x}: only BPF_F_RDONLY and BPF_F_WRONLY",
+                a.u32(12)
+            )
+        }));
     }
     let path = c_string(a.u64(0), libc::PATH_MAX as usize - 1)?;
     if path.is_empty() {
@@ -164,11 +204,9 @@ pub(crate) fn obj_pin(a: &Attr) -> Result<i64, Errno> {
     let path = pin_path(a)?;
     let obj = fds::object(a.u32(8) as i32)?;
     let Some(p) = emulated(Path::new(&path)) else {
-        log(&format!(
-            "OBJ_PIN {path}: not in the emulated bpffs at {}: EPERM",
-            root()
-        ));
-        return Err(libc::EPERM);
+        return Err(refuse(libc::EPERM, || {
+            format!("{path} is not in the emulated bpffs at {}", root())
+        }));
     };
     parent_exists(&p)?;
     if lookup(&p)?.is_some() {
@@ -184,11 +222,9 @@ pub(crate) fn obj_pin(a: &Attr) -> Result<i64, Errno> {
 pub(crate) fn obj_get(a: &Attr) -> Result<i64, Errno> {
     let path = pin_path(a)?;
     let Some(p) = emulated(Path::new(&path)) else {
-        log(&format!(
-            "OBJ_GET {path}: not in the emulated bpffs at {}: EPERM",
-            root()
-        ));
-        return Err(libc::EPERM);
+        return Err(refuse(libc::EPERM, || {
+            format!("{path} is not in the emulated bpffs at {}", root())
+        }));
     };
     match lookup(&p)?.ok_or(libc::ENOENT)? {
         Pinned::Dir => Err(libc::EPERM),

@@ -5,8 +5,9 @@
 //! is kept; its types are not checked one by one.
 
 use crate::attr::{Attr, Errno, copy_in, copy_out};
-use crate::commands::{log, store};
+use crate::commands::store;
 use crate::fds::{self, Object};
+use crate::refusal::{refuse, store_error};
 
 const BTF_MAGIC: u16 = 0xeb9f;
 /// Bytes of `struct btf_header`.
@@ -53,11 +54,12 @@ fn check(blob: &[u8]) -> Result<(), &'static str> {
 pub(crate) fn load(a: &Attr) -> Result<i64, Errno> {
     let size = a.u32(16) as usize;
     if size == 0 || size > uxdp_maps::store::MAX_BTF {
-        return Err(libc::E2BIG);
+        return Err(refuse(libc::E2BIG, || {
+            format!("btf_size {size} is not 1..={}", uxdp_maps::store::MAX_BTF)
+        }));
     }
     let blob = copy_in(a.u64(0), size)?;
     if let Err(why) = check(&blob) {
-        log(&format!("BTF refused: {why}: EINVAL"));
         let (buf, len) = (a.u64(8), a.u32(20) as usize);
         if a.u32(24) != 0 && buf != 0 && len > 0 {
             let mut text = format!("{why}\n").into_bytes();
@@ -65,9 +67,9 @@ pub(crate) fn load(a: &Attr) -> Result<i64, Errno> {
             text.push(0);
             let _ = copy_out(buf, &text);
         }
-        return Err(libc::EINVAL);
+        return Err(refuse(libc::EINVAL, || format!("BTF refused: {why}")));
     }
-    let id = store()?.create_btf(&blob).map_err(|e| e.errno())?;
+    let id = store()?.create_btf(&blob).map_err(store_error)?;
     fds::open(&format!("uxdp-btf:{id}"), Object::Btf(id)).map(i64::from)
 }
 
@@ -81,7 +83,7 @@ pub(crate) fn fd_by_id(id: u32) -> Result<i64, Errno> {
 /// kernel_btf 28): the blob copied into the caller's buffer up to the size it gave, the
 /// real size written back.
 pub(crate) fn info(id: u32, given: &[u8]) -> Result<Vec<u8>, Errno> {
-    let blob = store()?.btf(id).map_err(|e| e.errno())?;
+    let blob = store()?.btf(id).map_err(store_error)?;
     let ptr = given
         .get(..8)
         .map_or(0, |b| u64::from_ne_bytes(b.try_into().expect("8")));

@@ -9,37 +9,9 @@ use uxdp_maps::{Map, MapDef, MapType, Store, StoreOptions};
 use crate::attr::{Attr, Errno, copy_in, copy_out};
 use crate::batch::{self, Batch};
 use crate::fds::{self, Object};
+use crate::refusal::{self, log, refuse, store_error};
 
-const MAP_CREATE: i32 = 0;
-const MAP_LOOKUP_ELEM: i32 = 1;
-const MAP_UPDATE_ELEM: i32 = 2;
-const MAP_DELETE_ELEM: i32 = 3;
-const MAP_GET_NEXT_KEY: i32 = 4;
-const PROG_LOAD: i32 = 5;
-const OBJ_PIN: i32 = 6;
-const OBJ_GET: i32 = 7;
-const PROG_TEST_RUN: i32 = 10;
-const PROG_GET_NEXT_ID: i32 = 11;
-const MAP_GET_NEXT_ID: i32 = 12;
-const PROG_GET_FD_BY_ID: i32 = 13;
-const MAP_GET_FD_BY_ID: i32 = 14;
-const OBJ_GET_INFO_BY_FD: i32 = 15;
-const PROG_QUERY: i32 = 16;
-const BTF_LOAD: i32 = 18;
-const BTF_GET_FD_BY_ID: i32 = 19;
-const MAP_LOOKUP_AND_DELETE_ELEM: i32 = 21;
-const MAP_FREEZE: i32 = 22;
-const BTF_GET_NEXT_ID: i32 = 23;
-const MAP_LOOKUP_BATCH: i32 = 24;
-const MAP_LOOKUP_AND_DELETE_BATCH: i32 = 25;
-const MAP_UPDATE_BATCH: i32 = 26;
-const MAP_DELETE_BATCH: i32 = 27;
-const LINK_CREATE: i32 = 28;
-const LINK_UPDATE: i32 = 29;
-const LINK_GET_FD_BY_ID: i32 = 30;
-const LINK_GET_NEXT_ID: i32 = 31;
-const ENABLE_STATS: i32 = 32;
-const LINK_DETACH: i32 = 34;
+use crate::cmd::*;
 
 /// Bytes of `struct bpf_map_info` as this shim fills it (up to `map_extra`).
 const MAP_INFO_SIZE: usize = 88;
@@ -60,15 +32,27 @@ pub(crate) fn store() -> Result<&'static Arc<Store>, Errno> {
         .map_err(|&e| e)
 }
 
-/// Logs `what` on standard error when `$UXDP_LOG` is set.
-pub(crate) fn log(what: &str) {
-    if std::env::var_os("UXDP_LOG").is_some() {
-        eprintln!("uxdp-shim: {what}");
+/// `bpf(cmd, attr, size)`: the command's non-negative result, or an errno; with
+/// `$UXDP_LOG` set, every refusal is logged with its command, object and reason.
+pub fn bpf(cmd: i32, attr: u64, size: u32) -> Result<i64, Errno> {
+    refusal::clear();
+    let r = answer(cmd, attr, size);
+    if let Err(e) = r
+        && refusal::logging()
+    {
+        let why = refusal::take().unwrap_or_else(|| "refused".to_string());
+        let what = Attr::read(attr, size as usize)
+            .map_or_else(|_| String::new(), |a| refusal::named_object(cmd, &a));
+        log(&format!(
+            "bpf({}){what}: {}: {why}",
+            refusal::command_name(cmd),
+            refusal::errno_name(e)
+        ));
     }
+    r
 }
 
-/// `bpf(cmd, attr, size)`: the command's non-negative result, or an errno.
-pub fn bpf(cmd: i32, attr: u64, size: u32) -> Result<i64, Errno> {
+fn answer(cmd: i32, attr: u64, size: u32) -> Result<i64, Errno> {
     let a = Attr::read(attr, size as usize)?;
     // The kernel's CHECK_ATTR: bytes after a command's last field must be zero.
     if let Some(end) = last_field_end(cmd)
@@ -88,7 +72,7 @@ pub fn bpf(cmd: i32, attr: u64, size: u32) -> Result<i64, Errno> {
         PROG_LOAD => crate::programs::prog_load(&a),
         PROG_TEST_RUN => crate::test_run::test_run(&a),
         MAP_FREEZE => {
-            fds::map(a.u32(0))?.freeze().map_err(|e| e.errno())?;
+            fds::map(a.u32(0))?.freeze().map_err(store_error)?;
             Ok(0)
         }
         MAP_GET_NEXT_ID => next_id(&a, store()?.map_ids()),
@@ -96,6 +80,10 @@ pub fn bpf(cmd: i32, attr: u64, size: u32) -> Result<i64, Errno> {
         MAP_GET_FD_BY_ID => map_fd_by_id(a.u32(0)),
         OBJ_PIN => crate::bpffs::obj_pin(&a),
         OBJ_GET => crate::bpffs::obj_get(&a),
+        TOKEN_CREATE => crate::bpffs::token_create(&a),
+        PROG_BIND_MAP => Err(refuse(libc::EINVAL, || {
+            "not served: a program keeps the maps its instructions name".into()
+        })),
         BTF_LOAD => crate::btf::load(&a),
         BTF_GET_NEXT_ID => next_id(&a, store()?.btf_ids()),
         BTF_GET_FD_BY_ID => crate::btf::fd_by_id(a.u32(0)),
@@ -116,10 +104,9 @@ pub fn bpf(cmd: i32, attr: u64, size: u32) -> Result<i64, Errno> {
         LINK_DETACH => crate::links::detach(&a),
         LINK_GET_FD_BY_ID => crate::links::fd_by_id(a.u32(0)),
         LINK_GET_NEXT_ID => next_id(&a, store()?.xdp_link_ids()),
-        _ => {
-            log(&format!("bpf command {cmd} is not supported: EINVAL"));
-            Err(libc::EINVAL)
-        }
+        _ => Err(refuse(libc::EINVAL, || {
+            "command not supported by uxdp".into()
+        })),
     }
 }
 
@@ -134,6 +121,7 @@ fn last_field_end(cmd: i32) -> Option<usize> {
         ENABLE_STATS => Some(4),
         PROG_GET_NEXT_ID | MAP_GET_NEXT_ID | BTF_GET_NEXT_ID | LINK_GET_NEXT_ID => Some(8),
         OBJ_GET_INFO_BY_FD => Some(16),
+        TOKEN_CREATE => Some(8),
         _ => None,
     }
 }
@@ -157,37 +145,44 @@ fn map_fd(m: Map) -> Result<i64, Errno> {
 /// `BPF_MAP_CREATE`: map_type, key_size, value_size, max_entries, map_flags,
 /// inner_map_fd, numa_node, map_name[16], ..., map_extra at 64.
 fn map_create(a: &Attr) -> Result<i64, Errno> {
-    let map_type = MapType::from_raw(a.u32(0)).ok_or_else(|| {
-        log(&format!("map type {} is not supported: EINVAL", a.u32(0)));
-        libc::EINVAL
-    })?;
+    let map_type = MapType::from_raw(a.u32(0))
+        .ok_or_else(|| refuse(libc::EINVAL, || "map type not supported by uxdp".into()))?;
     let mut def = MapDef::new(map_type, a.u32(4), a.u32(8), a.u32(12));
     def.flags = a.u32(16);
-    let name = a.bytes(28, 16);
-    let end = name.iter().position(|&b| b == 0).ok_or(libc::EINVAL)?;
-    def.name = String::from_utf8(name[..end].to_vec()).map_err(|_| libc::EINVAL)?;
+    def.name = c_name(a.bytes(28, 16), "map_name")?;
     def.map_extra = a.u64(64);
     // inner_map_fd: the map whose shape every inner map must have.
     if a.u32(20) != 0 {
-        let inner = fds::map(a.u32(20))?;
+        let inner = fds::map(a.u32(20))
+            .map_err(|e| refuse(e, || format!("inner_map_fd {} is no map", a.u32(20))))?;
         def.inner = Some(uxdp_maps::def::InnerTemplate::of(inner.def()));
     }
-    def.validate().map_err(|e| e.errno())?;
+    def.validate().map_err(store_error)?;
     let btf = match a.u32(48) {
         0 => None,
-        fd => match fds::object(fd as i32)? {
-            Object::Btf(id) => Some([id, a.u32(52), a.u32(56)]),
-            _ => return Err(libc::EINVAL),
+        fd => match fds::object(fd as i32) {
+            Ok(Object::Btf(id)) => Some([id, a.u32(52), a.u32(56)]),
+            _ => return Err(refuse(libc::EINVAL, || format!("btf_fd {fd} is no BTF"))),
         },
     };
-    let m = Map::create(store()?, &def).map_err(|e| e.errno())?;
+    let m = Map::create(store()?, &def).map_err(store_error)?;
     store()?
         .manage(uxdp_maps::store::ObjectRef::Map(m.id()))
-        .map_err(|e| e.errno())?;
+        .map_err(store_error)?;
     if let Some(btf) = btf {
-        store()?.set_map_btf(m.id(), btf).map_err(|e| e.errno())?;
+        store()?.set_map_btf(m.id(), btf).map_err(store_error)?;
     }
     map_fd(m)
+}
+
+/// A NUL-terminated object name of at most 15 bytes (`map_name`, `prog_name`).
+pub(crate) fn c_name(bytes: &[u8], field: &str) -> Result<String, Errno> {
+    let end = bytes
+        .iter()
+        .position(|&b| b == 0)
+        .ok_or_else(|| refuse(libc::EINVAL, || format!("{field} is not NUL-terminated")))?;
+    String::from_utf8(bytes[..end].to_vec())
+        .map_err(|_| refuse(libc::EINVAL, || format!("{field} is not UTF-8")))
 }
 
 /// Element attributes: map_fd at 0, key at 8, value (or next_key) at 16, flags at 24.
@@ -204,7 +199,7 @@ fn map_lookup(a: &Attr, and_delete: bool) -> Result<i64, Errno> {
     } else {
         m.lookup(&key, &mut value, a.u64(24))
     }
-    .map_err(|e| e.errno())?;
+    .map_err(store_error)?;
     copy_out(a.u64(16), &value)?;
     Ok(0)
 }
@@ -214,7 +209,7 @@ fn map_update(a: &Attr) -> Result<i64, Errno> {
     let key = key_of(a, &m)?;
     let mut value = copy_in(a.u64(16), m.syscall_value_size())?;
     objects_to_ids(&m, &mut value)?;
-    m.update(&key, &value, a.u64(24)).map_err(|e| e.errno())?;
+    m.update(&key, &value, a.u64(24)).map_err(store_error)?;
     Ok(0)
 }
 
@@ -232,6 +227,7 @@ fn objects_to_ids(m: &Map, value: &mut [u8]) -> Result<(), Errno> {
             Some((0, fds::map(word(value, 0) as u32)?.id()))
         }
         MapType::ProgArray => Some((0, prog_id(word(value, 0))?)),
+        MapType::PerfEventArray => Some((0, perf_event(word(value, 0))?)),
         MapType::Devmap | MapType::DevmapHash | MapType::Cpumap
             if value.len() >= 8 && word(value, 4) > 0 =>
         {
@@ -245,10 +241,24 @@ fn objects_to_ids(m: &Map, value: &mut [u8]) -> Result<(), Errno> {
     Ok(())
 }
 
+/// A perf event array's slot value for descriptor `fd`: the kernel takes only perf
+/// events (`EBADF` for anything else). The event stays the opener's; the slot records
+/// its process id.
+fn perf_event(fd: i32) -> Result<u32, Errno> {
+    let target = std::fs::read_link(format!("/proc/self/fd/{fd}"))
+        .map_err(|_| refuse(libc::EBADF, || format!("fd {fd} is not open")))?;
+    if target.as_os_str() != "anon_inode:[perf_event]" {
+        return Err(refuse(libc::EBADF, || {
+            format!("fd {fd} ({}) is not a perf event", target.display())
+        }));
+    }
+    Ok(std::process::id())
+}
+
 fn map_delete(a: &Attr) -> Result<i64, Errno> {
     let m = fds::map(a.u32(0))?;
     let key = key_of(a, &m)?;
-    m.delete(&key).map_err(|e| e.errno())?;
+    m.delete(&key).map_err(store_error)?;
     Ok(0)
 }
 
@@ -260,8 +270,7 @@ fn map_next_key(a: &Attr) -> Result<i64, Errno> {
         Some(key_of(a, &m)?)
     };
     let mut next = vec![0u8; m.def().key_size as usize];
-    m.next_key(key.as_deref(), &mut next)
-        .map_err(|e| e.errno())?;
+    m.next_key(key.as_deref(), &mut next).map_err(store_error)?;
     copy_out(a.u64(16), &next)?;
     Ok(0)
 }
@@ -345,10 +354,9 @@ fn prog_query(a: &Attr) -> Result<i64, Errno> {
     let ty = a.u32(4);
     let hook = HOOKS.contains(&ty);
     if !hook {
-        log(&format!(
-            "PROG_QUERY of attach type {ty} is not supported: EINVAL"
-        ));
-        return Err(libc::EINVAL);
+        return Err(refuse(libc::EINVAL, || {
+            format!("attach type {ty}: uxdp answers queries of cgroup and namespace hooks only")
+        }));
     }
     // SAFETY: F_GETFD only inspects the descriptor table.
     if unsafe { libc::fcntl(a.u32(0) as i32, libc::F_GETFD) } < 0 {

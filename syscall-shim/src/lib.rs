@@ -18,6 +18,7 @@ mod attr;
 mod batch;
 mod bpffs;
 mod btf;
+mod cmd;
 mod commands;
 mod fdinfo;
 mod fds;
@@ -25,6 +26,7 @@ pub mod interpose;
 mod links;
 mod netlink;
 mod programs;
+mod refusal;
 mod test_run;
 
 pub use commands::bpf;

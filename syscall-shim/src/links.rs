@@ -6,8 +6,9 @@
 use uxdp_maps::store::{XdpChange, XdpMode};
 
 use crate::attr::{Attr, Errno};
-use crate::commands::{log, store};
+use crate::commands::store;
 use crate::fds::{self, Object};
+use crate::refusal::{refuse, store_error};
 
 /// `BPF_XDP`, the attach type of an XDP link.
 const BPF_XDP: u32 = 37;
@@ -40,11 +41,9 @@ fn xdp_prog(fd: u32) -> Result<u32, Errno> {
 /// `BPF_LINK_CREATE`: prog_fd 0, target_ifindex 4, attach_type 8, flags 12.
 pub(crate) fn create(a: &Attr) -> Result<i64, Errno> {
     if a.u32(8) != BPF_XDP {
-        log(&format!(
-            "LINK_CREATE of attach type {} is not supported: EINVAL",
-            a.u32(8)
-        ));
-        return Err(libc::EINVAL);
+        return Err(refuse(libc::EINVAL, || {
+            format!("attach type {}: uxdp makes XDP links only", a.u32(8))
+        }));
     }
     let prog = xdp_prog(a.u32(0))?;
     let flags = a.u32(12);
@@ -53,7 +52,9 @@ pub(crate) fn create(a: &Attr) -> Result<i64, Errno> {
     }
     let ifindex = a.u32(4);
     if !crate::netlink::interface_exists(ifindex) {
-        return Err(libc::ENODEV);
+        return Err(refuse(libc::ENODEV, || {
+            format!("no interface has ifindex {ifindex}")
+        }));
     }
     if flags & 8 != 0 {
         return Err(libc::EOPNOTSUPP);
@@ -71,13 +72,13 @@ pub(crate) fn create(a: &Attr) -> Result<i64, Errno> {
         expected: None,
     };
     let store = store()?;
-    let id = match store.xdp_link_create(&change).map_err(|e| e.errno())? {
+    let id = match store.xdp_link_create(&change).map_err(store_error)? {
         Ok(id) => id,
         Err(refusal) => {
-            if let Some(m) = refusal.message() {
-                log(&format!("LINK_CREATE on ifindex {ifindex}: {m}"));
-            }
-            return Err(refusal.errno());
+            let why = refusal.message().unwrap_or("refused by the store");
+            return Err(refuse(refusal.errno(), || {
+                format!("ifindex {ifindex}: {why}")
+            }));
         }
     };
     let fd = open(id);
@@ -113,14 +114,14 @@ pub(crate) fn update(a: &Attr) -> Result<i64, Errno> {
     };
     store()?
         .xdp_link_update(link, new, expected)
-        .map_err(|e| e.errno())?
+        .map_err(store_error)?
         .map(|()| 0)
 }
 
 /// `BPF_LINK_DETACH`: link_fd 0.
 pub(crate) fn detach(a: &Attr) -> Result<i64, Errno> {
     let link = link_of(a.u32(0))?;
-    store()?.xdp_link_detach(link).map_err(|e| e.errno())?;
+    store()?.xdp_link_detach(link).map_err(store_error)?;
     Ok(0)
 }
 

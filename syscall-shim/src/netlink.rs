@@ -14,8 +14,9 @@ use std::sync::{Mutex, PoisonError};
 use uxdp_maps::store::{XdpChange, XdpMode};
 
 use crate::attr::Errno;
-use crate::commands::{log, store};
+use crate::commands::store;
 use crate::fds::{self, Object};
+use crate::refusal::log;
 
 const NLMSG_HDRLEN: usize = 16;
 const NLMSG_ERROR: u16 = 2;

@@ -1,9 +1,11 @@
 //! `BPF_PROG_LOAD`: the instructions read, their map references (by the caller's map
 //! descriptors) turned into store ids, the program verified by uxdp's verifier and kept
-//! in the store. XDP programs are verified as uxdp runs them; socket filters (which
-//! libbpf's feature probes load) are checked for well-formed control flow and kept, though
-//! nothing in uxdp runs them. The verifier's verdict goes to the caller's log buffer as
-//! the kernel's does.
+//! in the store. XDP programs are verified as uxdp runs them; socket filters and
+//! cgroup socket programs (the types libbpf's feature probes load to learn what the
+//! kernel takes: program names, global data, memcg accounting, `expected_attach_type`)
+//! are checked for well-formed control flow and kept, though nothing in uxdp runs them.
+//! Other types are refused, as a kernel without them refuses them. The verifier's
+//! verdict goes to the caller's log buffer as the kernel's does.
 
 use std::collections::BTreeMap;
 
@@ -12,11 +14,15 @@ use uxdp_jit::{Program, insn::insns_from_bytes};
 use uxdp_maps::{Map, ProgRecord};
 
 use crate::attr::{Attr, Errno, c_string, copy_in, copy_out};
-use crate::commands::{log, store};
+use crate::commands::store;
 use crate::fds::{self, Object};
+use crate::refusal::{refuse, store_error};
 
 const PROG_TYPE_SOCKET_FILTER: u32 = 1;
 const PROG_TYPE_XDP: u32 = 6;
+const PROG_TYPE_CGROUP_SOCK: u32 = 9;
+/// The types kept but never run (see the module documentation).
+const KEPT_TYPES: [u32; 2] = [PROG_TYPE_SOCKET_FILTER, PROG_TYPE_CGROUP_SOCK];
 const LDDW: u8 = 0x18;
 const PSEUDO_MAP_FD: u8 = 1;
 const PSEUDO_MAP_VALUE: u8 = 2;
@@ -41,25 +47,21 @@ fn write_log(a: &Attr, text: &str) {
 /// log_size 28, log_buf 32, prog_flags 44, prog_name 48, expected_attach_type 68.
 pub(crate) fn prog_load(a: &Attr) -> Result<i64, Errno> {
     let prog_type = a.u32(0);
-    if prog_type != PROG_TYPE_XDP && prog_type != PROG_TYPE_SOCKET_FILTER {
-        log(&format!(
-            "program type {prog_type} is not supported: EINVAL"
-        ));
-        return Err(libc::EINVAL);
+    if prog_type != PROG_TYPE_XDP && !KEPT_TYPES.contains(&prog_type) {
+        return Err(refuse(libc::EINVAL, || {
+            "uxdp runs XDP programs; this program type is not one".into()
+        }));
     }
     let insn_cnt = a.u32(4);
     // No instructions, or too many: the kernel says E2BIG for both.
     if insn_cnt == 0 || insn_cnt > MAX_INSNS {
-        return Err(libc::E2BIG);
+        return Err(refuse(libc::E2BIG, || {
+            format!("insn_cnt {insn_cnt} is not 1..={MAX_INSNS}")
+        }));
     }
     let mut raw = copy_in(a.u64(8), insn_cnt as usize * 8)?;
     let license = c_string(a.u64(16), LICENSE_MAX)?;
-    let name_bytes = a.bytes(48, 16);
-    let end = name_bytes
-        .iter()
-        .position(|&b| b == 0)
-        .ok_or(libc::EINVAL)?;
-    let name = String::from_utf8(name_bytes[..end].to_vec()).map_err(|_| libc::EINVAL)?;
+    let name = crate::commands::c_name(a.bytes(48, 16), "prog_name")?;
 
     // Map references: the caller's descriptors become store ids.
     let mut maps: Vec<std::sync::Arc<Map>> = Vec::new();
@@ -71,10 +73,10 @@ pub(crate) fn prog_load(a: &Attr) -> Result<i64, Errno> {
             let src = slot[1] >> 4;
             if src == PSEUDO_MAP_FD || src == PSEUDO_MAP_VALUE {
                 let fd = i32::from_ne_bytes(slot[4..8].try_into().expect("4 bytes"));
-                let m = fds::map(fd as u32).inspect_err(|_| {
-                    log(&format!(
-                        "instruction {pc}: fd {fd} is no map of the store: EBADF"
-                    ));
+                let m = fds::map(fd as u32).map_err(|e| {
+                    refuse(e, || {
+                        format!("instruction {pc}: fd {fd} is no map of the store")
+                    })
                 })?;
                 let index = match maps.iter().position(|x| x.id() == m.id()) {
                     Some(i) => i,
@@ -94,10 +96,9 @@ pub(crate) fn prog_load(a: &Attr) -> Result<i64, Errno> {
                 );
                 raw[pc * 8 + 4..pc * 8 + 8].copy_from_slice(&m.id().to_ne_bytes());
             } else if src != 0 {
-                log(&format!(
-                    "instruction {pc}: lddw source {src} is not supported: EINVAL"
-                ));
-                return Err(libc::EINVAL);
+                return Err(refuse(libc::EINVAL, || {
+                    format!("instruction {pc}: lddw source {src} is not supported by uxdp")
+                }));
             }
             pc += 2;
         } else {
@@ -105,10 +106,11 @@ pub(crate) fn prog_load(a: &Attr) -> Result<i64, Errno> {
         }
     }
 
-    let insns = insns_from_bytes(&raw).map_err(|_| libc::EINVAL)?;
+    let insns = insns_from_bytes(&raw)
+        .map_err(|e| refuse(libc::EINVAL, || format!("instructions: {e}")))?;
     let program = Program::new(insns).map_err(|e| {
         write_log(a, &format!("{e}\n"));
-        libc::EINVAL
+        refuse(libc::EINVAL, || e.to_string())
     })?;
     let mut text = String::new();
     if prog_type == PROG_TYPE_XDP {
@@ -127,8 +129,9 @@ pub(crate) fn prog_load(a: &Attr) -> Result<i64, Errno> {
             }
             Err(e) => {
                 write_log(a, &format!("{e}\n"));
-                log(&format!("program `{name}` refused: {e}"));
-                return Err(libc::EACCES);
+                return Err(refuse(libc::EACCES, || {
+                    format!("the verifier refuses it: {e}")
+                }));
             }
         }
     }
@@ -136,9 +139,13 @@ pub(crate) fn prog_load(a: &Attr) -> Result<i64, Errno> {
     // prog_btf_fd at 72: the program holds its BTF, as the kernel's does.
     let btf_id = match a.u32(72) {
         0 => 0,
-        fd => match fds::object(fd as i32)? {
-            Object::Btf(id) => id,
-            _ => return Err(libc::EINVAL),
+        fd => match fds::object(fd as i32) {
+            Ok(Object::Btf(id)) => id,
+            _ => {
+                return Err(refuse(libc::EINVAL, || {
+                    format!("prog_btf_fd {fd} is no BTF")
+                }));
+            }
         },
     };
     let record = ProgRecord {
@@ -164,7 +171,7 @@ pub(crate) fn prog_load(a: &Attr) -> Result<i64, Errno> {
         if btf_id != 0 {
             store.drop_hold(uxdp_maps::store::ObjectRef::Btf(btf_id));
         }
-        e.errno()
+        store_error(e)
     })?;
     fds::open(&format!("uxdp-prog:{id}"), Object::Prog(id)).map(i64::from)
 }
@@ -194,7 +201,7 @@ mod info {
 /// caller passed, `info_len` bytes of it) filled as the kernel fills them: instructions
 /// and map ids copied up to the lengths the caller gave, the real lengths written back.
 pub(crate) fn prog_info(id: u32, given: &[u8]) -> Result<Vec<u8>, Errno> {
-    let p = store()?.program(id).map_err(|e| e.errno())?;
+    let p = store()?.program(id).map_err(store_error)?;
     let word = |off: usize| {
         given
             .get(off..off + 4)

@@ -13,8 +13,9 @@ use uxdp::xdp::packet::Packet;
 use uxdp::xdp::{Registry, RxInfo, XdpProgram};
 
 use crate::attr::{Attr, Errno, copy_in, copy_out};
-use crate::commands::{log, store};
+use crate::commands::store;
 use crate::fds::{self, Object};
+use crate::refusal::{refuse, store_error};
 
 const PROG_TYPE_XDP: u32 = 6;
 /// Bytes of `struct xdp_md`: data, data_end, data_meta, ingress_ifindex,
@@ -44,10 +45,7 @@ fn runnable(id: u32) -> Result<Arc<XdpProgram>, Errno> {
     }
     let registry =
         REGISTRY.get_or_init(|| Registry::new(Arc::clone(store().expect("opened before"))));
-    let p = uxdp::stored::load_stored(registry, id).map_err(|e| {
-        log(&e);
-        libc::EINVAL
-    })?;
+    let p = uxdp::stored::load_stored(registry, id).map_err(|e| refuse(libc::EINVAL, || e))?;
     with_loaded(&mut |m| {
         m.insert(id, Arc::clone(&p));
     });
@@ -127,17 +125,19 @@ pub(crate) fn test_run(a: &Attr) -> Result<i64, Errno> {
         return Err(libc::EINVAL);
     };
     let store = store()?;
-    let record = store.program(id).map_err(|e| e.errno())?;
+    let record = store.program(id).map_err(store_error)?;
     if record.prog_type != PROG_TYPE_XDP {
-        log(&format!(
-            "test runs of program type {} are not supported: EINVAL",
-            record.prog_type
-        ));
-        return Err(libc::EINVAL);
+        return Err(refuse(libc::EINVAL, || {
+            format!("uxdp test-runs XDP programs, not type {}", record.prog_type)
+        }));
     }
     if a.u32(64) != 0 {
-        log("test run flags (live frames, CPU) are not supported: EINVAL");
-        return Err(libc::EINVAL);
+        return Err(refuse(libc::EINVAL, || {
+            format!(
+                "test run flags {:#x} (live frames, CPU) are not supported",
+                a.u32(64)
+            )
+        }));
     }
     let data = copy_in(a.u64(16), a.u32(8) as usize)?;
     let md = context_in(a)?;

@@ -70,8 +70,8 @@ impl Layout {
             | MapType::ArrayOfMaps
             | MapType::Devmap
             | MapType::Cpumap
-            | MapType::Xskmap => Ok(Layout::Slots(SlotLayout::new(def))),
-            _ => Err(MapError::Invalid("map type not supported yet")),
+            | MapType::Xskmap
+            | MapType::PerfEventArray => Ok(Layout::Slots(SlotLayout::new(def))),
         }
     }
 }

@@ -369,8 +369,10 @@ const F_INDEX_MASK: u64 = 0xffff_ffff;
 const F_CTXLEN_MASK: u64 = 0xf_ffff << 32;
 
 /// `bpf_perf_event_output(ctx, map, flags, data, size)`. A perf event array slot holds a
-/// perf buffer that a reader opened; uxdp has no perf buffer readers, so like the kernel
-/// with no reader attached it answers `-ENOENT` for every slot in range.
+/// perf event that a reader opened in its own process: the event's buffer is the
+/// kernel's, where uxdp cannot write a sample. So an empty slot is `-ENOENT`, as in the
+/// kernel, and a filled one `-EOPNOTSUPP` (the kernel's answer for an event it cannot
+/// write to); programs whose events matter use a ring buffer, which uxdp delivers.
 pub(crate) unsafe extern "C" fn perf_event_output(
     ctx: u64,
     map: u64,
@@ -399,6 +401,11 @@ pub(crate) unsafe extern "C" fn perf_event_output(
     }
     if index >= u64::from(m.def().max_entries) {
         return err(libc::E2BIG);
+    }
+    let key = (index as u32).to_ne_bytes();
+    let cpu = ENV.with(|e| e.cpu.get());
+    if m.lookup_ptr(&key, cpu).is_some() {
+        return err(libc::EOPNOTSUPP);
     }
     err(libc::ENOENT)
 }

@@ -24,7 +24,7 @@ type MmapFn = unsafe extern "C" fn(*mut c_void, usize, c_int, c_int, c_int, i64)
 fn region(m: &Map, len: usize, prot: c_int, flags: c_int, off: i64) -> Result<i64, Errno> {
     let d = m.def();
     if d.map_type != MapType::Array || d.flags & MMAPABLE == 0 {
-        crate::commands::log(&format!(
+        crate::refusal::log(&format!(
             "mmap of map {} `{}`: only BPF_F_MMAPABLE arrays are mappable here: ENODEV",
             m.id(),
             d.name

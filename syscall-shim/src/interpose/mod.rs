@@ -74,10 +74,27 @@ pub unsafe extern "C" fn syscall(
             }
         };
     }
+    if number == libc::SYS_close {
+        // SAFETY: as libc's close, which a raw close system call is.
+        return c_long::from(unsafe { close(a1 as c_int) });
+    }
     // SAFETY: the next `syscall` is libc's, variadic; it receives the caller's arguments.
-    unsafe {
+    let r = unsafe {
         let f: SyscallFn = std::mem::transmute(next(&NEXT_SYSCALL, c"syscall"));
         f(number, a1, a2, a3, a4, a5, a6)
+    };
+    // libbpf (1.3 and later) moves a map's new descriptor onto its placeholder with a raw
+    // dup3: the same bookkeeping as libc's duplications and close.
+    let (old, new) = (a1 as c_int, r as c_int);
+    match number {
+        libc::SYS_dup => duplicated(old, new) as c_long,
+        libc::SYS_dup2 | libc::SYS_dup3 => replaced(old, new) as c_long,
+        libc::SYS_fcntl
+            if a2 == libc::F_DUPFD as c_long || a2 == libc::F_DUPFD_CLOEXEC as c_long =>
+        {
+            duplicated(old, new) as c_long
+        }
+        _ => r,
     }
 }
 
@@ -204,5 +221,6 @@ pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_long) -> c_int {
 
 pub mod events;
 pub mod files;
+pub mod limits;
 pub mod memory;
 pub mod sockets;

@@ -1,0 +1,34 @@
+//! The `bpf()` command numbers (`enum bpf_cmd` in the kernel's UAPI).
+
+pub(crate) const MAP_CREATE: i32 = 0;
+pub(crate) const MAP_LOOKUP_ELEM: i32 = 1;
+pub(crate) const MAP_UPDATE_ELEM: i32 = 2;
+pub(crate) const MAP_DELETE_ELEM: i32 = 3;
+pub(crate) const MAP_GET_NEXT_KEY: i32 = 4;
+pub(crate) const PROG_LOAD: i32 = 5;
+pub(crate) const OBJ_PIN: i32 = 6;
+pub(crate) const OBJ_GET: i32 = 7;
+pub(crate) const PROG_TEST_RUN: i32 = 10;
+pub(crate) const PROG_GET_NEXT_ID: i32 = 11;
+pub(crate) const MAP_GET_NEXT_ID: i32 = 12;
+pub(crate) const PROG_GET_FD_BY_ID: i32 = 13;
+pub(crate) const MAP_GET_FD_BY_ID: i32 = 14;
+pub(crate) const OBJ_GET_INFO_BY_FD: i32 = 15;
+pub(crate) const PROG_QUERY: i32 = 16;
+pub(crate) const BTF_LOAD: i32 = 18;
+pub(crate) const BTF_GET_FD_BY_ID: i32 = 19;
+pub(crate) const MAP_LOOKUP_AND_DELETE_ELEM: i32 = 21;
+pub(crate) const MAP_FREEZE: i32 = 22;
+pub(crate) const BTF_GET_NEXT_ID: i32 = 23;
+pub(crate) const MAP_LOOKUP_BATCH: i32 = 24;
+pub(crate) const MAP_LOOKUP_AND_DELETE_BATCH: i32 = 25;
+pub(crate) const MAP_UPDATE_BATCH: i32 = 26;
+pub(crate) const MAP_DELETE_BATCH: i32 = 27;
+pub(crate) const LINK_CREATE: i32 = 28;
+pub(crate) const LINK_UPDATE: i32 = 29;
+pub(crate) const LINK_GET_FD_BY_ID: i32 = 30;
+pub(crate) const LINK_GET_NEXT_ID: i32 = 31;
+pub(crate) const ENABLE_STATS: i32 = 32;
+pub(crate) const LINK_DETACH: i32 = 34;
+pub(crate) const PROG_BIND_MAP: i32 = 35;
+pub(crate) const TOKEN_CREATE: i32 = 36;

@@ -81,9 +81,7 @@ fn answer(cmd: i32, attr: u64, size: u32) -> Result<i64, Errno> {
         OBJ_PIN => crate::bpffs::obj_pin(&a),
         OBJ_GET => crate::bpffs::obj_get(&a),
         TOKEN_CREATE => crate::bpffs::token_create(&a),
-        PROG_BIND_MAP => Err(refuse(libc::EINVAL, || {
-            "not served: a program keeps the maps its instructions name".into()
-        })),
+        PROG_BIND_MAP => crate::programs::bind_map(&a),
         BTF_LOAD => crate::btf::load(&a),
         BTF_GET_NEXT_ID => next_id(&a, store()?.btf_ids()),
         BTF_GET_FD_BY_ID => crate::btf::fd_by_id(a.u32(0)),
@@ -122,6 +120,7 @@ fn last_field_end(cmd: i32) -> Option<usize> {
         PROG_GET_NEXT_ID | MAP_GET_NEXT_ID | BTF_GET_NEXT_ID | LINK_GET_NEXT_ID => Some(8),
         OBJ_GET_INFO_BY_FD => Some(16),
         TOKEN_CREATE => Some(8),
+        PROG_BIND_MAP => Some(12),
         _ => None,
     }
 }

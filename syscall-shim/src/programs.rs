@@ -176,6 +176,22 @@ pub(crate) fn prog_load(a: &Attr) -> Result<i64, Errno> {
     fds::open(&format!("uxdp-prog:{id}"), Object::Prog(id)).map(i64::from)
 }
 
+/// `BPF_PROG_BIND_MAP`: prog_fd 0, map_fd 4, flags 8. The program uses the map from now
+/// on (libbpf binds `.rodata` this way, so that it lives as long as the program).
+pub(crate) fn bind_map(a: &Attr) -> Result<i64, Errno> {
+    if a.u32(8) != 0 {
+        return Err(refuse(libc::EINVAL, || "flags must be 0".into()));
+    }
+    let Object::Prog(id) = fds::object(a.u32(0) as i32)? else {
+        return Err(refuse(libc::EINVAL, || {
+            format!("prog_fd {} is no program", a.u32(0))
+        }));
+    };
+    let map = fds::map(a.u32(4))?;
+    store()?.bind_map(id, map.id()).map_err(store_error)?;
+    Ok(0)
+}
+
 /// Nanoseconds since boot (`CLOCK_BOOTTIME`, the kernel's `load_time` clock).
 fn boot_time_ns() -> u64 {
     let mut ts = libc::timespec {

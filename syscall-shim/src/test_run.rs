@@ -159,6 +159,14 @@ pub(crate) fn test_run(a: &Attr) -> Result<i64, Errno> {
             (data_off as usize, end as usize, receive_side(md)?)
         }
     };
+    // The run is on the caller's CPU, as the kernel's is (per-CPU maps, and
+    // bpf_get_smp_processor_id, see that CPU's slot).
+    // SAFETY: sched_getcpu has no preconditions.
+    let cpu = u32::try_from(unsafe { libc::sched_getcpu() }).unwrap_or(0);
+    let rx = RxInfo {
+        cpu: if cpu < store.n_cpus() { cpu } else { 0 },
+        ..rx
+    };
     let prog = runnable(id)?;
     let mut packet = Packet::from_test_input(&data, meta, end).map_err(|_| libc::EINVAL)?;
     let repeat = a.u32(32).max(1);

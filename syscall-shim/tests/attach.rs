@@ -10,7 +10,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Netns, Scratch, client, kernel_map_names, kernel_prog_names, shim, text};
+use common::{Netns, Scratch, kernel_map_names, kernel_prog_names, shim, text};
 use uxdp_maps::Store;
 use uxdp_maps::store::Pinned;
 
@@ -54,15 +54,22 @@ fn kernel_untouched(ns: &Netns, dev: &str) {
     );
 }
 
-/// Runs C client `name` with the test program, pin path `pin` and a veth of a namespace
-/// of its own, under the shim and then against the kernel (with a bpffs of its own in
+/// Runs C client `name` (built against each libbpf) with the test program, pin path `pin`
+/// and a veth of a namespace of its own, under the shim and then against the kernel (with a bpffs of its own in
 /// `ip netns exec`'s private mounts); checks the kernel got nothing from the shim's run,
 /// that the kernel's transcript has `steps`, and that the two transcripts are equal.
 fn client_as_with_the_kernel(name: &str, pin: &str, steps: &[&str]) {
-    let scratch = Scratch::new(&format!("attach-{name}"));
+    for libbpf in common::Libbpf::ALL {
+        client_with_the_kernel(name, pin, steps, libbpf);
+    }
+}
+
+/// As [`client_as_with_the_kernel`], for the client built against `libbpf`.
+fn client_with_the_kernel(name: &str, pin: &str, steps: &[&str], libbpf: common::Libbpf) {
+    let scratch = Scratch::new(&format!("attach-{name}-{}", libbpf.tag()));
     let dir = &scratch.0;
     let obj = count_verdict(dir);
-    let exe = client(name, dir);
+    let exe = common::client_with(name, dir, libbpf);
     let (dev, peer) = (format!("ux{name}0"), format!("ux{name}1"));
     let ns = Netns::with_veth(name, &dev, &peer);
     let env = shim_env(&dir.join("store"));
@@ -84,7 +91,10 @@ fn client_as_with_the_kernel(name: &str, pin: &str, steps: &[&str]) {
     for step in steps {
         assert!(kernel.contains(step), "{step} missing from {kernel}");
     }
-    assert_eq!(ours, kernel, "shim answers (left) differ from the kernel's");
+    assert_eq!(
+        ours, kernel,
+        "{libbpf:?}: shim answers (left) differ from the kernel's"
+    );
 }
 
 #[test]

@@ -149,24 +149,34 @@ fn a_libbpf_client_s_maps_live_in_the_store() {
 #[test]
 fn batch_commands_answer_as_the_kernel_s() {
     common::require_root("the kernel's answers");
-    let scratch = common::Scratch::new("batch");
-    let exe = client("batch", &scratch.0);
-    let (ours, kernel) = common::shim_then_kernel(&exe, &[], &scratch.0, || {
-        assert!(!kernel_map_names().iter().any(|n| n.starts_with("batch_")));
-    });
-    assert!(kernel.contains("hash lookup elements 20"), "{kernel}");
-    assert_eq!(ours, kernel, "shim (left) and kernel (right) differ");
+    for libbpf in common::Libbpf::ALL {
+        let scratch = common::Scratch::new(&format!("batch-{}", libbpf.tag()));
+        let exe = common::client_with("batch", &scratch.0, libbpf);
+        let (ours, kernel) = common::shim_then_kernel(&exe, &[], &scratch.0, || {
+            assert!(!kernel_map_names().iter().any(|n| n.starts_with("batch_")));
+        });
+        assert!(kernel.contains("hash lookup elements 20"), "{kernel}");
+        assert_eq!(
+            ours, kernel,
+            "{libbpf:?}: shim (left) and kernel (right) differ"
+        );
+    }
 }
 
 #[test]
 fn descriptors_survive_fork_as_in_the_kernel() {
     common::require_root("the kernel's answers");
-    let scratch = common::Scratch::new("fork");
-    let exe = client("fork", &scratch.0);
-    let (ours, kernel) = common::shim_then_kernel(&exe, &[], &scratch.0, || {});
-    assert!(kernel.contains("lookup 0 value 42"), "{kernel}");
-    assert_eq!(ours, kernel, "shim (left) and kernel (right) differ");
-    // Every process let go of the map at exit: the store has nothing left.
-    let store = Store::open(&scratch.0.join("store")).unwrap();
-    assert!(store.map_ids().is_empty(), "{:?}", store.map_ids());
+    for libbpf in common::Libbpf::ALL {
+        let scratch = common::Scratch::new(&format!("fork-{}", libbpf.tag()));
+        let exe = common::client_with("fork", &scratch.0, libbpf);
+        let (ours, kernel) = common::shim_then_kernel(&exe, &[], &scratch.0, || {});
+        assert!(kernel.contains("lookup 0 value 42"), "{kernel}");
+        assert_eq!(
+            ours, kernel,
+            "{libbpf:?}: shim (left) and kernel (right) differ"
+        );
+        // Every process let go of the map at exit: the store has nothing left.
+        let store = Store::open(&scratch.0.join("store")).unwrap();
+        assert!(store.map_ids().is_empty(), "{:?}", store.map_ids());
+    }
 }

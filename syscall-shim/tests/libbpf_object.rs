@@ -1,5 +1,6 @@
 //! libbpf's whole object load path and test runs under the shim, against the kernel: a C
-//! client built here against Debian's libbpf opens and loads corpus objects (feature
+//! client built here against Debian's libbpf (1.1) and again against a modern one (1.7)
+//! opens and loads corpus objects (feature
 //! probes, global data maps with their initial images and `.rodata` frozen, the object's
 //! BTF, relocations, verified program loads), test-runs every program on the corpus
 //! packets (`bpf_prog_test_run_opts`), and prints each run's return value and output
@@ -43,10 +44,17 @@ fn run_kernel(exe: &Path, obj: &Path, packets: &Path) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// The whole load path for corpus object `name`, with Debian's libbpf and a modern one.
 fn same_as_the_kernel(name: &str) {
+    for libbpf in common::Libbpf::ALL {
+        same_as_the_kernel_with(name, libbpf);
+    }
+}
+
+fn same_as_the_kernel_with(name: &str, libbpf: common::Libbpf) {
     common::require_root("loading objects into the kernel for comparison");
-    let dir = common::Scratch::new(&format!("object-{name}"));
-    let exe = common::client("object", &dir.0);
+    let dir = common::Scratch::new(&format!("object-{name}-{}", libbpf.tag()));
+    let exe = common::client_with("object", &dir.0, libbpf);
     let src =
         Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../runtime/tests/corpus/{name}.c"));
     let obj = dir.0.join(format!("{name}.o"));
@@ -112,7 +120,7 @@ fn same_as_the_kernel(name: &str) {
     );
     assert_eq!(
         ours, kernel,
-        "{name}: the shim's load differs from the kernel's"
+        "{name} ({libbpf:?}): the shim's load differs from the kernel's"
     );
     assert!(
         store.program_ids().is_empty(),

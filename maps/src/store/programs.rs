@@ -5,8 +5,9 @@
 //! type, `key_size` the expected attach type, `flags` the program flags, `name` its name,
 //! `value_size` the bytes of instructions, `max_entries` the bytes of the license,
 //! `spin_lock_off` the number of maps it uses, `map_extra` its load time, `inner[0]` the
-//! uid that loaded it, `inner[1]` its BTF id; its heap region holds the instructions, the license and the maps'
-//! ids, in that order.
+//! uid that loaded it, `inner[1]` its BTF id, `target` the maps bound to it after its
+//! load (`BPF_PROG_BIND_MAP`); its heap region holds the instructions, the license and
+//! the maps' ids, in that order, with room for the kernel's most maps per program.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -19,6 +20,9 @@ const STATS_BYTES: u64 = 16;
 
 /// Most instruction bytes a program may have (the kernel's 1M instructions).
 const MAX_INSN_BYTES: usize = 8 << 20;
+
+/// Most maps one program may use (the kernel's `MAX_USED_MAPS`).
+const MAX_USED_MAPS: usize = 64;
 
 /// A loaded program as the store keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -54,7 +58,11 @@ impl Store {
                 "program name or instructions out of bounds",
             ));
         }
-        let bytes = p.insns.len() + p.license.len() + 4 * p.map_ids.len();
+        if p.map_ids.len() > MAX_USED_MAPS {
+            return Err(MapError::TooBig("more than 64 maps in one program"));
+        }
+        // Room for every map id the program may come to use.
+        let bytes = p.insns.len() + p.license.len() + 4 * MAX_USED_MAPS;
         // The run statistics take the region's last 16 bytes.
         let size = (bytes as u64 + STATS_BYTES).next_multiple_of(PAGE);
         let h = self.header();
@@ -62,7 +70,7 @@ impl Store {
         let (idx, offset) = self.reserve(size, "a program")?;
         let id = h.next_prog_id.fetch_add(1, Ordering::Relaxed);
         let region = self.at(offset);
-        let mut blob = Vec::with_capacity(bytes);
+        let mut blob = Vec::with_capacity(p.insns.len() + p.license.len() + 4 * p.map_ids.len());
         blob.extend_from_slice(&p.insns);
         blob.extend_from_slice(p.license.as_bytes());
         for m in &p.map_ids {
@@ -91,6 +99,7 @@ impl Store {
             (&raw mut (*e).name).write(name);
             (&raw mut (*e).map_extra).write(p.load_time);
             (&raw mut (*e).inner).write([p.created_by_uid, p.btf_id, 0, 0, 0]);
+            (*e).target.store(0, Ordering::Relaxed);
             (*e).managed.store(1, Ordering::Relaxed);
         }
         self.entry(idx).state.store(LIVE, Ordering::Release);
@@ -124,7 +133,7 @@ impl Store {
         let (insn_len, license_len, n_maps) = (
             e.value_size as usize,
             e.max_entries as usize,
-            e.spin_lock_off as usize,
+            e.spin_lock_off as usize + e.target.load(Ordering::Acquire) as usize,
         );
         let bytes = insn_len + license_len + 4 * n_maps;
         if insn_len > MAX_INSN_BYTES {
@@ -199,6 +208,36 @@ impl Store {
             self.header()
                 .stats_enablers
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    /// `BPF_PROG_BIND_MAP`: program `id` uses map `map` from now on (as if its
+    /// instructions named it), so the map lives while the program does. Binding a map
+    /// the program already uses changes nothing; past 64 maps it is `E2BIG`.
+    pub fn bind_map(&self, id: u32, map: u32) -> Result<(), MapError> {
+        let _guard = self.header().lock.lock();
+        let p = self.program(id)?;
+        if self.live_index(super::KIND_MAP, map).is_none() {
+            return Err(MapError::NotFound);
+        }
+        if p.map_ids.contains(&map) {
+            return Ok(());
+        }
+        let e = self.entry(self.program_index(id).ok_or(MapError::NotFound)?);
+        let at = p.insns.len() + p.license.len() + 4 * p.map_ids.len();
+        if p.map_ids.len() >= MAX_USED_MAPS || (at + 4) as u64 + STATS_BYTES > e.size {
+            return Err(MapError::TooBig("more than 64 maps in one program"));
+        }
+        // SAFETY: `at + 4` lies in the program's region before its statistics (checked);
+        // readers look at these bytes only once `target` counts them (released below).
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                map.to_ne_bytes().as_ptr(),
+                self.at(e.offset + at as u64),
+                4,
+            );
+        }
+        e.target.fetch_add(1, Ordering::Release);
+        Ok(())
     }
 
     /// Deletes program `id`; its id is never reused.

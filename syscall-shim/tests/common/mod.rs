@@ -48,17 +48,46 @@ pub(crate) fn shim() -> PathBuf {
     lib
 }
 
-/// Builds C client `name` (tests/clients/NAME.c) with libbpf into `dir`.
+/// A libbpf the C clients are built against: control planes ship the libbpf they pin,
+/// and its calls changed between versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Libbpf {
+    /// Debian's (1.1, `libbpf-dev`), linked as a shared library.
+    Debian,
+    /// The one the `libbpf-sys` crate vendors (1.7), linked statically.
+    Vendored,
+}
+
+impl Libbpf {
+    /// Both, oldest first.
+    pub(crate) const ALL: [Libbpf; 2] = [Libbpf::Debian, Libbpf::Vendored];
+
+    /// A short name for file names and messages.
+    pub(crate) fn tag(self) -> &'static str {
+        match self {
+            Libbpf::Debian => "libbpf-1.1",
+            Libbpf::Vendored => "libbpf-1.7",
+        }
+    }
+}
+
+/// Builds C client `name` (tests/clients/NAME.c) with Debian's libbpf into `dir`.
 pub(crate) fn client(name: &str, dir: &Path) -> PathBuf {
+    client_with(name, dir, Libbpf::Debian)
+}
+
+/// Builds C client `name` (tests/clients/NAME.c) against `libbpf` into `dir`, as
+/// `NAME-TAG`.
+pub(crate) fn client_with(name: &str, dir: &Path, libbpf: Libbpf) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/clients/{name}.c"));
-    let out = dir.join(name);
-    let o = Command::new("cc")
-        .args(["-O1", "-Wall", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .arg("-lbpf")
-        .output()
-        .expect("cc runs (build-essential, libbpf-dev)");
+    let out = dir.join(format!("{name}-{}", libbpf.tag()));
+    let mut cc = Command::new("cc");
+    cc.args(["-O1", "-Wall", "-o"]).arg(&out);
+    match libbpf {
+        Libbpf::Debian => cc.arg(&src).arg("-lbpf"),
+        Libbpf::Vendored => cc.arg(&src).args(uxdp_vendored_libbpf::cc_args()),
+    };
+    let o = cc.output().expect("cc runs (build-essential, libbpf-dev)");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     out
 }

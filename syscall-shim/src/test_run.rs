@@ -6,8 +6,7 @@
 //! out: bytes), data_in 16, data_out 24, repeat 32, duration 36 (out), ctx_size_in 40,
 //! ctx_size_out 44, ctx_in 48, ctx_out 56, flags 64, cpu 68.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 
 use uxdp::xdp::packet::Packet;
 use uxdp::xdp::{Registry, RxInfo, XdpProgram};
@@ -25,31 +24,15 @@ const XDP_MD: usize = 24;
 /// is a byte; 4-byte aligned).
 const MAX_META: u32 = 252;
 
-/// Programs made runnable in this process, by store id.
-type Loaded = HashMap<u32, Arc<XdpProgram>>;
-
-/// Program `id` made runnable in this process (compiled once).
+/// Program `id` made runnable in this process (compiled once, as are the programs it
+/// tail-calls).
 fn runnable(id: u32) -> Result<Arc<XdpProgram>, Errno> {
     static REGISTRY: OnceLock<Arc<Registry>> = OnceLock::new();
-    static LOADED: Mutex<Option<Loaded>> = Mutex::new(None);
-    let with_loaded = |f: &mut dyn FnMut(&mut Loaded)| {
-        f(LOADED
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_or_insert_with(HashMap::new));
-    };
-    let mut found = None;
-    with_loaded(&mut |m| found = m.get(&id).cloned());
-    if let Some(p) = found {
-        return Ok(p);
-    }
     let registry =
         REGISTRY.get_or_init(|| Registry::new(Arc::clone(store().expect("opened before"))));
-    let p = uxdp::stored::load_stored(registry, id).map_err(|e| refuse(libc::EINVAL, || e))?;
-    with_loaded(&mut |m| {
-        m.insert(id, Arc::clone(&p));
-    });
-    Ok(p)
+    registry
+        .stored_program(id)
+        .map_err(|e| refuse(libc::EINVAL, || e))
 }
 
 /// The caller's `struct xdp_md` (`ctx_in`, `ctx_size_in`), zeros when none was given;

@@ -3,6 +3,7 @@
 //! program side (helpers that return a pointer into the value, per-CPU by worker slot).
 
 mod batch;
+mod outer;
 
 pub use batch::BatchOutcome;
 
@@ -519,6 +520,14 @@ impl Map {
             return self.push(value, flags);
         }
         self.check_inner(value)?;
+        if self.is_outer() {
+            return self.update_outer(key, value, || self.store_value(key, value, flags));
+        }
+        self.store_value(key, value, flags)
+    }
+
+    /// The update itself, once the value is known to be acceptable.
+    fn store_value(&self, key: &[u8], value: &[u8], flags: u64) -> Result<(), MapError> {
         let mut flags = flags;
         if self.def.map_type == MapType::DevmapHash {
             if flags > update::EXIST {
@@ -605,6 +614,9 @@ impl Map {
         self.check_key(key)?;
         if self.def.flags & flags::RDONLY != 0 || self.is_frozen() {
             return Err(MapError::Permission("map is read-only or frozen"));
+        }
+        if self.is_outer() {
+            return self.delete_outer(key, || self.delete_any(key));
         }
         self.delete_any(key)
     }

@@ -150,8 +150,20 @@ impl Store {
             .any(|p| p.map_ids.contains(&id));
         if !held && !used && self.managed(ObjectRef::Map(id)) {
             let btf = self.map_btf(id)[0];
-            if self.delete_map(id).is_ok() && btf != 0 {
-                self.drop_hold(ObjectRef::Btf(btf));
+            // A map of maps lets go of the maps it holds when it goes.
+            let inner = self
+                .this
+                .upgrade()
+                .and_then(|s| crate::Map::open(&s, id).ok())
+                .map(|m| m.inner_ids())
+                .unwrap_or_default();
+            if self.delete_map(id).is_ok() {
+                if btf != 0 {
+                    self.drop_hold(ObjectRef::Btf(btf));
+                }
+                for m in inner {
+                    self.drop_hold(ObjectRef::Map(m));
+                }
             }
         }
     }

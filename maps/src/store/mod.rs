@@ -193,6 +193,9 @@ pub struct Store {
     capacity: u64,
     n_cpus: u32,
     file: File,
+    /// The `Arc` this store lives in, for its own bookkeeping on maps (an outer map's
+    /// inner maps, found through [`Map`](crate::Map), when the outer one goes).
+    this: std::sync::Weak<Store>,
 }
 
 impl std::fmt::Debug for Store {
@@ -328,6 +331,7 @@ impl Store {
             capacity,
             n_cpus: 0,
             file,
+            this: std::sync::Weak::new(),
         };
         let h = store.header();
         let brk = h.brk.load(Ordering::Acquire);
@@ -336,7 +340,11 @@ impl Store {
             return Err(corrupt("header fields out of range".into()));
         }
         let n_cpus = h.n_cpus;
-        Ok(Arc::new(Store { n_cpus, ..store }))
+        Ok(Arc::new_cyclic(|this| Store {
+            n_cpus,
+            this: this.clone(),
+            ..store
+        }))
     }
 
     /// Opens the store at `path`, creating it with `opts` if there is none.
@@ -371,6 +379,12 @@ impl Store {
     /// Bytes of heap handed out so far (an upper bound on what the maps can have touched).
     pub fn heap_used(&self) -> u64 {
         self.header().brk.load(Ordering::Relaxed) - HEAP_OFFSET
+    }
+
+    /// The lock of the store's directory (creations, deletions, updates of maps of
+    /// maps), shared by every process mapping the store.
+    pub(crate) fn directory_lock(&self) -> lock::RobustGuard<'_> {
+        self.header().lock.lock()
     }
 
     fn header(&self) -> &Header {

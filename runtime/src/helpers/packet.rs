@@ -2,6 +2,8 @@
 //! redirect, redirect_map and tail calls. Semantics and errors follow the
 //! kernel's `net/core/filter.c`, for linear and multi-buffer (fragmented) packets.
 
+use std::sync::Arc;
+
 use uxdp_maps::MapType;
 
 use super::env::{self, ENV, Redirect, err};
@@ -309,7 +311,19 @@ pub(crate) unsafe extern "C" fn tail_call(ctx: u64, map: u64, index: u64, _: u64
     if m.lookup(&index.to_ne_bytes(), &mut id, 0).is_err() {
         return err(libc::ENOENT);
     }
-    let target = env::current_prog(|p| p.registry().program(u32::from_ne_bytes(id))).flatten();
+    // A program from the store (a control plane's, through the shim) names programs by
+    // store id; one loaded from an object by the registry's own ids.
+    let id = u32::from_ne_bytes(id);
+    let Some((registry, stored)) =
+        env::current_prog(|p| (Arc::clone(p.registry()), p.stored_id().is_some()))
+    else {
+        return err(libc::ENOENT);
+    };
+    let target = if stored {
+        registry.stored_program(id).ok()
+    } else {
+        registry.program(id)
+    };
     let Some(target) = target else {
         return err(libc::ENOENT);
     };

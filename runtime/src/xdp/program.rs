@@ -34,6 +34,9 @@ pub struct Registry {
     /// The maps of `maps` with ids below [`FAST_MAP_IDS`], by id (null: not opened yet).
     by_id: Box<[AtomicPtr<Map>]>,
     progs: RwLock<HashMap<u32, Weak<XdpProgram>>>,
+    /// Programs loaded from the store, by store id (what a control plane's `PROG_ARRAY`
+    /// slots name), kept for the registry's life: see [`Registry::stored_program`].
+    stored: RwLock<HashMap<u32, Arc<XdpProgram>>>,
     next_prog: AtomicU32,
     engine: Engine,
 }
@@ -61,6 +64,7 @@ impl Registry {
                 .map(|_| AtomicPtr::new(std::ptr::null_mut()))
                 .collect(),
             progs: RwLock::default(),
+            stored: RwLock::default(),
             next_prog: AtomicU32::new(1),
             engine,
         })
@@ -123,6 +127,27 @@ impl Registry {
             slot.store(Arc::as_ptr(&kept).cast_mut(), Ordering::Release);
         }
         kept
+    }
+
+    /// Program `id` of the store, verified and prepared in this registry the first time
+    /// it is asked for (a test run of it, a tail call into it), the same one after.
+    pub fn stored_program(self: &Arc<Self>, id: u32) -> Result<Arc<XdpProgram>, String> {
+        let known = |r: &Self| {
+            r.stored
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(&id)
+                .cloned()
+        };
+        if let Some(p) = known(self) {
+            return Ok(p);
+        }
+        let p = crate::stored::load_stored(self, id)?;
+        let mut stored = self
+            .stored
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(Arc::clone(stored.entry(id).or_insert(p)))
     }
 
     /// The live program with this id.

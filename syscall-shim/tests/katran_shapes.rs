@@ -3,7 +3,8 @@
 //! current control planes ship is 1.4-1.7): a BTF `__array(values)` inner LRU map in an
 //! ARRAY_OF_MAPS whose inner prototype the client sets and whose tables it creates and
 //! puts in itself, a HASH_OF_MAPS with BPF_F_NO_PREALLOC, a PERF_EVENT_ARRAY given a perf
-//! event, inner maps read back by id, test runs with repeats and a context, batch lookups,
+//! event, an inner map whose descriptor the client closed, a program array the program
+//! recirculates through, inner maps read back by id, test runs with repeats and a context, batch lookups,
 //! pins, object information, a BPF token probe and a memlock raise. The transcripts are
 //! equal but for the memlock raise, which uxdp grants where this kernel refuses root
 //! without CAP_SYS_RESOURCE. Needs root; it does not skip.
@@ -62,7 +63,8 @@ fn katran_calls_with(libbpf: Libbpf) {
         "lru_back info 0 type 9 key 40 value 16 max 500",
         "down_attach 0",
         "perf_update 0",
-        "seen batch 0 count 4: 0=8 1=8 2=16 3=7",
+        "seen batch 0 count 5: 0=8 1=8 2=16 3=7 4=3",
+        "recirculation 0",
         "pinned same prog 1 map 1",
     ] {
         assert!(

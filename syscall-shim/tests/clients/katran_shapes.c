@@ -3,7 +3,8 @@
 // itself and make the first one the inner-map prototype of `lru_mapping`
 // (bpf_map__set_inner_map_fd), load the object (its BTF `__array(values)` inner maps),
 // put the tables into `lru_mapping`, give `vip_to_down_reals_map` a NO_PREALLOC inner
-// hash, read inner maps back by id, put a perf event into `event_pipe`, test-run the
+// hash (closing its own descriptor of it), recirculate through a program array, read
+// inner maps back by id, put a perf event into `event_pipe`, test-run the
 // program with repeats and a context, read results with batch lookups, pin and get, and
 // ask for object information. Prints one line per step with what the kernel would let
 // a caller see (no ids, no times). Run pinned to CPU 0 so that per-CPU answers agree.
@@ -116,8 +117,8 @@ static void test_run(const char *what, int prog, __u32 repeat, int with_ctx)
 
 static void seen(int fd)
 {
-	__u32 keys[4], token = 0, count = 4;
-	__u64 values[4] = { 0 };
+	__u32 keys[5], token = 0, count = 5;
+	__u64 values[5] = { 0 };
 	int r = bpf_map_lookup_batch(fd, NULL, &token, keys, values, &count, NULL);
 	printf("seen batch %d count %u:", r ? -errno : 0, count);
 	for (__u32 i = 0; i < count; i++)
@@ -224,9 +225,13 @@ int main(int argc, char **argv)
 	__u8 one_byte = 1;
 	step("down_real", bpf_map_update_elem(reals, &real, &one_byte, BPF_ANY));
 	step("down_attach", bpf_map_update_elem(down, &vip, &reals, BPF_NOEXIST));
+	// Katran closes its descriptor of the inner map once it is in the outer one.
+	close(reals);
 	step("down_attach_prealloc", bpf_map_update_elem(down, &(__u32){ 1 }, &wrong, BPF_ANY));
 	inner_back("down_back", down, &vip);
 
+	int subprograms = bpf_object__find_map_fd_by_name(obj, "subprograms");
+	step("recirculation", bpf_map_update_elem(subprograms, &(__u32){ 0 }, &prog, BPF_ANY));
 	perf_slots(pipe, lru[0]);
 	step("perf_clear", bpf_map_delete_elem(pipe, &(__u32){ 0 }));
 

@@ -4,7 +4,8 @@
 // creates itself), a HASH_OF_MAPS with BPF_F_NO_PREALLOC and a NO_PREALLOC inner hash
 // (`vip_to_down_reals_map`), and a PERF_EVENT_ARRAY (`event_pipe`). The program finds its
 // CPU's table (or the fallback one), counts the flow in it, checks whether real 1 of VIP
-// 0 is down, and records what an event to an empty perf slot returned.
+// 0 is down, and records what an event to an empty perf slot returned; it goes round
+// once through a program array first, as Katran recirculates a decapsulated packet.
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -66,13 +67,21 @@ struct {
 } event_pipe SEC(".maps");
 
 // [0] packets that found their CPU's table, [1] real 1 of VIP 0 down, [2] the perf
-// event's return value (negated), [3] flows already in the table.
+// event's return value (negated), [3] flows already in the table, [4] recirculations.
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
 	__type(value, __u64);
-	__uint(max_entries, 4);
+	__uint(max_entries, 5);
 } seen SEC(".maps");
+
+// Katran's recirculation: the control plane puts the balancer itself in slot 0.
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+	__uint(max_entries, 2);
+} subprograms SEC(".maps");
 
 static void bump(__u32 at, __u64 by)
 {
@@ -91,6 +100,12 @@ int katran_shapes(struct xdp_md *ctx)
 
 	if (data + 34 > end)
 		return XDP_DROP;
+	// First pass: mark the frame and go round again through the program array.
+	if (*(__u8 *)data == 0) {
+		*(__u8 *)data = 1;
+		bump(4, 1);
+		bpf_tail_call(ctx, &subprograms, 0);
+	}
 	__builtin_memcpy(&key.src[0], data + 26, 4);
 	__builtin_memcpy(&key.dst[0], data + 30, 4);
 	key.proto = *(__u8 *)(data + 23);

@@ -189,6 +189,10 @@ pub(crate) fn forget(fd: i32) {
 /// only what it pinned or attached).
 pub(crate) extern "C" fn release_all() {
     let all: Vec<Object> = with_table(|t| t.drain().map(|(_, o)| o).collect());
+    // A process that made no descriptor never opens (or creates) the store.
+    if all.is_empty() {
+        return;
+    }
     if let Ok(store) = crate::commands::store() {
         for obj in all {
             obj.unhold(store);

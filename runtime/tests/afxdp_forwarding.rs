@@ -259,7 +259,11 @@ fn a_killed_run_leaves_a_stale_program_the_next_run_replaces() {
 
     let first = UxdpRun::start_afxdp(&dut.0, &args);
     let stale = xdp_prog_of(&dut, "ua0").expect("attached");
+    let pid = first.pid();
     let killed = first.stop_with(libc::SIGKILL);
+    // What the killed run could not remove, the test does: its store and its counters.
+    let _ = std::fs::remove_file(format!("/dev/shm/uxdp-run-{pid}"));
+    let _ = std::fs::remove_file(format!("/run/uxdp/stats/{pid}.json"));
     assert_eq!(killed.code, None, "killed by the signal");
     assert_eq!(
         xdp_prog_of(&dut, "ua0"),

@@ -287,6 +287,9 @@ fn bench_shows_its_progress_on_a_terminal_only() {
         }
         if tmux.cmd(&["display-message", "-p", "#{pane_dead}"]).trim() == "1" {
             let _ = std::fs::remove_dir_all(&dir);
+            // The screen as the finished command left it (the capture above may predate
+            // its last redraw).
+            let screen = tmux.cmd(&["capture-pane", "-p"]);
             assert!(seen.is_some(), "no progress was drawn: {screen}");
             assert!(screen.contains("uxdp interpreter"), "{screen}");
             assert!(!screen.contains("engines,"), "the bar is cleared: {screen}");

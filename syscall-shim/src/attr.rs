@@ -7,6 +7,8 @@
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
+use crate::refusal::refuse;
+
 /// The most attribute bytes any command uses here; a caller's longer tail must be zero
 /// (the kernel says `E2BIG` otherwise).
 pub(crate) const ATTR_MAX: usize = 256;
@@ -104,6 +106,13 @@ fn on_live_stack(addr: u64, len: usize) -> bool {
     (low..top).contains(&sp) && addr >= sp && end <= top
 }
 
+/// `EFAULT`, with the range the caller named as the reason.
+fn bad_pointer(addr: u64, len: usize) -> Errno {
+    refuse(libc::EFAULT, || {
+        format!("{len} bytes at {addr:#x} are not the caller's memory")
+    })
+}
+
 /// Copies `len` bytes from the caller's address `addr`.
 pub(crate) fn copy_in(addr: u64, len: usize) -> Result<Vec<u8>, Errno> {
     let mut buf = vec![0u8; len];
@@ -111,7 +120,7 @@ pub(crate) fn copy_in(addr: u64, len: usize) -> Result<Vec<u8>, Errno> {
         return Ok(buf);
     }
     if addr == 0 {
-        return Err(libc::EFAULT);
+        return Err(bad_pointer(addr, len));
     }
     if on_live_stack(addr, len) {
         // SAFETY: the range lies on this thread's live stack (checked): mapped, readable,
@@ -131,7 +140,7 @@ pub(crate) fn copy_in(addr: u64, len: usize) -> Result<Vec<u8>, Errno> {
     // checks the remote range and fails with EFAULT rather than faulting us.
     let n = unsafe { libc::process_vm_readv(own_pid(), &local, 1, &remote, 1, 0) };
     if n != len as isize {
-        return Err(libc::EFAULT);
+        return Err(bad_pointer(addr, len));
     }
     Ok(buf)
 }
@@ -142,7 +151,7 @@ pub(crate) fn copy_out(addr: u64, bytes: &[u8]) -> Result<(), Errno> {
         return Ok(());
     }
     if addr == 0 {
-        return Err(libc::EFAULT);
+        return Err(bad_pointer(addr, bytes.len()));
     }
     if on_live_stack(addr, bytes.len()) {
         // SAFETY: the range lies on this thread's live stack (checked): mapped and
@@ -161,7 +170,7 @@ pub(crate) fn copy_out(addr: u64, bytes: &[u8]) -> Result<(), Errno> {
     // SAFETY: writes `bytes` into our own process; the kernel checks the remote range.
     let n = unsafe { libc::process_vm_writev(own_pid(), &local, 1, &remote, 1, 0) };
     if n != bytes.len() as isize {
-        return Err(libc::EFAULT);
+        return Err(bad_pointer(addr, bytes.len()));
     }
     Ok(())
 }
@@ -201,12 +210,16 @@ impl Attr {
     /// Reads them; a tail beyond [`ATTR_MAX`] must be zero.
     pub(crate) fn read(addr: u64, size: usize) -> Result<Attr, Errno> {
         if size > 4096 {
-            return Err(libc::E2BIG);
+            return Err(refuse(libc::E2BIG, || {
+                format!("attributes of {size} bytes, more than a page")
+            }));
         }
         let mut bytes = copy_in(addr, size)?;
         if bytes.len() > ATTR_MAX {
             if bytes[ATTR_MAX..].iter().any(|&b| b != 0) {
-                return Err(libc::E2BIG);
+                return Err(refuse(libc::E2BIG, || {
+                    format!("non-zero attribute bytes past the {ATTR_MAX} uxdp knows")
+                }));
             }
             bytes.truncate(ATTR_MAX);
         }

@@ -226,7 +226,7 @@ pub(crate) fn obj_get(a: &Attr) -> Result<i64, Errno> {
             format!("{path} is not in the emulated bpffs at {}", root())
         }));
     };
-    match lookup(&p)?.ok_or(libc::ENOENT)? {
+    match lookup(&p)?.ok_or_else(|| refuse(libc::ENOENT, || format!("nothing is pinned at {p}")))? {
         Pinned::Dir => Err(libc::EPERM),
         Pinned::Object(ObjectRef::Map(id)) => crate::commands::map_fd_by_id(id),
         Pinned::Object(ObjectRef::Prog(id)) => {

@@ -56,11 +56,17 @@ fn answer(cmd: i32, attr: u64, size: u32) -> Result<i64, Errno> {
     let a = Attr::read(attr, size as usize)?;
     // The kernel's CHECK_ATTR: bytes after a command's last field must be zero.
     if let Some(end) = last_field_end(cmd)
-        && a.bytes(end, crate::attr::ATTR_MAX - end)
+        && let Some(at) = a
+            .bytes(end, crate::attr::ATTR_MAX - end)
             .iter()
-            .any(|&b| b != 0)
+            .position(|&b| b != 0)
     {
-        return Err(libc::EINVAL);
+        return Err(refuse(libc::EINVAL, || {
+            format!(
+                "non-zero byte at {} past the command's last field",
+                end + at
+            )
+        }));
     }
     match cmd {
         MAP_CREATE => map_create(&a),
@@ -87,7 +93,9 @@ fn answer(cmd: i32, attr: u64, size: u32) -> Result<i64, Errno> {
         BTF_GET_FD_BY_ID => crate::btf::fd_by_id(a.u32(0)),
         PROG_GET_FD_BY_ID => {
             let id = a.u32(0);
-            store()?.program(id).map_err(|_| libc::ENOENT)?;
+            store()?
+                .program(id)
+                .map_err(|_| refuse(libc::ENOENT, || format!("no program has id {id}")))?;
             fds::open(&format!("uxdp-prog:{id}"), Object::Prog(id)).map(i64::from)
         }
         OBJ_GET_INFO_BY_FD => info_by_fd(&a),
@@ -219,7 +227,7 @@ fn objects_to_ids(m: &Map, value: &mut [u8]) -> Result<(), Errno> {
     let word = |v: &[u8], at: usize| i32::from_ne_bytes(v[at..at + 4].try_into().expect("4"));
     let prog_id = |fd: i32| match fds::object(fd)? {
         Object::Prog(id) => Ok(id),
-        _ => Err(libc::EINVAL),
+        _ => Err(refuse(libc::EINVAL, || format!("fd {fd} is not a program"))),
     };
     let id = match m.def().map_type {
         MapType::ArrayOfMaps | MapType::HashOfMaps => {
@@ -278,14 +286,18 @@ fn map_next_key(a: &Attr) -> Result<i64, Errno> {
 /// at 4.
 fn next_id(a: &Attr, ids: Vec<u32>) -> Result<i64, Errno> {
     let start = a.u32(0);
-    let next = ids.into_iter().find(|&id| id > start).ok_or(libc::ENOENT)?;
+    let next = ids
+        .into_iter()
+        .find(|&id| id > start)
+        .ok_or_else(|| refuse(libc::ENOENT, || format!("no id after {start}")))?;
     a.write_u32(4, next)?;
     Ok(0)
 }
 
 /// A new descriptor for map `id` (`BPF_MAP_GET_FD_BY_ID`, map_id at 0).
 pub(crate) fn map_fd_by_id(id: u32) -> Result<i64, Errno> {
-    let m = Map::open(store()?, id).map_err(|_| libc::ENOENT)?;
+    let m = Map::open(store()?, id)
+        .map_err(|_| refuse(libc::ENOENT, || format!("no map has id {id}")))?;
     map_fd(m)
 }
 

@@ -10,6 +10,7 @@ use uxdp_maps::store::ObjectRef;
 use uxdp_maps::{Map, Store};
 
 use crate::attr::Errno;
+use crate::refusal::refuse;
 
 /// What a descriptor stands for.
 #[derive(Clone)]
@@ -158,7 +159,7 @@ pub(crate) fn get(fd: i32) -> Option<Object> {
 pub(crate) fn map(fd: u32) -> Result<Arc<Map>, Errno> {
     match object(fd as i32)? {
         Object::Map(m) => Ok(m),
-        _ => Err(libc::EINVAL),
+        _ => Err(refuse(libc::EINVAL, || format!("fd {fd} is not a map"))),
     }
 }
 
@@ -168,7 +169,11 @@ pub(crate) fn object(fd: i32) -> Result<Object, Errno> {
     get(fd).ok_or_else(|| {
         // SAFETY: F_GETFD only inspects the descriptor table.
         let open = fd >= 0 && unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0;
-        if open { libc::EINVAL } else { libc::EBADF }
+        if open {
+            refuse(libc::EINVAL, || format!("fd {fd} is not a BPF object"))
+        } else {
+            refuse(libc::EBADF, || format!("fd {fd} is not open"))
+        }
     })
 }
 

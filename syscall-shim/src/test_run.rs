@@ -48,7 +48,9 @@ fn context_in(a: &Attr) -> Result<Option<[u32; 6]>, Errno> {
     }
     let bytes = copy_in(at, size.clamp(XDP_MD, 4096))?;
     if bytes[XDP_MD.min(size)..].iter().any(|&b| b != 0) && size > XDP_MD {
-        return Err(libc::E2BIG);
+        return Err(refuse(libc::E2BIG, || {
+            "non-zero bytes past struct xdp_md".into()
+        }));
     }
     let mut md = [0u32; 6];
     for (i, w) in md.iter_mut().enumerate() {
@@ -65,7 +67,9 @@ fn context_in(a: &Attr) -> Result<Option<[u32; 6]>, Errno> {
 fn receive_side(md: &[u32; 6]) -> Result<RxInfo, Errno> {
     let [_, _, _, ingress, queue, egress] = *md;
     if egress != 0 || (ingress == 0 && queue != 0) {
-        return Err(libc::EINVAL);
+        return Err(refuse(libc::EINVAL, || {
+            "the context names an egress device, or a queue without a device".into()
+        }));
     }
     if ingress == 0 {
         return Ok(RxInfo {
@@ -105,7 +109,9 @@ fn rx_queues(name: &str) -> u32 {
 /// `BPF_PROG_TEST_RUN`. The output is the metadata and then the packet, as the kernel's.
 pub(crate) fn test_run(a: &Attr) -> Result<i64, Errno> {
     let Object::Prog(id) = fds::object(a.u32(0) as i32)? else {
-        return Err(libc::EINVAL);
+        return Err(refuse(libc::EINVAL, || {
+            format!("fd {} is not a program", a.u32(0))
+        }));
     };
     let store = store()?;
     let record = store.program(id).map_err(store_error)?;
@@ -178,7 +184,9 @@ pub(crate) fn test_run(a: &Attr) -> Result<i64, Errno> {
     let per_run = total / u128::from(repeat);
     a.write_u32(36, u32::try_from(per_run).unwrap_or(u32::MAX))?;
     if dst != 0 && room != 0 && out.len() > room {
-        return Err(libc::ENOSPC);
+        return Err(refuse(libc::ENOSPC, || {
+            format!("{} output bytes, data_size_out {room}", out.len())
+        }));
     }
     if let Some(mut md) = md {
         // The context after the run: where the packet is, relative to its metadata.
@@ -190,7 +198,9 @@ pub(crate) fn test_run(a: &Attr) -> Result<i64, Errno> {
             copy_out(at, &bytes[..room.min(XDP_MD)])?;
             a.write_u32(44, XDP_MD as u32)?;
             if room < XDP_MD {
-                return Err(libc::ENOSPC);
+                return Err(refuse(libc::ENOSPC, || {
+                    format!("ctx_size_out {room}, struct xdp_md is {XDP_MD} bytes")
+                }));
             }
         }
     }

@@ -9,10 +9,11 @@ set -euo pipefail
 # io-dpdk; dpdk-dev brings dpdk-testpmd, the DPDK benchmark anchor. ping and ethtool
 # serve the AF_XDP router test; xdp-tools brings xdp-loader, a control plane the shim serves;
 # fonts-dejavu-core gives the benchmark plots their font; tmux is the terminal the
-# `uxdp stats` test reads.
+# `uxdp stats` test reads; libelf-dev, zlib1g-dev and make build the libbpf 1.7 that the
+# libbpf-sys crate vendors, which the shim's C test clients are built against too.
 packages=(build-essential pkg-config clang-14 llvm-14 gcc-multilib libbpf-dev bpftool iproute2
   libdpdk-dev dpdk dpdk-dev libclang-14-dev iputils-ping ethtool xdp-tools
-  fonts-dejavu-core tmux)
+  fonts-dejavu-core tmux libelf-dev zlib1g-dev make)
 
 missing=()
 for p in "${packages[@]}"; do

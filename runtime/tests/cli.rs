@@ -140,9 +140,15 @@ fn completions_cover_every_command() {
 
 /// A directory of the test's own with the object `count.o` and a 64-byte packet.
 fn count_object(tag: &str) -> PathBuf {
+    object_dir(tag, "count_and_push", "count.o")
+}
+
+/// A directory of the test's own with tests/programs/SRC.c built as `obj` and a 64-byte
+/// packet `pkt.bin`.
+fn object_dir(tag: &str, src: &str, obj: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("uxdp-cli-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let obj = dir.join("count.o");
+    let obj = dir.join(obj);
     let clang = Command::new("clang-14")
         .args([
             "-O2",
@@ -152,7 +158,7 @@ fn count_object(tag: &str) -> PathBuf {
             "-I/usr/include/x86_64-linux-gnu",
             "-c",
         ])
-        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/programs/count_and_push.c"))
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/programs/{src}.c")))
         .arg("-o")
         .arg(&obj)
         .output()
@@ -297,5 +303,48 @@ fn bench_shows_its_progress_on_a_terminal_only() {
         }
         assert!(since.elapsed() < Duration::from_secs(120), "{screen}");
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_program_the_user_names_runs_as_xdp_whatever_its_section() {
+    let dir = object_dir("legacy", "legacy_section", "legacy.o");
+    let (obj, data) = (dir.join("legacy.o"), dir.join("pkt.bin"));
+    let run = |prog: &[&str]| {
+        let mut args = vec![
+            "test-run",
+            obj.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--json",
+        ];
+        args.extend(prog);
+        uxdp(&args)
+    };
+    let unnamed = run(&[]);
+    let named = run(&["--prog", "xdp_router_func"]);
+    let by_section = run(&["--prog", "xdp_router"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!unnamed.status.success());
+    assert!(
+        stderr(&unnamed).contains("has no XDP program"),
+        "{}",
+        stderr(&unnamed)
+    );
+    for o in [&named, &by_section] {
+        assert!(o.status.success(), "{}", stderr(o));
+        assert!(
+            stdout(o).contains("\"action\": \"XDP_DROP\""),
+            "{}",
+            stdout(o)
+        );
+        let note = "`xdp_router_func` is in section `xdp_router`, which names no program type; \
+                    running it as XDP";
+        assert_eq!(
+            stderr(o).matches(note).count(),
+            1,
+            "said once: {}",
+            stderr(o)
+        );
     }
 }

@@ -25,7 +25,12 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         file_name,
         data,
         maps: inputs,
-    } = Inputs::read(&args.object, Some(&args.data), &args.maps)?;
+    } = Inputs::read(
+        &args.object,
+        args.prog.as_deref(),
+        Some(&args.data),
+        &args.maps,
+    )?;
     let repeat = args.repeat.max(1);
     let mut figures = Vec::new();
     let mut compile = None;

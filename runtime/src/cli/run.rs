@@ -109,7 +109,7 @@ fn prepare(args: &RunArgs) -> anyhow::Result<Prepared> {
 }
 
 fn prepare_object(args: &RunArgs, object: &Path) -> anyhow::Result<Prepared> {
-    let Inputs { obj, maps, .. } = Inputs::read(object, None, &args.maps)?;
+    let Inputs { obj, maps, .. } = Inputs::read(object, args.prog.as_deref(), None, &args.maps)?;
     let spec = obj
         .choose_xdp(args.prog.as_deref())
         .map_err(|e| anyhow!(e))?;

@@ -103,9 +103,12 @@ pub(crate) struct Inputs {
 }
 
 impl Inputs {
-    /// Reads them, each error naming its file (no packet without `data`).
+    /// Reads them, each error naming its file (no packet without `data`). A program the
+    /// user named (`prog`) in a section that names no XDP type is taken as XDP, said once
+    /// on stderr ([`Object::take_as_xdp`]).
     pub(crate) fn read(
         object: &Path,
+        prog: Option<&str>,
         data: Option<&Path>,
         maps: &[String],
     ) -> anyhow::Result<Inputs> {
@@ -115,7 +118,10 @@ impl Inputs {
             || object.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
-        let obj = Object::parse(&file_name, &bytes)?;
+        let mut obj = Object::parse(&file_name, &bytes)?;
+        if let Some(note) = prog.and_then(|p| obj.take_as_xdp(p)) {
+            eprintln!("uxdp: {note}");
+        }
         let data = match data {
             Some(d) => std::fs::read(d).with_context(|| format!("reading {}", d.display()))?,
             None => Vec::new(),
@@ -144,7 +150,12 @@ pub(crate) fn run(args: &TestRunArgs) -> anyhow::Result<ExitCode> {
         data,
         maps: inputs,
         ..
-    } = Inputs::read(&args.object, Some(&args.data), &args.maps)?;
+    } = Inputs::read(
+        &args.object,
+        args.prog.as_deref(),
+        Some(&args.data),
+        &args.maps,
+    )?;
 
     let store = PrivateStore::create("test-run")?;
     let session = TestRun::new(

@@ -95,6 +95,69 @@ impl ProgKind {
     }
 }
 
+/// Whether libbpf takes section `name` for a program type (other than XDP, which
+/// [`ProgKind::of_section`] knows): the section names of libbpf's `section_defs`.
+fn libbpf_names_a_type(name: &str) -> bool {
+    const TYPES: [&str; 54] = [
+        "socket",
+        "sk_reuseport",
+        "kprobe",
+        "uprobe",
+        "kretprobe",
+        "uretprobe",
+        "kprobe.multi",
+        "kretprobe.multi",
+        "uprobe.multi",
+        "uretprobe.multi",
+        "ksyscall",
+        "kretsyscall",
+        "usdt",
+        "tc",
+        "tcx",
+        "netkit",
+        "classifier",
+        "action",
+        "tracepoint",
+        "tp",
+        "raw_tracepoint",
+        "raw_tp",
+        "raw_tracepoint.w",
+        "raw_tp.w",
+        "tp_btf",
+        "fentry",
+        "fmod_ret",
+        "fexit",
+        "fentry.s",
+        "fmod_ret.s",
+        "fexit.s",
+        "freplace",
+        "lsm",
+        "lsm.s",
+        "lsm_cgroup",
+        "iter",
+        "iter.s",
+        "syscall",
+        "lwt_in",
+        "lwt_out",
+        "lwt_xmit",
+        "lwt_seg6local",
+        "sockops",
+        "sk_skb",
+        "sk_msg",
+        "lirc_mode2",
+        "flow_dissector",
+        "cgroup_skb",
+        "cgroup",
+        "sk_lookup",
+        "struct_ops",
+        "struct_ops.s",
+        "netfilter",
+        "perf_event",
+    ];
+    let base = name.split('/').next().unwrap_or(name);
+    TYPES.contains(&base)
+}
+
 /// A program with its subprograms appended and its calls resolved.
 #[derive(Debug, Clone)]
 pub struct ProgramSpec {
@@ -148,6 +211,35 @@ impl Object {
             return by_name;
         }
         self.programs.iter().filter(|p| p.section == name).collect()
+    }
+
+    /// Takes the program the user named `prog` (or the only program of section `prog`)
+    /// as an XDP program run on an interface when its section names no program type at
+    /// all (a legacy name such as `xdp_router`), as `bpftool prog load ... type xdp`
+    /// does. A section libbpf takes for another type (`tc`, `kprobe/...`) stays that.
+    /// Returns what to tell the user, once; `None` when nothing changed.
+    pub fn take_as_xdp(&mut self, prog: &str) -> Option<String> {
+        let by_name = self.programs.iter().position(|p| p.name == prog);
+        let in_section: Vec<usize> = (0..self.programs.len())
+            .filter(|&i| self.programs[i].section == prog)
+            .collect();
+        let i = by_name.or(match in_section[..] {
+            [only] => Some(only),
+            _ => None,
+        })?;
+        let p = &mut self.programs[i];
+        if p.kind != ProgKind::Other || libbpf_names_a_type(&p.section) {
+            return None;
+        }
+        p.kind = ProgKind::Xdp {
+            frags: false,
+            attach: XdpAttach::Interface,
+        };
+        Some(format!(
+            "{}: `{}` is in section `{}`, which names no program type; running it as XDP, as \
+             `bpftool prog load ... type xdp` does",
+            self.name, p.name, p.section
+        ))
     }
 
     /// The XDP program to run: the one called `prog`, or the only one in section `prog`,
@@ -661,6 +753,22 @@ fn link(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sections_libbpf_takes_for_other_types_stay_theirs() {
+        for known in [
+            "tc",
+            "classifier",
+            "kprobe/sys_bpf",
+            "cgroup/skb",
+            "tp_btf/xdp_exception",
+        ] {
+            assert!(libbpf_names_a_type(known), "{known}");
+        }
+        for legacy in ["xdp_router", "xdp_pass", "prog", "balancer"] {
+            assert!(!libbpf_names_a_type(legacy), "{legacy}");
+        }
+    }
 
     #[test]
     fn section_names_libbpf_takes_for_xdp() {

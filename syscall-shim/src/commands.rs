@@ -215,9 +215,35 @@ fn map_update(a: &Attr) -> Result<i64, Errno> {
     let m = fds::map(a.u32(0))?;
     let key = key_of(a, &m)?;
     let mut value = copy_in(a.u64(16), m.syscall_value_size())?;
+    device_exists(&m, &key, &value, a.u64(24))?;
     objects_to_ids(&m, &mut value)?;
     m.update(&key, &value, a.u64(24)).map_err(store_error)?;
     Ok(0)
+}
+
+/// A devmap entry's interface must exist (a kernel interface of this network namespace,
+/// or a uxdp DPDK port): `EINVAL` otherwise, after the checks the kernel makes first
+/// (flags, the index's range, `BPF_NOEXIST`); an ifindex of 0 empties a devmap slot.
+fn device_exists(m: &Map, key: &[u8], value: &[u8], flags: u64) -> Result<(), Errno> {
+    let d = m.def();
+    if !matches!(d.map_type, MapType::Devmap | MapType::DevmapHash) || value.len() < 4 {
+        return Ok(());
+    }
+    let ifindex = u32::from_ne_bytes(value[..4].try_into().expect("4 bytes"));
+    let index = u32::from_ne_bytes(key[..4].try_into().expect("4-byte keys"));
+    let first_checks_pass = flags <= uxdp_maps::def::update::EXIST
+        && (d.map_type == MapType::DevmapHash
+            || (index < d.max_entries && flags != uxdp_maps::def::update::NOEXIST));
+    if ifindex == 0
+        || !first_checks_pass
+        || crate::netlink::interface_exists(ifindex)
+        || uxdp::xdp::is_dpdk_port_ifindex(ifindex)
+    {
+        return Ok(());
+    }
+    Err(refuse(libc::EINVAL, || {
+        format!("no interface has ifindex {ifindex} here (nor is it a uxdp DPDK port)")
+    }))
 }
 
 /// The descriptors an update's value names, as the store ids the map keeps: a map's for

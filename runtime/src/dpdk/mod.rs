@@ -25,9 +25,7 @@ use crate::dataplane::program::ProgramSlot;
 use crate::dataplane::stats::Stats;
 use worker::Worker;
 
-/// Ifindex of DPDK port `n` without a kernel interface: `IFINDEX_BASE + n`, far above the
-/// kernel's own, which count up from 1.
-pub const IFINDEX_BASE: u32 = 1_000_000;
+pub use crate::xdp::DPDK_IFINDEX_BASE as IFINDEX_BASE;
 
 /// Bytes of packet buffer per mbuf, DPDK's headroom included: a standard Ethernet frame
 /// and then some (`RTE_MBUF_DEFAULT_BUF_SIZE`).

@@ -8,6 +8,19 @@ pub mod program;
 pub use packet::{FrameView, Packet};
 pub use program::{MAP_BASE, Registry, RxInfo, Verdict, XdpProgram};
 
+/// Ifindex of DPDK port `n` without a kernel interface: `DPDK_IFINDEX_BASE + n`, far above
+/// the kernel's own, which count up from 1 (what devmaps and `bpf_redirect` name such a
+/// port by).
+pub const DPDK_IFINDEX_BASE: u32 = 1_000_000;
+
+/// The most DPDK ports (`RTE_MAX_ETHPORTS` of Debian's DPDK).
+pub const DPDK_MAX_PORTS: u32 = 32;
+
+/// Whether `ifindex` is in the range uxdp gives DPDK ports without a kernel interface.
+pub fn is_dpdk_port_ifindex(ifindex: u32) -> bool {
+    (DPDK_IFINDEX_BASE..DPDK_IFINDEX_BASE + DPDK_MAX_PORTS).contains(&ifindex)
+}
+
 /// XDP actions (`enum xdp_action`).
 pub mod action {
     /// `XDP_ABORTED`.

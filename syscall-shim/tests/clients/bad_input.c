@@ -22,6 +22,47 @@ static void report(const char *what, long r)
 	errno = 0;
 }
 
+static int map_of(__u32 type, __u32 key_size, __u32 value_size, __u32 max_entries)
+{
+	union bpf_attr a;
+	memset(&a, 0, sizeof(a));
+	a.map_type = type;
+	a.key_size = key_size;
+	a.value_size = value_size;
+	a.max_entries = max_entries;
+	return sys_bpf(BPF_MAP_CREATE, &a, sizeof(a));
+}
+
+// A devmap entry names an interface that must exist (lo is ifindex 1 in every namespace).
+static void devmaps(void)
+{
+	int dm = map_of(BPF_MAP_TYPE_DEVMAP, 4, 4, 4), dh = map_of(BPF_MAP_TYPE_DEVMAP_HASH, 4, 4, 4);
+	__u32 key = 1, far = 4, lo = 1, none = 987654, zero = 0;
+	union bpf_attr a;
+	memset(&a, 0, sizeof(a));
+	a.map_fd = dm;
+	a.key = (uintptr_t)&key;
+	a.value = (uintptr_t)&none;
+	report("devmap_no_such_interface", sys_bpf(BPF_MAP_UPDATE_ELEM, &a, sizeof(a)));
+	a.key = (uintptr_t)&far;
+	report("devmap_no_such_interface_beyond_the_end", sys_bpf(BPF_MAP_UPDATE_ELEM, &a, sizeof(a)));
+	a.key = (uintptr_t)&key;
+	a.flags = BPF_NOEXIST;
+	report("devmap_no_such_interface_noexist", sys_bpf(BPF_MAP_UPDATE_ELEM, &a, sizeof(a)));
+	a.flags = 0;
+	a.value = (uintptr_t)&lo;
+	report("devmap_loopback", sys_bpf(BPF_MAP_UPDATE_ELEM, &a, sizeof(a)));
+	a.value = (uintptr_t)&zero;
+	report("devmap_cleared", sys_bpf(BPF_MAP_UPDATE_ELEM, &a, sizeof(a)));
+	a.map_fd = dh;
+	a.value = (uintptr_t)&none;
+	report("devmap_hash_no_such_interface", sys_bpf(BPF_MAP_UPDATE_ELEM, &a, sizeof(a)));
+	a.value = (uintptr_t)&lo;
+	report("devmap_hash_loopback", sys_bpf(BPF_MAP_UPDATE_ELEM, &a, sizeof(a)));
+	close(dm);
+	close(dh);
+}
+
 static int hash_map(void)
 {
 	union bpf_attr a;
@@ -141,5 +182,6 @@ int main(void)
 	a.map_id = 0x7fffffff;
 	report("map_by_missing_id", sys_bpf(BPF_MAP_GET_FD_BY_ID, &a, sizeof(a)));
 	close(p);
+	devmaps();
 	return 0;
 }

@@ -285,7 +285,7 @@ struct RunArgs {
     #[arg(long)]
     json: bool,
     /// Keep the maps in this store (created if absent) rather than a private one removed
-    /// at the end.
+    /// at the end: a name (`/dev/shm/uxdp-NAME`) or a path (anything with a slash).
     #[arg(long)]
     store: Option<PathBuf>,
     /// Run in the reference interpreter instead of the JIT.

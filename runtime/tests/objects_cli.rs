@@ -324,3 +324,41 @@ fn gc_deletes_what_nothing_holds_and_waits_for_data_planes() {
     assert_eq!(left["maps"].as_array().unwrap().len(), 1);
     ok(s.uxdp("map update name h key 1 0 0 0 value 1 0 0 0 0 0 0 0"));
 }
+
+/// A store name means one thing everywhere: without a slash, `/dev/shm/uxdp-NAME`, for the
+/// shim's `$UXDP_STORE` as for `uxdp map --store` (and `uxdp run --store`, through the same
+/// `Store::resolve`); nothing is made in the current directory.
+#[test]
+fn a_store_name_means_the_same_in_the_shim_and_every_command() {
+    let scene = Scene::new("names");
+    let name = format!("objcli-names-{}", std::process::id());
+    let path = PathBuf::from(format!("/dev/shm/uxdp-{name}"));
+    let made = Command::new("bpftool")
+        .args(["map", "create", "/sys/fs/bpf/uxdp_names_m", "type", "array"])
+        .args(["key", "4", "value", "4", "entries", "1", "name", "named_m"])
+        .env("LD_PRELOAD", &scene.shim)
+        .env("UXDP_STORE", &name)
+        .current_dir(&scene.work)
+        .output()
+        .unwrap();
+    let store_made = path.exists();
+    let in_cwd = scene.work.join(&name).exists();
+    let shown = Command::new(env!("CARGO_BIN_EXE_uxdp"))
+        .args(["map", "show", "--store", &name])
+        .current_dir(&scene.work)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(scene.work.join(&name));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    assert!(store_made, "UXDP_STORE={name} is {}", path.display());
+    assert!(!in_cwd, "nothing in the current directory");
+    assert!(
+        ok(shown).contains("named_m"),
+        "uxdp map --store NAME reads it"
+    );
+}

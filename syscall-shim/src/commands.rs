@@ -1,7 +1,6 @@
 //! `bpf()` commands, answered from the store. Attribute offsets are those of `union
 //! bpf_attr` in the kernel's UAPI; the answers are the kernel's, errno for errno.
 
-use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use uxdp_maps::{Map, MapDef, MapType, Store, StoreOptions};
@@ -21,8 +20,7 @@ pub(crate) fn store() -> Result<&'static Arc<Store>, Errno> {
     static STORE: OnceLock<Result<Arc<Store>, Errno>> = OnceLock::new();
     STORE
         .get_or_init(|| {
-            let path = std::env::var_os("UXDP_STORE")
-                .map_or_else(|| PathBuf::from("/dev/shm/uxdp-store"), PathBuf::from);
+            let path = Store::from_env();
             Store::open_or_create(&path, &StoreOptions::default()).map_err(|e| {
                 log(&format!("cannot open the store {}: {e}", path.display()));
                 libc::ENOMEM

@@ -220,6 +220,29 @@ impl Store {
         PathBuf::from(format!("/dev/shm/uxdp-{name}"))
     }
 
+    /// What a store name given by a user means, the same in every command and in the
+    /// shim's `$UXDP_STORE`: a name without a slash is `/dev/shm/uxdp-NAME`, anything with
+    /// a slash is a path.
+    pub fn resolve(name: &std::ffi::OsStr) -> PathBuf {
+        if name.as_encoded_bytes().contains(&b'/') {
+            PathBuf::from(name)
+        } else {
+            Self::default_path(&name.to_string_lossy())
+        }
+    }
+
+    /// The store the shim uses when `$UXDP_STORE` is not set: `/dev/shm/uxdp-store`.
+    pub const SHIM_DEFAULT: &'static str = "store";
+
+    /// The store `$UXDP_STORE` names ([`Store::resolve`]), else the shim's default.
+    pub fn from_env() -> PathBuf {
+        Self::resolve(
+            std::env::var_os("UXDP_STORE")
+                .as_deref()
+                .unwrap_or(std::ffi::OsStr::new(Self::SHIM_DEFAULT)),
+        )
+    }
+
     /// Creates a new store at `path`; fails if one exists.
     pub fn create(path: &Path, opts: &StoreOptions) -> Result<Arc<Store>, StoreError> {
         let io = |source| StoreError::Io {
@@ -730,5 +753,30 @@ impl Drop for DoubleMap {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly the reservation `map_twice` made and nothing else.
         unsafe { libc::munmap(self.ptr.cast(), 2 * self.len) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+    use std::path::Path;
+
+    use super::Store;
+
+    #[test]
+    fn a_name_is_a_store_in_dev_shm_and_a_slash_makes_a_path() {
+        assert_eq!(
+            Store::resolve(OsStr::new("katran")),
+            Path::new("/dev/shm/uxdp-katran")
+        );
+        assert_eq!(
+            Store::resolve(OsStr::new("./katran")),
+            Path::new("./katran")
+        );
+        assert_eq!(Store::resolve(OsStr::new("/tmp/s")), Path::new("/tmp/s"));
+        assert_eq!(
+            Store::resolve(OsStr::new(Store::SHIM_DEFAULT)),
+            Path::new("/dev/shm/uxdp-store")
+        );
     }
 }

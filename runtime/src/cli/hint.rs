@@ -58,7 +58,7 @@ pub(crate) fn for_error(e: &anyhow::Error) -> Option<String> {
             return Some(format!(
                 "no store has been made at {}: `uxdp run` makes one (--store NAME), as does a \
                  control plane under the shim (UXDP_STORE=NAME); --store NAME or UXDP_STORE \
-                 names another",
+                 names another (a NAME is /dev/shm/uxdp-NAME, anything with a slash a path)",
                 path.display()
             ));
         }

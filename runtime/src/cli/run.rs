@@ -26,9 +26,6 @@ use super::run_report::{self, Monitor, Output, Plane};
 use super::test_run::{Inputs, PrivateStore};
 use crate::RunArgs;
 
-/// The store the shim uses when `$UXDP_STORE` is not set.
-const DEFAULT_SHIM_STORE: &str = "/dev/shm/uxdp-store";
-
 /// Where the maps live: a store of this run's own, removed at the end, or one the user
 /// named, kept.
 enum RunStore {
@@ -40,10 +37,13 @@ impl RunStore {
     fn open(path: Option<&PathBuf>) -> anyhow::Result<RunStore> {
         Ok(match path {
             None => RunStore::Private(PrivateStore::create("run")?),
-            Some(p) => RunStore::Named(
-                Store::open_or_create(p, &StoreOptions::default())
-                    .with_context(|| format!("opening the store {}", p.display()))?,
-            ),
+            Some(p) => {
+                let p = Store::resolve(p.as_os_str());
+                RunStore::Named(
+                    Store::open_or_create(&p, &StoreOptions::default())
+                        .with_context(|| format!("opening the store {}", p.display()))?,
+                )
+            }
         })
     }
 
@@ -162,9 +162,8 @@ fn prepare_object(args: &RunArgs, object: &Path) -> anyhow::Result<Prepared> {
 fn prepare_attached(args: &RunArgs, iface: &str) -> anyhow::Result<Prepared> {
     let path = args
         .store
-        .clone()
-        .or_else(|| std::env::var_os("UXDP_STORE").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_SHIM_STORE));
+        .as_deref()
+        .map_or_else(Store::from_env, |s| Store::resolve(s.as_os_str()));
     let store = RunStore::open(Some(&path))?;
     let engine = engine(args);
     let registry = Registry::with_engine(Arc::clone(store.store()), engine);

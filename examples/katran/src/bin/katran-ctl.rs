@@ -16,7 +16,8 @@ use uxdp_katran::plan::plan;
 #[derive(Parser)]
 #[command(version, about = "Control plane of uxdp's Katran-compatible balancer")]
 struct Cli {
-    /// Write into this uxdp store directly instead of through bpf().
+    /// Write into this uxdp store directly instead of through bpf(): a name
+    /// (`/dev/shm/uxdp-NAME`) or a path (anything with a slash).
     #[arg(long, global = true)]
     store: Option<PathBuf>,
     #[command(subcommand)]
@@ -52,7 +53,7 @@ fn read_config(path: &PathBuf) -> anyhow::Result<Config> {
 
 fn maps(cli: &Cli) -> anyhow::Result<Box<dyn Maps>> {
     Ok(match &cli.store {
-        Some(p) => Box::new(InStore::open(p)?),
+        Some(p) => Box::new(InStore::open(&uxdp_maps::Store::resolve(p.as_os_str()))?),
         None => Box::new(Syscalls::default()),
     })
 }

@@ -18,9 +18,6 @@ use serde_json::Value;
 use uxdp_maps::Store;
 use uxdp_maps::store::Pinned;
 
-/// The shim's store when nothing else is named: `/dev/shm/uxdp-store`.
-const DEFAULT_STORE: &str = "store";
-
 /// What every object command takes.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Common {
@@ -39,15 +36,9 @@ pub(crate) struct Common {
 impl Common {
     /// Where the store is.
     pub(crate) fn path(&self) -> PathBuf {
-        let named = self
-            .store
-            .clone()
-            .or_else(|| std::env::var("UXDP_STORE").ok())
-            .unwrap_or_else(|| DEFAULT_STORE.to_string());
-        if named.contains('/') {
-            PathBuf::from(named)
-        } else {
-            Store::default_path(&named)
+        match &self.store {
+            Some(named) => Store::resolve(named.as_ref()),
+            None => Store::from_env(),
         }
     }
 

@@ -78,7 +78,10 @@ fn port_json(slot: &PortSlot<'_>, s: &PortStats) -> Value {
 impl Plane for Dataplane<'_> {
     fn setup(&self) -> (String, Vec<String>, Map<String, Value>) {
         let (mbufs, _) = self.pool_usage();
-        let first = format!("{} worker(s), {mbufs} mbufs", self.workers());
+        let first = match self.workers_why() {
+            Some(why) => format!("{} worker(s) ({why}), {mbufs} mbufs", self.workers()),
+            None => format!("{} worker(s), {mbufs} mbufs", self.workers()),
+        };
         let mut lines = Vec::new();
         for (w, l) in self.worker_lcores().iter().enumerate() {
             lines.push(format!("  worker {w}: lcore {} (cpu {})", l.id, l.cpu));
@@ -103,6 +106,9 @@ impl Plane for Dataplane<'_> {
         let ports: Vec<Value> = self.ports().iter().map(port_identity).collect();
         fields.insert("ports".into(), json!(ports));
         fields.insert("mbufs".into(), json!(mbufs));
+        if let Some(why) = self.workers_why() {
+            fields.insert("workers_why".into(), json!(why));
+        }
         (first, lines, fields)
     }
 

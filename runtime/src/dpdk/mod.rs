@@ -106,6 +106,74 @@ pub struct PortSlot<'e> {
     pub role: Role,
 }
 
+/// `--workers N` as the user gave it: as many EAL lcores, per-CPU slots in the store and
+/// queues on every port as workers, or the reason it cannot run.
+fn check_workers(
+    workers: usize,
+    lcores: &[Lcore],
+    n_cpus: u32,
+    plan: &[(u16, Role)],
+    infos: &[PortInfo],
+) -> Result<usize, DataplaneError> {
+    if workers == 0 || workers > lcores.len() {
+        return Err(DataplaneError::Config(format!(
+            "{workers} workers need as many EAL lcores, and the EAL has {} (-l {})",
+            lcores.len(),
+            lcores
+                .iter()
+                .map(|l| l.id.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        )));
+    }
+    if workers as u64 > u64::from(n_cpus) {
+        return Err(DataplaneError::Config(format!(
+            "{workers} workers, but the store has per-CPU slots for {n_cpus}"
+        )));
+    }
+    for (&(id, _), info) in plan.iter().zip(infos) {
+        let queues = workers as u16;
+        if info.max_rx_queues < queues || info.max_tx_queues < queues {
+            return Err(DataplaneError::Config(format!(
+                "port {id} ({}, {}) takes at most {} rx / {} tx queues; {workers} workers \
+                 need {workers} of each",
+                info.name, info.driver, info.max_rx_queues, info.max_tx_queues
+            )));
+        }
+    }
+    Ok(workers)
+}
+
+/// Without `--workers`: a worker per EAL lcore, as far as every port has a receive and a
+/// transmit queue for each and the store a per-CPU slot; at least one. Also says why.
+fn default_workers(
+    lcores: &[Lcore],
+    n_cpus: u32,
+    plan: &[(u16, Role)],
+    infos: &[PortInfo],
+) -> (usize, String) {
+    let mut workers = lcores.len().max(1);
+    let mut why = format!("one per EAL lcore ({})", lcores.len());
+    for (&(id, _), info) in plan.iter().zip(infos) {
+        let queues = usize::from(info.max_rx_queues.min(info.max_tx_queues)).max(1);
+        if queues < workers {
+            workers = queues;
+            why = format!(
+                "port {id} ({}) has {} rx / {} tx queues, the EAL {} lcores",
+                info.name,
+                info.max_rx_queues,
+                info.max_tx_queues,
+                lcores.len()
+            );
+        }
+    }
+    if workers as u64 > u64::from(n_cpus) {
+        workers = n_cpus.max(1) as usize;
+        why = format!("the store has per-CPU slots for {n_cpus}");
+    }
+    (workers, why)
+}
+
 /// Started ports, their mbuf pool and the lcores to run workers on.
 #[derive(Debug)]
 pub struct Dataplane<'e> {
@@ -113,6 +181,8 @@ pub struct Dataplane<'e> {
     ports: Vec<PortSlot<'e>>,
     pool: Mempool<'e>,
     workers: usize,
+    /// Why this many workers, when the user did not say (`--workers`).
+    workers_why: Option<String>,
     lcores: Vec<Lcore>,
 }
 
@@ -126,23 +196,6 @@ impl<'e> Dataplane<'e> {
         n_cpus: u32,
     ) -> Result<Dataplane<'e>, DataplaneError> {
         let lcores = eal.lcores();
-        let workers = config.workers.unwrap_or(lcores.len());
-        if workers == 0 || workers > lcores.len() {
-            return Err(DataplaneError::Config(format!(
-                "{workers} workers need as many EAL lcores, and the EAL has {} (-l {})",
-                lcores.len(),
-                lcores
-                    .iter()
-                    .map(|l| l.id.to_string())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            )));
-        }
-        if workers as u64 > u64::from(n_cpus) {
-            return Err(DataplaneError::Config(format!(
-                "{workers} workers, but the store has per-CPU slots for {n_cpus}"
-            )));
-        }
         let ids = eal.port_ids();
         if ids.is_empty() {
             return Err(DataplaneError::Config(
@@ -203,19 +256,18 @@ impl<'e> Dataplane<'e> {
             let to_wire = if pass_ids.len() == 1 { 0 } else { i };
             (id, Role::Exception { to_wire })
         }));
-        let queues = workers as u16;
         let mut infos = Vec::new();
         for &(id, _) in &plan {
-            let info = Port::info(eal, id)?;
-            if info.max_rx_queues < queues || info.max_tx_queues < queues {
-                return Err(DataplaneError::Config(format!(
-                    "port {id} ({}, {}) takes at most {} rx / {} tx queues; {workers} workers \
-                     need {workers} of each",
-                    info.name, info.driver, info.max_rx_queues, info.max_tx_queues
-                )));
-            }
-            infos.push(info);
+            infos.push(Port::info(eal, id)?);
         }
+        let (workers, workers_why) = match config.workers {
+            Some(w) => (check_workers(w, &lcores, n_cpus, &plan, &infos)?, None),
+            None => {
+                let (w, why) = default_workers(&lcores, n_cpus, &plan, &infos);
+                (w, Some(why))
+            }
+        };
+        let queues = workers as u16;
         let mbufs = config.mbufs.unwrap_or_else(|| {
             let rings = plan.len() as u32
                 * u32::from(queues)
@@ -258,6 +310,7 @@ impl<'e> Dataplane<'e> {
             ports,
             pool,
             workers,
+            workers_why,
             lcores,
         })
     }
@@ -270,6 +323,11 @@ impl<'e> Dataplane<'e> {
     /// How many workers run.
     pub fn workers(&self) -> usize {
         self.workers
+    }
+
+    /// Why the data plane has [`Dataplane::workers`] workers, when `--workers` did not say.
+    pub fn workers_why(&self) -> Option<&str> {
+        self.workers_why.as_deref()
     }
 
     /// The lcore each worker runs on, in worker order.

@@ -9,8 +9,7 @@ use uxdp_kbpf::{MapFd, ProgFd, ProgLoad, map_type, prog_type, slot as insn, xdp_
 
 use crate::Error;
 
-/// The redirect program's name: how a later run recognises one a killed run left.
-pub const REDIRECT_PROG_NAME: &str = "uxdp_xsk_redir";
+pub use uxdp_kbpf::REDIRECT_PROG_NAME;
 
 /// `bpf_redirect_map`'s helper number.
 const BPF_FUNC_REDIRECT_MAP: i32 = 51;

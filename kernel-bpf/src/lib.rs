@@ -81,6 +81,11 @@ pub mod xdp_action {
     pub const REDIRECT: u32 = 4;
 }
 
+/// The name of uxdp's own AF_XDP redirect program in the kernel (`uxdp-io-afxdp` loads
+/// it): how a later run recognises one a killed run left, and how the shim knows to hide
+/// it from control planes, to which an interface with only it reads as having none.
+pub const REDIRECT_PROG_NAME: &str = "uxdp_xsk_redir";
+
 /// The kernel's internal `ENOTSUPP` (524), which `bpf()` passes to userspace for some
 /// commands (e.g. `lookup_and_delete` on an array).
 pub const ENOTSUPP: i32 = 524;

@@ -304,3 +304,88 @@ fn a_run_follows_the_control_plane_s_attachments_and_map_updates() {
         "{kernel}"
     );
 }
+
+/// Runs `PROGRAM ARGS` in `ns` under the shim with store `store`; its output, whatever
+/// its status.
+fn shimmed(ns: &Netns, shim: &Path, store: &Path, program: &str, args: &[&str]) -> String {
+    let o = Command::new("ip")
+        .args(["netns", "exec", &ns.0, "env"])
+        .arg(format!("LD_PRELOAD={}", shim.display()))
+        .arg(format!("UXDP_STORE={}", store.display()))
+        .arg(program)
+        .args(args)
+        .output()
+        .expect("runs");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// While a data plane serves an interface with nothing attached in the store, the kernel
+/// holds uxdp's own AF_XDP redirect program there; control planes under the shim never see
+/// it (`ip link`, xdp-loader, bpftool read the interface as having no program), and a
+/// detach there is the kernel's answer to a detach of nothing, leaving the data plane's
+/// program in place.
+#[test]
+fn control_planes_never_see_uxdp_s_own_redirect_program() {
+    common::require_root("AF_XDP on veth and namespaces");
+    let dir = Scratch::new("hidden");
+    let shim = common::shim();
+    let store = dir.path("store");
+    let dut = Netns::new("ahd");
+    let peer = Netns::new("ahp");
+    veth(&dut, "uh0", MAC_DUT, &peer, "uph0", MAC_PEER);
+    let run = UxdpRun::start_afxdp(
+        &dut.0,
+        &[
+            "--attached".into(),
+            "uh0".into(),
+            "--store".into(),
+            store.display().to_string(),
+            "--afxdp".into(),
+            "uh0".into(),
+        ],
+    );
+    let kernel = || {
+        let o = Command::new("ip")
+            .args(["-n", &dut.0, "link", "show", "uh0"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert!(kernel().contains("name uxdp_xsk_redir"), "{}", kernel());
+    let ip = shimmed(&dut, &shim, &store, "ip", &["link", "show", "uh0"]);
+    assert!(
+        !ip.contains("prog/xdp") && !ip.contains(" xdp "),
+        "ip link under the shim: {ip}"
+    );
+    let status = shimmed(&dut, &shim, &store, "xdp-loader", &["status", "uh0"]);
+    assert!(status.contains("No XDP program loaded"), "{status}");
+    let net = shimmed(
+        &dut,
+        &shim,
+        &store,
+        "bpftool",
+        &["net", "show", "dev", "uh0"],
+    );
+    assert!(!net.contains("uxdp"), "{net}");
+    let off = shimmed(
+        &dut,
+        &shim,
+        &store,
+        "ip",
+        &["link", "set", "dev", "uh0", "xdp", "off"],
+    );
+    assert!(
+        off.trim().is_empty(),
+        "a detach of nothing succeeds quietly: {off}"
+    );
+    assert!(
+        kernel().contains("name uxdp_xsk_redir"),
+        "the data plane's program stays"
+    );
+    let done = run.stop();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+}

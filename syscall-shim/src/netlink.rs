@@ -40,6 +40,8 @@ const IFLA_XDP_DRV_PROG_ID: u16 = 5;
 const IFLA_XDP_SKB_PROG_ID: u16 = 6;
 const IFLA_XDP_HW_PROG_ID: u16 = 7;
 const IFLA_XDP_EXPECTED_FD: u16 = 8;
+/// `XDP_ATTACHED_NONE`.
+const XDP_ATTACHED_NONE: u8 = 0;
 const XDP_FLAGS_UPDATE_IF_NOEXIST: u32 = 1;
 const XDP_FLAGS_SKB_MODE: u32 = 2;
 const XDP_FLAGS_DRV_MODE: u32 = 4;
@@ -318,9 +320,10 @@ fn xdp_report(mode: XdpMode, prog_id: u32) -> Vec<u8> {
 }
 
 /// A datagram from the kernel with every `RTM_NEWLINK` of an interface uxdp has a program
-/// attached to rewritten to report it; also whether it ends the exchange.
+/// attached to rewritten to report it, and of one whose only kernel program is uxdp's own
+/// AF_XDP redirect program rewritten to report none; also whether it ends the exchange.
 fn patch(datagram: &[u8]) -> (Vec<u8>, bool) {
-    let attached = match (store(), netns()) {
+    let attached: HashMap<u32, _> = match (store(), netns()) {
         (Ok(s), Ok(ns)) => s
             .xdp_attachments()
             .into_iter()
@@ -339,32 +342,93 @@ fn patch(datagram: &[u8]) -> (Vec<u8>, bool) {
         if ty == NLMSG_DONE || ty == NLMSG_ERROR || flags & NLM_F_MULTI == 0 {
             done = true;
         }
-        let found = (ty == RTM_NEWLINK && len >= NLMSG_HDRLEN + IFINFOMSG_LEN)
-            .then(|| attached.get(&u32_at(msg, NLMSG_HDRLEN + 4)))
-            .flatten();
-        match found {
-            None => out.extend_from_slice(msg),
-            Some(a) => {
-                let start = out.len();
-                out.extend_from_slice(&msg[..NLMSG_HDRLEN + IFINFOMSG_LEN]);
-                let mut attrs = &msg[NLMSG_HDRLEN + IFINFOMSG_LEN..len];
-                while attrs.len() >= 4 {
-                    let alen = usize::from(u16_at(attrs, 0)).clamp(4, attrs.len());
-                    let whole = alen.next_multiple_of(4).min(attrs.len());
-                    if u16_at(attrs, 2) & NLA_TYPE_MASK != IFLA_XDP {
-                        out.extend_from_slice(&attrs[..whole]);
-                        out.resize(out.len().next_multiple_of(4), 0);
-                    }
-                    attrs = &attrs[whole..];
-                }
-                out.extend_from_slice(&xdp_report(a.mode, a.prog_id));
-                let new_len = (out.len() - start) as u32;
-                out[start..start + 4].copy_from_slice(&new_len.to_ne_bytes());
+        let link = ty == RTM_NEWLINK && len >= NLMSG_HDRLEN + IFINFOMSG_LEN;
+        let report = if link {
+            match attached.get(&u32_at(msg, NLMSG_HDRLEN + 4)) {
+                Some(a) => Some(xdp_report(a.mode, a.prog_id)),
+                None => uxdp_redirect_shown(&msg[NLMSG_HDRLEN + IFINFOMSG_LEN..len]).then(xdp_none),
             }
+        } else {
+            None
+        };
+        match report {
+            None => out.extend_from_slice(msg),
+            Some(report) => with_xdp(&mut out, &msg[..len], &report),
         }
         rest = next;
     }
     (out, done)
+}
+
+/// Appends link message `msg` to `out` with its `IFLA_XDP` replaced by `report`.
+fn with_xdp(out: &mut Vec<u8>, msg: &[u8], report: &[u8]) {
+    let start = out.len();
+    out.extend_from_slice(&msg[..NLMSG_HDRLEN + IFINFOMSG_LEN]);
+    let mut attrs = &msg[NLMSG_HDRLEN + IFINFOMSG_LEN..];
+    while attrs.len() >= 4 {
+        let alen = usize::from(u16_at(attrs, 0)).clamp(4, attrs.len());
+        let whole = alen.next_multiple_of(4).min(attrs.len());
+        if u16_at(attrs, 2) & NLA_TYPE_MASK != IFLA_XDP {
+            out.extend_from_slice(&attrs[..whole]);
+            out.resize(out.len().next_multiple_of(4), 0);
+        }
+        attrs = &attrs[whole..];
+    }
+    out.extend_from_slice(report);
+    let new_len = (out.len() - start) as u32;
+    out[start..start + 4].copy_from_slice(&new_len.to_ne_bytes());
+}
+
+/// `IFLA_XDP` as the kernel reports an interface with no program.
+fn xdp_none() -> Vec<u8> {
+    let mut inner = Vec::new();
+    put_attr(&mut inner, IFLA_XDP_ATTACHED, &[XDP_ATTACHED_NONE]);
+    let mut out = Vec::new();
+    put_attr(&mut out, IFLA_XDP, &inner);
+    out
+}
+
+/// Whether a link's attributes report uxdp's own AF_XDP redirect program as the one XDP
+/// program attached (a data plane's, serving the interface while the store has nothing
+/// attached to it): control planes never see it, as they would not see uxdp in the
+/// kernel's place.
+fn uxdp_redirect_shown(attrs: &[u8]) -> bool {
+    let Some((_, xdp)) = attributes(attrs)
+        .into_iter()
+        .find(|(ty, _)| *ty == IFLA_XDP)
+    else {
+        return false;
+    };
+    let id = attributes(xdp)
+        .into_iter()
+        .find(|(ty, v)| *ty == IFLA_XDP_PROG_ID && v.len() >= 4)
+        .map(|(_, v)| u32_at(v, 0));
+    id.and_then(kernel_prog_name)
+        .is_some_and(|name| name == uxdp_kbpf::REDIRECT_PROG_NAME)
+}
+
+/// The name of the kernel's program `id`, asked of the kernel itself.
+fn kernel_prog_name(id: u32) -> Option<String> {
+    /// Bytes of `struct bpf_prog_info` up to the end of its name.
+    const INFO_NAME_END: usize = 80;
+    let mut by_id = [0u8; 12];
+    by_id[..4].copy_from_slice(&id.to_ne_bytes());
+    let fd = crate::interpose::kernel_bpf(crate::cmd::PROG_GET_FD_BY_ID, &mut by_id);
+    let fd = i32::try_from(fd).ok().filter(|&fd| fd >= 0)?;
+    let mut info = [0u8; INFO_NAME_END];
+    let mut get = [0u8; 16];
+    get[..4].copy_from_slice(&fd.to_ne_bytes());
+    get[4..8].copy_from_slice(&(INFO_NAME_END as u32).to_ne_bytes());
+    get[8..16].copy_from_slice(&(info.as_mut_ptr() as u64).to_ne_bytes());
+    let r = crate::interpose::kernel_bpf(crate::cmd::OBJ_GET_INFO_BY_FD, &mut get);
+    // SAFETY: closes the descriptor the kernel just gave us (not one of the store's).
+    unsafe { libc::close(fd) };
+    if r != 0 {
+        return None;
+    }
+    let name = &info[64..80];
+    let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+    Some(String::from_utf8_lossy(&name[..end]).into_owned())
 }
 
 /// What a receive on followed socket `fd` gets: `Some(datagram)` to hand out (uxdp's

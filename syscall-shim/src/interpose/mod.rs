@@ -98,6 +98,25 @@ pub unsafe extern "C" fn syscall(
     }
 }
 
+/// `bpf(cmd, attr)` answered by the kernel itself (libc's `syscall`, never the shim's
+/// own): for questions about the kernel's objects. The raw result (-1 on failure).
+pub(crate) fn kernel_bpf(cmd: i32, attr: &mut [u8]) -> c_long {
+    // SAFETY: libc's variadic `syscall` with bpf's three arguments; `attr` is ours, its
+    // length given.
+    unsafe {
+        let f: SyscallFn = std::mem::transmute(next(&NEXT_SYSCALL, c"syscall"));
+        f(
+            libc::SYS_bpf,
+            c_long::from(cmd),
+            attr.as_mut_ptr() as c_long,
+            attr.len() as c_long,
+            0,
+            0,
+            0,
+        )
+    }
+}
+
 /// `close(fd)`: forgets a store object's descriptor, then closes it.
 ///
 /// # Safety

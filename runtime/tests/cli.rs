@@ -348,3 +348,32 @@ fn a_program_the_user_names_runs_as_xdp_whatever_its_section() {
         );
     }
 }
+
+#[test]
+fn a_test_run_stopped_by_a_signal_leaves_no_store() {
+    let dir = count_object("signal");
+    let (obj, data) = (dir.join("count.o"), dir.join("pkt.bin"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_uxdp"))
+        .args([
+            "test-run",
+            obj.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ])
+        .args(["--repeat", "2000000000", "--interpret"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let store = PathBuf::from(format!("/dev/shm/uxdp-test-run-{}", child.id()));
+    // Long enough for the store to be made and the runs to start.
+    std::thread::sleep(Duration::from_millis(500));
+    let running = child.try_wait().unwrap().is_none();
+    // SAFETY: a signal to the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(running, "still running when the signal came");
+    assert!(!status.success(), "ended by the signal");
+    assert!(!store.exists(), "{} was left behind", store.display());
+}

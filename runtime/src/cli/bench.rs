@@ -40,7 +40,7 @@ pub(crate) fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let progress = super::progress::bar(engines.len() as u64, "engines");
     for engine in engines {
         // Each engine gets a fresh store, filled alike, so both start from the same maps.
-        let store = PrivateStore::create("bench")?;
+        let store = PrivateStore::unlinked("bench")?;
         let with_kernel = engine == Engine::Jit && !args.no_kernel;
         progress.set_message(if with_kernel {
             format!("{repeat} runs in {engine} and the kernel")

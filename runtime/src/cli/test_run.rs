@@ -24,13 +24,24 @@ pub(crate) struct PrivateStore {
 }
 
 impl PrivateStore {
-    /// A store at `/dev/shm/uxdp-TAG-PID`.
+    /// A store at `/dev/shm/uxdp-TAG-PID`, for other processes to find while it runs
+    /// (`uxdp stats` reads a run's maps).
     pub(crate) fn create(tag: &str) -> anyhow::Result<Self> {
         let path = PathBuf::from(format!("/dev/shm/uxdp-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_file(&path);
         let store = Store::create(&path, &StoreOptions::default())
             .with_context(|| format!("creating the store {}", path.display()))?;
         Ok(Self { path, store })
+    }
+
+    /// A store only this process uses: made at `/dev/shm/uxdp-TAG-PID` and unlinked at
+    /// once (the mapping stays), so nothing is left behind however the process ends, a
+    /// signal included.
+    pub(crate) fn unlinked(tag: &str) -> anyhow::Result<Self> {
+        let s = Self::create(tag)?;
+        std::fs::remove_file(&s.path)
+            .with_context(|| format!("unlinking the store {}", s.path.display()))?;
+        Ok(s)
     }
 }
 
@@ -157,7 +168,7 @@ pub(crate) fn run(args: &TestRunArgs) -> anyhow::Result<ExitCode> {
         &args.maps,
     )?;
 
-    let store = PrivateStore::create("test-run")?;
+    let store = PrivateStore::unlinked("test-run")?;
     let session = TestRun::new(
         &obj,
         Arc::clone(&store.store),

@@ -8,7 +8,6 @@
 //! Every other message goes to the kernel untouched.
 
 use std::collections::{HashMap, VecDeque};
-use std::os::unix::fs::MetadataExt;
 use std::sync::{Mutex, PoisonError};
 
 use uxdp_maps::store::{XdpChange, XdpMode};
@@ -91,11 +90,10 @@ pub(crate) fn duplicate(old: i32, new: i32) {
     });
 }
 
-/// The inode of this process's network namespace (attachments are per namespace).
+/// This process's network namespace, as attachments name it (its cookie: attachments are
+/// per namespace, and end with it).
 pub(crate) fn netns() -> Result<u64, Errno> {
-    std::fs::metadata("/proc/self/ns/net")
-        .map(|m| m.ino())
-        .map_err(|e| e.raw_os_error().unwrap_or(libc::EINVAL))
+    uxdp_maps::store::current_netns().map_err(|e| e.raw_os_error().unwrap_or(libc::EINVAL))
 }
 
 fn u16_at(b: &[u8], off: usize) -> u16 {

@@ -316,3 +316,37 @@ fn xdp_loader_loads_shows_and_unloads_in_uxdp() {
         "the program went with its attachment"
     );
 }
+
+/// An attachment ends with its namespace: after a namespace with an attached interface is
+/// deleted, a new namespace with the same interfaces (the same ifindexes, and here
+/// likely the same nsfs inode number) shows no program under the shim, as the kernel's
+/// would not.
+#[test]
+fn an_attachment_does_not_outlive_its_namespace() {
+    common::require_root("network namespaces");
+    let _serial = one_at_a_time();
+    let scratch = Scratch::new("attach-netns-gone");
+    let dir = &scratch.0;
+    let obj = count_verdict(dir);
+    let env = shim_env(&dir.join("store"));
+    let env = env_refs(&env);
+    let shown = |ns: &Netns| {
+        let o = ns.run(&env, Path::new("ip"), &["link", "show", "dev", "uxg0"]);
+        assert!(o.status.success(), "{}", text(&o));
+        text(&o)
+    };
+    let first = Netns::with_veth("gone", "uxg0", "uxg1");
+    let pin = "/sys/fs/bpf/uxdp_gone";
+    for args in [
+        &["prog", "load", obj.to_str().unwrap(), pin][..],
+        &["net", "attach", "xdp", "pinned", pin, "dev", "uxg0"][..],
+    ] {
+        let o = first.run(&env, Path::new("bpftool"), args);
+        assert!(o.status.success(), "bpftool {args:?}: {}", text(&o));
+    }
+    assert!(shown(&first).contains("prog/xdp"), "{}", shown(&first));
+    drop(first);
+    let second = Netns::with_veth("gone", "uxg0", "uxg1");
+    let now = shown(&second);
+    assert!(!now.contains("prog/xdp"), "a stale attachment shows: {now}");
+}

@@ -3,7 +3,7 @@
 //! A data plane follows an attachment and picks up a replacement between two bursts.
 //!
 //! An attachment's directory entry: `key_size` is the ifindex, `map_extra` the network
-//! namespace's inode, `flags` the mode, `target` the program id (swapped atomically),
+//! namespace's cookie ([`current_netns`]), `flags` the mode, `target` the program id (swapped atomically),
 //! `inner[0]` 1 for a BPF link (`BPF_LINK_CREATE`; its id is the entry's) and `inner[1]`
 //! 1 once a link is detached (defunct: it stays, attached to nothing, until its last
 //! holder goes). An attachment holds its program; a link is held by descriptors and pins
@@ -37,10 +37,41 @@ impl XdpMode {
     }
 }
 
+/// This process's network namespace as attachments name it: its cookie
+/// (`SO_NETNS_COOKIE`), unique for the namespace's life and never given to another one.
+/// (Its nsfs inode number is given again once it is gone: an attachment named by it would
+/// outlive its namespace and show on a new one's interface.)
+pub fn current_netns() -> std::io::Result<u64> {
+    // SAFETY: a plain socket call; the descriptor is closed below.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut cookie = 0u64;
+    let mut len = size_of::<u64>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cookie`, which has them.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_NETNS_COOKIE,
+            (&raw mut cookie).cast(),
+            &mut len,
+        )
+    };
+    let err = std::io::Error::last_os_error();
+    // SAFETY: closes the socket made above.
+    unsafe { libc::close(fd) };
+    if r != 0 {
+        return Err(err);
+    }
+    Ok(cookie)
+}
+
 /// A program attached to an interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct XdpAttachment {
-    /// Inode of the interface's network namespace.
+    /// The cookie of the interface's network namespace ([`current_netns`]).
     pub netns: u64,
     /// The interface.
     pub ifindex: u32,
@@ -55,7 +86,7 @@ pub struct XdpAttachment {
 /// One attach, replace or detach, with the kernel's conditions (`dev_xdp_attach`).
 #[derive(Debug, Clone, Copy)]
 pub struct XdpChange {
-    /// Inode of the interface's network namespace.
+    /// The cookie of the interface's network namespace ([`current_netns`]).
     pub netns: u64,
     /// The interface.
     pub ifindex: u32,

@@ -21,7 +21,7 @@ mod lock;
 mod pins;
 mod programs;
 
-pub use attach::{XdpAttachment, XdpChange, XdpMode, XdpRefusal};
+pub use attach::{XdpAttachment, XdpChange, XdpMode, XdpRefusal, current_netns};
 pub use btf::MAX_BTF;
 pub use holds::ObjectRef;
 pub use pins::{MAX_PIN_PATH, Pinned};

@@ -4,7 +4,6 @@
 //! puts it in the program slot, where the workers pick it up at their next round. The
 //! run holds the program it runs in the store, so a detach never pulls it away mid-run.
 
-use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -39,9 +38,8 @@ impl Follow {
         if ifindex == 0 {
             bail!("--attached {iface}: no such interface");
         }
-        let netns = std::fs::metadata("/proc/self/ns/net")
-            .context("reading this process's network namespace")?
-            .ino();
+        let netns = uxdp_maps::store::current_netns()
+            .context("reading this process's network namespace cookie")?;
         Ok(Follow {
             iface: iface.to_string(),
             netns,

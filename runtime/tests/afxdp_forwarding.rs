@@ -261,9 +261,7 @@ fn a_killed_run_leaves_a_stale_program_the_next_run_replaces() {
     let stale = xdp_prog_of(&dut, "ua0").expect("attached");
     let pid = first.pid();
     let killed = first.stop_with(libc::SIGKILL);
-    // What the killed run could not remove, the test does: its store and its counters.
-    let _ = std::fs::remove_file(format!("/dev/shm/uxdp-run-{pid}"));
-    let _ = std::fs::remove_file(format!("/run/uxdp/stats/{pid}.json"));
+    run_common::remove_leftovers(pid as u32);
     assert_eq!(killed.code, None, "killed by the signal");
     assert_eq!(
         xdp_prog_of(&dut, "ua0"),

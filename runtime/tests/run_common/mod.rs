@@ -336,11 +336,19 @@ impl Drop for UxdpRun {
         if self.child.try_wait().ok().flatten().is_none() {
             let _ = self.child.kill();
             let _ = self.child.wait();
+            remove_leftovers(self.child.id());
         }
         if let Some(d) = &self.runtime_dir {
             let _ = std::fs::remove_dir_all(d);
         }
     }
+}
+
+/// What a run killed outright could not remove itself: its private store and the
+/// counters it published for `uxdp stats`.
+pub(crate) fn remove_leftovers(pid: u32) {
+    let _ = std::fs::remove_file(format!("/dev/shm/uxdp-run-{pid}"));
+    let _ = std::fs::remove_file(format!("/run/uxdp/stats/{pid}.json"));
 }
 
 /// A counter from a summary's totals.

@@ -59,6 +59,12 @@ pub mod map_type {
     pub const BLOOM_FILTER: u32 = 30;
 }
 
+/// `BPF_F_*` map flags of `BPF_MAP_CREATE`.
+pub mod map_flags {
+    /// `BPF_F_MMAPABLE`: an array whose values a process may map.
+    pub const MMAPABLE: u32 = 1 << 10;
+}
+
 /// `BPF_PROG_TYPE_*` values for [`ProgFd::load`] (the common ones; any `u32` may be passed).
 pub mod prog_type {
     /// `BPF_PROG_TYPE_SOCKET_FILTER`.

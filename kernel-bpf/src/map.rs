@@ -450,17 +450,22 @@ impl MapFd {
         }
     }
 
-    /// Every value of an array map in key order, read `BPF_MAP_LOOKUP_BATCH` by batch
-    /// (a few system calls rather than two per element); each value is
-    /// [`MapFd::value_len`] bytes.
-    pub fn array_values(&self, max_entries: u32) -> Result<Vec<Vec<u8>>, Errno> {
+    /// Every value of an array map in key order, back to back ([`MapFd::value_len`] bytes
+    /// each): copied out of a mapping of a `BPF_F_MMAPABLE` array, else read
+    /// `BPF_MAP_LOOKUP_BATCH` by batch (a few system calls rather than two per element).
+    pub fn array_values(&self, max_entries: u32) -> Result<Vec<u8>, Errno> {
+        let info = self.info()?;
+        if info.flags & crate::map_flags::MMAPABLE != 0 {
+            return self.mapped_values(max_entries, info.value_size as usize);
+        }
         const PER_CALL: u32 = 4096;
-        let mut out = Vec::with_capacity(max_entries as usize);
+        let total = max_entries as usize * self.value_len;
+        let mut out = Vec::with_capacity(total);
         let mut keys = vec![0u8; PER_CALL as usize * self.key_size];
         let mut values = vec![0u8; PER_CALL as usize * self.value_len];
         let (mut token, mut next) = (0u32, 0u32);
         let mut first = true;
-        while out.len() < max_entries as usize {
+        while out.len() < total {
             let mut attr = BatchAttr {
                 in_batch: if first {
                     0
@@ -478,13 +483,8 @@ impl MapFd {
             // (`count` keys and values of this map's sizes, 4-byte batch tokens: an array's
             // token is its 4-byte key).
             let r = unsafe { sys_bpf(BPF_MAP_LOOKUP_BATCH, &mut attr) };
-            let got = attr.count as usize;
-            out.extend(
-                values
-                    .chunks_exact(self.value_len)
-                    .take(got)
-                    .map(<[u8]>::to_vec),
-            );
+            let got = (attr.count as usize).min(PER_CALL as usize);
+            out.extend_from_slice(&values[..got * self.value_len]);
             match r {
                 Ok(_) => {}
                 Err(e) if e.raw() == libc::ENOENT => break,
@@ -493,6 +493,42 @@ impl MapFd {
             token = next;
             first = false;
         }
+        Ok(out)
+    }
+
+    /// The values of a `BPF_F_MMAPABLE` array (each `value_size` bytes, 8-aligned in the
+    /// kernel's memory), read through a mapping of the map.
+    fn mapped_values(&self, max_entries: u32, value_size: usize) -> Result<Vec<u8>, Errno> {
+        let stride = value_size.next_multiple_of(8);
+        let used = stride * max_entries as usize;
+        let len = used.next_multiple_of(4096).max(4096);
+        // SAFETY: a read-only shared mapping of this map's descriptor, which the kernel
+        // grants for mmapable arrays; it is unmapped below and read only in between.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                self.fd.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(Errno(
+                std::io::Error::last_os_error()
+                    .raw_os_error()
+                    .unwrap_or(libc::EINVAL),
+            ));
+        }
+        // SAFETY: the mapping is `len >= used` bytes and stays mapped until munmap below.
+        let bytes = unsafe { std::slice::from_raw_parts(p.cast::<u8>(), used) };
+        let mut out = Vec::with_capacity(value_size * max_entries as usize);
+        for v in bytes.chunks_exact(stride) {
+            out.extend_from_slice(&v[..value_size]);
+        }
+        // SAFETY: unmaps the mapping made above; `bytes` is not used after.
+        unsafe { libc::munmap(p, len) };
         Ok(out)
     }
 

@@ -152,8 +152,22 @@ pub fn load_in_kernel(obj: &Object) -> Result<KernelObject, ObjectError> {
     })
 }
 
+/// Arrays above this many entries (Katran's 33-million slot rings) are made
+/// `BPF_F_MMAPABLE` in the kernel, so that a comparison reads their values through a
+/// mapping rather than a system call per batch of elements; programs see no difference.
+pub(crate) const LARGE_ARRAY: u32 = 1 << 20;
+
 fn create_map(obj: &Object, spec: &MapSpec, btf: Option<&BtfFd>) -> Result<MapFd, ObjectError> {
     let def = &spec.def;
+    let mapped = def.map_type == uxdp_maps::MapType::Array
+        && def.max_entries > LARGE_ARRAY
+        && def.spin_lock_off.is_none();
+    let flags = def.flags
+        | if mapped {
+            uxdp_kbpf::map_flags::MMAPABLE
+        } else {
+            0
+        };
     let refused = |e: uxdp_kbpf::Errno| {
         err(
             obj,
@@ -183,7 +197,7 @@ fn create_map(obj: &Object, spec: &MapSpec, btf: Option<&BtfFd>) -> Result<MapFd
             def.key_size,
             def.value_size,
             def.max_entries,
-            def.flags,
+            flags,
         )
     })
     .map_err(refused)?;

@@ -73,7 +73,11 @@ fn compare(name: &str) -> Vec<String> {
             for p in &packets {
                 let runs = run.run(&p.bytes, 1);
                 ran += usize::from(runs.uxdp.is_ok());
-                for d in runs.differences().into_iter().chain(run.map_differences()) {
+                for d in runs
+                    .differences()
+                    .into_iter()
+                    .chain(run.map_differences().differences)
+                {
                     diffs.push(format!("{name}/{prog} ({engine}) on {}: {d}", p.name));
                 }
             }

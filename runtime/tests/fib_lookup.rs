@@ -560,7 +560,11 @@ fn the_router_matches_the_kernel_on_every_route() {
         for case in cases(ifindex("r0"), ifindex("r1"), ifindex("p0")) {
             let before = last_lookup(&run);
             let runs = run.run(&case.packet, 1);
-            for d in runs.differences().into_iter().chain(run.map_differences()) {
+            for d in runs
+                .differences()
+                .into_iter()
+                .chain(run.map_differences().differences)
+            {
                 diffs.push(format!("{}: {d}", case.name));
             }
             let (rc, params) = last_lookup(&run);
@@ -578,7 +582,11 @@ fn the_router_matches_the_kernel_on_every_route() {
         // The corpus's packet set too: truncated, oversized, malformed, every protocol.
         for p in packets::all() {
             let runs = run.run(&p.bytes, 1);
-            for d in runs.differences().into_iter().chain(run.map_differences()) {
+            for d in runs
+                .differences()
+                .into_iter()
+                .chain(run.map_differences().differences)
+            {
                 diffs.push(format!("packet {}: {d}", p.name));
             }
         }

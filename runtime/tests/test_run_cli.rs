@@ -103,6 +103,39 @@ fn runs_compares_and_writes_the_packet() {
 }
 
 #[test]
+fn a_clock_reading_is_no_difference_and_a_big_array_compares_quickly() {
+    common::require_root("--vs-kernel");
+    let dir = Dir::new("clock");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/clock_and_ring.c");
+    let obj = dir.path("clock_and_ring.o");
+    common::clang(&src, &obj, true);
+    let pkt = dir.write("pkt.bin", &ipv4_frame());
+    let obj = obj.display().to_string();
+
+    let o = uxdp(&[&obj, "--data", &pkt, "--vs-kernel", "--json"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["differences"], serde_json::json!([]), "{v}");
+    let clocks = v["clock_readings"].as_array().unwrap();
+    assert_eq!(clocks.len(), 1, "{v}");
+    let line = clocks[0].as_str().unwrap();
+    assert!(
+        line.starts_with("map `seen`: key 01000000: uxdp 0100000000000000"),
+        "{line}"
+    );
+
+    // In text: "no differences", then the clock reading said as such.
+    let o = uxdp(&[&obj, "--data", &pkt, "--vs-kernel"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let s = text(&o.stdout);
+    assert!(
+        s.contains("clock reading (not a difference): map `seen`: key 01000000"),
+        "{s}"
+    );
+    assert!(s.contains("no differences"), "{s}");
+}
+
+#[test]
 fn bad_input_gets_a_clear_error() {
     let dir = Dir::new("bad");
     let obj = object(&dir);

@@ -187,7 +187,9 @@ pub(crate) fn run(args: &TestRunArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(path, &r.data).with_context(|| format!("writing {}", path.display()))?;
     }
     let mut differences = runs.differences();
-    differences.extend(session.map_differences());
+    let maps = session.map_differences();
+    differences.extend(maps.differences);
+    let clock_readings = maps.clock_readings;
 
     if args.json {
         let mut out = json!({
@@ -198,6 +200,7 @@ pub(crate) fn run(args: &TestRunArgs) -> anyhow::Result<ExitCode> {
         if let Some(k) = &runs.kernel {
             out["kernel"] = side_json(k);
             out["differences"] = json!(differences);
+            out["clock_readings"] = json!(clock_readings);
         } else {
             out["maps"] = maps_json(&session.uxdp_maps());
         }
@@ -210,6 +213,9 @@ pub(crate) fn run(args: &TestRunArgs) -> anyhow::Result<ExitCode> {
         }
         for d in &differences {
             println!("difference: {d}");
+        }
+        for c in &clock_readings {
+            println!("clock reading (not a difference): {c}");
         }
     } else {
         println!("{}", side_text(&runs.uxdp));

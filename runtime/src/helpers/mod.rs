@@ -17,6 +17,7 @@ mod packet;
 use uxdp_jit::interp::{HelperFn, HelperTable};
 
 pub use base::base_helpers;
+pub(crate) use base::clock_ns;
 pub(crate) use direct::direct_helpers;
 pub use env::Redirect;
 pub(crate) use maps::lookup_in as map_lookup;

@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use uxdp_kbpf::MapFd;
 use uxdp_maps::{Map, MapDef, MapType};
 
+use crate::kernel::LARGE_ARRAY;
+
 /// What a map holds, in a form that does not depend on where it lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Contents {
@@ -87,7 +89,7 @@ trait SyscallView {
     fn drain_ring(&self) -> Option<Vec<Vec<u8>>>;
     /// Every value of an array of `max_entries`, in key order (`None`: read it entry by
     /// entry).
-    fn array_values(&self, max_entries: u32) -> Option<Vec<Vec<u8>>>;
+    fn array_values(&self, max_entries: u32) -> Option<Vec<u8>>;
 }
 
 impl SyscallView for Map {
@@ -111,14 +113,13 @@ impl SyscallView for Map {
         self.ringbuf_consume(|r| seq.push(r.to_vec()));
         Some(seq)
     }
-    fn array_values(&self, max_entries: u32) -> Option<Vec<Vec<u8>>> {
-        let mut v = vec![0u8; self.syscall_value_size()];
-        (0..max_entries)
-            .map(|k| {
-                Map::lookup(self, &k.to_ne_bytes(), &mut v, 0).ok()?;
-                Some(v.clone())
-            })
-            .collect()
+    fn array_values(&self, max_entries: u32) -> Option<Vec<u8>> {
+        let n = self.syscall_value_size();
+        let mut out = vec![0u8; n * max_entries as usize];
+        for (k, v) in out.chunks_exact_mut(n.max(1)).enumerate() {
+            Map::lookup(self, &(k as u32).to_ne_bytes(), v, 0).ok()?;
+        }
+        Some(out)
     }
 }
 
@@ -144,28 +145,25 @@ impl SyscallView for Kernel<'_> {
     fn drain_ring(&self) -> Option<Vec<Vec<u8>>> {
         self.0.ringbuf_drain(self.1.max_entries as usize).ok()
     }
-    fn array_values(&self, max_entries: u32) -> Option<Vec<Vec<u8>>> {
+    fn array_values(&self, max_entries: u32) -> Option<Vec<u8>> {
         self.0
             .array_values(max_entries)
             .ok()
-            .filter(|v| v.len() == max_entries as usize)
+            .filter(|v| v.len() == max_entries as usize * self.0.value_len())
     }
 }
 
-/// Arrays above this many entries list only their non-zero values (Katran's 33-million
-/// slot rings would otherwise make a dump of gigabytes).
-const LARGE_ARRAY: u32 = 1 << 20;
-
-/// An array's entries, read in bulk; a large array's zero values left out (on both sides
-/// alike, so comparisons hold).
+/// An array's entries, read in bulk; the zero values of an array above [`LARGE_ARRAY`]
+/// entries left out (on both sides alike, so comparisons hold: Katran's 33-million slot
+/// rings would otherwise make a dump of gigabytes).
 fn array(map: &impl SyscallView, max_entries: u32) -> Option<BTreeMap<Vec<u8>, Vec<u8>>> {
     let values = map.array_values(max_entries)?;
     Some(
         values
-            .into_iter()
+            .chunks_exact(map.value_len().max(1))
             .enumerate()
             .filter(|(_, v)| max_entries <= LARGE_ARRAY || v.iter().any(|&b| b != 0))
-            .map(|(k, v)| ((k as u32).to_ne_bytes().to_vec(), v))
+            .map(|(k, v)| ((k as u32).to_ne_bytes().to_vec(), v.to_vec()))
             .collect(),
     )
 }
@@ -218,6 +216,90 @@ pub fn of_kernel(map: &MapFd, def: &MapDef) -> Contents {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The clocks programs read (`bpf_ktime_get_ns`, `bpf_ktime_get_boot_ns`,
+/// `bpf_ktime_get_coarse_ns`), in nanoseconds, at one moment.
+#[derive(Debug, Clone, Copy)]
+pub struct Clocks([u64; 3]);
+
+impl Clocks {
+    /// The clocks now.
+    pub fn now() -> Clocks {
+        Clocks([
+            crate::helpers::clock_ns(libc::CLOCK_MONOTONIC),
+            crate::helpers::clock_ns(libc::CLOCK_BOOTTIME),
+            crate::helpers::clock_ns(libc::CLOCK_MONOTONIC_COARSE),
+        ])
+    }
+}
+
+/// When the programs ran: a word inside this window on one of the clocks is taken as a
+/// clock reading.
+#[derive(Debug, Clone, Copy)]
+pub struct ClockWindow {
+    /// Before the first run.
+    pub from: Clocks,
+    /// After the last.
+    pub to: Clocks,
+}
+
+impl ClockWindow {
+    /// Whether `v` reads as one of the clocks during the window (a coarse clock may lag
+    /// by a tick: 10 ms of slack before the start).
+    fn holds(&self, v: u64) -> bool {
+        const SLACK: u64 = 10_000_000;
+        (0..3).any(|c| (self.from.0[c].saturating_sub(SLACK)..=self.to.0[c]).contains(&v))
+    }
+
+    /// Whether two values of the same length differ only in aligned 8-byte words that
+    /// are clock readings on both sides.
+    fn only_clocks_differ(&self, a: &[u8], b: &[u8]) -> bool {
+        if a.len() != b.len() || a == b {
+            return false;
+        }
+        let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().expect("8 bytes"));
+        let whole = a.len() / 8 * 8;
+        a[whole..] == b[whole..]
+            && a[..whole]
+                .chunks_exact(8)
+                .zip(b[..whole].chunks_exact(8))
+                .all(|(x, y)| x == y || (self.holds(word(x)) && self.holds(word(y))))
+    }
+}
+
+/// What [`differences_in`] found.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// Real differences, one line each.
+    pub differences: Vec<String>,
+    /// Values that differ only in clock readings, one line each.
+    pub clock_readings: Vec<String>,
+}
+
+/// The differences between `ours` (uxdp) and `theirs` (the kernel), with the values that
+/// differ only in clock readings the programs took during `window` set apart.
+pub fn differences_in(ours: &Contents, theirs: &Contents, window: &ClockWindow) -> Found {
+    let mut found = Found {
+        differences: differences(ours, theirs),
+        clock_readings: Vec::new(),
+    };
+    if let (Contents::Entries(a), Contents::Entries(b)) = (ours, theirs) {
+        let clock_keys: BTreeSet<&Vec<u8>> = a
+            .iter()
+            .filter(|(k, v)| b.get(*k).is_some_and(|w| window.only_clocks_differ(v, w)))
+            .map(|(k, _)| k)
+            .collect();
+        let (clocks, rest): (Vec<String>, Vec<String>) =
+            found.differences.into_iter().partition(|d| {
+                clock_keys
+                    .iter()
+                    .any(|k| d.starts_with(&format!("key {}: uxdp ", hex(k))))
+            });
+        found.differences = rest;
+        found.clock_readings = clocks;
+    }
+    found
 }
 
 /// The differences between `ours` (uxdp) and `theirs` (the kernel), one line each.
@@ -293,5 +375,35 @@ mod tests {
         let x = Contents::Slots(BTreeSet::from([vec![0], vec![1]]));
         let y = Contents::Slots(BTreeSet::from([vec![1]]));
         assert_eq!(differences(&x, &y), ["slot 00: filled only in uxdp"]);
+    }
+
+    #[test]
+    fn values_that_differ_only_in_clock_readings_are_set_apart() {
+        let from = Clocks::now();
+        let (t1, t2) = (
+            crate::helpers::clock_ns(libc::CLOCK_MONOTONIC),
+            crate::helpers::clock_ns(libc::CLOCK_MONOTONIC) + 1,
+        );
+        std::thread::sleep(std::time::Duration::from_micros(10));
+        let window = ClockWindow {
+            from,
+            to: Clocks::now(),
+        };
+        let value = |count: u64, at: u64| [count.to_ne_bytes(), at.to_ne_bytes()].concat();
+        let a = Contents::Entries(BTreeMap::from([
+            (vec![1], value(1, t1)),
+            (vec![2], value(5, t1)),
+        ]));
+        let b = Contents::Entries(BTreeMap::from([
+            (vec![1], value(1, t2)),
+            (vec![2], value(6, t2)),
+        ]));
+        let found = differences_in(&a, &b, &window);
+        assert_eq!(found.clock_readings.len(), 1, "{found:?}");
+        assert!(found.clock_readings[0].starts_with("key 01: "));
+        assert_eq!(found.differences.len(), 1, "a count differs too: {found:?}");
+        assert!(found.differences[0].starts_with("key 02: "));
+        // A value far from the window is no clock reading.
+        assert!(!window.only_clocks_differ(&value(1, 7), &value(1, 8)));
     }
 }

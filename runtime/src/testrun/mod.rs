@@ -161,6 +161,9 @@ pub struct TestRun<'o> {
     kernel: Option<KernelObject>,
     cpu: u32,
     attach: XdpAttach,
+    /// The program clocks when the session began: map values between then and the
+    /// comparison may be clock readings ([`dump::Clocks`]).
+    began: dump::Clocks,
 }
 
 impl<'o> TestRun<'o> {
@@ -197,6 +200,7 @@ impl<'o> TestRun<'o> {
             ours,
             kernel,
             cpu,
+            began: dump::Clocks::now(),
             attach: match chosen.kind {
                 ProgKind::Xdp { attach, .. } => attach,
                 ProgKind::Other => unreachable!("only XDP programs are chosen"),
@@ -401,22 +405,29 @@ impl<'o> TestRun<'o> {
     }
 
     /// Every difference between the maps of the two sides, as `map: difference` lines
-    /// (none without a kernel side). Queues, stacks and ring buffers are drained.
-    pub fn map_differences(&self) -> Vec<String> {
+    /// (none without a kernel side), and apart from them the values that differ only in
+    /// clock readings the programs took (`bpf_ktime_get_ns` and kin, which no two runs
+    /// share). Queues, stacks and ring buffers are drained.
+    pub fn map_differences(&self) -> dump::Found {
         let Some(kernel) = &self.kernel else {
-            return Vec::new();
+            return dump::Found::default();
         };
-        let mut out = Vec::new();
+        let window = dump::ClockWindow {
+            from: self.began,
+            to: dump::Clocks::now(),
+        };
+        let mut all = dump::Found::default();
         for ((spec, ours), theirs) in self.obj.maps.iter().zip(&self.ours.maps).zip(&kernel.maps) {
             let a = dump::of_uxdp(ours);
             let b = dump::of_kernel(theirs, &spec.def);
-            out.extend(
-                dump::differences(&a, &b)
-                    .into_iter()
-                    .map(|d| format!("map `{}`: {d}", spec.name)),
-            );
+            let found = dump::differences_in(&a, &b, &window);
+            let name = |d: String| format!("map `{}`: {d}", spec.name);
+            all.differences
+                .extend(found.differences.into_iter().map(name));
+            all.clock_readings
+                .extend(found.clock_readings.into_iter().map(name));
         }
-        out
+        all
     }
 }
 

@@ -14,8 +14,7 @@ use crate::attr::Errno;
 use crate::fds::{self, Object};
 
 const PAGE: u64 = 4096;
-/// `BPF_F_MMAPABLE`.
-const MMAPABLE: u32 = 1 << 10;
+use uxdp_kbpf::map_flags::MMAPABLE;
 
 type MmapFn = unsafe extern "C" fn(*mut c_void, usize, c_int, c_int, c_int, i64) -> *mut c_void;
 

@@ -1,7 +1,7 @@
 //! AF_XDP packet I/O for uxdp: interfaces and their queues, a UMEM per worker shared by
 //! that worker's XDP sockets, the tiny kernel program that redirects every received frame
-//! into an XSKMAP (loaded with uxdp's own `bpf()` layer, attached over rtnetlink), and TAP
-//! devices that hand frames to the host stack. It knows nothing of the user's program:
+//! into an XSKMAP (loaded with uxdp's own `bpf()` layer, attached over rtnetlink), and host
+//! ports: TAP devices whose frames enter the host stack as received on the interface. It knows nothing of the user's program:
 //! it moves frames, and the runtime runs programs on them in place.
 //!
 //! One [`SocketSet`] serves one queue index on every interface: its sockets share one
@@ -12,15 +12,18 @@
 
 mod attach;
 mod error;
+mod host_port;
 mod iface;
 mod netlink;
 mod packet_socket;
 mod redirect;
 mod tap;
+mod tc;
 mod xsk;
 
 pub use attach::{AttachMode, Attachment, Claim};
 pub use error::Error;
+pub use host_port::HostPort;
 pub use iface::{AttachedProg, Interface};
 pub use packet_socket::{Direction, PacketSocket};
 pub use redirect::{REDIRECT_PROG_NAME, XskRedirect};

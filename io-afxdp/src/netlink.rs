@@ -1,6 +1,7 @@
 //! rtnetlink, as much as AF_XDP set-up needs: one interface's facts (`RTM_GETLINK`) and
 //! setting or clearing its XDP program (`RTM_SETLINK` with `IFLA_XDP`), with the kernel's
-//! own explanation of a refusal (extended acks).
+//! own explanation of a refusal (extended acks); and a host port's traffic control (a
+//! clsact qdisc and a redirect filter, whose messages `tc` builds).
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -21,9 +22,14 @@ const NLMSGERR_ATTR_MSG: u16 = 1;
 const NLA_F_NESTED: u16 = 0x8000;
 const NLA_TYPE_MASK: u16 = 0x3fff;
 
+const NLM_F_EXCL: u16 = 0x200;
+const NLM_F_CREATE: u16 = 0x400;
+
 const RTM_NEWLINK: u16 = 16;
 const RTM_GETLINK: u16 = 18;
 const RTM_SETLINK: u16 = 19;
+const RTM_NEWQDISC: u16 = 36;
+const RTM_NEWTFILTER: u16 = 44;
 
 const IFLA_ADDRESS: u16 = 1;
 const IFLA_IFNAME: u16 = 3;
@@ -275,13 +281,37 @@ impl Netlink {
         }
         let mut body = ifinfomsg(ifindex).to_vec();
         put_attr(&mut body, IFLA_XDP | NLA_F_NESTED, &nested);
-        let (ty, flags, payload) = self
-            .request(RTM_SETLINK, NLM_F_ACK, &body)
+        self.acked(RTM_SETLINK, 0, &body, what)
+    }
+
+    /// Adds a clsact qdisc to device `ifindex`.
+    pub(crate) fn add_clsact(&mut self, ifindex: u32, what: &str) -> Result<(), Error> {
+        let body = crate::tc::clsact(ifindex);
+        self.acked(RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL, &body, what)
+    }
+
+    /// Adds to the clsact ingress of device `from` a filter that hands every frame to
+    /// device `to`'s receive path.
+    pub(crate) fn add_ingress_redirect(
+        &mut self,
+        from: u32,
+        to: u32,
+        what: &str,
+    ) -> Result<(), Error> {
+        let body = crate::tc::ingress_redirect(from, to);
+        self.acked(RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL, &body, what)
+    }
+
+    /// Sends request `ty` (with `flags`) and waits for the kernel's ack: its refusal, with
+    /// the kernel's own words when it gives them, is the error.
+    fn acked(&mut self, ty: u16, flags: u16, body: &[u8], what: &str) -> Result<(), Error> {
+        let (rty, rflags, payload) = self
+            .request(ty, flags | NLM_F_ACK, body)
             .map_err(|e| Error::os(what, e.raw_os_error().unwrap_or(libc::EIO)))?;
-        if ty != NLMSG_ERROR {
+        if rty != NLMSG_ERROR {
             return Err(Error::os(what, libc::EPROTO));
         }
-        match Self::error_of(flags, &payload) {
+        match Self::error_of(rflags, &payload) {
             (0, _) => Ok(()),
             (errno, Some(message)) => Err(Error::Kernel {
                 what: what.to_string(),

@@ -1,6 +1,6 @@
 //! A TAP device: frames written to it arrive in the host stack as if received on the
-//! TAP interface, and what the host sends out of that interface can be read back. uxdp
-//! hands `XDP_PASS` frames to the host this way.
+//! TAP interface. uxdp makes its own, quiet ones (no IPv6, so no addresses and nothing
+//! sent of their own) for its host ports.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
@@ -38,13 +38,12 @@ impl Ifreq {
     }
 }
 
-/// An open TAP device (non-blocking); a device uxdp created goes away with it.
+/// An open TAP device (non-blocking) uxdp created: it goes away when dropped.
 #[derive(Debug)]
 pub struct Tap {
     fd: OwnedFd,
     name: String,
     ifindex: u32,
-    created: bool,
 }
 
 /// Runs interface ioctl `req` on `r` through a throwaway socket.
@@ -65,17 +64,20 @@ fn if_ioctl(req: libc::c_ulong, r: &mut Ifreq, what: &str) -> Result<(), Error> 
 }
 
 impl Tap {
-    /// Opens TAP device `name`, creating it if there is none. A device uxdp creates
-    /// takes `mac` and `mtu` (those of the interface it stands in for) and is brought
-    /// up; an existing one is used as its owner configured it.
-    pub fn open(name: &str, mac: &[u8], mtu: u32) -> Result<Tap, Error> {
+    /// Creates TAP device `name` with `mac` and `mtu` (those of the interface it stands
+    /// in for), IPv6 off, and brings it up. A device of that name must not exist.
+    pub fn create(name: &str, mac: &[u8], mtu: u32) -> Result<Tap, Error> {
         if name.is_empty() || name.len() >= libc::IFNAMSIZ {
             return Err(Error::Refused(format!("`{name}` is not an interface name")));
         }
         let cname = std::ffi::CString::new(name)
             .map_err(|_| Error::Refused(format!("`{name}` is not an interface name")))?;
         // SAFETY: a NUL-terminated name.
-        let existed = unsafe { libc::if_nametoindex(cname.as_ptr()) } != 0;
+        if unsafe { libc::if_nametoindex(cname.as_ptr()) } != 0 {
+            return Err(Error::Refused(format!(
+                "{name}: a device of that name exists (uxdp makes this TAP device itself)"
+            )));
+        }
         // SAFETY: opening a device file with a NUL-terminated path.
         let raw = unsafe {
             libc::open(
@@ -92,15 +94,7 @@ impl Tap {
         r.set_short(IFF_TAP | IFF_NO_PI);
         // SAFETY: TUNSETIFF takes a `struct ifreq`.
         if unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF, std::ptr::from_mut(&mut r)) } != 0 {
-            let e = std::io::Error::last_os_error();
-            return Err(Error::Os {
-                what: if existed {
-                    format!("{name}: attaching to it as a TAP device (is it one, and free?)")
-                } else {
-                    format!("{name}: creating a TAP device")
-                },
-                error: e,
-            });
+            return Err(Error::last(format!("{name}: creating a TAP device")));
         }
         // SAFETY: a NUL-terminated name.
         let ifindex = unsafe { libc::if_nametoindex(cname.as_ptr()) };
@@ -108,15 +102,14 @@ impl Tap {
             fd,
             name: name.to_string(),
             ifindex,
-            created: !existed,
         };
-        if !existed {
-            tap.configure(mac, mtu)?;
-        }
+        tap.configure(mac, mtu)?;
         Ok(tap)
     }
 
-    /// Gives a new device `mac` and `mtu`, and brings it up.
+    /// Gives the new device `mac` and `mtu`, turns IPv6 off (where the kernel has it)
+    /// so that it never takes a link-local address nor sends of its own, and brings it
+    /// up.
     fn configure(&self, mac: &[u8], mtu: u32) -> Result<(), Error> {
         let name = &self.name;
         if mac.len() == 6 {
@@ -138,6 +131,13 @@ impl Tap {
                 &mut r,
                 &format!("{name}: setting its MTU"),
             )?;
+        }
+        let ipv6 = format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6");
+        if std::path::Path::new(&ipv6).exists() {
+            std::fs::write(&ipv6, "1").map_err(|e| Error::Os {
+                what: format!("{name}: turning IPv6 off ({ipv6})"),
+                error: e,
+            })?;
         }
         let mut r = Ifreq::new(name);
         if_ioctl(
@@ -164,29 +164,11 @@ impl Tap {
         self.ifindex
     }
 
-    /// Whether uxdp created it (it goes away when closed).
-    pub fn created(&self) -> bool {
-        self.created
-    }
-
     /// Hands `frame` to the host stack. False when the device would not take it (down,
     /// or its queue full).
     pub fn write(&self, frame: &[u8]) -> bool {
         // SAFETY: writes `frame.len()` initialised bytes; a TAP write is one frame.
         let n = unsafe { libc::write(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len()) };
         n == frame.len() as isize
-    }
-
-    /// A frame the host sent out of the device, into `buf`: its length, or `None` when
-    /// there is none now.
-    pub fn read(&self, buf: &mut [u8]) -> Option<usize> {
-        // SAFETY: reads at most `buf.len()` bytes into `buf`.
-        let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        (n > 0).then_some(n as usize)
-    }
-
-    /// The descriptor, to wait on.
-    pub fn raw_fd(&self) -> i32 {
-        self.fd.as_raw_fd()
     }
 }

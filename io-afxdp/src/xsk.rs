@@ -477,14 +477,13 @@ impl SocketSet {
         }
     }
 
-    /// Waits up to `timeout_ms` for a frame on any socket or for `extra` descriptors (a
-    /// TAP device's) to become readable; wakes fill rings that ask for it.
-    pub fn wait(&mut self, extra: &[i32], timeout_ms: i32) {
+    /// Waits up to `timeout_ms` for a frame on any socket; wakes fill rings that ask for
+    /// it.
+    pub fn wait(&mut self, timeout_ms: i32) {
         let mut fds: Vec<libc::pollfd> = self
             .sockets
             .iter()
             .map(|x| x.user.as_raw_fd())
-            .chain(extra.iter().copied())
             .map(|fd| libc::pollfd {
                 fd,
                 events: libc::POLLIN,

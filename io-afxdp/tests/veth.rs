@@ -122,7 +122,7 @@ fn receive(set: &mut SocketSet, n: usize, wait: Duration) -> Vec<Frame> {
     while got.len() < n && Instant::now() < deadline {
         set.receive(0, &mut got, 64);
         if got.len() < n {
-            set.wait(&[], 10);
+            set.wait(10);
         }
     }
     got

@@ -79,7 +79,7 @@ enum Command {
   uxdp run prog.o --dpdk --stats 1 -- -l 0-1 -a 0000:3b:00.0
   uxdp run prog.o --dpdk --pass-port 1 -- --no-huge --no-pci -l 0 \\
       --vdev net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap --vdev net_tap0
-  uxdp run prog.o --afxdp eth1,eth2 --queues 2 --pass-tap uxdp0,uxdp1
+  uxdp run prog.o --afxdp eth1,eth2 --queues 2
   uxdp run --attached eth1 --afxdp eth1     (what a control plane attached, via the shim)
   uxdp run balancer.o --map vip_map=vips.bin --dpdk --duration 10 --json -- ...")]
     Run(RunArgs),
@@ -237,7 +237,8 @@ struct RunArgs {
     dpdk: bool,
     /// Packet I/O through AF_XDP sockets on these interfaces: a redirect program on each
     /// hands uxdp the frames of the queues served; XDP_TX and redirects (devmap,
-    /// bpf_redirect) leave by the interfaces' sockets, XDP_PASS by --pass-tap.
+    /// bpf_redirect) leave by the interfaces' sockets; XDP_PASS enters the host's stack as
+    /// received on the interface (through a host port uxdp makes, uxdp-h<IFINDEX>).
     #[arg(long, value_name = "IFACE[,IFACE...]", value_delimiter = ',')]
     afxdp: Vec<String>,
     /// AF_XDP: queues served on each interface (0..Q), one worker each; default: every
@@ -254,16 +255,6 @@ struct RunArgs {
     /// AF_XDP: copy-mode sockets even where the driver offers zero-copy.
     #[arg(long, requires = "afxdp")]
     copy: bool,
-    /// AF_XDP: TAP device(s) for XDP_PASS frames (created if absent, with the
-    /// interface's MAC and MTU): one for all interfaces or one per interface; what the
-    /// host sends into a TAP leaves by its interface.
-    #[arg(
-        long = "pass-tap",
-        value_name = "NAME[,NAME...]",
-        value_delimiter = ',',
-        requires = "afxdp"
-    )]
-    pass_taps: Vec<String>,
     /// Workers, one per EAL lcore (worker 0 on the main lcore), each with its own queue on
     /// every port; default: every lcore the EAL has.
     #[arg(long)]

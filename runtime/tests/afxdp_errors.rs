@@ -11,7 +11,7 @@ mod run_common;
 use std::path::Path;
 use std::process::Command;
 
-use afxdp_common::{veth, xdp_prog_of};
+use afxdp_common::{ifindex, veth, xdp_prog_of};
 use common::Netns;
 use run_common::Scratch;
 
@@ -161,22 +161,21 @@ fn zero_copy_on_a_veth_and_options_of_the_other_path() {
         &["--workers", "--queues"],
     );
     refused(&s, &[], &["--afxdp", "ua0", "--", "--no-huge"], &["EAL"]);
-    refused(
-        &s,
-        &[],
-        &["--afxdp", "ua0", "--pass-tap", "t0,t1"],
-        &["2 TAP devices for 1 interfaces"],
-    );
     // A usage error, as clap reports them: exit status 2.
     let (code, err) = uxdp_in(&s.dut, &[], &s.obj, &["--afxdp", "ua0", "--mode", "hw"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("invalid value 'hw'"), "{err}");
+    // The host port's name taken by a device of someone else's: refused, theirs kept.
+    let host_port = format!("uxdp-h{}", ifindex(&s.dut, "ua0"));
+    s.dut.exec(&format!("ip tuntap add {host_port} mode tap"));
     refused(
         &s,
         &[],
-        &["--afxdp", "ua0", "--pass-tap", "ua0"],
-        &["one of the program's interfaces"],
+        &["--afxdp", "ua0"],
+        &[&host_port, "a device of that name exists"],
     );
+    assert_eq!(xdp_prog_of(&s.dut, "ua0"), None, "nothing left attached");
+    s.dut.exec(&format!("ip link del {host_port}"));
     // And after all that, a good run still works: nothing was left behind.
     let (code, err) = uxdp_in(&s.dut, &[], &s.obj, &["--afxdp", "ua0"]);
     assert_eq!(code, Some(0), "{err}");

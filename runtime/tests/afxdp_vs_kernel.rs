@@ -1,6 +1,6 @@
 //! The corpus programs over AF_XDP against the kernel: the corpus packets are sent into a
 //! veth from a peer namespace, `uxdp run --afxdp` runs each XDP program on them, and what
-//! comes out — `XDP_TX` frames back at the peer, `XDP_PASS` frames in the TAP device — is
+//! comes out — `XDP_TX` frames back at the peer, `XDP_PASS` frames at the veth's host port — is
 //! compared byte for byte with the kernel's `BPF_PROG_TEST_RUN` output for the same
 //! packets in the same order (with the veth's ifindex as `ingress_ifindex`), with the
 //! verdict counts and, at the end, every map's contents.
@@ -112,11 +112,11 @@ fn compare_program(
         store.display().to_string(),
         "--afxdp".into(),
         "ua0".into(),
-        "--pass-tap".into(),
-        "uxt0".into(),
     ];
     let mut run = UxdpRun::start_afxdp(&dut.0, &args);
-    let tap = ifindex(&dut, "uxt0");
+    // XDP_PASS frames enter the host at ua0's host port, seen there by a packet socket
+    // before they are handed on to ua0's receive path.
+    let tap = ifindex(&dut, &format!("uxdp-h{ua0}"));
     let up0 = ifindex(&peer, "up0");
     // Both captures open before the first frame is sent.
     let passed = dut.enter(move || Raw::open(tap));

@@ -17,8 +17,8 @@ use std::sync::Mutex;
 use std::sync::atomic::AtomicBool;
 
 use uxdp_io_afxdp::{
-    AttachMode, Attachment, BindMode, Claim, Interface, SocketSet, SocketStats, StatsHandle, Tap,
-    XskConfig, XskRedirect,
+    AttachMode, Attachment, BindMode, Claim, HostPort, Interface, SocketSet, SocketStats,
+    StatsHandle, XskConfig, XskRedirect,
 };
 
 use crate::dataplane::program::ProgramSlot;
@@ -39,8 +39,6 @@ pub struct AfxdpConfig {
     pub mode: Option<AttachMode>,
     /// Copy or zero-copy sockets.
     pub bind: BindMode,
-    /// TAP devices for `XDP_PASS`: one for all interfaces, or one per interface.
-    pub pass_taps: Vec<String>,
 }
 
 /// An interface in the data plane.
@@ -50,8 +48,8 @@ pub struct Port {
     pub iface: Interface,
     /// Its redirect program, attached.
     pub attachment: Attachment,
-    /// The TAP device its `XDP_PASS` frames go to (an index into the taps).
-    pub pass_to: Option<usize>,
+    /// Where its `XDP_PASS` frames enter the host's stack.
+    pub host: HostPort,
     /// Whether its sockets work in zero-copy mode.
     pub zero_copy: bool,
     stats: Vec<StatsHandle>,
@@ -68,22 +66,12 @@ impl Port {
     }
 }
 
-/// A TAP device and the interface the host's packets from it leave by.
-#[derive(Debug)]
-pub struct TapSlot {
-    /// The device.
-    pub tap: Tap,
-    /// The port the host's frames go out of (an index into the ports).
-    pub to_wire: usize,
-}
-
-/// Interfaces with their redirect programs attached, their sockets, and the TAP devices.
+/// Interfaces with their redirect programs attached, their sockets and host ports.
 #[derive(Debug)]
 pub struct Dataplane {
     // Sockets close before the programs are detached: frames then fall to the host.
     sets: Mutex<Vec<Option<SocketSet>>>,
     ports: Vec<Port>,
-    taps: Vec<TapSlot>,
 }
 
 fn refused(msg: String) -> AfxdpError {
@@ -91,7 +79,7 @@ fn refused(msg: String) -> AfxdpError {
 }
 
 impl Dataplane {
-    /// Finds the interfaces, opens the TAP devices and one socket per (interface, queue),
+    /// Finds the interfaces, makes their host ports, opens one socket per (interface, queue),
     /// and attaches the redirect programs. `n_cpus` is the store's per-CPU slot count,
     /// which must cover the workers. On failure nothing is left attached.
     pub fn start(config: &AfxdpConfig, n_cpus: u32) -> Result<Dataplane, AfxdpError> {
@@ -127,13 +115,6 @@ impl Dataplane {
                  {n_cpus}"
             )));
         }
-        if config.pass_taps.len() > 1 && config.pass_taps.len() != ifaces.len() {
-            return Err(refused(format!(
-                "{} TAP devices for {} interfaces: give one for all, or one per interface",
-                config.pass_taps.len(),
-                ifaces.len()
-            )));
-        }
         // Take every interface first: a busy or occupied one fails before anything changes.
         let mut claims = Vec::new();
         for i in &ifaces {
@@ -143,19 +124,9 @@ impl Dataplane {
         for i in &ifaces {
             redirects.push(XskRedirect::load(&i.name, i.rx_queues)?);
         }
-        let mut taps = Vec::new();
-        for (k, name) in config.pass_taps.iter().enumerate() {
-            let to_wire = if config.pass_taps.len() == 1 { 0 } else { k };
-            let wire = &ifaces[to_wire];
-            if ifaces.iter().any(|i| &i.name == name) {
-                return Err(refused(format!(
-                    "--pass-tap {name}: that is one of the program's interfaces"
-                )));
-            }
-            taps.push(TapSlot {
-                tap: Tap::open(name, &wire.mac, wire.mtu)?,
-                to_wire,
-            });
+        let mut hosts = Vec::new();
+        for i in &ifaces {
+            hosts.push(HostPort::open(i)?);
         }
         let named: Vec<(u32, String)> =
             ifaces.iter().map(|i| (i.ifindex, i.name.clone())).collect();
@@ -175,19 +146,18 @@ impl Dataplane {
         }
         let zero_copy: Vec<bool> = (0..ifaces.len()).map(|p| sets[0].zero_copy(p)).collect();
         let mut ports = Vec::new();
-        for (p, ((claim, redirect), stats)) in
-            claims.into_iter().zip(redirects).zip(stats).enumerate()
+        for (p, (((claim, redirect), stats), host)) in claims
+            .into_iter()
+            .zip(redirects)
+            .zip(stats)
+            .zip(hosts)
+            .enumerate()
         {
             let attachment = claim.attach(redirect, config.mode)?;
-            let pass_to = match taps.len() {
-                0 => None,
-                1 => Some(0),
-                _ => Some(p),
-            };
             ports.push(Port {
                 iface: ifaces[p].clone(),
                 attachment,
-                pass_to,
+                host,
                 zero_copy: zero_copy[p],
                 stats,
             });
@@ -195,18 +165,12 @@ impl Dataplane {
         Ok(Dataplane {
             sets: Mutex::new(sets.into_iter().map(Some).collect()),
             ports,
-            taps,
         })
     }
 
     /// The interfaces, in the order given.
     pub fn ports(&self) -> &[Port] {
         &self.ports
-    }
-
-    /// The TAP devices.
-    pub fn taps(&self) -> &[TapSlot] {
-        &self.taps
     }
 
     /// How many workers run: one per queue.
@@ -244,8 +208,7 @@ impl Dataplane {
                         .name(format!("uxdp-q{w}"))
                         .spawn_scoped(s, move || {
                             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                Worker::new(w, programs, &self.ports, &self.taps, set)
-                                    .run(stop, stats);
+                                Worker::new(w, programs, &self.ports, set).run(stop, stats);
                             }));
                             if r.is_err() {
                                 // The others stop too; the panic is raised again below.

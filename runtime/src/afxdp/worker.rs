@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use uxdp_io_afxdp::{CHUNK_SIZE, Frame, RX_HEADROOM, SocketSet};
 
-use super::{Port, TapSlot};
+use super::Port;
 use crate::dataplane::program::{ProgramSlot, RunClock};
 use crate::dataplane::redirect::{Destination, Redirector, Targets};
 use crate::dataplane::stats::{Counters, Stats};
@@ -21,8 +21,6 @@ const BATCH: u32 = 64;
 const SPIN_ROUNDS: u32 = 2000;
 /// Longest sleep, so a stop request is seen soon.
 const SLEEP_MS: i32 = 10;
-/// Frames read from a TAP device per round.
-const TAP_BATCH: usize = 64;
 
 /// The chunk base of UMEM address `addr`.
 fn base_of(addr: u64) -> u64 {
@@ -34,7 +32,6 @@ pub(super) struct Worker<'d> {
     index: usize,
     programs: &'d ProgramSlot,
     ports: &'d [Port],
-    taps: &'d [TapSlot],
     set: SocketSet,
     rx: Vec<Frame>,
     frags: Vec<Frag>,
@@ -49,14 +46,12 @@ impl<'d> Worker<'d> {
         index: usize,
         programs: &'d ProgramSlot,
         ports: &'d [Port],
-        taps: &'d [TapSlot],
         set: SocketSet,
     ) -> Self {
         Worker {
             index,
             programs,
             ports,
-            taps,
             set,
             rx: Vec::with_capacity(BATCH as usize),
             frags: Vec::new(),
@@ -69,11 +64,6 @@ impl<'d> Worker<'d> {
 
     /// Polls until `stop` is raised, then sends what it holds.
     pub(super) fn run(mut self, stop: &AtomicBool, stats: &Stats) {
-        let tap_fds: Vec<i32> = if self.index == 0 {
-            self.taps.iter().map(|t| t.tap.raw_fd()).collect()
-        } else {
-            Vec::new()
-        };
         let mut idle = 0;
         let programs = self.programs;
         while !stop.load(Ordering::Relaxed) {
@@ -92,9 +82,6 @@ impl<'d> Worker<'d> {
                 self.rx = rx;
             }
             self.clock.end_round(programs);
-            if self.index == 0 {
-                busy |= self.forward_host_frames();
-            }
             if busy {
                 idle = 0;
                 self.flush();
@@ -104,7 +91,7 @@ impl<'d> Worker<'d> {
                 if idle >= SPIN_ROUNDS {
                     // Sends complete and fill rings refill before the sleep.
                     self.flush();
-                    self.set.wait(&tap_fds, SLEEP_MS);
+                    self.set.wait(SLEEP_MS);
                 }
             }
         }
@@ -194,21 +181,17 @@ impl<'d> Worker<'d> {
         Some((action, moved))
     }
 
-    /// Hands frame `f` from port `p` to the host stack through the port's TAP device.
+    /// Hands frame `f` from port `p` to the host stack, as received on the port's
+    /// interface, through its host port.
     fn pass(&mut self, p: usize, f: Frame) {
-        match self.ports[p].pass_to {
-            Some(t) => {
-                let written = match self.set.chunk_mut(f.addr) {
-                    Some((chunk, off)) => self.taps[t].tap.write(&chunk[off..off + f.len as usize]),
-                    None => false,
-                };
-                if written {
-                    self.counts.sent += 1;
-                } else {
-                    self.counts.tx_failed += 1;
-                }
-            }
-            None => self.counts.pass_unrouted += 1,
+        let written = match self.set.chunk_mut(f.addr) {
+            Some((chunk, off)) => self.ports[p].host.pass(&chunk[off..off + f.len as usize]),
+            None => false,
+        };
+        if written {
+            self.counts.sent += 1;
+        } else {
+            self.counts.tx_failed += 1;
         }
         self.set.release(f.addr);
     }
@@ -274,35 +257,5 @@ impl<'d> Worker<'d> {
             }
         }
         self.set.send(q, f.addr, f.len);
-    }
-
-    /// Sends what the host stack wrote to the TAP devices out of their interfaces;
-    /// whether there was any.
-    fn forward_host_frames(&mut self) -> bool {
-        let mut any = false;
-        for t in self.taps {
-            for _ in 0..TAP_BATCH {
-                let Some(base) = self.set.alloc() else {
-                    return any;
-                };
-                let Some((chunk, _)) = self.set.chunk_mut(base) else {
-                    return any;
-                };
-                let room = &mut chunk[RX_HEADROOM..CHUNK_SIZE - TAILROOM];
-                match t.tap.read(room) {
-                    Some(n) => {
-                        any = true;
-                        self.counts.from_host += 1;
-                        self.set
-                            .send(t.to_wire, base + RX_HEADROOM as u64, n as u32);
-                    }
-                    None => {
-                        self.set.release(base);
-                        break;
-                    }
-                }
-            }
-        }
-        any
     }
 }

@@ -23,17 +23,16 @@ impl Plane for Dataplane {
             let i = &p.iface;
             let mode = p.attachment.mode().name();
             let copy = if p.zero_copy { "zero-copy" } else { "copy" };
-            let tap = p.pass_to.map(|t| self.taps()[t].tap.name().to_string());
+            let host = p.host.tap().name();
             lines.push(format!(
                 "  interface {} ({}): ifindex {}, queues 0..{}, redirect program {} in {mode} \
-                 mode, {copy} sockets{}",
+                 mode, {copy} sockets, XDP_PASS into the host's stack as received on it \
+                 (host port {host})",
                 i.name,
                 if i.driver.is_empty() { "?" } else { &i.driver },
                 i.ifindex,
                 workers - 1,
                 p.attachment.redirect().prog_id(),
-                tap.as_ref()
-                    .map_or(String::new(), |t| format!(", XDP_PASS to {t}")),
             ));
             if let Some(id) = p.attachment.replaced_stale() {
                 lines.push(format!(
@@ -51,30 +50,13 @@ impl Plane for Dataplane {
                 "zero_copy": p.zero_copy,
                 "redirect_prog_id": p.attachment.redirect().prog_id(),
                 "replaced_stale": p.attachment.replaced_stale(),
-                "pass_tap": tap,
-            }));
-        }
-        let mut taps = Vec::new();
-        for t in self.taps() {
-            let wire = &self.ports()[t.to_wire].iface.name;
-            lines.push(format!(
-                "  tap {} (ifindex {}{}): XDP_PASS frames to the host; its frames out of {wire}",
-                t.tap.name(),
-                t.tap.ifindex(),
-                if t.tap.created() { ", created" } else { "" },
-            ));
-            taps.push(json!({
-                "name": t.tap.name(),
-                "ifindex": t.tap.ifindex(),
-                "created": t.tap.created(),
-                "to_wire": wire,
+                "host_port": { "name": host, "ifindex": p.host.tap().ifindex() },
             }));
         }
         let mut fields = Map::new();
         let workers: Vec<Value> = (0..workers).map(|q| json!({ "queue": q })).collect();
         fields.insert("workers".into(), json!(workers));
         fields.insert("ports".into(), json!(ports));
-        fields.insert("taps".into(), json!(taps));
         (first, lines, fields)
     }
 
@@ -122,9 +104,7 @@ pub(crate) fn run(session: &Session<'_>) -> anyhow::Result<ExitCode> {
         bail!("arguments after `--` are the EAL's, for --dpdk; --afxdp takes none");
     }
     if args.workers.is_some() || !args.pass_ports.is_empty() || args.mbufs.is_some() {
-        bail!(
-            "--workers, --pass-port and --mbufs are for --dpdk; with --afxdp use --queues and --pass-tap"
-        );
+        bail!("--workers, --pass-port and --mbufs are for --dpdk; with --afxdp use --queues");
     }
     let config = AfxdpConfig {
         interfaces: args.afxdp.clone(),
@@ -137,7 +117,6 @@ pub(crate) fn run(session: &Session<'_>) -> anyhow::Result<ExitCode> {
         } else {
             BindMode::Auto
         },
-        pass_taps: args.pass_taps.clone(),
     };
     tracing::info!(
         "AF_XDP on {} (queues {:?}, mode {:?}, bind {:?})",

@@ -121,6 +121,21 @@ impl Netns {
         run(&v);
     }
 
+    /// Runs a command (split on whitespace) inside the namespace; its standard output.
+    pub(crate) fn output(&self, cmd: &str) -> String {
+        let o = Command::new("ip")
+            .args(["netns", "exec", &self.0])
+            .args(cmd.split_whitespace())
+            .output()
+            .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+        assert!(
+            o.status.success(),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
     /// Writes `value` to a file under `/proc/sys` inside the namespace (a minimal system
     /// may lack sysctl(8)).
     pub(crate) fn sysctl(&self, path: &str, value: &str) {

@@ -47,19 +47,20 @@ fn role_name(slot: &PortSlot<'_>) -> String {
 }
 
 /// What a port is, as the set-up line reports it.
-fn port_identity(slot: &PortSlot<'_>) -> Value {
+fn port_identity(slot: &PortSlot<'_>, all: &[PortSlot<'_>]) -> Value {
     json!({
         "port": slot.port.id(),
         "name": slot.info.name,
         "driver": slot.info.driver,
         "ifindex": slot.ifindex,
         "role": role_name(slot),
+        "stood_for_by": slot.stood_for_by.map(|e| &all[e].info.name),
     })
 }
 
 /// A port and its counters.
-fn port_json(slot: &PortSlot<'_>, s: &PortStats) -> Value {
-    let mut v = port_identity(slot);
+fn port_json(slot: &PortSlot<'_>, all: &[PortSlot<'_>], s: &PortStats) -> Value {
+    let mut v = port_identity(slot, all);
     let counters = json!({
         "rx_packets": s.rx_packets,
         "tx_packets": s.tx_packets,
@@ -87,8 +88,12 @@ impl Plane for Dataplane<'_> {
             lines.push(format!("  worker {w}: lcore {} (cpu {})", l.id, l.cpu));
         }
         for p in self.ports() {
+            let stand_in = p.stood_for_by.map_or(String::new(), |e| {
+                let tap = &self.ports()[e].info.name;
+                format!(" (its exception port {tap}'s: {tap} stands for it in the host)")
+            });
             lines.push(format!(
-                "  port {} {} ({}): ifindex {}, {}",
+                "  port {} {} ({}): ifindex {}{stand_in}, {}",
                 p.port.id(),
                 p.info.name,
                 p.info.driver,
@@ -103,7 +108,11 @@ impl Plane for Dataplane<'_> {
             .map(|l| json!({ "lcore": l.id, "cpu": l.cpu }))
             .collect();
         fields.insert("workers".into(), json!(lcores));
-        let ports: Vec<Value> = self.ports().iter().map(port_identity).collect();
+        let ports: Vec<Value> = self
+            .ports()
+            .iter()
+            .map(|p| port_identity(p, self.ports()))
+            .collect();
         fields.insert("ports".into(), json!(ports));
         fields.insert("mbufs".into(), json!(mbufs));
         if let Some(why) = self.workers_why() {
@@ -146,7 +155,7 @@ impl Plane for Dataplane<'_> {
                         s.rx_missed
                     )
                 };
-                (port_json(p, &s), line)
+                (port_json(p, self.ports(), &s), line)
             })
             .collect()
     }

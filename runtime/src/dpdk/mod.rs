@@ -10,9 +10,13 @@
 //! sends it to the exception port. Sends go out in bursts, retried a few times when the
 //! device is full and then counted as failed. Per-CPU maps see the worker index as the CPU.
 //!
-//! A port's ifindex (what `ingress_ifindex` reads and devmaps hold) is the kernel
-//! interface's own for drivers that have one (`net_tap`, `net_af_packet`, `net_af_xdp`),
-//! else [`IFINDEX_BASE`] plus the port id.
+//! A port's ifindex (what `ingress_ifindex` reads and devmaps hold) is, for a program port
+//! with an exception port of its own that is a kernel interface (a `net_tap`), that
+//! interface's: the TAP stands for the port in the host (its addresses, routes and
+//! neighbours, what `bpf_fib_lookup` answers), so the host's ifindex means the port both
+//! ways, and a fib router works from a cold start. Otherwise it is the kernel interface's
+//! own for drivers that have one (`net_tap`, `net_af_packet`, `net_af_xdp`), else
+//! [`IFINDEX_BASE`] plus the port id.
 
 mod worker;
 
@@ -102,8 +106,31 @@ pub struct PortSlot<'e> {
     pub info: PortInfo,
     /// Its ifindex for programs and devmaps.
     pub ifindex: u32,
+    /// The exception port standing for it in the host, whose ifindex it took (an index
+    /// into the ports).
+    pub stood_for_by: Option<usize>,
     /// What it does.
     pub role: Role,
+}
+
+/// For each port of `plan`, the exception port standing for it in the host and that
+/// port's kernel ifindex: a program port's own exception port (one per program port, or
+/// the only one for the only program port) when it is a kernel interface.
+fn stand_ins(plan: &[(u16, Role)], infos: &[PortInfo]) -> Vec<Option<(usize, u32)>> {
+    let programs = plan
+        .iter()
+        .filter(|(_, r)| matches!(r, Role::Program { .. }))
+        .count();
+    let exceptions = plan.len() - programs;
+    plan.iter()
+        .map(|(_, role)| match *role {
+            Role::Program { pass_to: Some(e) } if exceptions == programs => {
+                let tap = infos[e].if_index;
+                (tap != 0).then_some((e, tap))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// `--workers N` as the user gave it: as many EAL lcores, per-CPU slots in the store and
@@ -291,19 +318,21 @@ impl<'e> Dataplane<'e> {
             rx_ring: config.rx_ring,
             tx_ring: config.tx_ring,
         };
+        let stand_ins = stand_ins(&plan, &infos);
         let mut ports = Vec::new();
-        for ((id, role), info) in plan.into_iter().zip(infos) {
+        for (((id, role), info), stood_for_by) in plan.into_iter().zip(infos).zip(stand_ins) {
             let port = Port::start(eal, id, port_config, &pool)?;
-            let ifindex = if info.if_index != 0 {
-                info.if_index
-            } else {
-                IFINDEX_BASE + u32::from(id)
+            let ifindex = match stood_for_by {
+                Some((_, tap_ifindex)) => tap_ifindex,
+                None if info.if_index != 0 => info.if_index,
+                None => IFINDEX_BASE + u32::from(id),
             };
             ports.push(PortSlot {
                 port,
                 info,
                 ifindex,
                 role,
+                stood_for_by: stood_for_by.map(|(e, _)| e),
             });
         }
         Ok(Dataplane {

@@ -220,9 +220,14 @@ impl<'d, 'e> Worker<'d, 'e> {
         }
     }
 
-    /// Sends `m` out of the port with `d`'s ifindex, through `d`'s devmap program first.
+    /// Sends `m` out of the program port with `d`'s ifindex, through `d`'s devmap program
+    /// first.
     fn deliver(&mut self, mut m: Mbuf, d: Destination, rx: RxInfo) {
-        let Some(q) = self.ports.iter().position(|s| s.ifindex == d.ifindex) else {
+        let Some(q) = self
+            .ports
+            .iter()
+            .position(|s| s.ifindex == d.ifindex && matches!(s.role, Role::Program { .. }))
+        else {
             self.counts.redirect_failed += 1;
             return self.drop(m);
         };

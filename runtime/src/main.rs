@@ -80,7 +80,8 @@ enum Command {
   uxdp run prog.o --dpdk --pass-port 1 -- --no-huge --no-pci -l 0 \\
       --vdev net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap --vdev net_tap0
   uxdp run prog.o --afxdp eth1,eth2 --queues 2
-  uxdp run --attached eth1 --afxdp eth1     (what a control plane attached, via the shim)
+  uxdp run --attached eth1,eth2 --afxdp eth1,eth2   (what a control plane attached to
+                                                     each, via the shim)
   uxdp run balancer.o --map vip_map=vips.bin --dpdk --duration 10 --json -- ...")]
     Run(RunArgs),
     /// Verify an object's XDP programs as uxdp does before running them, printing each
@@ -218,12 +219,20 @@ struct RunArgs {
     /// The object (clang -target bpf output).
     #[arg(required_unless_present = "attached")]
     object: Option<PathBuf>,
-    /// Run what a control plane attached to IFACE in the store (through the shim: `ip
-    /// link set`, `bpftool net attach`, `xdp-loader load`, `bpf_xdp_attach`), and switch
-    /// when it attaches another; with nothing attached, packets pass. The store is
-    /// --store, else $UXDP_STORE, else the shim's default /dev/shm/uxdp-store.
-    #[arg(long, value_name = "IFACE", conflicts_with_all = ["object", "prog", "maps"])]
-    attached: Option<String>,
+    /// Run on each interface what a control plane attached to it in the store (through
+    /// the shim: `ip link set`, `bpftool net attach`, `xdp-loader load`,
+    /// `bpf_xdp_attach`), and switch that interface when it attaches another; with
+    /// nothing attached, packets pass. Over AF_XDP, name every --afxdp interface; over
+    /// DPDK, one interface's program runs on every port, several name the ports by
+    /// their kernel interfaces. The store is --store, else $UXDP_STORE, else the shim's
+    /// default /dev/shm/uxdp-store.
+    #[arg(
+        long,
+        value_name = "IFACE[,IFACE...]",
+        value_delimiter = ',',
+        conflicts_with_all = ["object", "prog", "maps"]
+    )]
+    attached: Vec<String>,
     /// The program to run: a function name, or a section holding one program (default:
     /// the first XDP program).
     #[arg(long)]

@@ -6,7 +6,10 @@
 //! decides the very next
 //! frame's verdict; a replacement attached while frames stream in switches cleanly (every
 //! frame answered, all by the old program until the first by the new one); a detach
-//! leaves frames passing. Needs root, clang-14 and bpftool; it does not skip.
+//! leaves frames passing. With `--attached ua,ub --afxdp ua,ub`, two different programs
+//! attached to the two interfaces each run on their own interface's frames, count in their
+//! own maps and redirect between the interfaces, and a replacement on one switches that
+//! one only. Needs root, clang-14 and bpftool; it does not skip.
 
 mod afxdp_common;
 mod common;
@@ -388,4 +391,168 @@ fn control_planes_never_see_uxdp_s_own_redirect_program() {
     );
     let done = run.stop();
     assert_eq!(done.code, Some(0), "{}", done.stderr);
+}
+
+/// `bpftool map lookup` of key 0 in the pinned map `map`: its value, as a number.
+fn lookup0(s: &dyn Fn(&[&str]) -> String, map: &str) -> u64 {
+    let text = s(&[
+        "-j", "map", "lookup", "pinned", map, "key", "0", "0", "0", "0",
+    ]);
+    let v: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{text}: {e}"));
+    v["formatted"]["value"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{text}"))
+}
+
+#[test]
+fn each_interface_runs_the_program_attached_to_it() {
+    common::require_root("AF_XDP on veth and namespaces");
+    let dir = Scratch::new("attached2");
+    let shim = common::shim();
+    let store = dir.path("store");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/count_and_redirect.c");
+    let (as_is, swapping) = (dir.path("as_is.o"), dir.path("swapping.o"));
+    common::clang(&src, &as_is, true);
+    common::clang_with(&src, &swapping, true, &["-DSWAP"]);
+    let fwd = dir.path("dpdk_forward.o");
+    common::clang(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/dpdk_forward.c"),
+        &fwd,
+        true,
+    );
+    let dut = Netns::new("at2d");
+    let peer = Netns::new("at2p");
+    veth(&dut, "ua", MAC_DUT, &peer, "pa", MAC_PEER);
+    veth(
+        &dut,
+        "ub",
+        [0x02, 0xd0, 0, 0, 0, 5],
+        &peer,
+        "pb",
+        [0x02, 0xee, 0, 0, 0, 6],
+    );
+    let store_arg = store.display().to_string();
+    let uxdp_args = |attached: &str| -> Vec<String> {
+        [
+            "--attached",
+            attached,
+            "--store",
+            &store_arg,
+            "--afxdp",
+            "ua,ub",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+
+    // One interface followed of two: refused, rather than its program on both.
+    let o = Command::new("ip")
+        .args(["netns", "exec", &dut.0, env!("CARGO_BIN_EXE_uxdp"), "run"])
+        .args(uxdp_args("ua"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("--afxdp ub: not in --attached ua"), "{err}");
+
+    let mut run = UxdpRun::start_afxdp(&dut.0, &uxdp_args("ua,ub"));
+    let (ua, ub) = (ifindex(&dut, "ua"), ifindex(&dut, "ub"));
+    let s = |args: &[&str]| bpftool(&dut, &shim, &store, args);
+    for (obj, name, to, dev) in [(&as_is, "a", ub, "ua"), (&swapping, "b", ua, "ub")] {
+        let (pin, maps) = (
+            format!("/sys/fs/bpf/{name}"),
+            format!("/sys/fs/bpf/{name}m"),
+        );
+        s(&[
+            "prog",
+            "load",
+            obj.to_str().unwrap(),
+            &pin,
+            "pinmaps",
+            &maps,
+        ]);
+        let to: Vec<String> = to.to_le_bytes().map(|b| b.to_string()).to_vec();
+        let mut update = vec!["map", "update", "pinned"];
+        let out = format!("{maps}/out");
+        update.extend([out.as_str(), "key", "0", "0", "0", "0", "value"]);
+        update.extend(to.iter().map(String::as_str));
+        s(&update);
+        s(&["net", "attach", "xdp", "pinned", &pin, "dev", dev]);
+        next_switch(&mut run);
+    }
+
+    let (pa, pb) = (ifindex(&peer, "pa"), ifindex(&peer, "pb"));
+    // Frames into `from` (in the peer), collected at `to`.
+    let across = |from: u32, to: u32, frames: Vec<Vec<u8>>| {
+        spawn_in(&peer, move || {
+            let (tx, rx) = (Raw::open(from), Raw::open(to));
+            for f in &frames {
+                tx.send(f);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            rx.collect(frames.len(), Duration::from_secs(2))
+        })
+        .join()
+        .unwrap()
+    };
+    let frames = |n: u8| -> Vec<Vec<u8>> {
+        (0..n)
+            .map(|i| udp_frame(MAC_DUT, MAC_PEER, 9, i, 60))
+            .collect()
+    };
+    assert_eq!(
+        across(pa, pb, frames(5)),
+        frames(5),
+        "ua's program: to ub, as is"
+    );
+    let swapped_back: Vec<Vec<u8>> = frames(3).iter().map(|f| swapped(f)).collect();
+    assert_eq!(
+        across(pb, pa, frames(3)),
+        swapped_back,
+        "ub's program: to ua, swapped"
+    );
+    assert_eq!(
+        lookup0(&s, "/sys/fs/bpf/am/hits"),
+        5,
+        "ua's frames, in ua's program's map"
+    );
+    assert_eq!(
+        lookup0(&s, "/sys/fs/bpf/bm/hits"),
+        3,
+        "ub's frames, in ub's program's map"
+    );
+
+    // Another program attached to ub: ub switches, ua keeps its own.
+    s(&["prog", "load", fwd.to_str().unwrap(), "/sys/fs/bpf/fwd"]);
+    s(&[
+        "net",
+        "attach",
+        "xdp",
+        "pinned",
+        "/sys/fs/bpf/fwd",
+        "dev",
+        "ub",
+        "overwrite",
+    ]);
+    let line: Value = run.wait_for("ub's switch", Duration::from_secs(20), |v| {
+        v["type"] == "switch"
+    });
+    assert_eq!(line["interface"], "ub", "{line}");
+    assert_eq!(line["program"], "forward", "{line}");
+    assert_eq!(
+        across(pa, pb, frames(4)),
+        frames(4),
+        "ua still runs its own program"
+    );
+    assert_eq!(lookup0(&s, "/sys/fs/bpf/am/hits"), 9);
+    assert_eq!(
+        lookup0(&s, "/sys/fs/bpf/bm/hits"),
+        3,
+        "ub's old program no longer runs"
+    );
+    let done = run.stop();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let sum = done.summary();
+    assert_eq!(total(sum, "XDP_REDIRECT"), 5 + 3 + 4, "{sum}");
+    assert_eq!(total(sum, "redirect_failed"), 0, "{sum}");
 }

@@ -21,7 +21,7 @@ use uxdp_io_afxdp::{
     StatsHandle, XskConfig, XskRedirect,
 };
 
-use crate::dataplane::program::ProgramSlot;
+use crate::dataplane::program::Programs;
 use crate::dataplane::stats::Stats;
 use worker::Worker;
 
@@ -181,13 +181,13 @@ impl Dataplane {
             .len()
     }
 
-    /// Runs the program in `programs` (as it is replaced) on every queue until `stop` is
-    /// raised, counting into `stats` (made for
+    /// Runs each interface's program in `programs` (as it is replaced) on every queue
+    /// until `stop` is raised, counting into `stats` (made for
     /// [`Dataplane::workers`] workers), one thread per worker. Returns once every worker
     /// has sent what it held; a worker's panic is raised again here.
     pub fn run(
         &self,
-        programs: &ProgramSlot,
+        programs: &Programs,
         stop: &AtomicBool,
         stats: &Stats,
     ) -> Result<(), AfxdpError> {

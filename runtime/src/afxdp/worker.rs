@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use uxdp_io_afxdp::{CHUNK_SIZE, Frame, RX_HEADROOM, SocketSet};
 
 use super::Port;
-use crate::dataplane::program::{ProgramSlot, RunClock};
+use crate::dataplane::program::{ProgramSlot, Programs, RunClock};
 use crate::dataplane::redirect::{Destination, Redirector, Targets};
 use crate::dataplane::stats::{Counters, Stats};
 use crate::helpers::Redirect;
@@ -30,7 +30,9 @@ fn base_of(addr: u64) -> u64 {
 /// A worker: its sockets (queue `index` of every port, in port order) and counts.
 pub(super) struct Worker<'d> {
     index: usize,
-    programs: &'d ProgramSlot,
+    programs: &'d Programs,
+    /// Per port: the slot of its program.
+    slots: Vec<&'d ProgramSlot>,
     ports: &'d [Port],
     set: SocketSet,
     rx: Vec<Frame>,
@@ -44,13 +46,14 @@ pub(super) struct Worker<'d> {
 impl<'d> Worker<'d> {
     pub(super) fn new(
         index: usize,
-        programs: &'d ProgramSlot,
+        programs: &'d Programs,
         ports: &'d [Port],
         set: SocketSet,
     ) -> Self {
         Worker {
             index,
             programs,
+            slots: ports.iter().map(|p| programs.of(p.iface.ifindex)).collect(),
             ports,
             set,
             rx: Vec::with_capacity(BATCH as usize),
@@ -65,13 +68,14 @@ impl<'d> Worker<'d> {
     /// Polls until `stop` is raised, then sends what it holds.
     pub(super) fn run(mut self, stop: &AtomicBool, stats: &Stats) {
         let mut idle = 0;
-        let programs = self.programs;
         while !stop.load(Ordering::Relaxed) {
             let mut busy = false;
-            // One program for the whole round: a replacement takes effect at the next.
-            let current = programs.current();
-            self.clock.begin_round(current.as_deref(), programs);
             for p in 0..self.ports.len() {
+                // One program for the port's whole batch: a replacement takes effect at
+                // the next.
+                let slot = self.slots[p];
+                let current = slot.current();
+                self.clock.begin_round(current.as_deref(), slot);
                 let mut rx = std::mem::take(&mut self.rx);
                 if self.set.receive(p, &mut rx, BATCH) > 0 {
                     busy = true;
@@ -80,8 +84,8 @@ impl<'d> Worker<'d> {
                     }
                 }
                 self.rx = rx;
+                self.clock.end_round(slot);
             }
-            self.clock.end_round(programs);
             if busy {
                 idle = 0;
                 self.flush();

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, anyhow, bail};
-use uxdp::dataplane::program::ProgramSlot;
+use uxdp::dataplane::program::{ProgramSlot, Programs};
 use uxdp::dataplane::stats::Stats;
 use uxdp::engine::Engine;
 use uxdp::load::{LoadedObject, load_object};
@@ -61,10 +61,10 @@ pub(crate) struct Prepared {
     pub(crate) object: String,
     /// Interpreter or JIT.
     pub(crate) engine: Engine,
-    /// The program the workers run (replaced as an attachment changes).
-    pub(crate) programs: ProgramSlot,
-    /// The attachment followed, for `--attached`.
-    pub(crate) follow: Option<Follow>,
+    /// The programs the workers run (replaced as an attachment changes).
+    pub(crate) programs: Programs,
+    /// The attachments followed, for `--attached`.
+    pub(crate) follows: Vec<Follow>,
     /// Faults of the programs the run has replaced.
     pub(crate) retired_faults: AtomicU64,
     _loaded: Option<LoadedObject>,
@@ -85,8 +85,44 @@ impl Prepared {
 
     /// Runs ended by a run-time check, over every program the run has had.
     pub(crate) fn faults(&self) -> u64 {
-        let now = self.programs.current().as_ref().map_or(0, |p| p.faults());
-        self.retired_faults.load(Ordering::Relaxed) + now
+        self.retired_faults.load(Ordering::Relaxed) + self.programs.faults()
+    }
+}
+
+impl Prepared {
+    /// The programs running now, by name: `NAME`, or `IFACE: NAME, ...` for a slot per
+    /// interface.
+    fn program_names(&self) -> String {
+        let named: Vec<String> = self
+            .programs
+            .slots()
+            .map(|(ifindex, slot)| {
+                let name = slot.current().as_ref().map_or_else(
+                    || "(none attached yet)".to_string(),
+                    |p| p.name().to_string(),
+                );
+                match self.follows.iter().find(|f| Some(f.ifindex()) == ifindex) {
+                    Some(f) if ifindex.is_some() => format!("{}: {name}", f.iface()),
+                    _ => name,
+                }
+            })
+            .collect();
+        named.join(", ")
+    }
+
+    /// The maps of the programs running now, by name and id, each once.
+    fn program_maps(&self) -> Vec<(String, u32)> {
+        let mut maps: Vec<(String, u32)> = Vec::new();
+        for (_, slot) in self.programs.slots() {
+            if let Some(p) = slot.current().as_ref() {
+                for m in p.maps() {
+                    if !maps.iter().any(|(_, id)| *id == m.id()) {
+                        maps.push((m.def().name.clone(), m.id()));
+                    }
+                }
+            }
+        }
+        maps
     }
 }
 
@@ -101,10 +137,10 @@ fn engine(args: &RunArgs) -> Engine {
 /// Loads the object's program, or the program attached to the interface, and fills the
 /// maps the user gave files for.
 fn prepare(args: &RunArgs) -> anyhow::Result<Prepared> {
-    match (&args.object, &args.attached) {
-        (_, Some(iface)) => prepare_attached(args, iface),
-        (Some(object), None) => prepare_object(args, object),
-        (None, None) => bail!("give an object, or --attached IFACE"),
+    match (&args.object, args.attached.as_slice()) {
+        (_, [_, ..]) => prepare_attached(args, &args.attached),
+        (Some(object), []) => prepare_object(args, object),
+        (None, []) => bail!("give an object, or --attached IFACE"),
     }
 }
 
@@ -151,15 +187,15 @@ fn prepare_object(args: &RunArgs, object: &Path) -> anyhow::Result<Prepared> {
     Ok(Prepared {
         object: obj.name.clone(),
         engine,
-        programs: ProgramSlot::new(Arc::clone(prog)),
-        follow: None,
+        programs: Programs::shared(ProgramSlot::new(Arc::clone(prog))),
+        follows: Vec::new(),
         retired_faults: AtomicU64::new(0),
         _loaded: Some(loaded),
         store,
     })
 }
 
-fn prepare_attached(args: &RunArgs, iface: &str) -> anyhow::Result<Prepared> {
+fn prepare_attached(args: &RunArgs, ifaces: &[String]) -> anyhow::Result<Prepared> {
     let path = args
         .store
         .as_deref()
@@ -167,14 +203,29 @@ fn prepare_attached(args: &RunArgs, iface: &str) -> anyhow::Result<Prepared> {
     let store = RunStore::open(Some(&path))?;
     let engine = engine(args);
     let registry = Registry::with_engine(Arc::clone(store.store()), engine);
-    let follow = Follow::new(iface, Arc::clone(&registry))?;
-    let programs = ProgramSlot::empty(registry);
-    follow.start(&programs)?;
+    let mut follows = Vec::new();
+    for iface in ifaces {
+        if follows.iter().any(|f: &Follow| f.iface() == iface) {
+            bail!("--attached {iface}: the same interface twice");
+        }
+        follows.push(Follow::new(iface, Arc::clone(&registry))?);
+    }
+    // One interface's program may run on every port (DPDK); several, each on its own.
+    let programs = match follows.as_slice() {
+        [_] => Programs::shared(ProgramSlot::empty(Arc::clone(&registry))),
+        _ => {
+            let ifindexes: Vec<u32> = follows.iter().map(Follow::ifindex).collect();
+            Programs::per_interface(&ifindexes, &registry)
+        }
+    };
+    for f in &follows {
+        f.start(programs.of(f.ifindex()))?;
+    }
     Ok(Prepared {
-        object: format!("attached to {iface} in {}", path.display()),
+        object: format!("attached to {} in {}", ifaces.join(","), path.display()),
         engine,
         programs,
-        follow: Some(follow),
+        follows,
         retired_faults: AtomicU64::new(0),
         _loaded: None,
         store,
@@ -212,27 +263,13 @@ impl Session<'_> {
         workers: usize,
         work: impl FnOnce(&Stats) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        let name = self.prepared.programs.current().as_ref().map_or_else(
-            || "(none attached yet)".to_string(),
-            |p| p.name().to_string(),
-        );
+        let name = self.prepared.program_names();
         self.out
             .setup(&self.prepared.object, &name, self.prepared.engine, plane);
         let stats = Stats::new(workers);
         let finished = AtomicBool::new(false);
         let started = Instant::now();
-        let maps: Vec<(String, u32)> = self
-            .prepared
-            .programs
-            .current()
-            .as_ref()
-            .map(|p| {
-                p.maps()
-                    .iter()
-                    .map(|m| (m.def().name.clone(), m.id()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let maps = self.prepared.program_maps();
         let published = super::stats::Published::new(
             &self.prepared.object,
             &name,
@@ -256,10 +293,11 @@ impl Session<'_> {
                 }
                 .watch();
             });
-            if let Some(follow) = &self.prepared.follow {
+            if !self.prepared.follows.is_empty() {
                 s.spawn(|| {
                     run_report::restore_affinity(self.affinity.as_ref());
-                    follow.watch(
+                    super::run_attached::watch(
+                        &self.prepared.follows,
                         &self.prepared.programs,
                         &self.prepared.retired_faults,
                         &self.out,

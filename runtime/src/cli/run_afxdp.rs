@@ -10,6 +10,7 @@ use uxdp::afxdp::{AfxdpConfig, Dataplane};
 use uxdp_io_afxdp::BindMode;
 
 use super::run::Session;
+use super::run_attached::Follow;
 use super::run_report::Plane;
 use crate::XdpMode;
 
@@ -97,6 +98,33 @@ impl Plane for Dataplane {
     }
 }
 
+/// With `--attached`, every interface runs what is attached to it, as in the kernel: each
+/// `--afxdp` interface must be followed, and each followed one served.
+fn check_attached(interfaces: &[String], follows: &[Follow]) -> anyhow::Result<()> {
+    if follows.is_empty() {
+        return Ok(());
+    }
+    let followed: Vec<&str> = follows.iter().map(Follow::iface).collect();
+    if let Some(i) = interfaces.iter().find(|i| !followed.contains(&i.as_str())) {
+        bail!(
+            "--afxdp {i}: not in --attached {}: each interface runs what is attached to it \
+             (--attached {})",
+            followed.join(","),
+            interfaces.join(",")
+        );
+    }
+    if let Some(f) = followed
+        .iter()
+        .find(|f| !interfaces.iter().any(|i| i == *f))
+    {
+        bail!(
+            "--attached {f}: not one of --afxdp's interfaces ({})",
+            interfaces.join(",")
+        );
+    }
+    Ok(())
+}
+
 /// Runs `uxdp run --afxdp`.
 pub(crate) fn run(session: &Session<'_>) -> anyhow::Result<ExitCode> {
     let args = session.args;
@@ -106,6 +134,7 @@ pub(crate) fn run(session: &Session<'_>) -> anyhow::Result<ExitCode> {
     if args.workers.is_some() || !args.pass_ports.is_empty() || args.mbufs.is_some() {
         bail!("--workers, --pass-port and --mbufs are for --dpdk; with --afxdp use --queues");
     }
+    check_attached(&args.afxdp, &session.prepared.follows)?;
     let config = AfxdpConfig {
         interfaces: args.afxdp.clone(),
         queues: args.queues,

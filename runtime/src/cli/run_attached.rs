@@ -1,15 +1,16 @@
-//! `uxdp run --attached IFACE`: the program a control plane attached to IFACE through
-//! the shim, followed. A watcher notices a change with one load of the store's
-//! attachment generation, loads and compiles the new program off the packet path, and
-//! puts it in the program slot, where the workers pick it up at their next round. The
-//! run holds the program it runs in the store, so a detach never pulls it away mid-run.
+//! `uxdp run --attached IFACE[,IFACE...]`: the program a control plane attached to each
+//! interface through the shim, followed. A watcher notices a change with one load of the
+//! store's attachment generation, loads and compiles the new program off the packet path,
+//! and puts it in that interface's program slot, where the workers pick it up at their
+//! next batch; the other interfaces keep theirs. The run holds the programs it runs in
+//! the store, so a detach never pulls one away mid-run.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use uxdp::dataplane::program::ProgramSlot;
+use uxdp::dataplane::program::{ProgramSlot, Programs};
 use uxdp::stored::load_stored;
 use uxdp::xdp::{Registry, XdpProgram};
 use uxdp_maps::store::ObjectRef;
@@ -49,6 +50,16 @@ impl Follow {
         })
     }
 
+    /// The interface's name.
+    pub(crate) fn iface(&self) -> &str {
+        &self.iface
+    }
+
+    /// The interface's ifindex.
+    pub(crate) fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
     /// The id of the program attached now, if any.
     fn attached(&self) -> Option<u32> {
         self.registry
@@ -79,27 +90,6 @@ impl Follow {
         Ok(())
     }
 
-    /// Follows the attachment until `done` says so, switching `slot` to each program
-    /// attached (faults of the programs replaced are added to `retired`).
-    pub(crate) fn watch(
-        &self,
-        slot: &ProgramSlot,
-        retired: &AtomicU64,
-        out: &Output,
-        done: &dyn Fn() -> bool,
-    ) {
-        let store = self.registry.store();
-        let mut seen = None;
-        while !done() {
-            let generation = store.xdp_generation();
-            if seen != Some(generation) {
-                seen = Some(generation);
-                self.switch(slot, retired, out);
-            }
-            std::thread::sleep(POLL);
-        }
-    }
-
     /// Puts the attached program in `slot` if it is not there already.
     fn switch(&self, slot: &ProgramSlot, retired: &AtomicU64, out: &Output) {
         let now = self.attached();
@@ -125,6 +115,30 @@ impl Follow {
         self.running
             .store(u64::from(now.unwrap_or(0)), Ordering::Relaxed);
         out.switched(&self.iface, now.zip(report.as_deref()));
+    }
+}
+
+/// Follows every attachment in `follows` until `done` says so, switching each
+/// interface's slot in `programs` to each program attached to it (faults of the programs
+/// replaced are added to `retired`).
+pub(crate) fn watch(
+    follows: &[Follow],
+    programs: &Programs,
+    retired: &AtomicU64,
+    out: &Output,
+    done: &dyn Fn() -> bool,
+) {
+    let store = programs.registry().store();
+    let mut seen = None;
+    while !done() {
+        let generation = store.xdp_generation();
+        if seen != Some(generation) {
+            seen = Some(generation);
+            for f in follows {
+                f.switch(programs.of(f.ifindex), retired, out);
+            }
+        }
+        std::thread::sleep(POLL);
     }
 }
 

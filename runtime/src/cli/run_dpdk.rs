@@ -4,12 +4,13 @@
 
 use std::process::ExitCode;
 
-use anyhow::anyhow;
+use anyhow::{anyhow, bail};
 use serde_json::{Map, Value, json};
 use uxdp::dpdk::{Dataplane, DpdkConfig, PortSlot, Role};
 use uxdp_io_dpdk::{Eal, PortStats, eal_arguments};
 
 use super::run::Session;
+use super::run_attached::Follow;
 use super::run_report::Plane;
 
 /// DPDK's reason, with the free hugepages of each size when the EAL wanted some and
@@ -161,6 +162,33 @@ impl Plane for Dataplane<'_> {
     }
 }
 
+/// With `--attached` naming several interfaces, each program port runs what is attached
+/// to its kernel interface (its own, or the TAP standing for it): every program port must
+/// have one of them.
+fn check_attached(dataplane: &Dataplane<'_>, follows: &[Follow]) -> anyhow::Result<()> {
+    if follows.len() < 2 {
+        return Ok(());
+    }
+    for p in dataplane.ports() {
+        let named = follows.iter().any(|f| f.ifindex() == p.ifindex);
+        if matches!(p.role, Role::Program { .. }) && !named {
+            bail!(
+                "port {} {} (ifindex {}) is none of --attached's interfaces ({}): with several, \
+                 each port runs what is attached to its own",
+                p.port.id(),
+                p.info.name,
+                p.ifindex,
+                follows
+                    .iter()
+                    .map(Follow::iface)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Runs `uxdp run --dpdk`.
 pub(crate) fn run(session: &Session<'_>) -> anyhow::Result<ExitCode> {
     let args = session.args;
@@ -177,6 +205,7 @@ pub(crate) fn run(session: &Session<'_>) -> anyhow::Result<ExitCode> {
         ..DpdkConfig::default()
     };
     let dataplane = Dataplane::start(&eal, &config, session.prepared.n_cpus())?;
+    check_attached(&dataplane, &session.prepared.follows)?;
     let programs = &session.prepared.programs;
     session.drive(&dataplane, dataplane.workers(), |stats| {
         Ok(dataplane.run(&eal, programs, &session.stop, stats)?)

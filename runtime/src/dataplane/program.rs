@@ -51,6 +51,64 @@ impl ProgramSlot {
     }
 }
 
+/// The programs of a data plane's ports, all from one registry: one slot every port
+/// shares (a run of an object), or a slot per interface (`--attached IF,IF`), each port
+/// running the program attached to its interface, as in the kernel. A port no slot names
+/// runs nothing: its packets pass.
+pub struct Programs {
+    /// Slots by ifindex; `None` for the one every port shares.
+    slots: Vec<(Option<u32>, ProgramSlot)>,
+    none: ProgramSlot,
+}
+
+impl Programs {
+    /// One slot for every port.
+    pub fn shared(slot: ProgramSlot) -> Programs {
+        let none = ProgramSlot::empty(Arc::clone(slot.registry()));
+        Programs {
+            slots: vec![(None, slot)],
+            none,
+        }
+    }
+
+    /// A slot per interface (by ifindex), each empty to begin with.
+    pub fn per_interface(ifindexes: &[u32], registry: &Arc<Registry>) -> Programs {
+        Programs {
+            slots: ifindexes
+                .iter()
+                .map(|&i| (Some(i), ProgramSlot::empty(Arc::clone(registry))))
+                .collect(),
+            none: ProgramSlot::empty(Arc::clone(registry)),
+        }
+    }
+
+    /// The slot of the port with `ifindex`.
+    pub fn of(&self, ifindex: u32) -> &ProgramSlot {
+        self.slots
+            .iter()
+            .find(|(i, _)| i.is_none_or(|i| i == ifindex))
+            .map_or(&self.none, |(_, s)| s)
+    }
+
+    /// Every slot, with its ifindex (`None`: shared by every port).
+    pub fn slots(&self) -> impl Iterator<Item = (Option<u32>, &ProgramSlot)> {
+        self.slots.iter().map(|(i, s)| (*i, s))
+    }
+
+    /// Where the programs' maps, and the devmap programs a redirect runs, are found.
+    pub fn registry(&self) -> &Arc<Registry> {
+        self.none.registry()
+    }
+
+    /// Runs ended by a run-time check, over the programs in the slots now.
+    pub fn faults(&self) -> u64 {
+        self.slots
+            .iter()
+            .filter_map(|(_, s)| s.current().as_ref().map(|p| p.faults()))
+            .sum()
+    }
+}
+
 /// A worker's run statistics for the program of the current round, kept while a control
 /// plane holds `BPF_ENABLE_STATS` (as the kernel's `run_cnt` and `run_time_ns`), and
 /// added to the program's figures in the store at the end of each round.

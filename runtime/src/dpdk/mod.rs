@@ -25,7 +25,7 @@ use std::sync::atomic::AtomicBool;
 
 use uxdp_io_dpdk::{BURST, DpdkError, Eal, Lcore, Mempool, Port, PortConfig, PortInfo, Queue};
 
-use crate::dataplane::program::ProgramSlot;
+use crate::dataplane::program::Programs;
 use crate::dataplane::stats::Stats;
 use worker::Worker;
 
@@ -370,14 +370,14 @@ impl<'e> Dataplane<'e> {
         (free + self.pool.in_use(), free)
     }
 
-    /// Runs the program in `programs` (as it is replaced) on every program port until
+    /// Runs each port's program in `programs` (as it is replaced) on every program port until
     /// `stop` is raised, counting into `stats`
     /// (made for [`Dataplane::workers`] workers); call from the thread that started the
     /// EAL. Returns once every worker has sent what it held.
     pub fn run(
         &self,
         eal: &Eal,
-        programs: &ProgramSlot,
+        programs: &Programs,
         stop: &AtomicBool,
         stats: &Stats,
     ) -> Result<(), DataplaneError> {

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use uxdp_io_dpdk::{Burst, Mbuf, Mempool, Queue};
 
 use super::{PortSlot, Role};
-use crate::dataplane::program::{ProgramSlot, RunClock};
+use crate::dataplane::program::{ProgramSlot, Programs, RunClock};
 use crate::dataplane::redirect::{Destination, Redirector, Targets};
 use crate::dataplane::stats::{Counters, Stats};
 use crate::helpers::Redirect;
@@ -20,7 +20,9 @@ const TX_RETRIES: u32 = 16;
 /// A worker: its queues (queue `index` of every port, in port order) and what it holds.
 pub(super) struct Worker<'d, 'e> {
     index: usize,
-    programs: &'d ProgramSlot,
+    programs: &'d Programs,
+    /// Per port: the slot of its program.
+    slots: Vec<&'d ProgramSlot>,
     ports: &'d [PortSlot<'e>],
     queues: Vec<Queue<'d>>,
     pool: &'d Mempool<'e>,
@@ -40,7 +42,7 @@ pub(super) struct Worker<'d, 'e> {
 impl<'d, 'e> Worker<'d, 'e> {
     pub(super) fn new(
         index: usize,
-        programs: &'d ProgramSlot,
+        programs: &'d Programs,
         ports: &'d [PortSlot<'e>],
         queues: Vec<Queue<'d>>,
         pool: &'d Mempool<'e>,
@@ -48,6 +50,7 @@ impl<'d, 'e> Worker<'d, 'e> {
         Worker {
             index,
             programs,
+            slots: ports.iter().map(|p| programs.of(p.ifindex)).collect(),
             ports,
             pending: ports.iter().map(|_| Burst::new()).collect(),
             queues,
@@ -66,12 +69,8 @@ impl<'d, 'e> Worker<'d, 'e> {
         // What was received and not yet handled: apart from the worker, so handling a
         // packet may borrow the worker while the burst is drained.
         let mut rx = Burst::new();
-        let programs = self.programs;
         while !stop.load(Ordering::Relaxed) {
             let mut busy = false;
-            // One program for the whole round: a replacement takes effect at the next.
-            let current = programs.current();
-            self.clock.begin_round(current.as_deref(), programs);
             for p in 0..self.ports.len() {
                 if self.queues[p].rx(&mut rx) == 0 {
                     continue;
@@ -79,12 +78,17 @@ impl<'d, 'e> Worker<'d, 'e> {
                 busy = true;
                 match self.ports[p].role {
                     Role::Program { pass_to } => {
+                        // One program for the whole burst: a replacement takes effect at
+                        // the next.
+                        let slot = self.slots[p];
+                        let current = slot.current();
+                        self.clock.begin_round(current.as_deref(), slot);
                         self.run_burst(p, pass_to, &mut rx, current.as_deref());
+                        self.clock.end_round(slot);
                     }
                     Role::Exception { to_wire } => self.forward_host_packets(to_wire, &mut rx),
                 }
             }
-            self.clock.end_round(programs);
             if busy {
                 self.flush_all();
                 stats.publish(self.index, &self.counts);

@@ -50,7 +50,7 @@ fn kernel_release() -> String {
 }
 
 /// As [`clang`], with extra `-D` flags.
-fn clang_with(src: &Path, out: &Path, debug: bool, defines: &[&str]) {
+pub(crate) fn clang_with(src: &Path, out: &Path, debug: bool, defines: &[&str]) {
     let mut c = Command::new("clang-14");
     c.args(defines);
     c.args([

@@ -234,7 +234,7 @@ fn device_exists(m: &Map, key: &[u8], value: &[u8], flags: u64) -> Result<(), Er
             || (index < d.max_entries && flags != uxdp_maps::def::update::NOEXIST));
     if ifindex == 0
         || !first_checks_pass
-        || crate::netlink::interface_exists(ifindex)
+        || uxdp_maps::store::interface_exists(ifindex)
         || uxdp::xdp::is_dpdk_port_ifindex(ifindex)
     {
         return Ok(());

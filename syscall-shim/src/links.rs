@@ -51,7 +51,7 @@ pub(crate) fn create(a: &Attr) -> Result<i64, Errno> {
         return Err(libc::EINVAL);
     }
     let ifindex = a.u32(4);
-    if !crate::netlink::interface_exists(ifindex) {
+    if !uxdp_maps::store::interface_exists(ifindex) {
         return Err(refuse(libc::ENODEV, || {
             format!("no interface has ifindex {ifindex}")
         }));
@@ -70,8 +70,11 @@ pub(crate) fn create(a: &Attr) -> Result<i64, Errno> {
         prog_id: Some(prog),
         only_if_none: true,
         expected: None,
+        identity: uxdp_maps::store::interface_identity(ifindex).unwrap_or(0),
     };
     let store = store()?;
+    // What was attached to an interface that is gone ended with it.
+    let _ = store.xdp_attachments_here();
     let id = match store.xdp_link_create(&change).map_err(store_error)? {
         Ok(id) => id,
         Err(refusal) => {
@@ -133,7 +136,10 @@ pub(crate) fn fd_by_id(id: u32) -> Result<i64, Errno> {
 
 /// `struct bpf_link_info` of link `id`: type, id, prog_id, then `xdp.ifindex`.
 pub(crate) fn info(id: u32) -> Result<Vec<u8>, Errno> {
-    let l = store()?.xdp_link(id).ok_or(libc::ENOENT)?;
+    let store = store()?;
+    // A link on an interface that is gone is defunct (ifindex 0), as in the kernel.
+    let _ = store.xdp_attachments_here();
+    let l = store.xdp_link(id).ok_or(libc::ENOENT)?;
     let mut b = Vec::with_capacity(LINK_INFO_SIZE);
     for v in [LINK_TYPE_XDP, id, l.prog_id, 0, l.ifindex] {
         b.extend_from_slice(&v.to_ne_bytes());

@@ -189,7 +189,7 @@ fn set_xdp(ifindex: i32, nest: &[u8]) -> Result<(), Refusal> {
     if expected_fd.is_some() && flags & XDP_FLAGS_REPLACE == 0 {
         return Err((libc::EINVAL, None));
     }
-    if ifindex <= 0 || !interface_exists(ifindex as u32) {
+    if ifindex <= 0 || !uxdp_maps::store::interface_exists(ifindex as u32) {
         return Err((libc::ENODEV, None));
     }
     let Some(fd) = fd else {
@@ -214,6 +214,9 @@ fn set_xdp(ifindex: i32, nest: &[u8]) -> Result<(), Refusal> {
     };
     let no_store = |_| (libc::ENOMEM, None);
     let store = store().map_err(no_store)?;
+    // What was attached to an interface that is gone (one deleted; this index given again
+    // with `ip link add ... index N`) ended with it.
+    let _ = store.xdp_attachments_here();
     let change = XdpChange {
         netns: netns().map_err(|e| (e, None))?,
         ifindex: ifindex as u32,
@@ -221,19 +224,13 @@ fn set_xdp(ifindex: i32, nest: &[u8]) -> Result<(), Refusal> {
         prog_id,
         only_if_none: flags & XDP_FLAGS_UPDATE_IF_NOEXIST != 0,
         expected: (flags & XDP_FLAGS_REPLACE != 0).then(|| expected.unwrap_or(None)),
+        identity: uxdp_maps::store::interface_identity(ifindex as u32).unwrap_or(0),
     };
     match store.xdp_change(&change) {
         Ok(Ok(())) => Ok(()),
         Ok(Err(refusal)) => Err((refusal.errno(), refusal.message())),
         Err(e) => Err((e.errno(), None)),
     }
-}
-
-/// Whether this process's network namespace has an interface `ifindex`.
-pub(crate) fn interface_exists(ifindex: u32) -> bool {
-    let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
-    // SAFETY: a name buffer of IF_NAMESIZE bytes, as if_indextoname requires.
-    ifindex > 0 && !unsafe { libc::if_indextoname(ifindex, name.as_mut_ptr()) }.is_null()
 }
 
 /// The id of the XDP program behind descriptor `fd`, with the kernel's errors.
@@ -321,13 +318,8 @@ fn xdp_report(mode: XdpMode, prog_id: u32) -> Vec<u8> {
 /// attached to rewritten to report it, and of one whose only kernel program is uxdp's own
 /// AF_XDP redirect program rewritten to report none; also whether it ends the exchange.
 fn patch(datagram: &[u8]) -> (Vec<u8>, bool) {
-    let attached: HashMap<u32, _> = match (store(), netns()) {
-        (Ok(s), Ok(ns)) => s
-            .xdp_attachments()
-            .into_iter()
-            .filter(|a| a.netns == ns)
-            .map(|a| (a.ifindex, a))
-            .collect(),
+    let attached: HashMap<u32, _> = match store().map(|s| s.xdp_attachments_here()) {
+        Ok(Ok(here)) => here.into_iter().map(|a| (a.ifindex, a)).collect(),
         _ => HashMap::new(),
     };
     let mut out = Vec::with_capacity(datagram.len() + 64);

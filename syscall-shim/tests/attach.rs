@@ -350,3 +350,59 @@ fn an_attachment_does_not_outlive_its_namespace() {
     let now = shown(&second);
     assert!(!now.contains("prog/xdp"), "a stale attachment shows: {now}");
 }
+
+#[test]
+fn an_attachment_ends_with_its_interface() {
+    common::require_root("network namespaces");
+    let _serial = one_at_a_time();
+    let scratch = Scratch::new("attach-iface-gone");
+    let dir = &scratch.0;
+    let obj = count_verdict(dir);
+    let store = dir.join("store");
+    let env = shim_env(&store);
+    let env = env_refs(&env);
+    let shown = |ns: &Netns| {
+        let o = ns.run(&env, Path::new("ip"), &["link", "show", "dev", "uxi0"]);
+        assert!(o.status.success(), "{}", text(&o));
+        text(&o)
+    };
+    let ns = Netns::with_veth("ifgone", "uxi0", "uxi1");
+    let pin = "/sys/fs/bpf/uxdp_ifgone";
+    for args in [
+        &["prog", "load", obj.to_str().unwrap(), pin][..],
+        &["net", "attach", "xdp", "pinned", pin, "dev", "uxi0"][..],
+    ] {
+        let o = ns.run(&env, Path::new("bpftool"), args);
+        assert!(o.status.success(), "bpftool {args:?}: {}", text(&o));
+    }
+    assert!(shown(&ns).contains("prog/xdp"), "{}", shown(&ns));
+    let index = ns
+        .ip(&["-o", "link", "show", "dev", "uxi0"])
+        .split(':')
+        .next()
+        .unwrap()
+        .trim()
+        .to_string();
+    // The interface deleted, and another made with the same name and the same ifindex:
+    // the kernel's attachment went with the first, and so does uxdp's.
+    ns.ip(&["link", "del", "uxi0"]);
+    ns.ip(&[
+        "link", "add", "uxi0", "index", &index, "type", "veth", "peer", "name", "uxi1",
+    ]);
+    let now = shown(&ns);
+    assert!(!now.contains("prog/xdp"), "a stale attachment shows: {now}");
+    let o = ns.run(&env, Path::new("bpftool"), &["net", "show"]);
+    assert!(!text(&o).contains("uxi0"), "{}", text(&o));
+    // The store lets go of the program's hold: only the pin keeps it.
+    let o = ns.run(
+        &env,
+        Path::new("bpftool"),
+        &["net", "attach", "xdp", "pinned", pin, "dev", "uxi0"],
+    );
+    assert!(
+        o.status.success(),
+        "attaching again to the new interface: {}",
+        text(&o)
+    );
+    assert!(shown(&ns).contains("prog/xdp"));
+}

@@ -6,8 +6,9 @@
 //! namespace's cookie ([`current_netns`]), `flags` the mode, `target` the program id (swapped atomically),
 //! `inner[0]` 1 for a BPF link (`BPF_LINK_CREATE`; its id is the entry's) and `inner[1]`
 //! 1 once a link is detached (defunct: it stays, attached to nothing, until its last
-//! holder goes). An attachment holds its program; a link is held by descriptors and pins
-//! and detaches when the last goes.
+//! holder goes), `inner[2..4]` the interface's identity when attached
+//! ([`interface_identity`]). An attachment holds its program; a link is held by
+//! descriptors and pins and detaches when the last goes.
 
 use std::sync::atomic::Ordering;
 
@@ -35,6 +36,37 @@ impl XdpMode {
             _ => None,
         }
     }
+}
+
+/// Whether this process's network namespace has an interface `ifindex`.
+pub fn interface_exists(ifindex: u32) -> bool {
+    let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: a name buffer of IF_NAMESIZE bytes, as if_indextoname requires.
+    ifindex > 0 && !unsafe { libc::if_indextoname(ifindex, name.as_mut_ptr()) }.is_null()
+}
+
+/// Which interface `ifindex` of this process's network namespace is, beyond its number
+/// (which `ip link add ... index N` gives again once the interface is gone): the inode of
+/// its sysfs directory, new for every interface made. `None` when there is no such
+/// interface; `Some(0)` when sysfs here shows another namespace's interfaces (it is
+/// the view of the namespace that mounted it) and cannot tell.
+pub fn interface_identity(ifindex: u32) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: a name buffer of IF_NAMESIZE bytes, as if_indextoname requires.
+    if ifindex == 0 || unsafe { libc::if_indextoname(ifindex, name.as_mut_ptr()) }.is_null() {
+        return None;
+    }
+    // SAFETY: if_indextoname wrote a NUL-terminated name into `name`.
+    let name = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }.to_string_lossy();
+    let dir = format!("/sys/class/net/{name}");
+    let ours = std::fs::read_to_string(format!("{dir}/ifindex"))
+        .is_ok_and(|i| i.trim().parse() == Ok(ifindex));
+    Some(if ours {
+        std::fs::metadata(&dir).map_or(0, |m| m.ino())
+    } else {
+        0
+    })
 }
 
 /// This process's network namespace as attachments name it: its cookie
@@ -81,6 +113,9 @@ pub struct XdpAttachment {
     pub prog_id: u32,
     /// The BPF link that made it, if one did.
     pub link_id: Option<u32>,
+    /// The interface's identity when it was attached ([`interface_identity`]; 0:
+    /// unknown).
+    pub identity: u64,
 }
 
 /// One attach, replace or detach, with the kernel's conditions (`dev_xdp_attach`).
@@ -99,6 +134,9 @@ pub struct XdpChange {
     /// `XDP_FLAGS_REPLACE`: the program that must be attached in this mode now (`None`:
     /// none must be).
     pub expected: Option<Option<u32>>,
+    /// The interface's identity ([`interface_identity`]; 0: unknown), kept with a new
+    /// attachment.
+    pub identity: u64,
 }
 
 /// Why an [`XdpChange`] was refused, with the kernel's errno and extack message.
@@ -165,6 +203,7 @@ impl Store {
             mode: XdpMode::from_raw(e.flags)?,
             prog_id: e.target.load(Ordering::Acquire),
             link_id: (e.inner[0] != 0).then_some(e.id),
+            identity: u64::from(e.inner[2]) | (u64::from(e.inner[3]) << 32),
         })
     }
 
@@ -189,6 +228,68 @@ impl Store {
                     .map(|(_, a)| a)
             })
             .collect()
+    }
+
+    /// The interface `ifindex` of namespace `netns` is gone (deleted, or moved away): what
+    /// is attached to it ends, as the kernel's attachment ends when the device goes; a
+    /// link on it stays, defunct, while held. Whether anything was attached.
+    pub fn xdp_interface_gone(&self, netns: u64, ifindex: u32) -> bool {
+        let h = self.header();
+        let guard = h.lock.lock();
+        let mut released = Vec::new();
+        let mut any = false;
+        for i in 0..MAX_OBJECTS {
+            let e = self.entry(i);
+            let on_it = e.state.load(Ordering::Acquire) == LIVE
+                && e.kind == KIND_XDP
+                && e.map_extra == netns
+                && e.key_size == ifindex
+                && e.inner[1] == 0;
+            if !on_it {
+                continue;
+            }
+            any = true;
+            if e.inner[0] != 0 {
+                // SAFETY: a live link entry, changed under the store lock, as
+                // `xdp_link_detach` changes it.
+                unsafe { (&raw mut (*self.entry_ptr(i)).inner[1]).write(1) };
+            } else {
+                released.push(e.target.load(Ordering::Acquire));
+                e.state.store(FREE, Ordering::Release);
+            }
+        }
+        if any {
+            h.attach_generation.fetch_add(1, Ordering::AcqRel);
+        }
+        drop(guard);
+        for prog in released {
+            self.drop_hold(ObjectRef::Prog(prog));
+        }
+        any
+    }
+
+    /// The attachments of this process's network namespace, those whose interface is
+    /// gone ended first ([`Store::xdp_interface_gone`]): deleted, or deleted and another
+    /// made with its ifindex (another identity). What a reader in the namespace may show
+    /// or run.
+    pub fn xdp_attachments_here(&self) -> std::io::Result<Vec<XdpAttachment>> {
+        let netns = current_netns()?;
+        let mut here = Vec::new();
+        for a in self.xdp_attachments() {
+            if a.netns != netns {
+                continue;
+            }
+            let same = match interface_identity(a.ifindex) {
+                None => false,
+                Some(now) => now == 0 || a.identity == 0 || now == a.identity,
+            };
+            if same {
+                here.push(a);
+            } else {
+                self.xdp_interface_gone(netns, a.ifindex);
+            }
+        }
+        Ok(here)
     }
 
     /// Applies `c` under the store lock, so concurrent control planes see one order.
@@ -267,7 +368,13 @@ impl Store {
                     (&raw mut (*e).flags).write(c.mode as u32);
                     (&raw mut (*e).offset).write(0);
                     (&raw mut (*e).size).write(0);
-                    (&raw mut (*e).inner).write([u32::from(link), 0, 0, 0, 0]);
+                    (&raw mut (*e).inner).write([
+                        u32::from(link),
+                        0,
+                        c.identity as u32,
+                        (c.identity >> 32) as u32,
+                        0,
+                    ]);
                     (*e).target.store(new, Ordering::Relaxed);
                 }
                 self.entry(idx).state.store(LIVE, Ordering::Release);
@@ -407,6 +514,7 @@ mod tests {
             prog_id,
             only_if_none,
             expected,
+            identity: 0,
         };
         let native = XdpMode::Native;
         assert_eq!(
@@ -497,6 +605,7 @@ mod tests {
             prog_id,
             only_if_none: false,
             expected: None,
+            identity: 0,
         };
         let link = store.xdp_link_create(&c(Some(a))).unwrap().unwrap();
         store.hold(ObjectRef::Link(link)).unwrap();
@@ -539,6 +648,53 @@ mod tests {
             store.program_ids().is_empty(),
             "the link's program hold went with it"
         );
+        drop(store);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn what_is_attached_to_an_interface_ends_with_it() {
+        let path = std::env::temp_dir().join(format!("uxdp-gone-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let store = Store::create(&path, &StoreOptions::default()).unwrap();
+        let (a, b, c) = (program(&store), program(&store), program(&store));
+        let on = |ifindex, prog_id| XdpChange {
+            netns: 1,
+            ifindex,
+            mode: XdpMode::Native,
+            prog_id: Some(prog_id),
+            only_if_none: false,
+            expected: None,
+            identity: 0x1_0000_0002,
+        };
+        assert_eq!(store.xdp_change(&on(5, a)).unwrap(), Ok(()));
+        assert_eq!(store.xdp_attachment(1, 5).unwrap().identity, 0x1_0000_0002);
+        let link = store.xdp_link_create(&on(6, b)).unwrap().unwrap();
+        store.hold(ObjectRef::Link(link)).unwrap();
+        assert_eq!(store.xdp_change(&on(7, c)).unwrap(), Ok(()));
+        let generation = store.xdp_generation();
+
+        assert!(store.xdp_interface_gone(1, 5));
+        assert!(store.xdp_interface_gone(1, 6));
+        assert!(!store.xdp_interface_gone(1, 5), "nothing left on it");
+        assert!(
+            !store.xdp_interface_gone(2, 7),
+            "another namespace's ifindex 7"
+        );
+        assert_ne!(store.xdp_generation(), generation);
+        assert_eq!(store.xdp_attachment(1, 5), None);
+        assert_eq!(store.xdp_attachment(1, 6), None);
+        assert_eq!(
+            store.xdp_link(link).unwrap().ifindex,
+            0,
+            "the link: defunct"
+        );
+        assert_eq!(store.xdp_attachment(1, 7).unwrap().prog_id, c);
+        // The plain attachment let go of its program; the defunct link keeps its own.
+        for p in [a, b, c] {
+            store.drop_hold(ObjectRef::Prog(p));
+        }
+        assert_eq!(store.program_ids(), [b, c]);
         drop(store);
         let _ = std::fs::remove_file(&path);
     }

@@ -21,7 +21,10 @@ mod lock;
 mod pins;
 mod programs;
 
-pub use attach::{XdpAttachment, XdpChange, XdpMode, XdpRefusal, current_netns};
+pub use attach::{
+    XdpAttachment, XdpChange, XdpMode, XdpRefusal, current_netns, interface_exists,
+    interface_identity,
+};
 pub use btf::MAX_BTF;
 pub use holds::ObjectRef;
 pub use pins::{MAX_PIN_PATH, Pinned};

@@ -60,12 +60,22 @@ impl Follow {
         self.ifindex
     }
 
-    /// The id of the program attached now, if any.
+    /// The id of the program attached now, if any (none once the interface is gone:
+    /// its attachment ends with it).
     fn attached(&self) -> Option<u32> {
-        self.registry
-            .store()
-            .xdp_attachment(self.netns, self.ifindex)
+        let here = self.registry.store().xdp_attachments_here().ok()?;
+        here.iter()
+            .find(|a| a.ifindex == self.ifindex)
             .map(|a| a.prog_id)
+    }
+
+    /// Ends the attachment if rtnetlink's latest view (`fib`) has no such interface.
+    fn end_if_gone(&self, fib: &uxdp::fib::Fib) {
+        if !fib.snap.links.contains_key(&self.ifindex) {
+            self.registry
+                .store()
+                .xdp_interface_gone(self.netns, self.ifindex);
+        }
     }
 
     /// Loads program `id` and holds it in the store.
@@ -129,8 +139,19 @@ pub(crate) fn watch(
     done: &dyn Fn() -> bool,
 ) {
     let store = programs.registry().store();
-    let mut seen = None;
+    // rtnetlink's notices: an interface deleted ends its attachment at once.
+    let links = uxdp::fib::live::for_current_namespace().ok();
+    let (mut seen, mut seen_links) = (None, None);
     while !done() {
+        if let Some(live) = &links
+            && seen_links != Some(live.generation())
+        {
+            seen_links = Some(live.generation());
+            let fib = live.current();
+            for f in follows {
+                f.end_if_gone(&fib);
+            }
+        }
         let generation = store.xdp_generation();
         if seen != Some(generation) {
             seen = Some(generation);

@@ -66,6 +66,8 @@ fn show(c: &Common, store: &Store) -> anyhow::Result<ExitCode> {
             json!({"path": path, "target": target})
         })
         .collect();
+    // Attachments of this namespace's interfaces that are gone end before the listing.
+    let _ = store.xdp_attachments_here();
     let xdp: Vec<Value> = store
         .xdp_attachments()
         .into_iter()

@@ -190,6 +190,24 @@ fn a_fib_lookup_router_works_from_a_cold_start_as_under_the_kernel_s_xdp() {
 }
 
 #[test]
+fn checksums_left_to_offload_are_completed_on_the_way() {
+    common::require_root("AF_XDP on veth");
+    // The hosts as they come: transmit checksum offload on, so their TCP segments reach
+    // the router with checksums still to be done.
+    let world = Routed::with_offload("axo", true, true);
+    let run = start_router(&world);
+    assert_eq!(world.traffic(), 0, "uxdp forwarded everything");
+    let done = run.stop();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let sum = done.summary();
+    assert!(
+        total(sum, "csum_completed") >= 2 * 180,
+        "every TCP segment across the router completed: {sum}"
+    );
+    assert_eq!(total(sum, "redirect_failed"), 0, "{sum}");
+}
+
+#[test]
 fn a_killed_run_leaves_a_stale_program_the_next_run_replaces() {
     common::require_root("AF_XDP on veth");
     let dir = Scratch::new("afxdp-stale");

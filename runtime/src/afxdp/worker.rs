@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use uxdp_io_afxdp::{CHUNK_SIZE, Frame, RX_HEADROOM, SocketSet};
 
 use super::Port;
+use crate::dataplane::checksum;
 use crate::dataplane::program::{ProgramSlot, Programs, RunClock};
 use crate::dataplane::redirect::{Destination, Redirector, Targets};
 use crate::dataplane::stats::{Counters, Stats};
@@ -139,6 +140,7 @@ impl<'d> Worker<'d> {
             }
             action::TX => {
                 self.counts.tx += 1;
+                self.complete_checksum(f);
                 self.set.send(p, f.addr, f.len);
             }
             action::PASS => {
@@ -188,6 +190,7 @@ impl<'d> Worker<'d> {
     /// Hands frame `f` from port `p` to the host stack, as received on the port's
     /// interface, through its host port.
     fn pass(&mut self, p: usize, f: Frame) {
+        self.complete_checksum(f);
         let written = match self.set.chunk_mut(f.addr) {
             Some((chunk, off)) => self.ports[p].host.pass(&chunk[off..off + f.len as usize]),
             None => false,
@@ -260,6 +263,16 @@ impl<'d> Worker<'d> {
                 }
             }
         }
+        self.complete_checksum(f);
         self.set.send(q, f.addr, f.len);
+    }
+
+    /// Completes frame `f`'s transport checksum if its sender left it to offload.
+    fn complete_checksum(&mut self, f: Frame) {
+        if let Some((chunk, off)) = self.set.chunk_mut(f.addr)
+            && checksum::complete_partial(&mut chunk[off..off + f.len as usize])
+        {
+            self.counts.csum_completed += 1;
+        }
     }
 }

@@ -65,6 +65,7 @@ pub(crate) fn counters_json(c: &Counters) -> Value {
         "pass_unrouted": c.pass_unrouted,
         "malformed": c.malformed,
         "from_host": c.from_host,
+        "csum_completed": c.csum_completed,
     })
 }
 
@@ -95,6 +96,7 @@ fn counter_lines(c: &Counters, secs: f64) -> Vec<String> {
         ("pass, no way to the host", c.pass_unrouted),
         ("malformed", c.malformed),
         ("from host", c.from_host),
+        ("checksums completed", c.csum_completed),
     ];
     for (name, n) in problems.into_iter().filter(|(_, n)| *n > 0) {
         lines.push(format!("  {name:<24} {n}"));

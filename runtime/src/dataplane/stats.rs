@@ -60,9 +60,11 @@ counters! {
     /// Frames the program never saw: chained (multi-segment) mbufs, runts shorter than an
     /// Ethernet header, frames outside their buffer (dropped).
     malformed,
-    /// Packets the host stack sent out through an exception port or TAP device, forwarded
-    /// to the wire.
+    /// Packets the host stack sent out through an exception port, forwarded to the wire.
     from_host,
+    /// Frames that left (sent, or passed to the host) with a TCP or UDP checksum their
+    /// sender had left to offload, completed on the way ([`super::checksum`]).
+    csum_completed,
 }
 
 impl Counters {

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use uxdp_io_dpdk::{Burst, Mbuf, Mempool, Queue};
 
 use super::{PortSlot, Role};
+use crate::dataplane::checksum;
 use crate::dataplane::program::{ProgramSlot, Programs, RunClock};
 use crate::dataplane::redirect::{Destination, Redirector, Targets};
 use crate::dataplane::stats::{Counters, Stats};
@@ -268,9 +269,14 @@ impl<'d, 'e> Worker<'d, 'e> {
         let _ = self.dropped.push(m);
     }
 
-    /// Queues `m` to be sent on port `q`.
+    /// Queues `m` to be sent on port `q`, its transport checksum completed if its sender
+    /// left it to offload.
     #[inline]
-    fn send(&mut self, q: usize, m: Mbuf) {
+    fn send(&mut self, q: usize, mut m: Mbuf) {
+        let (frame, off, len) = m.frame_mut();
+        if checksum::complete_partial(&mut frame[off..off + len]) {
+            self.counts.csum_completed += 1;
+        }
         if self.pending[q].is_full() {
             self.flush(q);
         }

@@ -55,8 +55,17 @@ pub(crate) struct Routed {
 
 impl Routed {
     /// The three namespaces; with `permanent`, every hop's neighbour entry is static (the
-    /// world pre-arranged), else the tables start empty as on a host just booted.
+    /// world pre-arranged), else the tables start empty as on a host just booted. The
+    /// hosts' veths have transmit checksum offload off, as a forwarder in the kernel's
+    /// XDP needs (a veth passes TCP segments with their checksums still to be done, which
+    /// a frame the kernel's XDP sends on never gets).
     pub(crate) fn new(tag: &str, permanent: bool) -> Routed {
+        Self::with_offload(tag, permanent, false)
+    }
+
+    /// As [`Routed::new`], the hosts' transmit checksum offload left as `offload` says
+    /// (on: as a host is by default).
+    pub(crate) fn with_offload(tag: &str, permanent: bool, offload: bool) -> Routed {
         let dir = Scratch::new(&format!("afxdp-{tag}"));
         let obj = compile(&dir);
         let r = Netns::new(&format!("{tag}r"));
@@ -89,9 +98,9 @@ impl Routed {
                     mac(gw_mac)
                 ));
             }
-            // As for any XDP forwarder: a veth hands on TCP segments with their checksums
-            // left to offload, which a frame leaving by another device never gets.
-            h.exec(&format!("ethtool -K {dev} tx off"));
+            if !offload {
+                h.exec(&format!("ethtool -K {dev} tx off"));
+            }
             // The kernel's XDP redirects into a veth only where its peer runs NAPI, which
             // GRO turns on (uxdp sends through its sockets, which need nothing).
             h.exec(&format!("ethtool -K {dev} gro on"));

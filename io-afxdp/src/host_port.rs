@@ -45,7 +45,7 @@ impl HostPort {
 
     /// The TAP device's name for the interface with `ifindex`.
     pub fn name_for(ifindex: u32) -> String {
-        format!("uxdp-h{ifindex}")
+        format!("{}{ifindex}", uxdp_kbpf::HOST_PORT_PREFIX)
     }
 
     /// The TAP device.

@@ -92,6 +92,12 @@ pub mod xdp_action {
 /// it from control planes, to which an interface with only it reads as having none.
 pub const REDIRECT_PROG_NAME: &str = "uxdp_xsk_redir";
 
+/// How the names of uxdp's host ports begin (TAP devices `uxdp-h<IFINDEX>` through which
+/// an AF_XDP data plane's `XDP_PASS` frames enter the host's stack as received on
+/// interface IFINDEX): the shim leaves them out of the interface lists control planes
+/// read, since with the kernel's XDP they would not exist.
+pub const HOST_PORT_PREFIX: &str = "uxdp-h";
+
 /// The kernel's internal `ENOTSUPP` (524), which `bpf()` passes to userspace for some
 /// commands (e.g. `lookup_and_delete` on an array).
 pub const ENOTSUPP: i32 = 524;

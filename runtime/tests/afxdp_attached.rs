@@ -366,6 +366,19 @@ fn control_planes_never_see_uxdp_s_own_redirect_program() {
     );
     let status = shimmed(&dut, &shim, &store, "xdp-loader", &["status", "uh0"]);
     assert!(status.contains("No XDP program loaded"), "{status}");
+    // uxdp's host port is no interface of the kernel's XDP: the lists leave it out.
+    let host_port = format!("uxdp-h{}", ifindex(&dut, "uh0"));
+    assert!(run.setup.to_string().contains(&host_port), "{}", run.setup);
+    for (program, args) in [
+        ("xdp-loader", &["status"][..]),
+        ("ip", &["link", "show"][..]),
+    ] {
+        let all = shimmed(&dut, &shim, &store, program, args);
+        assert!(
+            all.contains("uh0") && !all.contains(&host_port),
+            "{program}: {all}"
+        );
+    }
     let net = shimmed(
         &dut,
         &shim,

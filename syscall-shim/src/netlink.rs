@@ -29,6 +29,8 @@ const RTM_NEWLINK: u16 = 16;
 const RTM_GETLINK: u16 = 18;
 const RTM_SETLINK: u16 = 19;
 const IFINFOMSG_LEN: usize = 16;
+/// `IFLA_IFNAME`: a link's name.
+const IFLA_IFNAME: u16 = 3;
 const IFLA_XDP: u16 = 43;
 const NLA_TYPE_MASK: u16 = 0x3fff;
 const IFLA_XDP_FD: u16 = 1;
@@ -316,7 +318,8 @@ fn xdp_report(mode: XdpMode, prog_id: u32) -> Vec<u8> {
 
 /// A datagram from the kernel with every `RTM_NEWLINK` of an interface uxdp has a program
 /// attached to rewritten to report it, and of one whose only kernel program is uxdp's own
-/// AF_XDP redirect program rewritten to report none; also whether it ends the exchange.
+/// AF_XDP redirect program rewritten to report none, uxdp's host ports left out of dumps;
+/// also whether it ends the exchange.
 fn patch(datagram: &[u8]) -> (Vec<u8>, bool) {
     let attached: HashMap<u32, _> = match store().map(|s| s.xdp_attachments_here()) {
         Ok(Ok(here)) => here.into_iter().map(|a| (a.ifindex, a)).collect(),
@@ -333,6 +336,11 @@ fn patch(datagram: &[u8]) -> (Vec<u8>, bool) {
             done = true;
         }
         let link = ty == RTM_NEWLINK && len >= NLMSG_HDRLEN + IFINFOMSG_LEN;
+        if link && flags & NLM_F_MULTI != 0 && is_host_port(&msg[NLMSG_HDRLEN + IFINFOMSG_LEN..len])
+        {
+            rest = next;
+            continue;
+        }
         let report = if link {
             match attached.get(&u32_at(msg, NLMSG_HDRLEN + 4)) {
                 Some(a) => Some(xdp_report(a.mode, a.prog_id)),
@@ -348,6 +356,15 @@ fn patch(datagram: &[u8]) -> (Vec<u8>, bool) {
         rest = next;
     }
     (out, done)
+}
+
+/// Whether a link's attributes name one of uxdp's host ports, which a dump leaves out:
+/// with the kernel's XDP there would be no such device.
+fn is_host_port(attrs: &[u8]) -> bool {
+    attributes(attrs)
+        .into_iter()
+        .find(|(ty, _)| *ty == IFLA_IFNAME)
+        .is_some_and(|(_, name)| name.starts_with(uxdp_kbpf::HOST_PORT_PREFIX.as_bytes()))
 }
 
 /// Appends link message `msg` to `out` with its `IFLA_XDP` replaced by `report`.

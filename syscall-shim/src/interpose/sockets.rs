@@ -1,5 +1,7 @@
 //! Route netlink sockets: XDP attach requests answered by uxdp, link dumps patched (see
-//! [`crate::netlink`]). Sockets of other families and protocols never reach it.
+//! [`crate::netlink`]); and libc's `if_nameindex`, whose list, read over libc's own
+//! netlink socket, leaves out uxdp's host ports as the dumps do. Sockets of other families
+//! and protocols never reach it.
 
 use std::ffi::{c_int, c_void};
 use std::sync::atomic::AtomicPtr;
@@ -302,5 +304,58 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int
                 Err(e) => failed(e),
             }
         }
+    }
+}
+
+/// `if_nameindex`: libc's list, uxdp's host ports left out (libc reads the list over a
+/// netlink socket of its own, which the shim does not see), as link dumps leave them.
+///
+/// # Safety
+///
+/// As libc's `if_nameindex`; the list is freed with libc's `if_freenameindex`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn if_nameindex() -> *mut libc::if_nameindex {
+    type IfNameindexFn = unsafe extern "C" fn() -> *mut libc::if_nameindex;
+    let f = next!(c"if_nameindex", IfNameindexFn);
+    // SAFETY: libc's if_nameindex, no arguments.
+    let list = unsafe { f() };
+    if !list.is_null() {
+        // SAFETY: libc's list, ended by an entry with index 0 and no name.
+        unsafe { drop_host_ports(list) };
+    }
+    list
+}
+
+/// Removes the entries naming host ports from `list` in place, freeing their names as
+/// `if_freenameindex` would.
+///
+/// # Safety
+///
+/// `list` is a list `if_nameindex` returned, not freed.
+unsafe fn drop_host_ports(list: *mut libc::if_nameindex) {
+    let prefix = uxdp_kbpf::HOST_PORT_PREFIX.as_bytes();
+    let (mut read, mut write) = (0usize, 0usize);
+    loop {
+        // SAFETY: `read` stays within the list, up to and including its end entry.
+        let e = unsafe { *list.add(read) };
+        if e.if_index == 0 && e.if_name.is_null() {
+            // SAFETY: `write <= read`: the end entry moves down within the list.
+            unsafe { *list.add(write) = e };
+            return;
+        }
+        // SAFETY: libc's entries carry NUL-terminated names.
+        let host_port = !e.if_name.is_null()
+            && unsafe { std::ffi::CStr::from_ptr(e.if_name) }
+                .to_bytes()
+                .starts_with(prefix);
+        if host_port {
+            // SAFETY: libc allocated the name with malloc, and the entry is dropped.
+            unsafe { libc::free(e.if_name.cast()) };
+        } else {
+            // SAFETY: `write <= read`, within the list.
+            unsafe { *list.add(write) = e };
+            write += 1;
+        }
+        read += 1;
     }
 }

@@ -3,7 +3,9 @@
 //! that `bpf_fib_lookup` reads without locks or system calls.
 //!
 //! Changes reach the view within one netlink round trip, not synchronously as in the
-//! kernel. `net.ipv4.ip_forward_use_pmtu` has no notification: it is read with each
+//! kernel; a lookup that would answer "no neighbour" while a change is on its way waits
+//! for it ([`settle`]), so a neighbour the kernel has just resolved is found as the
+//! kernel's own lookup finds it. `net.ipv4.ip_forward_use_pmtu` has no notification: it is read with each
 //! rebuild. A thread keeps the namespace it first looked up in (call
 //! [`unbind_thread`] after `setns` to switch).
 
@@ -11,8 +13,9 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 use super::netlink::{Changes, Snapshot};
 use super::table::Fib;
@@ -22,6 +25,9 @@ pub struct Live {
     generation: AtomicU64,
     fib: Mutex<Arc<Fib>>,
     error: Mutex<Option<String>>,
+    changes: Arc<Changes>,
+    /// The watcher has a notice in hand and is reading the state again.
+    rereading: AtomicBool,
 }
 
 impl Live {
@@ -64,28 +70,49 @@ impl Live {
         }
     }
 
+    /// Whether a change rtnetlink announced may be missing from [`Live::current`]: a
+    /// notice is queued, or the watcher is reading the state again.
+    fn changing(&self) -> bool {
+        self.rereading.load(Ordering::Acquire) || self.changes.pending()
+    }
+
+    /// Waits (10 ms at most) until the state holds every change announced so far;
+    /// whether it is newer than generation `seen`.
+    pub fn settle(&self, seen: u64) -> bool {
+        const LONGEST: Duration = Duration::from_millis(10);
+        let until = Instant::now() + LONGEST;
+        while self.changing() && Instant::now() < until {
+            std::thread::sleep(Duration::from_micros(20));
+        }
+        self.generation() != seen
+    }
+
     /// Subscribes, reads the state, and starts the watcher, all in the calling thread's
     /// namespace (the watcher inherits it).
     fn start() -> io::Result<Arc<Live>> {
         // Subscribe before reading, so no change falls between the two.
-        let changes = Changes::subscribe()?;
+        let changes = Arc::new(Changes::subscribe()?);
         let live = Arc::new(Live {
             generation: AtomicU64::new(0),
             fib: Mutex::new(Arc::new(Fib::new(Snapshot::read()?))),
             error: Mutex::new(None),
+            changes: Arc::clone(&changes),
+            rereading: AtomicBool::new(false),
         });
         let watched = live.clone();
         std::thread::Builder::new()
             .name("uxdp-fib".into())
             .spawn(move || {
                 loop {
-                    if let Err(e) = changes.wait() {
+                    let waking = || watched.rereading.store(true, Ordering::Release);
+                    if let Err(e) = changes.wait(waking) {
                         *watched.error.lock().unwrap_or_else(PoisonError::into_inner) =
                             Some(format!("watching rtnetlink: {e}"));
-                        std::thread::sleep(std::time::Duration::from_secs(1));
+                        std::thread::sleep(Duration::from_secs(1));
                     }
                     // A failed read is kept in `error`; the next change retries.
                     let _ = watched.refresh();
+                    watched.rereading.store(false, Ordering::Release);
                 }
             })?;
         Ok(live)
@@ -149,6 +176,17 @@ pub fn with_fib<R>(f: impl FnOnce(&Fib) -> R) -> io::Result<R> {
             view.fib = view.live.current();
         }
         Ok(f(&view.fib))
+    })
+}
+
+/// Waits until the calling thread's state holds every change rtnetlink has announced (see
+/// [`Live::settle`]); whether it changed. For an answer that a change on its way may
+/// alter: a missing neighbour the kernel is resolving.
+pub fn settle() -> bool {
+    VIEW.with(|v| {
+        v.borrow()
+            .as_ref()
+            .is_some_and(|view| view.live.settle(view.generation))
     })
 }
 

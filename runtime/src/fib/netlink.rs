@@ -562,12 +562,15 @@ impl Changes {
         Ok(Changes { fd: sock.fd })
     }
 
-    /// Blocks until something changed, then drains every notice already queued, so a
-    /// burst of changes costs one re-read. An overrun (`ENOBUFS`: notices were lost)
-    /// counts as a change.
-    pub fn wait(&self) -> io::Result<()> {
+    /// Blocks until something changed, calls `waking` while the first notice is still
+    /// queued (so a reader that asks [`Changes::pending`] and then the watcher's flag never
+    /// falls between the two), then drains every notice queued, so a burst of changes
+    /// costs one re-read. An overrun (`ENOBUFS`: notices were lost) counts as a change.
+    pub fn wait(&self, waking: impl FnOnce()) -> io::Result<()> {
         let mut buf = vec![0u8; 64 << 10];
-        let mut flags = 0;
+        // The first notice is peeked at, and stays queued until `waking` has run.
+        let mut flags = libc::MSG_PEEK;
+        let mut waking = Some(waking);
         loop {
             // SAFETY: receives into a live buffer of `buf.len()` bytes.
             let n = unsafe {
@@ -587,7 +590,21 @@ impl Changes {
                     _ => return Err(e),
                 }
             }
+            if let Some(w) = waking.take() {
+                w();
+            }
             flags = libc::MSG_DONTWAIT;
         }
+    }
+
+    /// Whether a notice is queued, not yet read by [`Changes::wait`].
+    pub fn pending(&self) -> bool {
+        let mut p = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: polls one valid pollfd, without waiting.
+        unsafe { libc::poll(&mut p, 1, 0) > 0 }
     }
 }

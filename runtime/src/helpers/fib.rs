@@ -2,8 +2,8 @@
 //! tables, neighbours and interfaces as read over rtnetlink ([`crate::fib`]).
 
 use super::env::{self, bytes_mut, err};
-use crate::fib::live::with_fib;
-use crate::fib::lookup::{PARAMS_SIZE, fib_lookup};
+use crate::fib::live::{settle, with_fib};
+use crate::fib::lookup::{PARAMS_SIZE, fib_lookup, ret};
 
 /// `bpf_fib_lookup(ctx, params, plen, flags)`.
 pub(crate) unsafe extern "C" fn fib_lookup_helper(
@@ -27,7 +27,15 @@ pub(crate) unsafe extern "C" fn fib_lookup_helper(
         return err(libc::EFAULT);
     };
     let p: &mut [u8; PARAMS_SIZE] = (&mut mem[..PARAMS_SIZE]).try_into().expect("64 bytes");
-    match with_fib(|fib| fib_lookup(fib, p, flags as u32)) {
+    let asked = *p;
+    let mut answer = with_fib(|fib| fib_lookup(fib, p, flags as u32));
+    // No neighbour, while rtnetlink announces a change the view does not hold yet (the
+    // kernel resolving it, most likely): asked again of the state with the change.
+    if matches!(answer, Ok(ret::NO_NEIGH)) && settle() {
+        *p = asked;
+        answer = with_fib(|fib| fib_lookup(fib, p, flags as u32));
+    }
+    match answer {
         Ok(rc) => rc as u64,
         // The namespace's state could not be read at all (no rtnetlink).
         Err(_) => err(libc::ENODEV),

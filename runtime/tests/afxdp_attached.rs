@@ -47,6 +47,19 @@ fn bpftool(ns: &Netns, shim: &Path, store: &Path, args: &[&str]) -> String {
     text
 }
 
+/// The C program at `src` (relative to the runtime crate) compiled into `dir` as `name`,
+/// with `defines`.
+fn object(dir: &Scratch, src: &str, name: &str, defines: &[&str]) -> std::path::PathBuf {
+    let out = dir.path(name);
+    common::clang_with(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join(src),
+        &out,
+        true,
+        defines,
+    );
+    out
+}
+
 /// Waits for the run's next `switch` line and returns the program it names.
 fn next_switch(run: &mut UxdpRun) -> Option<String> {
     let line: Value = run.wait_for("a program switch", Duration::from_secs(20), |v| {
@@ -69,19 +82,13 @@ fn a_run_follows_the_control_plane_s_attachments_and_map_updates() {
     let dir = Scratch::new("attached");
     let shim = common::shim();
     let store = dir.path("store");
-    let cv = dir.path("count_verdict.o");
-    common::clang(
-        &Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../syscall-shim/tests/programs/count_verdict.c"),
-        &cv,
-        true,
+    let cv = object(
+        &dir,
+        "../syscall-shim/tests/programs/count_verdict.c",
+        "count_verdict.o",
+        &[],
     );
-    let fwd = dir.path("dpdk_forward.o");
-    common::clang(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/dpdk_forward.c"),
-        &fwd,
-        true,
-    );
+    let fwd = object(&dir, "tests/programs/dpdk_forward.c", "dpdk_forward.o", &[]);
     let dut = Netns::new("atd");
     let peer = Netns::new("atp");
     veth(&dut, "ut0", MAC_DUT, &peer, "up0", MAC_PEER);
@@ -423,16 +430,10 @@ fn each_interface_runs_the_program_attached_to_it() {
     let dir = Scratch::new("attached2");
     let shim = common::shim();
     let store = dir.path("store");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/count_and_redirect.c");
-    let (as_is, swapping) = (dir.path("as_is.o"), dir.path("swapping.o"));
-    common::clang(&src, &as_is, true);
-    common::clang_with(&src, &swapping, true, &["-DSWAP"]);
-    let fwd = dir.path("dpdk_forward.o");
-    common::clang(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/dpdk_forward.c"),
-        &fwd,
-        true,
-    );
+    let src = "tests/programs/count_and_redirect.c";
+    let as_is = object(&dir, src, "as_is.o", &[]);
+    let swapping = object(&dir, src, "swapping.o", &["-DSWAP"]);
+    let fwd = object(&dir, "tests/programs/dpdk_forward.c", "dpdk_forward.o", &[]);
     let dut = Netns::new("at2d");
     let peer = Netns::new("at2p");
     veth(&dut, "ua", MAC_DUT, &peer, "pa", MAC_PEER);

@@ -161,32 +161,15 @@ fn a_fib_lookup_router_works_from_a_cold_start_as_under_the_kernel_s_xdp() {
     // The yardstick: the kernel's own XDP, same program, same cold start.
     let by_kernel = {
         let _k = KernelRouter::attach(&world);
-        eprintln!("the kernel's XDP from a cold start");
         world.traffic()
     };
     world.forget_neighbours();
     let run = start_router(&world);
-    eprintln!("uxdp from a cold start");
     let by_uxdp = world.traffic();
-    let done = run.stop();
-    eprintln!("the router's kernel forwarded {by_kernel} beside its XDP, {by_uxdp} beside uxdp");
-    assert_eq!(done.code, Some(0), "{}", done.stderr);
-    let sum = done.summary();
-    assert!(
-        total(sum, "XDP_REDIRECT") >= 6 + 2 * 180,
-        "uxdp forwarded: {sum}"
-    );
-    assert_eq!(total(sum, "redirect_failed"), 0, "{sum}");
-    assert_eq!(total(sum, "tx_failed"), 0, "{sum}");
-    assert!(
-        by_uxdp <= by_kernel,
-        "the router's kernel forwarded {by_uxdp} datagrams beside uxdp, {by_kernel} beside \
-         its own XDP (the packets waiting for a neighbour)"
-    );
+    routed::judge(&run.stop(), by_kernel, by_uxdp);
     // The neighbours were learnt on the interfaces themselves.
     let neigh = world.r.output("ip neigh show dev rb");
     assert!(neigh.contains(&mac(MAC_H2)), "{neigh}");
-    drop(world.dir);
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::afxdp_common::{ifindex, mac, spawn_in, veth};
 use crate::common::{self, Netns};
-use crate::run_common::Scratch;
+use crate::run_common::{Finished, Scratch, total};
 
 /// `afxdp_router.c` compiled into `dir`.
 fn compile(dir: &Scratch) -> String {
@@ -216,4 +216,25 @@ impl Drop for KernelRouter<'_> {
             .arg(&self.pins)
             .status();
     }
+}
+
+/// Judges a run of the router through [`Routed::traffic`] from a cold start: it ended
+/// cleanly, forwarded the traffic with nothing failed, and the router's kernel forwarded
+/// `by_uxdp` datagrams itself, no more than the `by_kernel` it forwarded beside its own
+/// XDP (the packets that waited for a neighbour).
+pub(crate) fn judge(done: &Finished, by_kernel: u64, by_uxdp: u64) {
+    eprintln!("the router's kernel forwarded {by_kernel} beside its XDP, {by_uxdp} beside uxdp");
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let sum = done.summary();
+    assert!(
+        total(sum, "XDP_REDIRECT") >= 6 + 2 * 180,
+        "uxdp forwarded: {sum}"
+    );
+    assert_eq!(total(sum, "redirect_failed"), 0, "{sum}");
+    assert_eq!(total(sum, "tx_failed"), 0, "{sum}");
+    assert!(
+        by_uxdp <= by_kernel,
+        "the router's kernel forwarded {by_uxdp} datagrams beside uxdp, {by_kernel} beside \
+         its own XDP"
+    );
 }

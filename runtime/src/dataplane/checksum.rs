@@ -42,30 +42,36 @@ fn be16(b: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([b[at], b[at + 1]])
 }
 
-/// The one's-complement sum of `b` in big-endian 16-bit words (an odd byte padded).
+/// The one's-complement sum of `b` in big-endian 16-bit words (an odd byte padded),
+/// not folded: summed four bytes at a time, which folds to the same 16 bits.
 fn sum(b: &[u8]) -> u64 {
-    let mut words = b.chunks_exact(2);
+    let mut words = b.chunks_exact(4);
     let mut s: u64 = words
         .by_ref()
-        .map(|w| u64::from(u16::from_be_bytes([w[0], w[1]])))
+        .map(|w| u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]])))
         .sum();
-    if let [last] = words.remainder() {
-        s += u64::from(*last) << 8;
-    }
+    let rest = words.remainder();
+    let mut tail = [0u8; 4];
+    tail[..rest.len()].copy_from_slice(rest);
+    s += u64::from(u32::from_be_bytes(tail));
     s
 }
 
 /// `s` folded to 16 bits with the end-around carries.
-fn fold(mut s: u64) -> u16 {
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    s as u16
+fn fold(s: u64) -> u16 {
+    let s = (s & 0xffff_ffff) + (s >> 32);
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    ((s & 0xffff) + (s >> 16)) as u16
 }
 
 /// The TCP or UDP segment of an Ethernet frame (after at most two VLAN tags), if it is
 /// one: IPv4 not fragmented, or IPv6 with TCP or UDP as the first next header.
 fn segment(frame: &[u8]) -> Option<Segment> {
+    // Most frames are untagged IPv4: not TCP nor UDP is told at once.
+    if frame.len() > 23 && frame[12..14] == [0x08, 0x00] && !matches!(frame[23], 6 | 17) {
+        return None;
+    }
     let mut at = 12;
     let mut proto = be16(frame.get(..at + 2)?, at);
     for _ in 0..2 {
@@ -86,7 +92,9 @@ fn segment(frame: &[u8]) -> Option<Segment> {
                 return None;
             }
             let len = total - ihl;
-            let pseudo = sum(&h[12..20]) + u64::from(h[9]) + len as u64;
+            let word =
+                |at: usize| u64::from(u32::from_be_bytes([h[at], h[at + 1], h[at + 2], h[at + 3]]));
+            let pseudo = word(12) + word(16) + u64::from(h[9]) + len as u64;
             (ip + ihl, len, h[9], pseudo)
         }
         ETH_P_IPV6 => {

@@ -113,34 +113,45 @@ fn bad_pointer(addr: u64, len: usize) -> Errno {
     })
 }
 
-/// Copies `len` bytes from the caller's address `addr`.
+/// Copies `len` bytes from the caller's address `addr`. A size the caller gave is never
+/// trusted to allocate: the buffer grows a chunk at a time as the caller's memory is read,
+/// so a length beyond what the caller has mapped ends in `EFAULT`, not in an allocation
+/// of that size.
 pub(crate) fn copy_in(addr: u64, len: usize) -> Result<Vec<u8>, Errno> {
-    let mut buf = vec![0u8; len];
+    /// Bytes read (and allocated) at a time.
+    const CHUNK: usize = 1 << 20;
     if len == 0 {
-        return Ok(buf);
+        return Ok(Vec::new());
     }
-    if addr == 0 {
+    if addr == 0 || addr.checked_add(len as u64).is_none() {
         return Err(bad_pointer(addr, len));
     }
     if on_live_stack(addr, len) {
+        let mut buf = vec![0u8; len];
         // SAFETY: the range lies on this thread's live stack (checked): mapped, readable,
         // and not overlapping `buf`, which is on the heap.
         unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, buf.as_mut_ptr(), len) };
         return Ok(buf);
     }
-    let local = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: len,
-    };
-    let remote = libc::iovec {
-        iov_base: addr as *mut libc::c_void,
-        iov_len: len,
-    };
-    // SAFETY: reads from our own process into `buf`, which is `len` bytes; the kernel
-    // checks the remote range and fails with EFAULT rather than faulting us.
-    let n = unsafe { libc::process_vm_readv(own_pid(), &local, 1, &remote, 1, 0) };
-    if n != len as isize {
-        return Err(bad_pointer(addr, len));
+    let mut buf = Vec::with_capacity(len.min(CHUNK));
+    while buf.len() < len {
+        let at = buf.len();
+        let n = (len - at).min(CHUNK);
+        buf.resize(at + n, 0);
+        let local = libc::iovec {
+            iov_base: buf[at..].as_mut_ptr().cast(),
+            iov_len: n,
+        };
+        let remote = libc::iovec {
+            iov_base: (addr + at as u64) as *mut libc::c_void,
+            iov_len: n,
+        };
+        // SAFETY: reads from our own process into the `n` bytes of `buf` from `at`; the
+        // kernel checks the remote range and fails with EFAULT rather than faulting us.
+        let got = unsafe { libc::process_vm_readv(own_pid(), &local, 1, &remote, 1, 0) };
+        if got != n as isize {
+            return Err(bad_pointer(addr, len));
+        }
     }
     Ok(buf)
 }

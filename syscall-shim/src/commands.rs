@@ -23,11 +23,28 @@ pub(crate) fn store() -> Result<&'static Arc<Store>, Errno> {
             let path = Store::from_env();
             Store::open_or_create(&path, &StoreOptions::default()).map_err(|e| {
                 log(&format!("cannot open the store {}: {e}", path.display()));
-                libc::ENOMEM
+                store_errno(&e)
             })
         })
         .as_ref()
         .map_err(|&e| e)
+}
+
+/// The errno for a store that cannot be opened: `ENOMEM` when memory or space ran out
+/// making it, else (no permission, damage) `EPERM`, as the kernel refuses a `bpf()` it
+/// will not serve.
+fn store_errno(e: &uxdp_maps::store::StoreError) -> Errno {
+    match e {
+        uxdp_maps::store::StoreError::Io { source, .. }
+            if matches!(
+                source.raw_os_error(),
+                Some(libc::ENOMEM | libc::ENOSPC | libc::EDQUOT)
+            ) =>
+        {
+            libc::ENOMEM
+        }
+        _ => libc::EPERM,
+    }
 }
 
 /// `bpf(cmd, attr, size)`: the command's non-negative result, or an errno; with
@@ -331,6 +348,13 @@ fn info_by_fd(a: &Attr) -> Result<i64, Errno> {
     let fd = a.u32(0) as i32;
     // The kernel says EBADFD here, not EBADF, for a descriptor that is not open.
     let obj = fds::object(fd).map_err(|e| if e == libc::EBADF { libc::EBADFD } else { e })?;
+    // The kernel refuses an info buffer over a page (`bpf_check_uarg_tail_zero`).
+    const PAGE: u32 = 4096;
+    if a.u32(4) > PAGE {
+        return Err(refuse(libc::E2BIG, || {
+            format!("info_len {} is more than a page", a.u32(4))
+        }));
+    }
     let given = (a.u32(4) as usize).min(crate::attr::ATTR_MAX * 4);
     let bytes = match obj {
         Object::Map(m) => map_info(&m),
@@ -380,22 +404,42 @@ fn map_info(m: &Map) -> Vec<u8> {
 /// hooks these queries are about), so for them the answer is none, as the kernel's is
 /// for a hook with nothing attached; other attach types are the kernel's `EINVAL`.
 fn prog_query(a: &Attr) -> Result<i64, Errno> {
-    /// The cgroup attach types (`BPF_CGROUP_*`), and the namespace ones.
-    const HOOKS: [u32; 25] = [
+    /// The cgroup attach types (`BPF_CGROUP_*`).
+    const CGROUP_HOOKS: [u32; 23] = [
         0, 1, 2, 3, 6, 8, 9, 10, 11, 12, 13, 14, 15, 18, 19, 20, 21, 22, 29, 30, 31, 32, 34,
-        17, // BPF_FLOW_DISSECTOR
-        36, // BPF_SK_LOOKUP
     ];
+    /// `BPF_FLOW_DISSECTOR` and `BPF_SK_LOOKUP`: hooks of a network namespace.
+    const NETNS_HOOKS: [u32; 2] = [17, 36];
+    /// `statfs` magics: cgroup v1, cgroup v2, nsfs.
+    const CGROUP_SUPER_MAGIC: i64 = 0x27e0_eb;
+    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+    const NSFS_MAGIC: i64 = 0x6e73_6673;
     let ty = a.u32(4);
-    let hook = HOOKS.contains(&ty);
-    if !hook {
+    let fd = a.u32(0) as i32;
+    // SAFETY: fstatfs writes one `statfs` into `st`.
+    let fs_type = |st: &mut libc::statfs| unsafe { libc::fstatfs(fd, st) };
+    // SAFETY: an all-zero statfs is a valid out-parameter.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if CGROUP_HOOKS.contains(&ty) {
+        // The kernel takes the descriptor as a cgroup directory: EBADF for anything else.
+        if fs_type(&mut st) != 0 || !matches!(st.f_type, CGROUP_SUPER_MAGIC | CGROUP2_SUPER_MAGIC) {
+            return Err(refuse(libc::EBADF, || {
+                format!("target_fd {fd} is not a cgroup")
+            }));
+        }
+    } else if NETNS_HOOKS.contains(&ty) {
+        if fs_type(&mut st) != 0 {
+            return Err(libc::EBADF);
+        }
+        if st.f_type != NSFS_MAGIC {
+            return Err(refuse(libc::EINVAL, || {
+                format!("target_fd {fd} is not a network namespace")
+            }));
+        }
+    } else {
         return Err(refuse(libc::EINVAL, || {
             format!("attach type {ty}: uxdp answers queries of cgroup and namespace hooks only")
         }));
-    }
-    // SAFETY: F_GETFD only inspects the descriptor table.
-    if unsafe { libc::fcntl(a.u32(0) as i32, libc::F_GETFD) } < 0 {
-        return Err(libc::EBADF);
     }
     a.write_u32(12, 0)?;
     a.write_u32(24, 0)?;

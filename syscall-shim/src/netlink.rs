@@ -214,7 +214,7 @@ fn set_xdp(ifindex: i32, nest: &[u8]) -> Result<(), Refusal> {
         Some(e) if e < 0 => Some(None),
         Some(e) => Some(Some(xdp_program(e)?)),
     };
-    let no_store = |_| (libc::ENOMEM, None);
+    let no_store = |e| (e, None);
     let store = store().map_err(no_store)?;
     // What was attached to an interface that is gone (one deleted; this index given again
     // with `ip link add ... index N`) ended with it.

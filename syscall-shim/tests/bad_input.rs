@@ -109,3 +109,37 @@ fn every_refusal_is_logged_with_its_reason() {
         );
     }
 }
+
+/// A store the shim cannot use (here: a file that is no uxdp store) is the kernel's
+/// refusal of a `bpf()` it will not serve, `EPERM`, not `ENOMEM`; the file is left as it
+/// was.
+#[test]
+fn a_damaged_store_is_refused_with_eperm() {
+    let scratch = Scratch::new("bad-store");
+    let store = scratch.0.join("store");
+    let junk: Vec<u8> = (0..8192u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&store, &junk).unwrap();
+    let o = Command::new("bpftool")
+        .args([
+            "map",
+            "create",
+            "/sys/fs/bpf/uxdp_bad_store",
+            "type",
+            "hash",
+        ])
+        .args(["key", "4", "value", "4", "entries", "1", "name", "m"])
+        .env("LD_PRELOAD", shim())
+        .env("UXDP_STORE", &store)
+        .output()
+        .unwrap();
+    let said = text(&o);
+    assert!(!o.status.success(), "{said}");
+    assert!(said.contains("Operation not permitted"), "{said}");
+    assert_eq!(
+        std::fs::read(&store).unwrap(),
+        junk,
+        "nothing written into it"
+    );
+}

@@ -74,6 +74,75 @@ static int hash_map(void)
 	return sys_bpf(BPF_MAP_CREATE, &a, sizeof(a));
 }
 
+// Sizes from the caller that no buffer backs: a batch count of 2^32-1 (the buffers hold
+// the map's 4 entries), an info buffer of 2 GiB, a query of a descriptor that is no cgroup.
+static void untrusted_sizes(void)
+{
+	union bpf_attr a;
+	static char keys[4 * 4], values[4 * 8];
+	uint32_t token = 0, k;
+	uint64_t v = 9;
+	int m = hash_map(), arr = map_of(BPF_MAP_TYPE_ARRAY, 4, 8, 4);
+
+	for (k = 0; k < 3; k++) {
+		memset(&a, 0, sizeof(a));
+		a.map_fd = m;
+		a.key = (uintptr_t)&k;
+		a.value = (uintptr_t)&v;
+		sys_bpf(BPF_MAP_UPDATE_ELEM, &a, sizeof(a));
+	}
+	int fds[] = { m, arr };
+	const char *names[] = { "hash", "array" };
+	for (int i = 0; i < 2; i++) {
+		char what[64];
+		memset(&a, 0, sizeof(a));
+		a.batch.map_fd = fds[i];
+		a.batch.out_batch = (uintptr_t)&token;
+		a.batch.keys = (uintptr_t)keys;
+		a.batch.values = (uintptr_t)values;
+		a.batch.count = UINT32_MAX;
+		snprintf(what, sizeof(what), "lookup_batch_count_max_%s", names[i]);
+		report(what, sys_bpf(BPF_MAP_LOOKUP_BATCH, &a, sizeof(a)));
+		printf("%s_count %u\n", what, a.batch.count);
+	}
+	memset(&a, 0, sizeof(a));
+	a.batch.map_fd = m;
+	a.batch.out_batch = (uintptr_t)&token;
+	a.batch.keys = (uintptr_t)keys;
+	a.batch.values = (uintptr_t)values;
+	a.batch.count = UINT32_MAX;
+	report("lookup_and_delete_batch_count_max",
+	       sys_bpf(BPF_MAP_LOOKUP_AND_DELETE_BATCH, &a, sizeof(a)));
+	printf("lookup_and_delete_batch_count_max_count %u\n", a.batch.count);
+
+	// Updates and deletes read their elements one by one: the fault ends them, counted.
+	for (k = 0; k < 4; k++)
+		((uint32_t *)keys)[k] = k;
+	memset(&a, 0, sizeof(a));
+	a.batch.map_fd = arr;
+	a.batch.keys = (uintptr_t)keys;
+	a.batch.values = (uintptr_t)values;
+	a.batch.count = UINT32_MAX;
+	report("update_batch_count_max", sys_bpf(BPF_MAP_UPDATE_BATCH, &a, sizeof(a)));
+	printf("update_batch_count_max_done_at_least_4 %d\n", a.batch.count >= 4);
+	memset(&a, 0, sizeof(a));
+	a.batch.map_fd = m;
+	a.batch.keys = (uintptr_t)keys;
+	a.batch.count = UINT32_MAX;
+	report("delete_batch_count_max", sys_bpf(BPF_MAP_DELETE_BATCH, &a, sizeof(a)));
+
+	memset(&a, 0, sizeof(a));
+	a.info.bpf_fd = arr;
+	a.info.info_len = 1u << 31;
+	a.info.info = (uintptr_t)values;
+	report("info_len_2_gib", sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a, sizeof(a)));
+
+	memset(&a, 0, sizeof(a));
+	report("prog_query_zero_attr", sys_bpf(BPF_PROG_QUERY, &a, sizeof(a)));
+	close(m);
+	close(arr);
+}
+
 int main(void)
 {
 	union bpf_attr a;
@@ -183,5 +252,6 @@ int main(void)
 	report("map_by_missing_id", sys_bpf(BPF_MAP_GET_FD_BY_ID, &a, sizeof(a)));
 	close(p);
 	devmaps();
+	untrusted_sizes();
 	return 0;
 }

@@ -515,6 +515,18 @@ impl Store {
         def.validate()?;
         let size = crate::map::region_size(def, self.n_cpus)?;
         let size = size.next_multiple_of(PAGE);
+        // The kernel allocates a map whole when it is made, and refuses one larger than the
+        // memory it could have; the store commits pages only as they are touched, so the
+        // same refusal is made here, before a map that could never be filled exists.
+        if let Some(available) = available_memory()
+            && size > available
+        {
+            return Err(MapError::NoMemory(format!(
+                "a {:?} map of {size} bytes is more than the {available} bytes of memory \
+                 available",
+                def.map_type
+            )));
+        }
         let h = self.header();
         let _guard = h.lock.lock();
         let (idx, brk) = self.reserve(size, &format!("{:?}", def.map_type))?;
@@ -715,6 +727,24 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Memory the system could give now (`MemAvailable` and free swap, from
+/// `/proc/meminfo`), if it says.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+    };
+    Some((kib("MemAvailable:")? + kib("SwapFree:").unwrap_or(0)) * 1024)
 }
 
 /// `statfs` magic of hugetlbfs.

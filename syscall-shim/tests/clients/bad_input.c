@@ -139,6 +139,12 @@ static void untrusted_sizes(void)
 
 	memset(&a, 0, sizeof(a));
 	report("prog_query_zero_attr", sys_bpf(BPF_PROG_QUERY, &a, sizeof(a)));
+
+	// 32 GiB of array: more memory than this machine has.
+	int big = map_of(BPF_MAP_TYPE_ARRAY, 4, 8, UINT32_MAX);
+	report("array_larger_than_memory", big);
+	if (big >= 0)
+		close(big);
 	close(m);
 	close(arr);
 }

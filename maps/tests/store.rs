@@ -68,6 +68,28 @@ fn bad_files_are_refused_with_a_reason() {
 }
 
 #[test]
+fn random_bytes_over_the_directory_are_damage_not_an_empty_store() {
+    let t = TempStore::new("dirdamage", 1);
+    let m = Map::create(&t.store, &MapDef::new(MapType::Hash, 4, 8, 16)).unwrap();
+    m.update(&1u32.to_ne_bytes(), &5u64.to_ne_bytes(), 0)
+        .unwrap();
+    let id = m.id();
+    drop(m);
+    // The directory follows the header's page; its first entry is the map's.
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&t.path)
+        .unwrap();
+    let noise: Vec<u8> = (0..512u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    std::os::unix::fs::FileExt::write_all_at(&file, &noise, 4096).unwrap();
+    let e = Store::open(&t.path).map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("directory entry 0"), "{e}");
+    assert!(id > 0);
+}
+
+#[test]
 fn large_maps_commit_only_what_they_touch() {
     let t = TempStore::new("big", 2);
     // Katran's ch_rings: 33,554,944 four-byte values, 268 MB of address space.

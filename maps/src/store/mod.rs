@@ -365,12 +365,65 @@ impl Store {
         {
             return Err(corrupt("header fields out of range".into()));
         }
+        store.check_directory().map_err(corrupt)?;
         let n_cpus = h.n_cpus;
         Ok(Arc::new_cyclic(|this| Store {
             n_cpus,
             this: this.clone(),
             ..store
         }))
+    }
+
+    /// Every directory entry as only the store writes them: free or live, a live one of a
+    /// known kind with an id below the store's counters, its heap region (for the kinds
+    /// that have one) inside the heap. Random bytes over the directory are damage, named,
+    /// rather than objects that silently vanish.
+    fn check_directory(&self) -> Result<(), String> {
+        let h = self.header();
+        let brk = h.brk.load(Ordering::Acquire);
+        // Every id any counter has given is below the largest counter.
+        let ids = [&h.next_id, &h.next_prog_id, &h.next_btf_id, &h.next_aux_id]
+            .iter()
+            .map(|c| c.load(Ordering::Acquire))
+            .max()
+            .unwrap_or(0);
+        for i in 0..MAX_OBJECTS {
+            let e = self.entry(i);
+            let damaged = |why: String| format!("directory entry {i}: {why}");
+            match e.state.load(Ordering::Acquire) {
+                FREE => continue,
+                LIVE => {}
+                other => {
+                    return Err(damaged(format!(
+                        "state {other:#x} is neither free nor live"
+                    )));
+                }
+            }
+            if e.kind > KIND_XDP {
+                return Err(damaged(format!("kind {} is none the store makes", e.kind)));
+            }
+            if e.id == 0 || e.id >= ids {
+                return Err(damaged(format!(
+                    "id {} was never given (next: {ids})",
+                    e.id
+                )));
+            }
+            let in_heap = e.offset >= HEAP_OFFSET
+                && e.offset.checked_add(e.size).is_some_and(|end| end <= brk);
+            let regionless = e.offset == 0 && e.size == 0;
+            let fits = if e.kind == KIND_XDP {
+                regionless
+            } else {
+                in_heap
+            };
+            if !fits {
+                return Err(damaged(format!(
+                    "region {:#x}+{:#x} is outside the heap ({HEAP_OFFSET:#x}..{brk:#x})",
+                    e.offset, e.size
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Opens the store at `path`, creating it with `opts` if there is none.

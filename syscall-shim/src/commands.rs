@@ -411,7 +411,7 @@ fn prog_query(a: &Attr) -> Result<i64, Errno> {
     /// `BPF_FLOW_DISSECTOR` and `BPF_SK_LOOKUP`: hooks of a network namespace.
     const NETNS_HOOKS: [u32; 2] = [17, 36];
     /// `statfs` magics: cgroup v1, cgroup v2, nsfs.
-    const CGROUP_SUPER_MAGIC: i64 = 0x27e0_eb;
+    const CGROUP_SUPER_MAGIC: i64 = 0x0027_e0eb;
     const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
     const NSFS_MAGIC: i64 = 0x6e73_6673;
     let ty = a.u32(4);

@@ -2,7 +2,12 @@
 //! contents, its XDP programs relocated (maps as `MAP_BASE + id`, global data as addresses
 //! in the store), their context loads rewritten, and prog array / map-of-maps slots filled.
 //!
-//! A load that fails removes the maps it created, so nothing already in the store changes.
+//! A map the store already holds is used again where libbpf's loaders would use it: one
+//! pinned by name (`LIBBPF_PIN_BY_NAME`, at `/sys/fs/bpf/NAME`; a new one is pinned there),
+//! and, for a map without initial contents, the one map of its name in the store (a data
+//! plane started again on the store its control plane filled). A definition that does not
+//! match is an error naming both. A load that fails removes the maps it created, so
+//! nothing already in the store changes.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,11 +18,13 @@ use uxdp_jit::native::CompileErrorKind;
 use uxdp_jit::verifier::facts::Facts;
 use uxdp_jit::verifier::{Options, Reason, check_license, verify};
 use uxdp_jit::{Insn, Program};
-use uxdp_maps::Map;
+use uxdp_maps::store::{ObjectRef, Pinned};
+use uxdp_maps::{Map, MapDef, Store};
 
 use crate::helpers::{ids, xdp_helpers};
 use crate::object::{
-    LddwTarget, Location, MapInit, Object, ObjectError, ProgKind, ProgramSpec, SlotRef, XdpAttach,
+    LddwTarget, Location, MapInit, MapSpec, Object, ObjectError, ProgKind, ProgramSpec, SlotRef,
+    XdpAttach,
 };
 use crate::verify::env_for;
 use crate::xdp::ctx::rewrite_ctx_loads;
@@ -44,18 +51,23 @@ impl LoadedObject {
     }
 }
 
-/// Removes the maps of a failed load.
+/// Removes the maps of a failed load, and the pins it made for them.
 struct Created<'r> {
     registry: &'r Registry,
     ids: Vec<u32>,
+    pins: Vec<String>,
     done: bool,
 }
 
 impl Drop for Created<'_> {
     fn drop(&mut self) {
         if !self.done {
+            let store = self.registry.store();
+            for path in &self.pins {
+                let _ = store.unpin(path);
+            }
             for &id in &self.ids {
-                let _ = self.registry.store().delete_map(id);
+                let _ = store.delete_map(id);
             }
         }
     }
@@ -73,6 +85,89 @@ fn map_err(obj: &Object, name: &str, reason: String) -> ObjectError {
     }
 }
 
+/// `LIBBPF_PIN_BY_NAME`.
+const PIN_BY_NAME: u32 = 1;
+
+/// Where libbpf pins a map pinned by name (its default pin root).
+fn pin_path(name: &str) -> String {
+    format!("/sys/fs/bpf/{name}")
+}
+
+/// Whether `have` can stand for `want`, as libbpf's `map_is_reuse_compat` asks.
+fn same_shape(have: &MapDef, want: &MapDef) -> bool {
+    (
+        have.map_type,
+        have.key_size,
+        have.value_size,
+        have.max_entries,
+        have.flags,
+    ) == (
+        want.map_type,
+        want.key_size,
+        want.value_size,
+        want.max_entries,
+        want.flags,
+    ) && have.map_extra == want.map_extra
+}
+
+/// The map of the store to use for `spec`, if there is one (see the module's words).
+fn reused(store: &Arc<Store>, obj: &Object, spec: &MapSpec) -> Result<Option<Map>, ObjectError> {
+    let candidate = if spec.pinning == PIN_BY_NAME {
+        match store.pinned(&pin_path(&spec.name)) {
+            Some(Pinned::Object(ObjectRef::Map(id))) => Some(id),
+            Some(_) => {
+                let reason = format!("{} holds something that is not a map", pin_path(&spec.name));
+                return Err(map_err(obj, &spec.name, reason));
+            }
+            None => None,
+        }
+    } else if matches!(spec.init, MapInit::Data { .. }) {
+        None
+    } else {
+        let named: Vec<u32> = store
+            .map_ids()
+            .into_iter()
+            .filter(|&id| Map::open(store, id).is_ok_and(|m| m.def().name == spec.name))
+            .collect();
+        match named.as_slice() {
+            [] => None,
+            [id] => Some(*id),
+            ids => {
+                let reason = format!(
+                    "the store holds {} maps named `{}` (ids {ids:?}): which to use is not clear",
+                    ids.len(),
+                    spec.name
+                );
+                return Err(map_err(obj, &spec.name, reason));
+            }
+        }
+    };
+    let Some(id) = candidate else {
+        return Ok(None);
+    };
+    let map = Map::open(store, id)
+        .map_err(|e| map_err(obj, &spec.name, format!("cannot open map {id}: {e}")))?;
+    if !same_shape(map.def(), &spec.def) {
+        let (h, w) = (map.def(), &spec.def);
+        let reason = format!(
+            "the store's map {id} of that name is {:?} key {} value {} entries {} flags {:#x}, \
+             the object's {:?} key {} value {} entries {} flags {:#x}",
+            h.map_type,
+            h.key_size,
+            h.value_size,
+            h.max_entries,
+            h.flags,
+            w.map_type,
+            w.key_size,
+            w.value_size,
+            w.max_entries,
+            w.flags
+        );
+        return Err(map_err(obj, &spec.name, reason));
+    }
+    Ok(Some(map))
+}
+
 /// Loads `obj` into `registry`'s store: every map, and the XDP programs `select` accepts.
 pub fn load_object(
     registry: &Arc<Registry>,
@@ -83,6 +178,7 @@ pub fn load_object(
     let mut created = Created {
         registry,
         ids: Vec::new(),
+        pins: Vec::new(),
         done: false,
     };
     let mut maps = Vec::new();
@@ -94,9 +190,22 @@ pub fn load_object(
                 format!("the kernel would refuse this map: {e}"),
             )
         })?;
+        if let Some(map) = reused(store, obj, spec)? {
+            let map = Arc::new(map);
+            registry.add_map(Arc::clone(&map));
+            maps.push(map);
+            continue;
+        }
         let map = Map::create(store, &spec.def)
             .map_err(|e| map_err(obj, &spec.name, format!("cannot create the map: {e}")))?;
         created.ids.push(map.id());
+        if spec.pinning == PIN_BY_NAME {
+            let at = pin_path(&spec.name);
+            store
+                .pin(&at, Pinned::Object(ObjectRef::Map(map.id())))
+                .map_err(|e| map_err(obj, &spec.name, format!("cannot pin it at {at}: {e}")))?;
+            created.pins.push(at);
+        }
         if let MapInit::Data { bytes, freeze } = &spec.init {
             map.update(&0u32.to_ne_bytes(), bytes, 0).map_err(|e| {
                 map_err(

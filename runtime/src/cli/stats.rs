@@ -33,6 +33,47 @@ pub(crate) struct Published {
     header: Map<String, Value>,
 }
 
+/// When process `pid` started (clock ticks after boot, `/proc/PID/stat` field 22): with
+/// the pid, who it is, since a pid is given again once its process is gone.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count from the last `)`.
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Removes the snapshot files of runs that are gone (killed outright, so they could not
+/// remove their own): no such process, or another one under the same pid.
+fn remove_dead_runs(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let Some(pid) = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.parse::<u32>().ok())
+            .filter(|_| path.extension().is_some_and(|x| x == "json"))
+        else {
+            continue;
+        };
+        let recorded = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .and_then(|v| v["started"].as_u64());
+        let alive = match (start_time(pid), recorded) {
+            (None, _) => false,
+            (Some(now), Some(then)) => now == then,
+            // A file without its start time: alive while the pid is.
+            (Some(_), None) => true,
+        };
+        if !alive {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
 impl Published {
     /// A snapshot file for this process, for a run of `program` of `object` in `engine`
     /// whose maps (name, id) are in the store at `store`.
@@ -47,8 +88,10 @@ impl Published {
         if let Err(e) = std::fs::create_dir_all(&dir) {
             tracing::warn!("{}: {e}; `uxdp stats` will not see this run", dir.display());
         }
+        remove_dead_runs(&dir);
         let mut header = Map::new();
         header.insert("pid".into(), json!(std::process::id()));
+        header.insert("started".into(), json!(start_time(std::process::id())));
         header.insert("object".into(), json!(object));
         header.insert("program".into(), json!(program));
         header.insert("engine".into(), json!(engine));

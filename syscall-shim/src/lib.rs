@@ -3,16 +3,15 @@
 //! what the control plane creates lives where uxdp's data plane runs it, and no kernel BPF
 //! object is made.
 //!
-//! It interposes libc's `syscall` (for `__NR_bpf`; every other number goes on to libc)
-//! and `close`. Objects get real descriptors of the process (memfds named for the
-//! object), so they never collide with the process's own and `close` works as usual.
-//! The store is `$UXDP_STORE` (default `/dev/shm/uxdp-store`), created on first use;
-//! `$UXDP_LOG` set to anything logs each refused command on standard error.
-//!
-//! Commands answered so far: map creation, element lookup/update/delete/next key,
-//! lookup-and-delete, freeze, `MAP_GET_NEXT_ID`, `MAP_GET_FD_BY_ID` and
-//! `OBJ_GET_INFO_BY_FD` for maps. The others fail with `EINVAL` (never reaching the
-//! kernel), logged.
+//! It interposes libc's `syscall` (for `__NR_bpf`, and the descriptor calls libbpf makes
+//! through it; every other number goes on to libc), `close`, `dup*`, `fcntl`, `mmap`,
+//! `epoll`, `fopen` of fdinfo, route netlink sockets, `if_nameindex`, `setrlimit` of
+//! locked memory and the bpffs calls on pin paths (see [`interpose`]). Objects get real
+//! descriptors of the process (memfds named for the object), so they never collide with
+//! the process's own and `close` works as usual. The store is `$UXDP_STORE` (a name, or a
+//! path with a slash; default `/dev/shm/uxdp-store`), created on first use; `$UXDP_LOG`
+//! set to anything logs each refused command, with its reason, on standard error.
+//! docs/ARCHITECTURE.md lists the commands answered.
 
 mod attr;
 mod batch;

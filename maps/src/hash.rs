@@ -23,7 +23,9 @@
 //! place of the old one with a single store, so a reader sees the whole old or the whole
 //! new value. Each element's `seq` is odd while it is being rewritten after reuse; readers
 //! check it around what they read and start over if it moved, so a reader that wandered
-//! onto a reused element never trusts what it saw there.
+//! onto a reused element never trusts what it saw there; and an element whose hash is of
+//! another bucket (reused there before the reader reached it) sends the reader back to
+//! its bucket's head, so a key present all along is never missed.
 
 use std::sync::atomic::{AtomicU8, AtomicU32, Ordering, fence};
 
@@ -304,7 +306,9 @@ impl HashMap<'_> {
     #[inline]
     pub(crate) fn find<R>(&self, key: &[u8], mut check: impl FnMut(Elem) -> R) -> Option<R> {
         let h = self.hash(key);
-        let bucket = self.bucket(u64::from(h) & (self.layout.n_buckets - 1));
+        let mask = self.layout.n_buckets - 1;
+        let index = u64::from(h) & mask;
+        let bucket = self.bucket(index);
         'restart: loop {
             let mut raw = bucket.head.load(Ordering::Acquire);
             let mut hops = 0u64;
@@ -317,7 +321,13 @@ impl HashMap<'_> {
                 if seq & 1 == 1 {
                     continue 'restart;
                 }
-                let found = hdr.hash.load(Ordering::Relaxed) == h && self.key_eq(e, key);
+                let its_hash = hdr.hash.load(Ordering::Relaxed);
+                // An element freed and reused for a key of another bucket while this reader
+                // was on its way to it: its chain is another bucket's, where the key is not.
+                if u64::from(its_hash) & mask != index {
+                    continue 'restart;
+                }
+                let found = its_hash == h && self.key_eq(e, key);
                 if found {
                     self.touch(e);
                 }

@@ -66,3 +66,41 @@ fn readers_never_see_torn_or_foreign_values() {
     });
     assert_eq!(map.len(), 64);
 }
+
+#[test]
+fn a_key_present_all_along_is_never_missed() {
+    let t = TempStore::new("nomiss", 2);
+    // Every update replaces an element, and the old one is reused at once by the next:
+    // a reader standing on an element as it is reused must not lose its way.
+    let map = Map::create(&t.store, &MapDef::new(MapType::Hash, 4, VALUE as u32, 64)).unwrap();
+    for k in 0..64u32 {
+        map.update(&k.to_ne_bytes(), &value(k, 0), 0).unwrap();
+    }
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for version in 1..400_000u32 {
+                let k = version % 64;
+                map.update(&k.to_ne_bytes(), &value(k, version), 0).unwrap();
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+        s.spawn(|| {
+            let mut v = [0u8; VALUE];
+            let (mut reads, mut missed) = (0u64, 0u64);
+            while !stop.load(Ordering::Relaxed) {
+                for k in 0..64u32 {
+                    match map.lookup(&k.to_ne_bytes(), &mut v, 0) {
+                        Ok(()) => check(k, &v),
+                        Err(_) => missed += 1,
+                    }
+                    reads += 1;
+                }
+            }
+            assert_eq!(
+                missed, 0,
+                "{missed} misses in {reads} lookups of present keys"
+            );
+        });
+    });
+}

@@ -27,14 +27,19 @@ fn check(key: u32, v: &[u8]) {
     assert_eq!((word >> 32) as u32, key, "a value of another key");
 }
 
-#[test]
-fn readers_never_see_torn_or_foreign_values() {
-    let t = TempStore::new("threads", 2);
-    // Few buckets' worth of keys and constant replacement: elements are reused all the time.
+/// A full hash map of 64 keys (few buckets' worth: elements are reused all the time).
+fn full_map(t: &TempStore) -> Map {
     let map = Map::create(&t.store, &MapDef::new(MapType::Hash, 4, VALUE as u32, 64)).unwrap();
     for k in 0..64u32 {
         map.update(&k.to_ne_bytes(), &value(k, 0), 0).unwrap();
     }
+    map
+}
+
+#[test]
+fn readers_never_see_torn_or_foreign_values() {
+    let t = TempStore::new("threads", 2);
+    let map = full_map(&t);
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -72,10 +77,7 @@ fn a_key_present_all_along_is_never_missed() {
     let t = TempStore::new("nomiss", 2);
     // Every update replaces an element, and the old one is reused at once by the next:
     // a reader standing on an element as it is reused must not lose its way.
-    let map = Map::create(&t.store, &MapDef::new(MapType::Hash, 4, VALUE as u32, 64)).unwrap();
-    for k in 0..64u32 {
-        map.update(&k.to_ne_bytes(), &value(k, 0), 0).unwrap();
-    }
+    let map = full_map(&t);
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
         s.spawn(|| {

@@ -4,7 +4,9 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use crate::Error;
-use crate::netlink::{LinkFacts, Netlink, attached};
+use uxdp_kbpf::rtnl::{XDP_ATTACHED_DRV, XDP_ATTACHED_HW, XDP_ATTACHED_MULTI, XDP_ATTACHED_SKB};
+
+use crate::netlink::{LinkFacts, Netlink};
 
 const SIOCETHTOOL: libc::c_ulong = 0x8946;
 const ETHTOOL_GDRVINFO: u32 = 0x3;
@@ -74,10 +76,10 @@ impl Interface {
                 .map(|i| i.name)
                 .unwrap_or_default(),
             mode: match f.xdp_attached {
-                attached::DRV => "native",
-                attached::SKB => "skb",
-                attached::HW => "hw",
-                attached::MULTI => "multi",
+                XDP_ATTACHED_DRV => "native",
+                XDP_ATTACHED_SKB => "skb",
+                XDP_ATTACHED_HW => "hw",
+                XDP_ATTACHED_MULTI => "multi",
                 _ => "unknown",
             },
         });

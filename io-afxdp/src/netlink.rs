@@ -6,63 +6,19 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+use uxdp_kbpf::rtnl::{
+    IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_XDP, IFLA_XDP_ATTACHED, IFLA_XDP_EXPECTED_FD,
+    IFLA_XDP_FD, IFLA_XDP_FLAGS, IFLA_XDP_PROG_ID, NETLINK_CAP_ACK, NETLINK_EXT_ACK, NETLINK_ROUTE,
+    NLA_F_NESTED, NLA_TYPE_MASK, NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_CREATE, NLM_F_EXCL,
+    NLM_F_REQUEST, NLMSG_ERROR, NLMSGERR_ATTR_MSG, RTM_GETLINK, RTM_NEWLINK, RTM_NEWQDISC,
+    RTM_NEWTFILTER, RTM_SETLINK, SOL_NETLINK,
+};
+pub(crate) use uxdp_kbpf::rtnl::{
+    XDP_FLAGS_DRV_MODE, XDP_FLAGS_HW_MODE, XDP_FLAGS_REPLACE, XDP_FLAGS_SKB_MODE,
+    XDP_FLAGS_UPDATE_IF_NOEXIST,
+};
+
 use crate::Error;
-
-const NETLINK_ROUTE: i32 = 0;
-const SOL_NETLINK: i32 = 270;
-const NETLINK_CAP_ACK: i32 = 10;
-const NETLINK_EXT_ACK: i32 = 11;
-
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_ACK: u16 = 0x4;
-/// In an error message: attributes (the kernel's text) follow.
-const NLM_F_ACK_TLVS: u16 = 0x200;
-const NLMSG_ERROR: u16 = 2;
-const NLMSGERR_ATTR_MSG: u16 = 1;
-const NLA_F_NESTED: u16 = 0x8000;
-const NLA_TYPE_MASK: u16 = 0x3fff;
-
-const NLM_F_EXCL: u16 = 0x200;
-const NLM_F_CREATE: u16 = 0x400;
-
-const RTM_NEWLINK: u16 = 16;
-const RTM_GETLINK: u16 = 18;
-const RTM_SETLINK: u16 = 19;
-const RTM_NEWQDISC: u16 = 36;
-const RTM_NEWTFILTER: u16 = 44;
-
-const IFLA_ADDRESS: u16 = 1;
-const IFLA_IFNAME: u16 = 3;
-const IFLA_MTU: u16 = 4;
-const IFLA_XDP: u16 = 43;
-const IFLA_XDP_FD: u16 = 1;
-const IFLA_XDP_ATTACHED: u16 = 2;
-const IFLA_XDP_FLAGS: u16 = 3;
-const IFLA_XDP_PROG_ID: u16 = 4;
-const IFLA_XDP_EXPECTED_FD: u16 = 8;
-
-/// `XDP_FLAGS_UPDATE_IF_NOEXIST`: fail if a program is attached.
-pub(crate) const XDP_FLAGS_UPDATE_IF_NOEXIST: u32 = 1;
-/// `XDP_FLAGS_SKB_MODE`.
-pub(crate) const XDP_FLAGS_SKB_MODE: u32 = 2;
-/// `XDP_FLAGS_DRV_MODE`.
-pub(crate) const XDP_FLAGS_DRV_MODE: u32 = 4;
-/// `XDP_FLAGS_HW_MODE`.
-pub(crate) const XDP_FLAGS_HW_MODE: u32 = 8;
-/// `XDP_FLAGS_REPLACE`: act only if the attached program is the expected one.
-pub(crate) const XDP_FLAGS_REPLACE: u32 = 16;
-
-/// `XDP_ATTACHED_*`: how the interface's program is attached.
-pub(crate) mod attached {
-    /// In the driver.
-    pub(crate) const DRV: u8 = 1;
-    /// In the generic (skb) path.
-    pub(crate) const SKB: u8 = 2;
-    /// Offloaded to the NIC.
-    pub(crate) const HW: u8 = 3;
-    /// Several at once.
-    pub(crate) const MULTI: u8 = 4;
-}
 
 /// What `RTM_GETLINK` tells of an interface.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -13,6 +13,7 @@ pub mod btf;
 pub mod map;
 pub mod prog;
 mod ringbuf;
+pub mod rtnl;
 
 pub use btf::BtfFd;
 pub use map::{MapCreate, MapFd, MapInfo, map_ids};

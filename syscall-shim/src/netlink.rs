@@ -10,6 +10,14 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
 
+use uxdp_kbpf::rtnl::{
+    IFINFOMSG_LEN, IFLA_IFNAME, IFLA_XDP, IFLA_XDP_ATTACHED, IFLA_XDP_DRV_PROG_ID,
+    IFLA_XDP_EXPECTED_FD, IFLA_XDP_FD, IFLA_XDP_FLAGS, IFLA_XDP_HW_PROG_ID, IFLA_XDP_PROG_ID,
+    IFLA_XDP_SKB_PROG_ID, NLA_TYPE_MASK, NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_MULTI,
+    NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSGERR_ATTR_MSG, RTM_GETLINK, RTM_NEWLINK,
+    RTM_SETLINK, XDP_ATTACHED_NONE, XDP_FLAGS_HW_MODE, XDP_FLAGS_MASK, XDP_FLAGS_MODES,
+    XDP_FLAGS_REPLACE, XDP_FLAGS_SKB_MODE, XDP_FLAGS_UPDATE_IF_NOEXIST,
+};
 use uxdp_maps::store::{XdpChange, XdpMode};
 
 use crate::attr::Errno;
@@ -17,39 +25,6 @@ use crate::commands::store;
 use crate::fds::{self, Object};
 use crate::refusal::log;
 
-const NLMSG_HDRLEN: usize = 16;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NLM_F_MULTI: u16 = 0x2;
-const NLM_F_ACK: u16 = 0x4;
-const NLM_F_CAPPED: u16 = 0x100;
-const NLM_F_ACK_TLVS: u16 = 0x200;
-const NLMSGERR_ATTR_MSG: u16 = 1;
-const RTM_NEWLINK: u16 = 16;
-const RTM_GETLINK: u16 = 18;
-const RTM_SETLINK: u16 = 19;
-const IFINFOMSG_LEN: usize = 16;
-/// `IFLA_IFNAME`: a link's name.
-const IFLA_IFNAME: u16 = 3;
-const IFLA_XDP: u16 = 43;
-const NLA_TYPE_MASK: u16 = 0x3fff;
-const IFLA_XDP_FD: u16 = 1;
-const IFLA_XDP_ATTACHED: u16 = 2;
-const IFLA_XDP_FLAGS: u16 = 3;
-const IFLA_XDP_PROG_ID: u16 = 4;
-const IFLA_XDP_DRV_PROG_ID: u16 = 5;
-const IFLA_XDP_SKB_PROG_ID: u16 = 6;
-const IFLA_XDP_HW_PROG_ID: u16 = 7;
-const IFLA_XDP_EXPECTED_FD: u16 = 8;
-/// `XDP_ATTACHED_NONE`.
-const XDP_ATTACHED_NONE: u8 = 0;
-const XDP_FLAGS_UPDATE_IF_NOEXIST: u32 = 1;
-const XDP_FLAGS_SKB_MODE: u32 = 2;
-const XDP_FLAGS_DRV_MODE: u32 = 4;
-const XDP_FLAGS_HW_MODE: u32 = 8;
-const XDP_FLAGS_REPLACE: u32 = 16;
-const XDP_FLAGS_MASK: u32 = 0x1f;
-const XDP_FLAGS_MODES: u32 = XDP_FLAGS_SKB_MODE | XDP_FLAGS_DRV_MODE | XDP_FLAGS_HW_MODE;
 const PROG_TYPE_XDP: u32 = 6;
 
 /// A route netlink socket of the process, with the answers it has yet to read.

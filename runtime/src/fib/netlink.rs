@@ -7,21 +7,11 @@ use std::io;
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-const NETLINK_ROUTE: i32 = 0;
-const NLM_F_REQUEST: u16 = 1;
-const NLM_F_DUMP: u16 = 0x300;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const RTM_NEWLINK: u16 = 16;
-const RTM_GETLINK: u16 = 18;
-const RTM_NEWADDR: u16 = 20;
-const RTM_GETADDR: u16 = 22;
-const RTM_NEWROUTE: u16 = 24;
-const RTM_GETROUTE: u16 = 26;
-const RTM_NEWNEIGH: u16 = 28;
-const RTM_GETNEIGH: u16 = 30;
-const RTM_NEWNETCONF: u16 = 80;
-const RTM_GETNETCONF: u16 = 82;
+use uxdp_kbpf::rtnl::{
+    NETLINK_ADD_MEMBERSHIP, NETLINK_ROUTE, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR,
+    RTM_GETADDR, RTM_GETLINK, RTM_GETNEIGH, RTM_GETNETCONF, RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK,
+    RTM_NEWNEIGH, RTM_NEWNETCONF, RTM_NEWROUTE, SOL_NETLINK,
+};
 
 /// `AF_INET`.
 pub const AF_INET: u8 = 2;
@@ -526,8 +516,6 @@ impl Changes {
         const GROUPS: u32 = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400;
         // RTNLGRP_IPV6_RULE, RTNLGRP_IPV4_NETCONF, RTNLGRP_IPV6_NETCONF.
         const MORE: [u32; 3] = [19, 24, 25];
-        const SOL_NETLINK: i32 = 270;
-        const NETLINK_ADD_MEMBERSHIP: i32 = 1;
         let sock = Socket::open()?;
         // SAFETY: an all-zero sockaddr_nl is valid; the fields are set below.
         let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };

@@ -43,9 +43,8 @@ pub(crate) fn ingress_redirect(from: u32, to: u32) -> Vec<u8> {
     };
     // tcm_info: the priority above the protocol, which is in network byte order.
     m.header.info = (PRIORITY << 16) | u32::from(ETH_P_ALL.to_be());
-    let mut key = TcU32Key::default();
-    key.mask = 0;
-    key.val = 0;
+    // One key of mask 0: it matches every frame.
+    let key = TcU32Key::default();
     let mut selector = TcU32Selector::default();
     selector.flags = TcU32SelectorFlags::Terminal;
     selector.nkeys = 1;

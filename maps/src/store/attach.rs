@@ -38,11 +38,21 @@ impl XdpMode {
     }
 }
 
-/// Whether this process's network namespace has an interface `ifindex`.
-pub fn interface_exists(ifindex: u32) -> bool {
+/// The name of interface `ifindex` in this process's network namespace, if it has one.
+fn interface_name(ifindex: u32) -> Option<String> {
     let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
     // SAFETY: a name buffer of IF_NAMESIZE bytes, as if_indextoname requires.
-    ifindex > 0 && !unsafe { libc::if_indextoname(ifindex, name.as_mut_ptr()) }.is_null()
+    if ifindex == 0 || unsafe { libc::if_indextoname(ifindex, name.as_mut_ptr()) }.is_null() {
+        return None;
+    }
+    // SAFETY: if_indextoname wrote a NUL-terminated name into `name`.
+    let name = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) };
+    Some(name.to_string_lossy().into_owned())
+}
+
+/// Whether this process's network namespace has an interface `ifindex`.
+pub fn interface_exists(ifindex: u32) -> bool {
+    interface_name(ifindex).is_some()
 }
 
 /// Which interface `ifindex` of this process's network namespace is, beyond its number
@@ -52,13 +62,7 @@ pub fn interface_exists(ifindex: u32) -> bool {
 /// the view of the namespace that mounted it) and cannot tell.
 pub fn interface_identity(ifindex: u32) -> Option<u64> {
     use std::os::unix::fs::MetadataExt;
-    let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
-    // SAFETY: a name buffer of IF_NAMESIZE bytes, as if_indextoname requires.
-    if ifindex == 0 || unsafe { libc::if_indextoname(ifindex, name.as_mut_ptr()) }.is_null() {
-        return None;
-    }
-    // SAFETY: if_indextoname wrote a NUL-terminated name into `name`.
-    let name = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }.to_string_lossy();
+    let name = interface_name(ifindex)?;
     let dir = format!("/sys/class/net/{name}");
     let ours = std::fs::read_to_string(format!("{dir}/ifindex"))
         .is_ok_and(|i| i.trim().parse() == Ok(ifindex));

@@ -150,12 +150,12 @@ impl<'d, 'e> Worker<'d, 'e> {
             }
             action::TX => {
                 self.counts.tx += 1;
-                self.send(p, m);
+                self.send_finished(p, m);
             }
             action::PASS => {
                 self.counts.pass += 1;
                 match pass_to {
-                    Some(q) => self.send(q, m),
+                    Some(q) => self.send_finished(q, m),
                     None => {
                         self.counts.pass_unrouted += 1;
                         self.drop(m);
@@ -250,7 +250,7 @@ impl<'d, 'e> Worker<'d, 'e> {
                 return self.drop(m);
             }
         }
-        self.send(q, m);
+        self.send_finished(q, m);
     }
 
     /// Forwards `burst`, what the host stack sent through an exception port, to the wire.
@@ -269,14 +269,20 @@ impl<'d, 'e> Worker<'d, 'e> {
         let _ = self.dropped.push(m);
     }
 
-    /// Queues `m` to be sent on port `q`, its transport checksum completed if its sender
-    /// left it to offload.
+    /// Queues a frame the program let out (`XDP_TX`, a redirect, `XDP_PASS` to the host)
+    /// on port `q`, its transport checksum completed if its sender left it to offload.
     #[inline]
-    fn send(&mut self, q: usize, mut m: Mbuf) {
+    fn send_finished(&mut self, q: usize, mut m: Mbuf) {
         let (frame, off, len) = m.frame_mut();
         if checksum::complete_partial(&mut frame[off..off + len]) {
             self.counts.csum_completed += 1;
         }
+        self.send(q, m);
+    }
+
+    /// Queues `m` to be sent on port `q`.
+    #[inline]
+    fn send(&mut self, q: usize, m: Mbuf) {
         if self.pending[q].is_full() {
             self.flush(q);
         }

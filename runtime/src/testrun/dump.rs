@@ -280,38 +280,31 @@ pub struct Found {
 /// The differences between `ours` (uxdp) and `theirs` (the kernel), with the values that
 /// differ only in clock readings the programs took during `window` set apart.
 pub fn differences_in(ours: &Contents, theirs: &Contents, window: &ClockWindow) -> Found {
-    let mut found = Found {
-        differences: differences(ours, theirs),
-        clock_readings: Vec::new(),
-    };
-    if let (Contents::Entries(a), Contents::Entries(b)) = (ours, theirs) {
-        let clock_keys: BTreeSet<&Vec<u8>> = a
-            .iter()
-            .filter(|(k, v)| b.get(*k).is_some_and(|w| window.only_clocks_differ(v, w)))
-            .map(|(k, _)| k)
-            .collect();
-        let (clocks, rest): (Vec<String>, Vec<String>) =
-            found.differences.into_iter().partition(|d| {
-                clock_keys
-                    .iter()
-                    .any(|k| d.starts_with(&format!("key {}: uxdp ", hex(k))))
-            });
-        found.differences = rest;
-        found.clock_readings = clocks;
-    }
-    found
+    classified(ours, theirs, Some(window))
 }
 
 /// The differences between `ours` (uxdp) and `theirs` (the kernel), one line each.
 pub fn differences(ours: &Contents, theirs: &Contents) -> Vec<String> {
-    let mut out = Vec::new();
+    classified(ours, theirs, None).differences
+}
+
+/// The differences, one line each; a value that differs only in words reading as a clock
+/// during `window` (if given) goes with the clock readings.
+fn classified(ours: &Contents, theirs: &Contents, window: Option<&ClockWindow>) -> Found {
+    let mut found = Found::default();
+    let out = &mut found.differences;
     match (ours, theirs) {
         (Contents::Entries(a), Contents::Entries(b)) => {
             for (k, v) in a {
                 match b.get(k) {
                     None => out.push(format!("key {}: only in uxdp (value {})", hex(k), hex(v))),
                     Some(w) if w != v => {
-                        out.push(format!("key {}: uxdp {} kernel {}", hex(k), hex(v), hex(w)));
+                        let line = format!("key {}: uxdp {} kernel {}", hex(k), hex(v), hex(w));
+                        if window.is_some_and(|c| c.only_clocks_differ(v, w)) {
+                            found.clock_readings.push(line);
+                        } else {
+                            out.push(line);
+                        }
                     }
                     Some(_) => {}
                 }
@@ -349,7 +342,7 @@ pub fn differences(ours: &Contents, theirs: &Contents) -> Vec<String> {
         (Contents::Opaque(_), Contents::Opaque(_)) => {}
         (a, b) => out.push(format!("uxdp {a:?}, kernel {b:?}")),
     }
-    out
+    found
 }
 
 #[cfg(test)]
